@@ -1,0 +1,173 @@
+"""Who is calling: JWT keys, token minting for local use, verification, and the tenant rules.
+
+Envoy's jwt_authn verifies every token at the edge; each service verifies it again with the same
+public keys, so a call that reaches a service port directly is held to the same rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from libs.errors import PermissionDenied, Unauthenticated
+
+ALGORITHM = "ES256"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # every tenant, reads and writes
+    OPERATOR = "operator"  # reads and writes within its tenant
+    VIEWER = "viewer"  # reads within its tenant
+    SERVICE = "service"  # another email-engine service, acting for the platform
+
+
+@dataclass(frozen=True)
+class Caller:
+    subject: str
+    role: Role
+    tenant_id: str  # "" for admins and services
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in (Role.ADMIN, Role.SERVICE)
+
+    def require_read(self, tenant_id: str) -> None:
+        if self.is_admin:
+            return
+        if tenant_id != self.tenant_id:
+            raise PermissionDenied(f"tenant {self.tenant_id!r} may not access tenant {tenant_id!r}")
+
+    def require_write(self, tenant_id: str) -> None:
+        self.require_read(tenant_id)
+        if self.role is Role.VIEWER:
+            raise PermissionDenied("role viewer may only read")
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise PermissionDenied("admin role required")
+
+    def visible_tenant(self, requested: str) -> str:
+        """The tenant a list call covers: the caller's own unless an admin asks for any."""
+        if self.is_admin:
+            return requested
+        if requested and requested != self.tenant_id:
+            raise PermissionDenied(f"tenant {self.tenant_id!r} may not access tenant {requested!r}")
+        return self.tenant_id
+
+
+# -- keys -----------------------------------------------------------------------------------------
+
+
+def ensure_local_keys(private_key_path: Path, jwks_path: Path) -> bool:
+    """Creates an ES256 key pair and its JWKS when none exists. Returns True when it created them."""
+    if private_key_path.exists() and jwks_path.exists():
+        return False
+    private_key_path.parent.mkdir(parents=True, exist_ok=True)
+    jwks_path.parent.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    private_key_path.write_bytes(pem)
+    private_key_path.chmod(0o600)
+    write_jwks(jwks_path, [key.public_key()])
+    return True
+
+
+def write_jwks(jwks_path: Path, public_keys: list[Any]) -> None:
+    keys = []
+    for pub in public_keys:
+        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(pub))
+        jwk.update({"kid": key_id(pub), "alg": ALGORITHM, "use": "sig"})
+        keys.append(jwk)
+    jwks_path.write_text(json.dumps({"keys": keys}, indent=2))
+
+
+def key_id(public_key: Any) -> str:
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()[:16]
+
+
+def mint_token(
+    private_key_path: Path,
+    *,
+    issuer: str,
+    audience: str,
+    subject: str,
+    role: Role,
+    tenant_id: str = "",
+    ttl_seconds: int = 3600,
+) -> str:
+    key = serialization.load_pem_private_key(private_key_path.read_bytes(), password=None)
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "role": str(role),
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + ttl_seconds,
+        "jti": uuid.uuid4().hex,
+    }
+    if tenant_id:
+        claims["tenant"] = tenant_id
+    return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": key_id(key.public_key())})
+
+
+# -- verification ---------------------------------------------------------------------------------
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against a JWKS file (read once, as Envoy does)."""
+
+    def __init__(self, jwks_path: Path, issuer: str, audience: str):
+        self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_json(jwks_path.read_text()).keys}
+        self._issuer = issuer
+        self._audience = audience
+
+    def verify(self, authorization: str | None) -> Caller:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise Unauthenticated("Jwt is missing")
+        token = authorization.removeprefix("Bearer ").strip()
+        try:
+            header = jwt.get_unverified_header(token)
+            candidates = [self._keys[header["kid"]]] if header.get("kid") in self._keys else self._keys.values()
+            last_error: Exception | None = None
+            for jwk in candidates:
+                try:
+                    claims = jwt.decode(
+                        token,
+                        jwk.key,
+                        algorithms=[ALGORITHM, "RS256"],
+                        issuer=self._issuer,
+                        audience=self._audience,
+                        options={"require": ["exp", "iss", "sub"]},
+                    )
+                    return caller_from_claims(claims)
+                except jwt.InvalidSignatureError as exc:
+                    last_error = exc
+            raise Unauthenticated("Jwt verification fails") from last_error
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("Jwt is expired") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"Jwt verification fails: {exc}") from None
+
+
+def caller_from_claims(claims: dict[str, Any]) -> Caller:
+    try:
+        role = Role(str(claims.get("role", "")))
+    except ValueError:
+        raise PermissionDenied(f"unknown role {claims.get('role')!r} in token") from None
+    tenant = str(claims.get("tenant", ""))
+    if role in (Role.OPERATOR, Role.VIEWER) and not tenant:
+        raise PermissionDenied(f"a {role} token must name its tenant")
+    return Caller(subject=str(claims.get("sub", "")), role=role, tenant_id=tenant)

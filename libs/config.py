@@ -1,0 +1,127 @@
+"""Settings from the environment, validated once at start-up with a clear error on a bad value.
+
+Every port of the stack is a setting, so two stacks can run side by side on one machine.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ServiceName = Literal["ip-pool", "reputation", "campaign-gateway", "notifier"]
+SERVICE_NAMES: tuple[ServiceName, ...] = ("ip-pool", "reputation", "campaign-gateway", "notifier")
+
+# Full gRPC name of each service's main API, as in protos/.
+GRPC_SERVICE_OF: dict[str, str] = {
+    "ip-pool": "emailengine.ippool.v1.IpPoolService",
+    "reputation": "emailengine.reputation.v1.ReputationService",
+    "campaign-gateway": "emailengine.campaign.v1.CampaignService",
+    "notifier": "emailengine.notifier.v1.NotifierService",
+}
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Platform settings shared by every service (service-specific ones live in the service)."""
+
+    model_config = SettingsConfigDict(env_prefix="EE_", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(default=REPO_ROOT / "var", description="Where SQLite files, keys and logs go")
+    database_url: str = Field(
+        default="",
+        validation_alias="DATABASE_URL",
+        description="PostgreSQL URL (each service its own schema); empty = one SQLite file per service",
+    )
+    redis_url: str = Field(
+        default="",
+        validation_alias="REDIS_URL",
+        description="Redis for RQ jobs and event streams; empty = in-process jobs and events",
+    )
+    bind_host: str = Field(default="127.0.0.1", description="Address the services and Envoy listen on")
+
+    gateway_port: int = Field(default=8080, ge=1, le=65535)
+    envoy_admin_port: int = Field(default=9901, ge=1, le=65535)
+    ippool_grpc_port: int = Field(default=50051, ge=1, le=65535)
+    reputation_grpc_port: int = Field(default=50052, ge=1, le=65535)
+    campaign_gateway_grpc_port: int = Field(default=50053, ge=1, le=65535)
+    notifier_grpc_port: int = Field(default=50054, ge=1, le=65535)
+    ippool_metrics_port: int = Field(default=9101, ge=1, le=65535)
+    reputation_metrics_port: int = Field(default=9102, ge=1, le=65535)
+    campaign_gateway_metrics_port: int = Field(default=9103, ge=1, le=65535)
+    notifier_metrics_port: int = Field(default=9104, ge=1, le=65535)
+
+    jwt_issuer: str = "email-engine"
+    jwt_audience: str = "email-engine"
+    jwt_jwks_file: Path | None = Field(default=None, description="Public keys; default DATA_DIR/keys/jwks.json")
+    jwt_private_key_file: Path | None = Field(
+        default=None, description="Local signing key for `emailengine token`; default DATA_DIR/keys/jwt.pem"
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    grpc_workers: int = Field(default=16, ge=1, le=256, description="Threads serving gRPC calls per service")
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=300)
+    event_poll_seconds: float = Field(default=0.2, gt=0, le=60, description="Outbox relay poll interval")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql", "sqlite")):
+            raise ValueError("must be a postgresql:// or sqlite:// URL")
+        if value.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship.
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @property
+    def jwks_path(self) -> Path:
+        return self.jwt_jwks_file or self.data_dir / "keys" / "jwks.json"
+
+    @property
+    def private_key_path(self) -> Path:
+        return self.jwt_private_key_file or self.data_dir / "keys" / "jwt.pem"
+
+    def grpc_port(self, service: str) -> int:
+        return int(getattr(self, f"{_attr(service)}_grpc_port"))
+
+    def metrics_port(self, service: str) -> int:
+        return int(getattr(self, f"{_attr(service)}_metrics_port"))
+
+    def grpc_address(self, service: str) -> str:
+        return f"{self.bind_host}:{self.grpc_port(service)}"
+
+
+def _attr(service: str) -> str:
+    return {"ip-pool": "ippool", "campaign-gateway": "campaign_gateway"}.get(service, service)
+
+
+def load(cls: type[SettingsT]) -> SettingsT:
+    """Builds settings or exits with one line per bad variable (never a stack trace)."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = cls.model_config.get("env_prefix", "")
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"])
+            env = name if name.isupper() else f"{prefix}{name}".upper()
+            print(f"configuration error: {env}: {err['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return load(Settings)

@@ -1,0 +1,109 @@
+"""The database: one per service (a SQLite file by default, a PostgreSQL schema in production).
+
+Each service owns its tables; nothing here reads another service's. Migrations are Alembic, run at
+start-up under a lock so replicas starting together migrate once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from libs.config import Settings
+
+PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def schema_name(service: str) -> str:
+    return service.replace("-", "_")
+
+
+@dataclass
+class Database:
+    engine: Engine
+    schema: str | None  # PostgreSQL schema; None on SQLite
+    sessions: sessionmaker[Session]
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commits on success, rolls back on any error."""
+        with self.sessions.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def connect(settings: Settings, service: str, *, url: str | None = None) -> Database:
+    url = url if url is not None else settings.database_url
+    if url.startswith("postgresql"):
+        schema = schema_name(service)
+        engine = sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            connect_args={"options": f"-csearch_path={schema}"},
+        )
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"ee-schema-{schema}"})
+            conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        return Database(engine, schema, sessionmaker(engine, expire_on_commit=False))
+    if not url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{settings.data_dir / (schema_name(service) + '.db')}"
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return Database(engine, None, sessionmaker(engine, expire_on_commit=False))
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    # WAL lets the relay, the jobs and the RPC threads read while one writes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def migrate(db: Database, service_migrations: Path) -> None:
+    """Brings the platform tables (outbox, inbox, audit) and the service's own tables to head."""
+    with db.engine.begin() as conn:
+        if db.is_postgres:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"ee-migrate-{db.schema}"})
+        for location, version_table in (
+            (PLATFORM_MIGRATIONS, "alembic_version_platform"),
+            (service_migrations, "alembic_version"),
+        ):
+            cfg = Config()
+            cfg.set_main_option("script_location", str(location))
+            cfg.attributes["connection"] = conn
+            cfg.attributes["version_table"] = version_table
+            cfg.attributes["schema"] = db.schema
+            command.upgrade(cfg, "head")
+
+
+def run_alembic_env() -> None:
+    """The body of every migrations/env.py: online migrations on the connection `migrate` passes."""
+    cfg = context.config
+    connection: Connection = cfg.attributes["connection"]
+    context.configure(
+        connection=connection,
+        version_table=cfg.attributes.get("version_table", "alembic_version"),
+        version_table_schema=cfg.attributes.get("schema"),
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,95 @@
+"""Errors every service raises, mapped once to google.rpc.Status by the server bootstrap.
+
+Domain and application code raise these; they hold no business rule, only the kind of failure
+and the facts a caller needs (which field, which resource).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class ServiceError(Exception):
+    """Base class: a failure that is the caller's to know about, never a stack trace."""
+
+    reason: str = "ERROR"
+
+    def __init__(self, message: str, *, reason: str | None = None, metadata: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        if reason:
+            self.reason = reason
+        self.metadata = dict(metadata or {})
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class InvalidArgument(ServiceError):
+    """Bad input; names every offending field (HTTP 400)."""
+
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, field_name: str, description: str, *, more: list[FieldViolation] | None = None):
+        self.violations = [FieldViolation(field_name, description), *(more or [])]
+        text = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
+        super().__init__(text, metadata={"field": field_name})
+
+    @classmethod
+    def many(cls, violations: list[FieldViolation]) -> InvalidArgument:
+        first, *rest = violations
+        return cls(first.field, first.description, more=rest)
+
+
+class NotFound(ServiceError):
+    reason = "NOT_FOUND"
+
+    def __init__(self, resource_type: str, name: str):
+        self.resource_type = resource_type
+        self.resource_name = name
+        super().__init__(f"{resource_type} {name!r} not found", metadata={"resource": name})
+
+
+class AlreadyExists(ServiceError):
+    reason = "ALREADY_EXISTS"
+
+    def __init__(self, resource_type: str, name: str, detail: str = ""):
+        self.resource_type = resource_type
+        self.resource_name = name
+        msg = f"{resource_type} {name!r} already exists" + (f": {detail}" if detail else "")
+        super().__init__(msg, metadata={"resource": name})
+
+
+class FailedPrecondition(ServiceError):
+    reason = "FAILED_PRECONDITION"
+
+
+class PermissionDenied(ServiceError):
+    reason = "PERMISSION_DENIED"
+
+
+class Unauthenticated(ServiceError):
+    reason = "UNAUTHENTICATED"
+
+
+class Unavailable(ServiceError):
+    """A peer (database, MailWizz, Telegram, DNS) did not answer; the caller may retry."""
+
+    reason = "UNAVAILABLE"
+
+
+@dataclass
+class Violations:
+    """Collects field violations so a request is rejected whole, naming every bad field."""
+
+    items: list[FieldViolation] = field(default_factory=list)
+
+    def add(self, field_name: str, description: str) -> None:
+        self.items.append(FieldViolation(field_name, description))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidArgument.many(self.items)

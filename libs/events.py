@@ -1,0 +1,241 @@
+"""Domain events: transactional outbox → relay → Redis Streams (or in-process) → consumer groups.
+
+* `publish` writes the event into the service's own `event_outbox` in the caller's transaction, so the
+  event exists if and only if the change that caused it was committed.
+* `OutboxRelay` moves committed events to the transport and marks them relayed. A crash between the two
+  sends an event twice; that is why consumers deduplicate.
+* `EventConsumer` handles an event and records (group, event_id) in `event_inbox` in the same database
+  transaction as the handler's own writes, so each event takes effect once per consumer group even when it
+  is delivered again; the Redis message is acknowledged only after that commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import redis
+import sqlalchemy as sa
+from google.protobuf import any_pb2, symbol_database
+from google.protobuf.message import Message
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from emailengine.platform.v1 import event_pb2
+from libs.db import Database
+from libs.tables import event_inbox, event_outbox
+
+log = logging.getLogger(__name__)
+
+STREAM = "ee:events"
+STREAM_MAXLEN = 1_000_000  # approximate trim; consumers keep up long before that
+
+
+def publish(session: Session, *, source: str, tenant_id: str, event: Message, now: datetime | None = None) -> str:
+    """Adds the event to the outbox inside the caller's transaction. Returns its id."""
+    event_id = str(uuid.uuid4())
+    occurred = now or datetime.now(UTC)
+    payload = any_pb2.Any()
+    payload.Pack(event)
+    envelope = event_pb2.EventEnvelope(event_id=event_id, source=source, tenant_id=tenant_id, payload=payload)
+    envelope.occurred_at.FromDatetime(occurred)
+    session.execute(
+        event_outbox.insert().values(
+            event_id=event_id,
+            event_type=event.DESCRIPTOR.full_name,
+            envelope=envelope.SerializeToString(),
+            created_at=occurred,
+        )
+    )
+    return event_id
+
+
+def event_type_of(envelope: event_pb2.EventEnvelope) -> str:
+    return envelope.payload.TypeName()
+
+
+def unpack(envelope: event_pb2.EventEnvelope) -> Message:
+    cls = symbol_database.Default().GetSymbol(event_type_of(envelope))
+    message = cls()
+    envelope.payload.Unpack(message)
+    return message
+
+
+# -- consumers ------------------------------------------------------------------------------------
+
+Handler = Callable[[Session, event_pb2.EventEnvelope, Message], None]
+
+
+@dataclass
+class EventConsumer:
+    """One consumer group: the handlers of one service, applied once per event."""
+
+    group: str
+    db: Database
+    handlers: dict[str, Handler] = field(default_factory=dict)
+
+    def on(self, event_cls: type[Message], handler: Handler) -> None:
+        self.handlers[event_cls.DESCRIPTOR.full_name] = handler
+
+    def wants(self, event_type: str) -> bool:
+        return event_type in self.handlers
+
+    def handle(self, raw_envelope: bytes) -> bool:
+        """Applies the event once. Returns False when it was already handled (a redelivery)."""
+        envelope = event_pb2.EventEnvelope.FromString(raw_envelope)
+        handler = self.handlers.get(event_type_of(envelope))
+        if handler is None:
+            return False
+        try:
+            with self.db.transaction() as session:
+                session.execute(
+                    event_inbox.insert().values(
+                        consumer_group=self.group, event_id=envelope.event_id, handled_at=datetime.now(UTC)
+                    )
+                )
+                session.flush()
+                handler(session, envelope, unpack(envelope))
+        except IntegrityError:
+            log.info("event already handled", extra={"event_id": envelope.event_id, "group": self.group})
+            return False
+        return True
+
+
+# -- transports -----------------------------------------------------------------------------------
+
+
+class Transport(Protocol):
+    def send(self, event_type: str, raw_envelope: bytes, event_id: str) -> None: ...
+
+
+class InProcessTransport:
+    """Delivers straight to the consumers registered in this process (embedded mode, no Redis)."""
+
+    def __init__(self) -> None:
+        self._consumers: list[EventConsumer] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, consumer: EventConsumer) -> None:
+        with self._lock:
+            self._consumers.append(consumer)
+
+    def send(self, event_type: str, raw_envelope: bytes, event_id: str) -> None:
+        with self._lock:
+            consumers = list(self._consumers)
+        for consumer in consumers:
+            if consumer.wants(event_type):
+                consumer.handle(raw_envelope)
+
+
+IN_PROCESS = InProcessTransport()
+
+
+class RedisStreamTransport:
+    def __init__(self, client: redis.Redis, stream: str = STREAM):
+        self._redis = client
+        self._stream = stream
+
+    def send(self, event_type: str, raw_envelope: bytes, event_id: str) -> None:
+        self._redis.xadd(
+            self._stream,
+            {"type": event_type, "event_id": event_id, "envelope": raw_envelope},
+            maxlen=STREAM_MAXLEN,
+            approximate=True,
+        )
+
+
+# -- relay ----------------------------------------------------------------------------------------
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to the transport, oldest first."""
+
+    def __init__(self, db: Database, transport: Transport, batch_size: int = 100):
+        self._db = db
+        self._transport = transport
+        self._batch_size = batch_size
+
+    def relay_once(self) -> int:
+        with self._db.transaction() as session:
+            query = (
+                sa.select(event_outbox)
+                .where(event_outbox.c.relayed_at.is_(None))
+                .order_by(event_outbox.c.seq)
+                .limit(self._batch_size)
+            )
+            if self._db.is_postgres:
+                # Replicas relay disjoint batches.
+                query = query.with_for_update(skip_locked=True)
+            rows = session.execute(query).all()
+            for row in rows:
+                self._transport.send(row.event_type, row.envelope, row.event_id)
+                session.execute(
+                    event_outbox.update().where(event_outbox.c.seq == row.seq).values(relayed_at=datetime.now(UTC))
+                )
+            return len(rows)
+
+
+class RedisStreamConsumer:
+    """Reads the stream for one consumer group and hands each message to an EventConsumer.
+
+    On start it first re-reads its own pending messages (delivered before a crash, never acknowledged),
+    and it claims messages left pending by dead consumers of the same group.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        consumer: EventConsumer,
+        *,
+        stream: str = STREAM,
+        name: str | None = None,
+        claim_idle_ms: int = 30_000,
+    ):
+        self._redis = client
+        self._consumer = consumer
+        self._stream = stream
+        self._name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self._claim_idle_ms = claim_idle_ms
+        self._ensure_group()
+
+    def _ensure_group(self) -> None:
+        try:
+            self._redis.xgroup_create(self._stream, self._consumer.group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _process(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
+        done = 0
+        for message_id, fields in entries:
+            if fields:  # a trimmed entry comes back empty: nothing to do but acknowledge
+                event_type = fields[b"type"].decode()
+                if self._consumer.wants(event_type):
+                    self._consumer.handle(fields[b"envelope"])
+            self._redis.xack(self._stream, self._consumer.group, message_id)
+            done += 1
+        return done
+
+    def poll_once(self, block_ms: int = 1000) -> int:
+        done = 0
+        # 1. Our own pending entries (we crashed after reading, before acknowledging).
+        pending = self._redis.xreadgroup(self._consumer.group, self._name, {self._stream: "0"}, count=100)
+        for _stream, entries in pending or []:
+            done += self._process(entries)
+        # 2. Entries of consumers that died.
+        _next, claimed, *_ = self._redis.xautoclaim(
+            self._stream, self._consumer.group, self._name, min_idle_time=self._claim_idle_ms, count=100
+        )
+        done += self._process(claimed)
+        # 3. New entries.
+        fresh = self._redis.xreadgroup(self._consumer.group, self._name, {self._stream: ">"}, count=100, block=block_ms)
+        for _stream, entries in fresh or []:
+            done += self._process(entries)
+        return done

@@ -1,0 +1,169 @@
+"""One interceptor for every service: who is calling, may they, what went wrong, and the audit log.
+
+Order inside a call: authenticate (verify the bearer token) → authorise the kind of call (a viewer may
+not write) → run the handler → map errors to google.rpc.Status → record writes in the audit log.
+Tenant rules that need the resource (is this IP the caller's?) are checked by the use cases with
+`current_caller()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from functools import lru_cache
+from typing import Any
+
+import grpc
+from google.api import annotations_pb2
+from google.protobuf import descriptor_pool
+
+from libs import audit
+from libs.auth import Caller, TokenVerifier
+from libs.db import Database
+from libs.errors import PermissionDenied, ServiceError, Unauthenticated
+from libs.rpc_errors import internal_status, to_status
+
+log = logging.getLogger(__name__)
+
+# Methods anyone may call without a token (Envoy's jwt_authn rules list the same).
+PUBLIC_METHODS = frozenset(
+    {
+        "/emailengine.platform.v1.PlatformService/GetHealth",
+        "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Watch",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    }
+)
+
+# Fields that name the resource a call acts on, most specific first.
+_RESOURCE_FIELDS = ("address", "campaign_id", "alert_id", "domain", "tenant_id", "tenant")
+
+_caller: ContextVar[Caller | None] = ContextVar("caller", default=None)
+_authorization: ContextVar[str] = ContextVar("authorization", default="")
+
+
+def current_caller() -> Caller:
+    caller = _caller.get()
+    if caller is None:
+        raise Unauthenticated("Jwt is missing")
+    return caller
+
+
+def current_authorization() -> str:
+    """The caller's own bearer header, to forward on calls made on their behalf."""
+    return _authorization.get()
+
+
+@lru_cache(maxsize=512)
+def is_read_method(full_method: str) -> bool:
+    """A GET binding in the contract makes a read; a call without binding reads only if named Get/List."""
+    service, _, method = full_method.lstrip("/").rpartition("/")
+    try:
+        descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{method}")
+    except KeyError:
+        return False
+    rule = descriptor.GetOptions().Extensions[annotations_pb2.http]
+    if rule.WhichOneof("pattern"):
+        return rule.WhichOneof("pattern") == "get"
+    return method.startswith(("Get", "List"))
+
+
+class PlatformInterceptor(grpc.ServerInterceptor):
+    def __init__(self, service: str, verifier: TokenVerifier, db: Database | None):
+        self._service = service
+        self._verifier = verifier
+        self._db = db
+
+    def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler], details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        handler = continuation(details)
+        if handler is None or details.method in PUBLIC_METHODS or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        method = details.method
+        metadata = dict(details.invocation_metadata or ())
+
+        def call(request: Any, context: grpc.ServicerContext) -> Any:
+            return self._call(inner, method, metadata, request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            call, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
+
+    def _call(
+        self,
+        inner: Callable[[Any, grpc.ServicerContext], Any],
+        method: str,
+        metadata: dict[str, Any],
+        request: Any,
+        context: grpc.ServicerContext,
+    ) -> Any:
+        caller: Caller | None = None
+        is_write = not is_read_method(method)
+        note = audit.begin_note()
+        outcome, message = "OK", ""
+        try:
+            caller = self._verifier.verify(metadata.get("authorization"))
+            _caller.set(caller)
+            _authorization.set(metadata.get("authorization", ""))
+            if is_write and caller.role == "viewer":
+                raise PermissionDenied("role viewer may only read")
+            return inner(request, context)
+        except ServiceError as exc:
+            status = to_status(exc, self._service)
+            outcome, message = status.code.name, exc.message
+            context.abort_with_status(status)
+        except Exception as exc:
+            if context.code() not in (None, grpc.StatusCode.OK):  # the handler aborted on purpose
+                outcome, message = context.code().name, str(context.details() or "")
+                raise
+            reference = uuid.uuid4().hex[:12]
+            log.exception("unhandled error", extra={"method": method, "reference": reference})
+            outcome, message = "INTERNAL", f"reference {reference}"
+            context.abort_with_status(internal_status(reference))
+            raise AssertionError("unreachable") from exc
+        finally:
+            if is_write and self._db is not None:
+                self._audit(method, caller, request, note, outcome, message)
+            _caller.set(None)
+
+    def _audit(
+        self, method: str, caller: Caller | None, request: Any, note: audit.AuditNote, outcome: str, message: str
+    ) -> None:
+        resource = note.resource or _resource_of(request)
+        tenant = note.tenant_id or _field(request, "tenant_id") or _field(request, "tenant")
+        if not tenant and caller is not None:
+            tenant = caller.tenant_id
+        try:
+            audit.record(
+                self._db,  # type: ignore[arg-type]
+                actor=caller.subject if caller else "anonymous",
+                actor_role=str(caller.role) if caller else "",
+                tenant_id=tenant,
+                service=self._service,
+                method=method,
+                resource=resource,
+                outcome=outcome,
+                outcome_message=message,
+            )
+        except Exception:
+            log.exception("audit entry not recorded", extra={"method": method})
+
+
+def _field(request: Any, name: str) -> str:
+    try:
+        value = getattr(request, name)
+    except AttributeError:
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def _resource_of(request: Any) -> str:
+    for name in _RESOURCE_FIELDS:
+        value = _field(request, name)
+        if value:
+            return f"{name}/{value}"
+    return ""

@@ -1,0 +1,1 @@
+"""campaign-gateway service: MailWizz and PowerMTA bindings, campaigns, delivery statistics."""

@@ -1,0 +1,44 @@
+"""Contact lists as a campaign receives them: addresses checked and de-duplicated."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from libs.errors import Violations
+
+# Pragmatic address check (local@domain.tld); MailWizz validates again on import.
+_EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
+MAX_CONTACTS_PER_REQUEST = 100_000
+
+
+@dataclass(frozen=True)
+class Contact:
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def clean_contacts(contacts: list[Contact], violations: Violations) -> list[Contact]:
+    """Lower-cases domains, drops exact duplicates, and names every malformed address."""
+    if not contacts:
+        violations.add("contacts", "at least one contact is required")
+        return []
+    if len(contacts) > MAX_CONTACTS_PER_REQUEST:
+        violations.add("contacts", f"at most {MAX_CONTACTS_PER_REQUEST} contacts per request")
+        return []
+    seen: set[str] = set()
+    cleaned: list[Contact] = []
+    for index, contact in enumerate(contacts):
+        email = contact.email.strip()
+        if not _EMAIL.match(email):
+            violations.add(f"contacts[{index}].email", f"{email!r} is not an email address")
+            continue
+        local, _, domain = email.rpartition("@")
+        email = f"{local}@{domain.lower()}"
+        if email in seen:
+            continue
+        seen.add(email)
+        cleaned.append(Contact(email, contact.first_name, contact.last_name, dict(contact.fields)))
+    return cleaned

@@ -1,0 +1,1 @@
+"""Outbound HTTP adapters: the Telegram Bot API and signed generic webhooks. They never sleep or retry."""

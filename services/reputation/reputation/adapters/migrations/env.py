@@ -1,0 +1,3 @@
+from libs.db import run_alembic_env
+
+run_alembic_env()
