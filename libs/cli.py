@@ -83,6 +83,11 @@ def serve(service: str) -> None:
     _configure(service)
     s = settings()
     ensure_local_keys(s.private_key_path, s.jwks_path)
+    if not s.redis_url:
+        log.warning(
+            "REDIS_URL is not set: this service's events reach only subscribers in its own process; "
+            "use `emailengine run` for the embedded product, or set REDIS_URL"
+        )
     serve_forever([ServiceHost(_definition(service), s)])
 
 

@@ -163,23 +163,29 @@ class OutboxRelay:
         self._batch_size = batch_size
 
     def relay_once(self) -> int:
-        with self._db.transaction() as session:
-            query = (
-                sa.select(event_outbox)
-                .where(event_outbox.c.relayed_at.is_(None))
-                .order_by(event_outbox.c.seq)
-                .limit(self._batch_size)
-            )
-            if self._db.is_postgres:
-                # Replicas relay disjoint batches.
-                query = query.with_for_update(skip_locked=True)
-            rows = session.execute(query).all()
-            for row in rows:
-                self._transport.send(row.event_type, row.envelope, row.event_id)
-                session.execute(
-                    event_outbox.update().where(event_outbox.c.seq == row.seq).values(relayed_at=datetime.now(UTC))
-                )
+        query = sa.select(event_outbox).where(event_outbox.c.relayed_at.is_(None)).order_by(event_outbox.c.seq)
+        query = query.limit(self._batch_size)
+        if self._db.is_postgres:
+            # Replicas relay disjoint batches; the row locks are held while sending.
+            with self._db.transaction() as session:
+                rows = session.execute(query.with_for_update(skip_locked=True)).all()
+                for row in rows:
+                    self._send_and_mark(session, row)
             return len(rows)
+        # SQLite has one writer at a time: send outside the read transaction, so an in-process handler
+        # writing to the same file is not blocked by the relay.
+        with self._db.transaction() as session:
+            rows = session.execute(query).all()
+        for row in rows:
+            with self._db.transaction() as session:
+                self._send_and_mark(session, row)
+        return len(rows)
+
+    def _send_and_mark(self, session: Session, row: sa.Row) -> None:
+        self._transport.send(row.event_type, row.envelope, row.event_id)
+        session.execute(
+            event_outbox.update().where(event_outbox.c.seq == row.seq).values(relayed_at=datetime.now(UTC))
+        )
 
 
 class RedisStreamConsumer:

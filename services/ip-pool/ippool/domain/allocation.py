@@ -117,7 +117,7 @@ def _requested_volume(volume: int | Mapping[ProviderGroup, int]) -> dict[Provide
     if not isinstance(volume, Mapping):
         if not _is_count(volume) or volume < 0:
             raise InvalidArgument("volume", "must be a whole number of messages >= 0")
-        return {ProviderGroup.OTHER: volume}
+        return {ProviderGroup.OTHER: volume} if volume else {}
     problems = Violations()
     requested = dict.fromkeys(_GROUP_ORDER, 0)
     for key, count in volume.items():

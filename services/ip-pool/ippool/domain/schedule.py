@@ -1,9 +1,9 @@
 """Warmup schedules and an IP's position in one.
 
 Public API:
-    WarmupStep(daily_volume, sending_days)          -- one step: `sending_days` healthy sending days at `daily_volume`
-    WarmupSchedule(schedule_id, steps)              -- validated on construction (InvalidArgument naming the field)
-    DEFAULT_SCHEDULE                                -- the brief's: 50, 200, 500, 1 500, 5 000 for 7 days each, then 10 000
+    WarmupStep(daily_volume, sending_days)          -- `sending_days` healthy sending days at `daily_volume`
+    WarmupSchedule(schedule_id, steps)              -- validated on construction (InvalidArgument naming fields)
+    DEFAULT_SCHEDULE                                -- 50, 200, 500, 1 500, 5 000 for 7 days each, then 10 000
     WarmupPosition(step_index, sending_day_in_step, last_sending_day)
     WarmupPosition.start()                          -- where a newly registered IP begins: step 0, sending day 1
     daily_quota(schedule, position) -> int

@@ -268,9 +268,9 @@ class TelegramBotClient:
             return transport_failure(Reason.TIMEOUT, self._describe(exc))
         except httpx.HTTPError as exc:
             return transport_failure(Reason.NETWORK, self._describe(exc))
-        body = response.content[:_MAX_RESPONSE_BYTES]
-        # getMe answers a User (with `id`), not a Message: reuse the envelope rules, map `id`.
-        result = classify_bot_api_answer(response.status_code, body.replace(b'"id":', b'"message_id":', 1))
+        result = classify_bot_api_answer(
+            response.status_code, response.content[:_MAX_RESPONSE_BYTES], expect_message=False
+        )
         return _with_description(result, self._token.redact(result.description))
 
 

@@ -80,8 +80,13 @@ def _decode_json_object(body: bytes | str | None) -> dict[str, object] | None:
     return decoded if isinstance(decoded, dict) else None
 
 
-def classify_bot_api_answer(status_code: int, body: bytes | str | None) -> DeliveryResult:
-    """Classify one Bot API HTTP answer (status + raw body). Non-JSON bodies (a proxy's 502 page) are fine."""
+def classify_bot_api_answer(
+    status_code: int, body: bytes | str | None, *, expect_message: bool = True
+) -> DeliveryResult:
+    """Classify one Bot API HTTP answer (status + raw body). Non-JSON bodies (a proxy's 502 page) are fine.
+
+    `expect_message`: the call returns a Message (sendMessage), whose `message_id` is reported.
+    """
     envelope = _decode_json_object(body)
     description = ""
     parameters: dict[str, object] = {}
@@ -92,6 +97,8 @@ def classify_bot_api_answer(status_code: int, body: bytes | str | None) -> Deliv
         if isinstance(raw_parameters, dict):
             parameters = raw_parameters
         if envelope.get("ok") is True and 200 <= status_code < 300:
+            if not expect_message:
+                return DeliveryResult(Outcome.DELIVERED, Reason.OK, status_code)
             result = envelope.get("result")
             message_id = result.get("message_id") if isinstance(result, dict) else None
             if not isinstance(message_id, int) or isinstance(message_id, bool):
@@ -103,6 +110,8 @@ def classify_bot_api_answer(status_code: int, body: bytes | str | None) -> Deliv
             error_code = code
     elif 200 <= status_code < 300:
         return DeliveryResult(Outcome.RETRYABLE, Reason.UNEXPECTED_ANSWER, status_code, "2xx without a JSON envelope")
+    else:
+        description = f"HTTP {status_code} without a Bot API envelope"
 
     def result(
         outcome: Outcome, reason: Reason, *, retry_after: float | None = None, migrate_to_chat_id: int | None = None

@@ -40,7 +40,7 @@ class RetryPolicy:
         if attempt < 1:
             raise ValueError("attempt numbers start at 1")
         seconds = self.initial_delay.total_seconds() * self.multiplier ** min(attempt - 1, 64)
-        return min(timedelta(seconds=seconds), self.max_delay)
+        return timedelta(seconds=min(seconds, self.max_delay.total_seconds()))
 
     def delay_bounds(self, attempt: int) -> tuple[timedelta, timedelta]:
         nominal = self.nominal_delay(attempt)

@@ -279,6 +279,11 @@ def _quiet_from_config(
     time_zone = raw.get("time_zone", "UTC")
     if not isinstance(time_zone, str):
         violations.add(f"{prefix}.time_zone", "must be an IANA zone name")
+    else:
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            violations.add(f"{prefix}.time_zone", f"unknown IANA time zone {time_zone!r}")
     try:
         mode = QuietMode(str(raw.get("mode", "defer")))
     except ValueError:

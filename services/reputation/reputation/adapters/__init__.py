@@ -1,0 +1,1 @@
+"""I/O of the reputation service: DNS (blocklist scanning, authentication lookups, SPF evaluation)."""

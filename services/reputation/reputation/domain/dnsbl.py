@@ -52,7 +52,7 @@ class DnsAnswer:
     detail: str = ""
 
     def describe(self) -> str:
-        """"timeout (2.0 s)" / "SERVFAIL from 127.0.0.1:53" style text for reasons shown to people."""
+        """ "timeout (2.0 s)" / "SERVFAIL from 127.0.0.1:53" style text for reasons shown to people."""
         text = {
             DnsOutcome.TIMEOUT: "no answer (timeout)",
             DnsOutcome.SERVFAIL: "SERVFAIL",
@@ -139,9 +139,7 @@ def zone_covers(zone: Zone, target: IPAddress | str) -> bool:
 def test_point_names(zone: Zone) -> tuple[str, str]:
     """(must-be-listed, must-not-be-listed) query names of the zone's RFC 5782 test points."""
     if zone.kind is ZoneKind.IP:
-        return query_name(zone, ip_address(zone.listed_test_point)), query_name(
-            zone, ip_address(zone.clean_test_point)
-        )
+        return query_name(zone, ip_address(zone.listed_test_point)), query_name(zone, ip_address(zone.clean_test_point))
     return query_name(zone, zone.listed_test_point), query_name(zone, zone.clean_test_point)
 
 
@@ -171,7 +169,9 @@ def classify_code(zone: Zone, address: str) -> list[AnswerCode]:
         rest = last & ~sum(int(c.address) for c in zone.bitmask)
         if rest:
             found.append(
-                AnswerCode(address, CodeKind.BLOCK, f"undocumented bits {rest} in {address}", zone.unknown_code_severity)
+                AnswerCode(
+                    address, CodeKind.BLOCK, f"undocumented bits {rest} in {address}", zone.unknown_code_severity
+                )
             )
         if found:
             return found
@@ -263,8 +263,7 @@ def assess_zone_health(zone: Zone, listed_probe: DnsAnswer, clean_probe: DnsAnsw
             zone.key,
             zone.name,
             False,
-            f"lists {clean_point}, which no list may list: it is listing the world "
-            f"(answered {clean_probe.describe()})",
+            f"lists {clean_point}, which no list may list: it is listing the world (answered {clean_probe.describe()})",
         )
     for result, point in ((listed, listed_point), (clean, clean_point)):
         if result.status is ListingStatus.ZONE_ERROR:

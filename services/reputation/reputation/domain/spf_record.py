@@ -7,6 +7,7 @@ that passes the whole Internet (+all), deprecated `ptr`, a worst case beyond 10 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -165,10 +166,8 @@ def spf_verdict(ip: str, domain: str, evaluation: SpfEvaluation) -> CheckResult:
         return result(Verdict.UNKNOWN, f"unexpected SPF result {res!r} for {ip}")
     warnings: list[str] = []
     if evaluation.record:
-        try:
+        with contextlib.suppress(SpfRecordError):  # pyspf accepted it; the static parser only advises
             warnings.extend(record_warnings(parse_spf_record(evaluation.record)))
-        except SpfRecordError:
-            pass  # pyspf accepted it; the static parser is only advisory
     if evaluation.worst_case_lookups is not None and evaluation.worst_case_lookups > MAX_DNS_LOOKUPS:
         warnings.append(
             f"evaluating the whole record takes {evaluation.worst_case_lookups} DNS lookups (limit "

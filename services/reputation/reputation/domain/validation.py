@@ -98,8 +98,7 @@ def validate_selector(value: str, field_name: str = "dkim_selectors") -> str:
         if not _SELECTOR_LABEL.match(label):
             raise InvalidArgument(
                 field_name,
-                f"{value!r} is not a valid DKIM selector: only letters, digits, inner hyphens and dots "
-                "are allowed",
+                f"{value!r} is not a valid DKIM selector: only letters, digits, inner hyphens and dots are allowed",
             )
     return text.lower()
 

@@ -18,7 +18,6 @@ from ipaddress import IPv4Address, IPv4Network
 from types import MappingProxyType
 
 from libs.errors import FieldViolation, InvalidArgument
-
 from reputation.domain.validation import normalize_zone_name
 
 
@@ -173,9 +172,7 @@ SPAMCOP = Zone(
     name="bl.spamcop.net",
     display_name="SpamCop",
     kind=ZoneKind.IP,
-    codes=_table(
-        _codes(CodeKind.BLOCK, Severity.HIGH, [("127.0.0.2", "SpamCop: reported as a spam source")])
-    ),
+    codes=_table(_codes(CodeKind.BLOCK, Severity.HIGH, [("127.0.0.2", "SpamCop: reported as a spam source")])),
     delist_url="https://www.spamcop.net/bl.shtml",
     notes="Listings expire on their own about 24 hours after the last report.",
 )
@@ -185,9 +182,7 @@ BARRACUDA = Zone(
     name="b.barracudacentral.org",
     display_name="Barracuda BRBL",
     kind=ZoneKind.IP,
-    codes=_table(
-        _codes(CodeKind.BLOCK, Severity.HIGH, [("127.0.0.2", "Barracuda BRBL: poor sending reputation")])
-    ),
+    codes=_table(_codes(CodeKind.BLOCK, Severity.HIGH, [("127.0.0.2", "Barracuda BRBL: poor sending reputation")])),
     delist_url="https://www.barracudacentral.org/rbl/removal-request",
     notes="Free, but the querying resolver's IPs must be registered with Barracuda.",
 )
@@ -197,9 +192,7 @@ PSBL = Zone(
     name="psbl.surriel.com",
     display_name="PSBL",
     kind=ZoneKind.IP,
-    codes=_table(
-        _codes(CodeKind.BLOCK, Severity.MEDIUM, [("127.0.0.2", "PSBL: sent mail to spam traps")])
-    ),
+    codes=_table(_codes(CodeKind.BLOCK, Severity.MEDIUM, [("127.0.0.2", "PSBL: sent mail to spam traps")])),
     delist_url="https://psbl.org/",
 )
 
@@ -283,9 +276,7 @@ MANITU = Zone(
     name="ix.dnsbl.manitu.net",
     display_name="Manitu NiX Spam",
     kind=ZoneKind.IP,
-    codes=_table(
-        _codes(CodeKind.BLOCK, Severity.MEDIUM, [("127.0.0.2", "NiX Spam: sent spam to NiX Spam traps")])
-    ),
+    codes=_table(_codes(CodeKind.BLOCK, Severity.MEDIUM, [("127.0.0.2", "NiX Spam: sent spam to NiX Spam traps")])),
     delist_url="https://www.dnsbl.manitu.net/",
 )
 

@@ -1,0 +1,45 @@
+# email-engine: the two commands are `make run` and `make test` (see README).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench gen venv lint system-packages clean
+
+run: gen
+	@mkdir -p var
+	EE_IPPOOL_SEED_TENANTS=$${EE_IPPOOL_SEED_TENANTS-sos-expat,ulixai} $(VENV)/bin/emailengine run
+
+test: gen system-packages
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+bench: gen system-packages
+	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script; done
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+system-packages:
+	@tools/ensure_system_packages.sh
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@# The import roots: libs/ and tests/ at the top, each service folder, and the generated stubs.
+	@printf '%s\n' $(CURDIR) $(CURDIR)/gen $(CURDIR)/services/ip-pool $(CURDIR)/services/reputation \
+		$(CURDIR)/services/campaign-gateway $(CURDIR)/services/notifier \
+		> $$($(PY) -c 'import site; print(site.getsitepackages()[0])')/emailengine-paths.pth
+	@touch $@
+
+gen: venv
+	@PY=$(PY) tools/gen_protos.sh
+
+clean:
+	rm -rf gen var .pytest_cache .ruff_cache

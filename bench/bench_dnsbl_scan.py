@@ -1,0 +1,204 @@
+"""Benchmark: a full blocklist scan of 10 000 IPs × 9 zones against a local rbldnsd.
+
+Printed side by side:
+* the service's scanner, straight to rbldnsd (target: at least 7 000 queries/s);
+* a one-query-at-a-time baseline with dnspython's stub resolver, over the same server;
+* the server's own ceiling, measured with `dnsperf` (Debian package dnsperf);
+* the scanner and the baseline through a UDP relay that holds every answer 20 ms, as a real resolver
+  chain does (target: the scanner at least 100× faster). The baseline through the relay is sampled
+  and extrapolated (a full run would take half an hour); the output says so.
+
+All traffic stays on 127.0.0.1. Exit status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dns.exception
+import dns.resolver
+
+from reputation.adapters.dns_client import A, Nameserver, UdpDnsClient, parse_nameservers
+from reputation.adapters.dnsbl_scanner import DnsblScanner
+from reputation.domain.dnsbl import DnsAnswer, query_name
+from reputation.domain.scan import ScanResult
+from reputation.domain.zones import DEFAULT_IP_ZONES, Zone
+from tests.harness.dns_servers import DelayingRelay, HarnessError, Rbldnsd
+
+TARGET_QPS = 7_000
+TARGET_RELAY_SPEEDUP = 100
+RELAY_DELAY = 0.020
+
+
+@dataclass
+class Row:
+    label: str
+    queries: int
+    seconds: float
+    note: str = ""
+
+    @property
+    def qps(self) -> float:
+        return self.queries / self.seconds if self.seconds else 0.0
+
+
+class CountingClient:
+    """Counts every question the scanner sends (A and the TXT of each listing)."""
+
+    def __init__(self, inner: UdpDnsClient) -> None:
+        self.inner = inner
+        self.count = 0
+
+    async def query(self, name: str, rdtype: int = A) -> DnsAnswer:
+        self.count += 1
+        return await self.inner.query(name, rdtype)
+
+
+def bench_ips(count: int) -> list[str]:
+    base = int(ipaddress.IPv4Address("10.0.0.0"))
+    return [str(ipaddress.IPv4Address(base + i)) for i in range(count)]
+
+
+def start_rbldnsd(ips: Sequence[str], zones: Sequence[Zone]) -> Rbldnsd:
+    """One dataset per zone: its RFC 5782 test points plus a few listed bench IPs (with TXT reasons)."""
+    server = Rbldnsd()
+    for n, zone in enumerate(zones):
+        lines = ["127.0.0.2 :127.0.0.2:test point"]
+        if zone.key == "junkemailfilter":
+            lines.append("127.0.0.1 :127.0.0.1:whitelisted")
+        step = 97 + 13 * n
+        lines += [f"{ip} :127.0.0.2:listed by bench zone {zone.key}" for ip in ips[n::step]]
+        server.add_dataset(zone.name, "ip4set", zone.key, lines)
+    return server.start()
+
+
+async def run_scanner(nameserver: str, ips: Sequence[str], zones: Sequence[Zone], timeout: float) -> Row:
+    async with UdpDnsClient(parse_nameservers(nameserver), timeout=timeout, attempts=3) as client:
+        counting = CountingClient(client)
+        scanner = DnsblScanner(counting, max_in_flight=512)
+        health = await scanner.check_health(zones)
+        bad = [h for h in health.values() if not h.healthy]
+        if bad:
+            raise HarnessError(f"zones unhealthy before the bench: {bad}")
+        counting.count = 0
+        start = time.perf_counter()
+        results = await scanner.scan(ips, zones, health=health)
+        seconds = time.perf_counter() - start
+    _check(results, len(zones))
+    return Row("scanner", counting.count, seconds)
+
+
+def _check(results: Sequence[ScanResult], zone_count: int) -> None:
+    undetermined = sum(len(r.undetermined) for r in results)
+    answers = sum(len(r.results) for r in results)
+    if answers != len(results) * zone_count or undetermined:
+        raise SystemExit(f"bench scan incomplete: {undetermined} undetermined of {answers} answers")
+
+
+def baseline(nameserver: Nameserver, names: Sequence[str], timeout: float) -> Row:
+    """dnspython's stub resolver, one question after the other (NXDOMAIN is the usual answer)."""
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [nameserver.host]
+    resolver.port = nameserver.port
+    resolver.lifetime = timeout
+    resolver.cache = None
+    start = time.perf_counter()
+    for name in names:
+        try:
+            resolver.resolve(name, "A", raise_on_no_answer=False)
+        except dns.resolver.NXDOMAIN:
+            pass
+        except dns.exception.Timeout:
+            raise SystemExit(f"baseline: timeout on {name}") from None
+    return Row("baseline", len(names), time.perf_counter() - start)
+
+
+def dnsperf(port: int, names: Sequence[str], seconds: int, workdir: str) -> Row:
+    """The server's own ceiling: dnsperf replaying the same questions for `seconds`."""
+    binary = shutil.which("dnsperf")
+    if binary is None:
+        raise HarnessError("dnsperf is not installed (Debian package 'dnsperf')")
+    path = f"{workdir}/dnsperf-queries.txt"
+    with open(path, "w") as fh:
+        fh.writelines(f"{name} A\n" for name in names)
+    argv = [binary, "-s", "127.0.0.1", "-p", str(port), "-d", path, "-l", str(seconds), "-c", "4", "-T", "2"]
+    argv += ["-q", "500", "-t", "2"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=False)
+    match = re.search(r"Queries completed:\s+(\d+).*?Run time \(s\):\s+([\d.]+)", out.stdout, re.S)
+    if out.returncode != 0 or match is None:
+        raise HarnessError(f"dnsperf failed:\n{out.stdout}\n{out.stderr}")
+    return Row("dnsperf", int(match.group(1)), float(match.group(2)))
+
+
+def fmt(row: Row, label: str) -> str:
+    return f"  {label:<52} {row.queries:>9,} {row.seconds:>10.2f} s {row.qps:>12,.0f}/s  {row.note}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ips", type=int, default=10_000)
+    parser.add_argument("--baseline-sample", type=int, default=0, help="direct baseline on N names (0: all)")
+    parser.add_argument("--relay-baseline-sample", type=int, default=400)
+    parser.add_argument("--dnsperf-seconds", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    zones = DEFAULT_IP_ZONES
+    ips = bench_ips(args.ips)
+    names = [query_name(zone, ipaddress.ip_address(ip)) for ip in ips for zone in zones]
+    total = len(names)
+    print(f"DNSBL scan benchmark: {len(ips):,} IPs × {len(zones)} zones = {total:,} questions (A), loopback only")
+    server = start_rbldnsd(ips, zones)
+    try:
+        print(f"  rbldnsd on {server.nameserver}; relay delay {RELAY_DELAY * 1000:.0f} ms per answer")
+        print(f"  {'':<52} {'queries':>9} {'wall time':>12} {'queries/s':>14}")
+        direct = asyncio.run(run_scanner(server.nameserver, ips, zones, timeout=2.0))
+        print(fmt(direct, "scanner, direct to rbldnsd"), flush=True)
+
+        sample = names if not args.baseline_sample else names[: args.baseline_sample]
+        base = baseline(Nameserver("127.0.0.1", server.port), sample, timeout=2.0)
+        if len(sample) < total:
+            base.note = f"(sampled {len(sample):,}, extrapolated)"
+        print(fmt(base, "baseline: dnspython resolver, one at a time"), flush=True)
+
+        ceiling = dnsperf(server.port, names, args.dnsperf_seconds, str(server.workdir))
+        print(fmt(ceiling, "rbldnsd ceiling measured by dnsperf"), flush=True)
+
+        with DelayingRelay(server.port, delay=RELAY_DELAY) as relay:
+            relayed = asyncio.run(run_scanner(relay.nameserver, ips, zones, timeout=3.0))
+            print(fmt(relayed, "scanner through the 20 ms relay"), flush=True)
+            step = max(1, total // args.relay_baseline_sample)
+            relay_sample = names[::step][: args.relay_baseline_sample]
+            sampled = baseline(Nameserver("127.0.0.1", relay.port), relay_sample, timeout=3.0)
+        extrapolated = Row("", total, sampled.seconds * total / len(relay_sample))
+        extrapolated.note = f"(sampled {len(relay_sample):,} in {sampled.seconds:.1f} s, extrapolated to {total:,})"
+        print(fmt(extrapolated, "baseline through the 20 ms relay"))
+
+        speedup = extrapolated.seconds / relayed.seconds
+        print()
+        ok_direct = direct.qps >= TARGET_QPS
+        ok_relay = speedup >= TARGET_RELAY_SPEEDUP
+        print(
+            f"  direct: {direct.qps:,.0f} queries/s, {direct.qps / base.qps:.1f}× the baseline, "
+            f"{direct.qps / ceiling.qps:.0%} of the server ceiling — target ≥ {TARGET_QPS:,}/s: "
+            f"{'OK' if ok_direct else 'MISSED'}"
+        )
+        print(
+            f"  through the relay: {speedup:,.0f}× faster than one at a time — target ≥ {TARGET_RELAY_SPEEDUP}×: "
+            f"{'OK' if ok_relay else 'MISSED'}"
+        )
+        return 0 if ok_direct and ok_relay else 1
+    finally:
+        server.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,394 @@
+"""Resolver settings and a fast asyncio DNS client for blocklist scanning.
+
+Why a hand-rolled client: a scan is tens of thousands of one-question A lookups. dnspython's
+resolver opens a socket per query and waits for each answer; here a few long-lived UDP sockets
+carry hundreds of queries in flight, matched back by (id, question). Answers are still decoded by
+dnspython, and a truncated reply is retried over TCP with dnspython.
+
+Time is bounded: each query ends within `timeout` seconds whatever the server does (no answer,
+ICMP refused, garbage), as a `DnsAnswer` with outcome TIMEOUT/ERROR — never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from ipaddress import ip_address
+from typing import Protocol
+
+import dns.asyncquery
+import dns.exception
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+
+from libs.errors import InvalidArgument
+from reputation.domain.dnsbl import DnsAnswer, DnsOutcome
+
+NAMESERVERS_ENV = "EE_DNS_NAMESERVERS"
+TIMEOUT_ENV = "EE_DNS_TIMEOUT"
+
+A = dns.rdatatype.A
+AAAA = dns.rdatatype.AAAA
+TXT = dns.rdatatype.TXT
+
+
+@dataclass(frozen=True)
+class Nameserver:
+    host: str
+    port: int = 53
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def _parse_one(item: str, field_name: str) -> Nameserver:
+    text = item.strip()
+    host, port_text = text, ""
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise InvalidArgument(field_name, f"{item!r}: expected [ipv6]:port")
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    try:
+        ip_address(host)
+    except ValueError:
+        raise InvalidArgument(field_name, f"{item!r}: the nameserver must be an IP address") from None
+    port = 53
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise InvalidArgument(field_name, f"{item!r}: port must be 1-65535")
+        port = int(port_text)
+    return Nameserver(host, port)
+
+
+def parse_nameservers(value: str | None, field_name: str = NAMESERVERS_ENV) -> tuple[Nameserver, ...]:
+    """`EE_DNS_NAMESERVERS`: comma-separated `host:port` (`[v6]:port`, port defaults to 53).
+
+    Empty → the system resolver (/etc/resolv.conf). It should be the operator's own recursive
+    resolver: public resolvers are refused by Spamhaus (127.255.255.254) and others.
+    """
+    if value is None or not value.strip():
+        return system_nameservers()
+    return tuple(_parse_one(item, field_name) for item in value.split(",") if item.strip())
+
+
+def system_nameservers() -> tuple[Nameserver, ...]:
+    """The nameservers of /etc/resolv.conf; loopback:53 when there is none."""
+    try:
+        servers = dns.resolver.Resolver(configure=True).nameservers
+    except dns.exception.DNSException:
+        servers = []
+    found = tuple(Nameserver(str(s), 53) for s in servers if isinstance(s, str))
+    return found or (Nameserver("127.0.0.1", 53),)
+
+
+@dataclass(frozen=True)
+class DnsSettings:
+    """DNS settings shared by scanning and domain checks."""
+
+    nameservers: tuple[Nameserver, ...]
+    timeout: float = 2.0  # one query, all attempts included
+    attempts: int = 2  # sends per query (each nameserver in turn)
+    check_timeout: float = 10.0  # one whole check (an SPF evaluation, a selector's DKIM, …)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DnsSettings:
+        env = os.environ if env is None else env
+        timeout_text = env.get(TIMEOUT_ENV, "").strip()
+        timeout = 2.0
+        if timeout_text:
+            try:
+                timeout = float(timeout_text)
+            except ValueError:
+                raise InvalidArgument(TIMEOUT_ENV, f"{timeout_text!r} is not a number of seconds") from None
+            if not 0.05 <= timeout <= 60:
+                raise InvalidArgument(TIMEOUT_ENV, "must be between 0.05 and 60 seconds")
+        return cls(parse_nameservers(env.get(NAMESERVERS_ENV)), timeout=timeout, check_timeout=max(10.0, 5 * timeout))
+
+
+class DnsQueryClient(Protocol):
+    """What the scanner needs: one question in, one `DnsAnswer` out, never raising for DNS trouble."""
+
+    async def query(self, name: str, rdtype: int = A) -> DnsAnswer: ...
+
+
+class _Pending:
+    __slots__ = ("deadline", "future", "question")
+
+    def __init__(self, future: asyncio.Future[bytes], question: bytes, deadline: float) -> None:
+        self.future = future
+        self.question = question
+        self.deadline = deadline
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    """One connected UDP socket to one nameserver, with its table of queries in flight."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: dict[int, _Pending] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):  # bigger buffer: bursts of answers must not be dropped
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        if len(data) < 12:
+            return
+        pending = self.pending.get((data[0] << 8) | data[1])
+        if pending is None or not data[2] & 0x80:  # unknown id, or not a response
+            return
+        end = 12 + len(pending.question)
+        if data[12:end].lower() != pending.question:  # someone else's answer (or a spoof): ignore
+            return
+        del self.pending[(data[0] << 8) | data[1]]
+        if not pending.future.done():
+            pending.future.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port/host unreachable on a connected socket: the server is not there; fail fast.
+        self._fail_all(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail_all(exc or ConnectionError("socket closed"))
+
+    def _fail_all(self, exc: BaseException) -> None:
+        pending, self.pending = self.pending, {}
+        for item in pending.values():
+            if not item.future.done():
+                item.future.set_exception(exc)
+
+    def expire(self, now: float) -> None:
+        """Fail the queries whose attempt deadline has passed (one sweep instead of a timer each)."""
+        late = [qid for qid, item in self.pending.items() if item.deadline <= now]
+        for qid in late:
+            item = self.pending.pop(qid)
+            if not item.future.done():
+                item.future.set_exception(TimeoutError())
+
+    def new_id(self) -> int:
+        while True:
+            qid = random.getrandbits(16)
+            if qid not in self.pending:
+                return qid
+
+
+_LENGTH_BYTE = [bytes([n]) for n in range(64)]
+
+
+def encode_question(name: str, rdtype: int) -> bytes:
+    """The question section of a query: name labels, type, class IN."""
+    labels = name.rstrip(".").encode("ascii").split(b".")
+    lengths = list(map(len, labels))
+    if min(lengths) == 0 or max(lengths) > 63:
+        raise ValueError(f"invalid DNS name {name!r}")
+    wire = b"".join([_LENGTH_BYTE[n] + label for n, label in zip(lengths, labels, strict=True)]) + b"\x00"
+    if len(wire) > 255:
+        raise ValueError(f"DNS name too long: {name[:60]!r}…")
+    return wire + struct.pack("!HH", rdtype, 1)
+
+
+def decode_answer(name: str, rdtype: int, data: bytes) -> DnsAnswer:
+    """Reduce a reply to a `DnsAnswer` (rcode and the asked-for records, in text)."""
+    rcode = data[3] & 0x0F
+    if rcode == dns.rcode.NXDOMAIN:
+        return DnsAnswer(DnsOutcome.NXDOMAIN)
+    if rcode == dns.rcode.SERVFAIL:
+        return DnsAnswer(DnsOutcome.SERVFAIL)
+    if rcode == dns.rcode.REFUSED:
+        return DnsAnswer(DnsOutcome.REFUSED)
+    if rcode != dns.rcode.NOERROR:
+        return DnsAnswer(DnsOutcome.ERROR, detail=f"rcode {dns.rcode.to_text(rcode)}")
+    if data[6] == 0 and data[7] == 0:
+        return DnsAnswer(DnsOutcome.NODATA)
+    try:
+        message = dns.message.from_wire(data, ignore_trailing=True)
+    except dns.exception.DNSException as exc:
+        return DnsAnswer(DnsOutcome.ERROR, detail=f"malformed reply: {exc}")
+    return answer_from_message(message, rdtype)
+
+
+def answer_from_message(message: dns.message.Message, rdtype: int) -> DnsAnswer:
+    """Records of `rdtype` in a reply (CNAME chains included), as text."""
+    records: list[str] = []
+    for rrset in message.answer:
+        if rrset.rdtype != rdtype:
+            continue
+        for rdata in rrset:
+            records.append(rdata_text(rdata))
+    if not records:
+        return DnsAnswer(DnsOutcome.NODATA)
+    return DnsAnswer(DnsOutcome.ANSWER, tuple(records))
+
+
+def rdata_text(rdata: object) -> str:
+    """A record in the form the domain layer expects (TXT strings joined, names without the final dot)."""
+    rdtype = rdata.rdtype  # type: ignore[attr-defined]
+    if rdtype in (A, AAAA):
+        return str(rdata.address)  # type: ignore[attr-defined]
+    if rdtype == TXT:
+        return b"".join(rdata.strings).decode("utf-8", "replace")  # type: ignore[attr-defined]
+    if rdtype == dns.rdatatype.MX:
+        exchange = rdata.exchange  # type: ignore[attr-defined]
+        host = "." if exchange == dns.name.root else exchange.to_text(omit_final_dot=True)
+        return f"{rdata.preference} {host}"  # type: ignore[attr-defined]
+    if rdtype in (dns.rdatatype.PTR, dns.rdatatype.CNAME):
+        return rdata.target.to_text(omit_final_dot=True)  # type: ignore[attr-defined]
+    return rdata.to_text()  # type: ignore[attr-defined]
+
+
+class UdpDnsClient:
+    """Pipelined DNS over a few UDP sockets per nameserver; use as `async with UdpDnsClient(...)`."""
+
+    def __init__(
+        self,
+        nameservers: Sequence[Nameserver],
+        *,
+        timeout: float = 2.0,
+        attempts: int = 2,
+        sockets_per_server: int = 4,
+    ) -> None:
+        if not nameservers:
+            raise ValueError("at least one nameserver is required")
+        self.nameservers = tuple(nameservers)
+        self.timeout = timeout
+        self.attempts = max(1, attempts)
+        self.sockets_per_server = max(1, sockets_per_server)
+        self._endpoints: list[list[_Endpoint]] = []
+        self._turn = 0
+        self._sweeper: asyncio.Task[None] | None = None
+        self._sweep_every = min(0.05, timeout / 20)
+
+    @classmethod
+    def from_settings(cls, settings: DnsSettings, **kwargs: int) -> UdpDnsClient:
+        return cls(settings.nameservers, timeout=settings.timeout, attempts=settings.attempts, **kwargs)
+
+    async def __aenter__(self) -> UdpDnsClient:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        for server in self.nameservers:
+            family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
+            group = []
+            for _ in range(self.sockets_per_server):
+                _, endpoint = await loop.create_datagram_endpoint(
+                    _Endpoint, remote_addr=(server.host, server.port), family=family
+                )
+                group.append(endpoint)
+            self._endpoints.append(group)
+        self._sweeper = asyncio.create_task(self._sweep(), name="dns-timeouts")
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._sweep_every)
+            now = loop.time()
+            for group in self._endpoints:
+                for endpoint in group:
+                    if endpoint.pending:
+                        endpoint.expire(now)
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        for group in self._endpoints:
+            for endpoint in group:
+                if endpoint.transport is not None:
+                    endpoint.transport.close()
+        self._endpoints = []
+
+    async def query(self, name: str, rdtype: int = A) -> DnsAnswer:
+        """Ask the nameservers in turn until one answers or `timeout` has passed."""
+        if not self._endpoints:
+            raise RuntimeError("UdpDnsClient is not open")
+        try:
+            question = encode_question(name, rdtype)
+        except (ValueError, UnicodeError) as exc:
+            return DnsAnswer(DnsOutcome.ERROR, detail=str(exc))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        last = DnsAnswer(DnsOutcome.TIMEOUT, detail=f"no answer within {self.timeout:g} s")
+        for attempt in range(self.attempts):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            server_index = attempt % len(self.nameservers)
+            group = self._endpoints[server_index]
+            self._turn = (self._turn + 1) % len(group)
+            endpoint = group[self._turn]
+            wait = remaining / (self.attempts - attempt)
+            try:
+                data = await self._exchange(loop, endpoint, question, wait)
+            except TimeoutError:
+                last = DnsAnswer(
+                    DnsOutcome.TIMEOUT,
+                    detail=f"no answer from {self.nameservers[server_index]} within {self.timeout:g} s",
+                )
+                continue
+            except OSError as exc:
+                last = DnsAnswer(
+                    DnsOutcome.ERROR, detail=f"{self.nameservers[server_index]}: {exc.strerror or exc}"
+                )
+                continue
+            if data[2] & 0x02:  # TC: the answer did not fit in UDP
+                answer = await self._tcp(name, rdtype, self.nameservers[server_index], deadline - loop.time())
+            else:
+                answer = decode_answer(name, rdtype, data)
+            if answer.outcome in (DnsOutcome.SERVFAIL, DnsOutcome.REFUSED) and attempt + 1 < min(
+                self.attempts, len(self.nameservers)
+            ):
+                last = answer  # another nameserver may do better
+                continue
+            return answer
+        return last
+
+    async def _exchange(
+        self, loop: asyncio.AbstractEventLoop, endpoint: _Endpoint, question: bytes, wait: float
+    ) -> bytes:
+        qid = endpoint.new_id()
+        future: asyncio.Future[bytes] = loop.create_future()
+        pending = _Pending(future, question.lower(), loop.time() + wait)
+        endpoint.pending[qid] = pending
+        try:
+            assert endpoint.transport is not None
+            endpoint.transport.sendto(struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + question)
+            return await future
+        finally:
+            if endpoint.pending.get(qid) is pending:
+                del endpoint.pending[qid]
+
+    async def _tcp(self, name: str, rdtype: int, server: Nameserver, remaining: float) -> DnsAnswer:
+        if remaining <= 0:
+            return DnsAnswer(DnsOutcome.TIMEOUT, detail="truncated UDP answer and no time left for TCP")
+        try:
+            message = await dns.asyncquery.tcp(
+                dns.message.make_query(name, rdtype), server.host, port=server.port, timeout=remaining
+            )
+        except dns.exception.Timeout:
+            return DnsAnswer(DnsOutcome.TIMEOUT, detail=f"no TCP answer from {server}")
+        except (OSError, dns.exception.DNSException) as exc:
+            return DnsAnswer(DnsOutcome.ERROR, detail=f"TCP to {server}: {exc}")
+        return decode_answer(name, rdtype, message.to_wire())
+

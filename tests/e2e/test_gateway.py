@@ -1,0 +1,276 @@
+"""The platform through the real Envoy, as a user calls it: REST and gRPC on one port, auth, errors,
+audit, metrics, and a service stopping and coming back."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import grpc
+import httpx
+import pytest
+from grpc_status import rpc_status
+
+from emailengine.campaign.v1 import campaign_service_pb2 as campaign_pb
+from emailengine.campaign.v1 import campaign_service_pb2_grpc as campaign_grpc
+from emailengine.ippool.v1 import ippool_service_pb2 as ippool_pb
+from emailengine.ippool.v1 import ippool_service_pb2_grpc as ippool_grpc
+from emailengine.notifier.v1 import notifier_service_pb2 as notifier_pb
+from emailengine.notifier.v1 import notifier_service_pb2_grpc as notifier_grpc
+from emailengine.platform.v1 import platform_service_pb2 as platform_pb
+from emailengine.platform.v1 import platform_service_pb2_grpc as platform_grpc
+from emailengine.reputation.v1 import reputation_service_pb2 as reputation_pb
+from emailengine.reputation.v1 import reputation_service_pb2_grpc as reputation_grpc
+from libs.auth import Role, ensure_local_keys, mint_token
+from tests.harness.servers import Stack, port_of, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def rest(stack: Stack, method: str, path: str, token: str | None = None, **kwargs: object) -> httpx.Response:
+    headers: dict[str, str] = dict(kwargs.pop("headers", {}))  # type: ignore[arg-type]
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.request(method, f"{stack.gateway}{path}", headers=headers, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+def meta(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+@pytest.fixture(scope="module")
+def channel(stack: Stack) -> grpc.Channel:
+    return grpc.insecure_channel(stack.grpc_target)
+
+
+def test_health_is_public_and_lists_every_service(stack: Stack, channel: grpc.Channel) -> None:
+    reply = rest(stack, "GET", "/api/v2/health")
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["status"] == "SERVING"
+    assert {s["service"]: s["status"] for s in body["services"]} == {
+        "ip-pool": "SERVING",
+        "reputation": "SERVING",
+        "campaign-gateway": "SERVING",
+        "notifier": "SERVING",
+    }
+    grpc_reply = platform_grpc.PlatformServiceStub(channel).GetHealth(platform_pb.GetHealthRequest(), timeout=5)
+    assert grpc_reply.status == "SERVING"
+
+
+def test_one_read_per_service_answers_the_same_over_rest_and_grpc(stack: Stack, channel: grpc.Channel) -> None:
+    token = stack.token("--tenant", "sos-expat")
+    created = rest(
+        stack,
+        "POST",
+        "/api/v2/ips",
+        token,
+        json={"address": "192.0.2.10", "purpose": "marketing", "tenant_id": "sos-expat"},
+    )
+    assert created.status_code == 200, created.text
+    assert created.json()["state"] == "IP_STATE_WARMING"
+
+    # ip-pool
+    over_rest = rest(stack, "GET", "/api/v2/ips/192.0.2.10", token).json()
+    over_grpc = ippool_grpc.IpPoolServiceStub(channel).GetIp(
+        ippool_pb.GetIpRequest(address="192.0.2.10"), metadata=meta(token), timeout=5
+    )
+    assert over_rest["address"] == over_grpc.address == "192.0.2.10"
+    assert over_rest["quota"]["daily"] == over_grpc.quota.daily
+    # reputation learnt the IP from ip-pool's event
+    wait_until(lambda: rest(stack, "GET", "/api/v2/reputation/ips/192.0.2.10", token).status_code == 200, 10, "event")
+    rep = reputation_grpc.ReputationServiceStub(channel).GetIpReputation(
+        reputation_pb.GetIpReputationRequest(address="192.0.2.10"), metadata=meta(token), timeout=5
+    )
+    assert rep.tenant_id == "sos-expat"
+    zones_rest = rest(stack, "GET", "/api/v2/reputation/zones", token).json()["zones"]
+    zones_grpc = reputation_grpc.ReputationServiceStub(channel).ListZones(
+        reputation_pb.ListZonesRequest(), metadata=meta(token), timeout=5
+    )
+    assert [z["zone"] for z in zones_rest] == [z.zone for z in zones_grpc.zones]
+    # campaign-gateway
+    made = rest(
+        stack,
+        "POST",
+        "/api/v2/campaigns",
+        token,
+        json={"tenant": "sos-expat", "contacts": [{"email": "a@example.com"}], "template_id": "cold_v1"},
+    )
+    assert made.status_code == 200, made.text
+    listed = campaign_grpc.CampaignServiceStub(channel).ListCampaigns(
+        campaign_pb.ListCampaignsRequest(tenant="sos-expat"), metadata=meta(token), timeout=5
+    )
+    assert made.json()["campaign_id"] in [c.campaign_id for c in listed.campaigns]
+    assert rest(stack, "GET", f"/api/v2/campaigns/{made.json()['campaign_id']}", token).json()["contact_count"] == 1
+    # notifier
+    alerts_rest = rest(stack, "GET", "/api/v2/alerts", token)
+    assert alerts_rest.status_code == 200
+    alerts_grpc = notifier_grpc.NotifierServiceStub(channel).ListAlerts(
+        notifier_pb.ListAlertsRequest(), metadata=meta(token), timeout=5
+    )
+    assert len(alerts_rest.json()["alerts"]) == len(alerts_grpc.alerts)
+
+
+def test_auth_and_error_matrix(stack: Stack, channel: grpc.Channel, tmp_path_factory: pytest.TempPathFactory) -> None:
+    operator = stack.token("--tenant", "sos-expat")
+    viewer = stack.token("--tenant", "sos-expat", "--role", "viewer")
+    ulixai = stack.token("--tenant", "ulixai")
+    rest(stack, "POST", "/api/v2/ips", operator, json={"address": "192.0.2.20", "tenant_id": "sos-expat"})
+
+    # No token → 401, REST and gRPC.
+    assert rest(stack, "GET", "/api/v2/ips").status_code == 401
+    with pytest.raises(grpc.RpcError) as caught:
+        ippool_grpc.IpPoolServiceStub(channel).ListIps(ippool_pb.ListIpsRequest(), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # A token signed by another key, and an expired one → 401.
+    other = tmp_path_factory.mktemp("otherkey")
+    ensure_local_keys(other / "k.pem", other / "jwks.json")
+    forged = mint_token(other / "k.pem", issuer="email-engine", audience="email-engine", subject="x", role=Role.ADMIN)
+    assert rest(stack, "GET", "/api/v2/ips", forged).status_code == 401
+    expired = stack.token("--tenant", "sos-expat", "--ttl", "-120")
+    reply = rest(stack, "GET", "/api/v2/ips", expired)
+    assert reply.status_code == 401
+    assert reply.json()["message"] == "Jwt is expired"
+    # Another tenant's resource → 403; a viewer's write → 403.
+    assert rest(stack, "GET", "/api/v2/ips/192.0.2.20", ulixai).status_code == 403
+    assert rest(stack, "GET", "/api/v2/ips?tenant_id=sos-expat", ulixai).status_code == 403
+    assert rest(stack, "GET", "/api/v2/ips/192.0.2.20", viewer).status_code == 200
+    denied = rest(stack, "POST", "/api/v2/ips/192.0.2.20:pause", viewer, json={})
+    assert denied.status_code == 403
+    assert denied.json()["code"] == 7
+    # Unknown path → 404, malformed JSON → 400 with a JSON body, unknown query parameter → 400.
+    missing = rest(stack, "GET", "/api/v2/nope", operator)
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/json"
+    malformed = rest(
+        stack, "POST", "/api/v2/ips", operator, content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert malformed.status_code == 400
+    assert malformed.headers["content-type"] == "application/json"
+    assert malformed.json()["code"] == 3
+    assert rest(stack, "GET", "/api/v2/ips?bogus=1", operator).status_code == 400
+    # Bad input names the field, over REST and gRPC.
+    bad = rest(stack, "POST", "/api/v2/ips", operator, json={"address": "300.1.2.3", "tenant_id": "sos-expat"})
+    assert bad.status_code == 400
+    violations = next(d for d in bad.json()["details"] if d["@type"].endswith("BadRequest"))["field_violations"]
+    assert violations[0]["field"] == "address"
+    with pytest.raises(grpc.RpcError) as caught:
+        ippool_grpc.IpPoolServiceStub(channel).CreateIp(
+            ippool_pb.CreateIpRequest(address="192.0.2.30", tenant_id="nobody-here"), metadata=meta(operator), timeout=5
+        )
+    assert caught.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED)
+    status = rpc_status.from_call(caught.value)
+    assert status is not None and status.details
+
+
+def test_every_write_is_in_the_audit_log_with_its_caller(stack: Stack) -> None:
+    operator = stack.token("--tenant", "sos-expat", "--subject", "alice")
+    admin = stack.token("--admin")
+    rest(stack, "POST", "/api/v2/ips", operator, json={"address": "192.0.2.40", "tenant_id": "sos-expat"})
+    rest(stack, "POST", "/api/v2/ips/192.0.2.40:pause", operator, json={"reason": "test"})
+    rest(
+        stack,
+        "POST",
+        "/api/v2/alerts",
+        operator,
+        json={"tenant_id": "sos-expat", "severity": "ALERT_SEVERITY_INFO", "text": "hello"},
+    )
+    assert rest(stack, "GET", "/api/v2/audit-entries", operator).status_code == 403
+    entries = rest(stack, "GET", "/api/v2/audit-entries?tenant_id=sos-expat&page_size=100", admin).json()[
+        "audit_entries"
+    ]
+    mine = [
+        (e["service"], e["method"].rsplit("/", 1)[1], e["resource"], e["outcome"])
+        for e in entries
+        if e["actor"] == "alice"
+    ]
+    assert ("ip-pool", "CreateIp", "ips/192.0.2.40", "OK") in mine
+    assert ("ip-pool", "PauseIp", "address/192.0.2.40", "OK") in mine
+    assert any(m[0] == "notifier" and m[1] == "SendAlert" for m in mine)
+    assert all("Bearer" not in str(e) for e in entries)
+
+
+def test_metrics_count_calls_through_envoy(stack: Stack) -> None:
+    token = stack.token("--tenant", "sos-expat")
+
+    def handled(service: str, method: str) -> float:
+        text = httpx.get(f"http://127.0.0.1:{port_of(stack.env, service, 'METRICS')}/metrics", timeout=5).text
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("grpc_server_handled_total{") and f'grpc_method="{method}"' in line:
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    calls = {
+        "ip-pool": ("ListIps", "/api/v2/ips"),
+        "reputation": ("ListZones", "/api/v2/reputation/zones"),
+        "campaign-gateway": ("ListCampaigns", "/api/v2/campaigns"),
+        "notifier": ("ListAlerts", "/api/v2/alerts"),
+    }
+    before = {s: handled(s, m) for s, (m, _) in calls.items()}
+    for _service, (_method, path) in calls.items():
+        assert rest(stack, "GET", path, token).status_code == 200
+    for service, (method, _) in calls.items():
+        assert handled(service, method) == before[service] + 1
+
+
+def test_a_stopped_service_gives_503_and_comes_back(stack: Stack) -> None:
+    token = stack.token("--tenant", "sos-expat")
+    proc = stack.procs["notifier"]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    wait_until(lambda: rest(stack, "GET", "/api/v2/alerts", token).status_code == 503, 10, "503 while down")
+    down = rest(stack, "GET", "/api/v2/alerts", token)
+    assert down.headers["content-type"] == "application/json"
+    assert down.json()["code"] == 14
+    health = rest(stack, "GET", "/api/v2/health").json()
+    assert {s["service"]: s["status"] for s in health["services"]}["notifier"] != "SERVING"
+    assert rest(stack, "GET", "/api/v2/ips", token).status_code == 200  # the others carry on
+    stack.start_service("notifier")
+    wait_until(lambda: rest(stack, "GET", "/api/v2/alerts", token).status_code == 200, 15, "recovery")
+
+
+def test_sigterm_reports_not_serving_and_finishes_in_flight_calls(stack: Stack) -> None:
+    """A call in flight when SIGTERM arrives completes; health turns NOT_SERVING before the exit."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    target = f"127.0.0.1:{port_of(stack.env, 'campaign-gateway')}"
+    token = stack.token("--tenant", "sos-expat")
+    contacts = [campaign_pb.Contact(email=f"user{n}@example.com") for n in range(20000)]
+    stub = campaign_grpc.CampaignServiceStub(grpc.insecure_channel(target))
+    future = stub.CreateCampaign.future(
+        campaign_pb.CreateCampaignRequest(tenant="sos-expat", template_id="t", contacts=contacts),
+        metadata=meta(token),
+        timeout=60,
+    )
+    time.sleep(0.3)
+    proc = stack.procs["campaign-gateway"]
+    proc.send_signal(signal.SIGTERM)
+    health = health_pb2_grpc.HealthStub(grpc.insecure_channel(target))
+    wait_until(
+        lambda: (
+            health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1).status
+            == health_pb2.HealthCheckResponse.NOT_SERVING
+        ),
+        5,
+        "NOT_SERVING",
+    )
+    assert future.result().contact_count == 20000
+    assert proc.wait(timeout=20) == 0
+    stack.start_service("campaign-gateway")
+
+
+def test_envoy_config_validates() -> None:
+    import sys
+    from pathlib import Path
+
+    config = subprocess.run(
+        [sys.executable, "-c", "from libs.cli import write_gateway_config; print(write_gateway_config())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    envoy = Path(sys.executable).parent / "envoy"
+    result = subprocess.run([str(envoy), "--mode", "validate", "-c", config], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK" in result.stdout

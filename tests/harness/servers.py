@@ -1,0 +1,272 @@
+"""Throwaway real servers on free loopback ports: PostgreSQL, Redis, the services and Envoy.
+
+A server that cannot start raises (the test fails); nothing here ever skips.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from libs.config import REPO_ROOT, SERVICE_NAMES
+
+_PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what}: not ready after {timeout:.0f}s")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _stop(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def _pg_tool(name: str) -> str:
+    for directory in _PG_BIN_DIRS:
+        if (directory / name).exists():
+            return str(directory / name)
+    found = shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} not found: install the Debian package postgresql (make test does)")
+    return found
+
+
+class PostgresServer:
+    """A PostgreSQL cluster made with initdb in a temp dir, run as the `postgres` user when we are root."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="ee-pg-"))
+        self.user = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return self.url_for("emailengine")
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> None:
+        subprocess.run(
+            self._as_user([_pg_tool("createdb"), "-h", "127.0.0.1", "-p", str(self.port), name]),
+            check=True,
+            capture_output=True,
+        )
+
+    def _as_user(self, args: list[str]) -> list[str]:
+        return ["runuser", "-u", self.user, "--", *args] if os.geteuid() == 0 else args
+
+    def start(self) -> PostgresServer:
+        data = self.dir / "data"
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, self.user)
+        subprocess.run(
+            self._as_user([_pg_tool("initdb"), "-D", str(data), "-A", "trust", "-U", self.user, "-E", "UTF8"]),
+            check=True,
+            capture_output=True,
+        )
+        self._proc = subprocess.Popen(
+            self._as_user(
+                [
+                    _pg_tool("postgres"),
+                    "-D",
+                    str(data),
+                    "-p",
+                    str(self.port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    f"unix_socket_directories={self.dir}",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "max_connections=200",
+                ]
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "postgres.log", "wb"),  # noqa: SIM115
+        )
+        wait_until(lambda: port_open(self.port), 30, "postgres", self._proc)
+        createdb = self._as_user([_pg_tool("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "emailengine"])
+        wait_until(lambda: subprocess.run(createdb, capture_output=True).returncode == 0, 15, "createdb")
+        return self
+
+    def stop(self) -> None:
+        _stop(self._proc, signal.SIGINT)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="ee-redis-"))
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        binary = shutil.which("redis-server")
+        if not binary:
+            raise RuntimeError("redis-server not found: install the Debian package redis-server (make test does)")
+        self._proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: port_open(self.port), 15, "redis-server", self._proc)
+        return self
+
+    def stop(self) -> None:
+        _stop(self._proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def stack_env(
+    data_dir: Path, *, database_url: str = "", redis_url: str = "", extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Environment for one stack on free ports, sharing the test keys in data_dir/keys."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EE_") and k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        {
+            "EE_DATA_DIR": str(data_dir),
+            "EE_GATEWAY_PORT": str(free_port()),
+            "EE_ENVOY_ADMIN_PORT": str(free_port()),
+            "EE_IPPOOL_SEED_TENANTS": "sos-expat,ulixai",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "EE_SHUTDOWN_GRACE_SECONDS": "10",
+        }
+    )
+    for name in SERVICE_NAMES:
+        attr = {"ip-pool": "IPPOOL", "campaign-gateway": "CAMPAIGN_GATEWAY"}.get(name, name.upper())
+        env[f"EE_{attr}_GRPC_PORT"] = str(free_port())
+        env[f"EE_{attr}_METRICS_PORT"] = str(free_port())
+    env.update(extra or {})
+    return env
+
+
+def port_of(env: dict[str, str], service: str, kind: str = "GRPC") -> int:
+    attr = {"ip-pool": "IPPOOL", "campaign-gateway": "CAMPAIGN_GATEWAY"}.get(service, service.upper())
+    return int(env[f"EE_{attr}_{kind}_PORT"])
+
+
+@dataclass
+class Stack:
+    """The four services, each its own process, behind a real Envoy."""
+
+    data_dir: Path
+    env: dict[str, str]
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def gateway(self) -> str:
+        return f"http://127.0.0.1:{self.env['EE_GATEWAY_PORT']}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.env['EE_GATEWAY_PORT']}"
+
+    def _cli(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "libs.cli", *args]
+
+    def start_service(self, name: str) -> None:
+        log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115
+        self.procs[name] = subprocess.Popen(
+            self._cli("serve", name), env=self.env, stdout=log, stderr=log, cwd=REPO_ROOT
+        )
+        wait_until(lambda: port_open(port_of(self.env, name)), 30, f"service {name}", self.procs[name])
+
+    def start(self) -> Stack:
+        subprocess.run(self._cli("token", "--admin"), env=self.env, check=True, capture_output=True)  # makes keys
+        for name in SERVICE_NAMES:
+            self.start_service(name)
+        config = subprocess.run(
+            [sys.executable, "-c", "from libs.cli import write_gateway_config; print(write_gateway_config())"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+        ).stdout.strip()
+        envoy = shutil.which("envoy", path=str(Path(sys.executable).parent))
+        log = open(self.data_dir / "envoy.log", "ab")  # noqa: SIM115
+        self.procs["envoy"] = subprocess.Popen(
+            [str(envoy), "-c", config, "--use-dynamic-base-id", "--log-level", "warn"],
+            env=self.env,
+            stdout=log,
+            stderr=log,
+        )
+        wait_until(self._healthy, 30, "envoy + services", self.procs["envoy"])
+        return self
+
+    def _healthy(self) -> bool:
+        import httpx
+
+        reply = httpx.get(f"{self.gateway}/api/v2/health", timeout=2)
+        return reply.status_code == 200 and reply.json()["status"] == "SERVING"
+
+    def token(self, *args: str) -> str:
+        return subprocess.run(
+            self._cli("token", *args), env=self.env, check=True, capture_output=True, text=True, cwd=REPO_ROOT
+        ).stdout.strip()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            _stop(proc)

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+
+from libs.auth import Caller, Role, TokenVerifier, ensure_local_keys, mint_token
+from libs.errors import PermissionDenied, Unauthenticated
+
+
+@pytest.fixture()
+def keys(tmp_path: Path) -> tuple[Path, Path]:
+    private, jwks = tmp_path / "jwt.pem", tmp_path / "jwks.json"
+    assert ensure_local_keys(private, jwks) is True
+    assert ensure_local_keys(private, jwks) is False  # kept, not replaced
+    return private, jwks
+
+
+def _token(private: Path, **kwargs: object) -> str:
+    defaults: dict[str, object] = {
+        "issuer": "ee",
+        "audience": "ee",
+        "subject": "s",
+        "role": Role.OPERATOR,
+        "tenant_id": "sos-expat",
+    }
+    defaults.update(kwargs)
+    return mint_token(private, **defaults)  # type: ignore[arg-type]
+
+
+def test_a_minted_token_verifies_to_its_caller(keys: tuple[Path, Path]) -> None:
+    private, jwks = keys
+    caller = TokenVerifier(jwks, "ee", "ee").verify("Bearer " + _token(private))
+    assert caller == Caller(subject="s", role=Role.OPERATOR, tenant_id="sos-expat")
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [(None, "Jwt is missing"), ("Basic abc", "Jwt is missing"), ("Bearer not.a.jwt", "Jwt verification fails")],
+)
+def test_missing_or_garbage_tokens_are_unauthenticated(
+    keys: tuple[Path, Path], header: str | None, message: str
+) -> None:
+    with pytest.raises(Unauthenticated, match=message):
+        TokenVerifier(keys[1], "ee", "ee").verify(header)
+
+
+def test_expired_token_and_foreign_key_are_refused(keys: tuple[Path, Path], tmp_path: Path) -> None:
+    private, jwks = keys
+    verifier = TokenVerifier(jwks, "ee", "ee")
+    with pytest.raises(Unauthenticated, match="expired"):
+        verifier.verify("Bearer " + _token(private, ttl_seconds=-60))
+    other_private, other_jwks = tmp_path / "o.pem", tmp_path / "o.json"
+    ensure_local_keys(other_private, other_jwks)
+    with pytest.raises(Unauthenticated):
+        verifier.verify("Bearer " + _token(other_private))
+
+
+def test_wrong_audience_is_refused(keys: tuple[Path, Path]) -> None:
+    private, jwks = keys
+    with pytest.raises(Unauthenticated):
+        TokenVerifier(jwks, "ee", "ee").verify("Bearer " + _token(private, audience="other"))
+
+
+def test_a_tenant_token_must_name_its_tenant(keys: tuple[Path, Path]) -> None:
+    private, jwks = keys
+    token = jwt.encode(
+        {"iss": "ee", "aud": "ee", "sub": "x", "role": "operator", "exp": int(time.time()) + 60},
+        private.read_text(),
+        algorithm="ES256",
+    )
+    with pytest.raises(PermissionDenied, match="must name its tenant"):
+        TokenVerifier(jwks, "ee", "ee").verify("Bearer " + token)
+
+
+def test_tenant_rules() -> None:
+    operator = Caller("op", Role.OPERATOR, "sos-expat")
+    viewer = Caller("v", Role.VIEWER, "sos-expat")
+    admin = Caller("a", Role.ADMIN, "")
+    operator.require_write("sos-expat")
+    viewer.require_read("sos-expat")
+    admin.require_write("ulixai")
+    with pytest.raises(PermissionDenied):
+        operator.require_read("ulixai")
+    with pytest.raises(PermissionDenied):
+        viewer.require_write("sos-expat")
+    with pytest.raises(PermissionDenied):
+        operator.require_admin()
+    assert operator.visible_tenant("") == "sos-expat"
+    assert admin.visible_tenant("") == ""
+    with pytest.raises(PermissionDenied):
+        operator.visible_tenant("ulixai")
