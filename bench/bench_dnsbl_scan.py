@@ -1,11 +1,11 @@
-"""Benchmark: a full blocklist scan of 10 000 IPs × 9 zones against a local rbldnsd.
+"""Benchmark: a full blocklist scan of 10 000 IPs x 9 zones against a local rbldnsd.
 
 Printed side by side:
 * the service's scanner, straight to rbldnsd (target: at least 7 000 queries/s);
 * a one-query-at-a-time baseline with dnspython's stub resolver, over the same server;
 * the server's own ceiling, measured with `dnsperf` (Debian package dnsperf);
 * the scanner and the baseline through a UDP relay that holds every answer 20 ms, as a real resolver
-  chain does (target: the scanner at least 100× faster). The baseline through the relay is sampled
+  chain does (target: the scanner at least 100x faster). The baseline through the relay is sampled
   and extrapolated (a full run would take half an hour); the output says so.
 
 All traffic stays on 127.0.0.1. Exit status 1 when a target is missed.
@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ips = bench_ips(args.ips)
     names = [query_name(zone, ipaddress.ip_address(ip)) for ip in ips for zone in zones]
     total = len(names)
-    print(f"DNSBL scan benchmark: {len(ips):,} IPs × {len(zones)} zones = {total:,} questions (A), loopback only")
+    print(f"DNSBL scan benchmark: {len(ips):,} IPs x {len(zones)} zones = {total:,} questions (A), loopback only")
     server = start_rbldnsd(ips, zones)
     try:
         print(f"  rbldnsd on {server.nameserver}; relay delay {RELAY_DELAY * 1000:.0f} ms per answer")
@@ -187,12 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok_direct = direct.qps >= TARGET_QPS
         ok_relay = speedup >= TARGET_RELAY_SPEEDUP
         print(
-            f"  direct: {direct.qps:,.0f} queries/s, {direct.qps / base.qps:.1f}× the baseline, "
+            f"  direct: {direct.qps:,.0f} queries/s, {direct.qps / base.qps:.1f}x the baseline, "
             f"{direct.qps / ceiling.qps:.0%} of the server ceiling — target ≥ {TARGET_QPS:,}/s: "
             f"{'OK' if ok_direct else 'MISSED'}"
         )
         print(
-            f"  through the relay: {speedup:,.0f}× faster than one at a time — target ≥ {TARGET_RELAY_SPEEDUP}×: "
+            f"  through the relay: {speedup:,.0f}x faster than one at a time — target ≥ {TARGET_RELAY_SPEEDUP}x: "
             f"{'OK' if ok_relay else 'MISSED'}"
         )
         return 0 if ok_direct and ok_relay else 1

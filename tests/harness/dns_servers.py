@@ -321,7 +321,9 @@ class Nsd:
 
     def _config(self) -> str:
         w = self.workdir
-        zones = "".join(f"zone:\n    name: {origin}\n    zonefile: {path.name}\n" for origin, path in self.zones.items())
+        zones = "".join(
+            f"zone:\n    name: {origin}\n    zonefile: {path.name}\n" for origin, path in self.zones.items()
+        )
         return (
             "server:\n"
             f"    ip-address: {LOOPBACK}\n"
@@ -409,74 +411,64 @@ def wait_for_answer(port: int, name: str, expect_listed: bool, timeout: float = 
 # --- a resolver chain stand-in: a UDP relay that delays every answer ---------------------------------
 
 
-class _RelayFront:
-    """Client side of the relay: queries in, rewritten to relay ids, forwarded upstream."""
-
-    def __init__(self, relay: _RelayCore) -> None:
-        self.relay = relay
-
-    def connection_made(self, transport: object) -> None:
-        self.relay.front = transport
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.relay.forward(data, addr)
-
-    def error_received(self, exc: Exception) -> None:  # a client went away: nothing to do
-        pass
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        pass
-
-
-class _RelayBack:
-    """Upstream side: answers in, held for `delay`, sent back to the asking client."""
-
-    def __init__(self, relay: _RelayCore) -> None:
-        self.relay = relay
-
-    def connection_made(self, transport: object) -> None:
-        self.relay.back = transport
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        self.relay.answer(data)
-
-    def error_received(self, exc: Exception) -> None:
-        pass
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        pass
-
-
 class _RelayCore:
-    def __init__(self, delay: float) -> None:
+    """Queries in on the front socket → forwarded upstream under relay ids → answers held `delay`, sent back.
+
+    Raw non-blocking sockets drained on each wake-up: the relay must not be the bottleneck it measures.
+    """
+
+    def __init__(self, port: int, upstream_port: int, delay: float) -> None:
         import asyncio
         import collections
 
         self.delay = delay
         self.loop = asyncio.get_running_loop()
-        self.front: object = None
-        self.back: object = None
+        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for sock in (self.front, self.back):
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+        self.front.bind((LOOPBACK, port))
+        self.back.connect((LOOPBACK, upstream_port))
         self.next_id = 0
         self.waiting: dict[int, tuple[tuple[str, int], bytes]] = {}
         self.held: collections.deque[tuple[float, bytes, tuple[str, int]]] = collections.deque()
         self.flush_scheduled = False
+        self.loop.add_reader(self.front.fileno(), self.on_query)
+        self.loop.add_reader(self.back.fileno(), self.on_answer)
 
-    def forward(self, data: bytes, addr: tuple[str, int]) -> None:
-        if len(data) < 12:
-            return
-        self.next_id = (self.next_id + 1) & 0xFFFF
-        self.waiting[self.next_id] = (addr, data[:2])
-        self.back.sendto(self.next_id.to_bytes(2, "big") + data[2:])  # type: ignore[attr-defined]
+    def on_query(self) -> None:
+        while True:
+            try:
+                data, addr = self.front.recvfrom(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue  # an ICMP error about some client: ignore
+            if len(data) < 12:
+                continue
+            self.next_id = (self.next_id + 1) & 0xFFFF
+            self.waiting[self.next_id] = (addr, data[:2])
+            with contextlib.suppress(OSError):
+                self.back.send(self.next_id.to_bytes(2, "big") + data[2:])
 
-    def answer(self, data: bytes) -> None:
-        if len(data) < 12:
-            return
-        entry = self.waiting.pop(int.from_bytes(data[:2], "big"), None)
-        if entry is None:
-            return
-        addr, original_id = entry
-        self.held.append((self.loop.time() + self.delay, original_id + data[2:], addr))
-        if not self.flush_scheduled:
+    def on_answer(self) -> None:
+        now = self.loop.time()
+        while True:
+            try:
+                data = self.back.recv(4096)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                continue
+            entry = self.waiting.pop(int.from_bytes(data[:2], "big"), None) if len(data) >= 12 else None
+            if entry is None:
+                continue
+            addr, original_id = entry
+            self.held.append((now + self.delay, original_id + data[2:], addr))
+        if self.held and not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.call_at(self.held[0][0], self.flush)
 
@@ -485,7 +477,8 @@ class _RelayCore:
         held, front = self.held, self.front
         while held and held[0][0] <= now:
             _, data, addr = held.popleft()
-            front.sendto(data, addr)  # type: ignore[attr-defined]
+            with contextlib.suppress(OSError):
+                front.sendto(data, addr)
         if held:
             self.loop.call_at(held[0][0], self.flush)
         else:
@@ -497,17 +490,7 @@ def _relay_main(port: int, upstream_port: int, delay: float, ready: object) -> N
     import asyncio
 
     async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        core = _RelayCore(delay)
-        back_transport, _ = await loop.create_datagram_endpoint(
-            lambda: _RelayBack(core), remote_addr=(LOOPBACK, upstream_port)
-        )
-        front_transport, _ = await loop.create_datagram_endpoint(lambda: _RelayFront(core), local_addr=(LOOPBACK, port))
-        for transport in (back_transport, front_transport):
-            sock = transport.get_extra_info("socket")
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+        _RelayCore(port, upstream_port, delay)
         ready.set()  # type: ignore[attr-defined]
         await asyncio.Event().wait()
 
@@ -536,9 +519,7 @@ class DelayingRelay:
         ctx = multiprocessing.get_context("spawn")
         ready = ctx.Event()
         self.port = self.port or free_port()
-        process = ctx.Process(
-            target=_relay_main, args=(self.port, self.upstream_port, self.delay, ready), daemon=True
-        )
+        process = ctx.Process(target=_relay_main, args=(self.port, self.upstream_port, self.delay, ready), daemon=True)
         process.start()
         self._process = process
         if not ready.wait(timeout):

@@ -175,9 +175,7 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
         if char == "&":
             decoded = _decode_entity(text, i)
             if decoded is None:
-                raise HtmlParseError(
-                    f'Unescaped "&" at byte offset {_byte_offset(text, i)}: write &amp; (stand-in)'
-                )
+                raise HtmlParseError(f'Unescaped "&" at byte offset {_byte_offset(text, i)}: write &amp; (stand-in)')
             out.append(decoded[0])
             out_utf16 += _utf16_len(decoded[0])
             i += decoded[1]
@@ -290,13 +288,14 @@ def _check_start_tag(name: str, attributes: dict[str, str], stack: list[_OpenTag
         raise HtmlParseError(f'Tag "a" must have a non-empty attribute "href" at byte offset {offset} (stand-in)')
     if name == "tg-emoji" and not attributes.get("emoji-id", "").isdigit():
         raise HtmlParseError(f'Tag "tg-emoji" must have a numeric "emoji-id" at byte offset {offset}')
-    if name == "code" and "class" in attributes and (
-        parent != "pre" or not attributes["class"].startswith("language-")
+    if (
+        name == "code"
+        and "class" in attributes
+        and (parent != "pre" or not attributes["class"].startswith("language-"))
     ):
         raise HtmlParseError(
-                f'Attribute "class" of the tag "code" must be "language-…" inside "pre" at byte offset {offset} '
-                "(stand-in)"
-            )
+            f'Attribute "class" of the tag "code" must be "language-…" inside "pre" at byte offset {offset} (stand-in)'
+        )
 
 
 def _close_tag(text: str, i: int, stack: list[_OpenTag], entities: list[dict[str, Any]], out_utf16: int) -> int:
@@ -316,9 +315,7 @@ def _close_tag(text: str, i: int, stack: list[_OpenTag], entities: list[dict[str
         raise HtmlParseError(f"Unclosed end tag at byte offset {offset}")
     expected = stack[-1].name
     if name != expected:
-        raise HtmlParseError(
-            f'Unmatched end tag at byte offset {offset}, expected "</{expected}>", found "</{name}>"'
-        )
+        raise HtmlParseError(f'Unmatched end tag at byte offset {offset}, expected "</{expected}>", found "</{name}>"')
     opened = stack.pop()
     length = out_utf16 - opened.offset
     if length > 0:
@@ -584,9 +581,9 @@ class TelegramBotApiStandIn:
         """(status, answer) for one request; answer is a JSON-able dict, raw bytes, or None (drop)."""
         api_method = "?"
         try:
+            api_method = self._authorize(path)
             if params is None:
                 raise _bad_request("unsupported Content-Type or malformed body (stand-in)")
-            api_method = self._authorize(path)
             self._enforce_retry_after()
             fault = self._next_fault()
             if fault is not None:
@@ -682,7 +679,7 @@ class TelegramBotApiStandIn:
         if text is None or text == "":
             raise _bad_request("message text is empty")
         if not isinstance(text, str):
-            raise _bad_request("field \"text\" must be of type String")
+            raise _bad_request('field "text" must be of type String')
         if len(text.encode("utf-8")) > RAW_TEXT_LIMIT_BYTES:
             raise _bad_request("text is too long")
         parse_mode = _optional_str(params, "parse_mode")
@@ -750,8 +747,12 @@ class TelegramBotApiStandIn:
         if chat.type == "channel":
             message["sender_chat"] = chat.as_json()
         else:
-            message["from"] = {"id": self.bot_id, "is_bot": True, "first_name": "Stand-in Bot",
-                               "username": "standin_alerts_bot"}
+            message["from"] = {
+                "id": self.bot_id,
+                "is_bot": True,
+                "first_name": "Stand-in Bot",
+                "username": "standin_alerts_bot",
+            }
         if entities:
             message["entities"] = entities
         if thread_id is not None:
@@ -849,9 +850,7 @@ def _params_from_request(handler: BaseHTTPRequestHandler, body: bytes) -> dict[s
         except (ValueError, UnicodeDecodeError):
             return None
     elif media_type == "multipart/form-data":
-        message = BytesParser(policy=HTTP).parsebytes(
-            f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + body
-        )
+        message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + body)
         if not message.is_multipart():
             return None
         for part in message.iter_parts():

@@ -146,8 +146,7 @@ def test_5xx_with_a_json_envelope_is_retryable(
 ) -> None:
     telegram_api.fail_next(1, status=500)
     result = telegram_client.send_message(SOS_CHAT, "x")
-    assert (result.outcome, result.status_code, result.description) == (
-        Outcome.RETRYABLE, 500, "Internal Server Error")
+    assert (result.outcome, result.status_code, result.description) == (Outcome.RETRYABLE, 500, "Internal Server Error")
 
 
 def test_a_dropped_connection_is_a_retryable_network_failure(
@@ -211,7 +210,10 @@ def test_wrong_token_and_wrong_base_url(telegram_api: TelegramBotApiStandIn) -> 
     with TelegramBotClient(other_token, api_base=telegram_api.base_url, trust_env=False) as client:
         result = client.send_message(SOS_CHAT, "x")
         assert (result.outcome, result.reason, result.description) == (
-            Outcome.PERMANENT, Reason.UNAUTHORIZED, "Unauthorized")
+            Outcome.PERMANENT,
+            Reason.UNAUTHORIZED,
+            "Unauthorized",
+        )
         assert client.get_me().reason is Reason.UNAUTHORIZED
     with TelegramBotClient(telegram_api.token, api_base=telegram_api.base_url + "/v2", trust_env=False) as client:
         assert client.send_message(SOS_CHAT, "x").reason is Reason.NOT_FOUND
@@ -222,9 +224,16 @@ def test_get_me_checks_the_token(telegram_client: TelegramBotClient) -> None:
 
 
 def test_silent_delivery(telegram_api: TelegramBotApiStandIn, telegram_client: TelegramBotClient) -> None:
-    [part] = render_alert_parts(Alert.create(
-        tenant="sos-expat", severity="info", dedup_key="k", title="Warmup advanced", source="ip-pool",
-        occurred_at=FakeClock().now()))
+    [part] = render_alert_parts(
+        Alert.create(
+            tenant="sos-expat",
+            severity="info",
+            dedup_key="k",
+            title="Warmup advanced",
+            source="ip-pool",
+            occurred_at=FakeClock().now(),
+        )
+    )
     assert telegram_client.send_parts(SOS_CHAT, [part], silent=True).complete
     assert telegram_api.messages(SOS_CHAT)[0].disable_notification
 
@@ -272,8 +281,16 @@ def test_the_token_never_reaches_the_logs(
 def test_the_stand_in_accepts_form_query_and_multipart_bodies(telegram_api: TelegramBotApiStandIn) -> None:
     url = f"{telegram_api.base_url}/bot{telegram_api.token}/sendMessage"
     with httpx.Client(trust_env=False) as http:
-        form = http.post(url, data={"chat_id": str(SOS_CHAT), "text": "<i>form</i> &amp;", "parse_mode": "HTML",
-                                    "link_preview_options": '{"is_disabled": true}', "disable_notification": "true"})
+        form = http.post(
+            url,
+            data={
+                "chat_id": str(SOS_CHAT),
+                "text": "<i>form</i> &amp;",
+                "parse_mode": "HTML",
+                "link_preview_options": '{"is_disabled": true}',
+                "disable_notification": "true",
+            },
+        )
         query = http.get(url, params={"chat_id": str(SOS_CHAT), "text": "query"})
         multipart = http.post(url, files={"chat_id": (None, str(SOS_CHAT)), "text": (None, "multipart")})
         not_json = http.post(url, content=b"{oops", headers={"Content-Type": "application/json"})

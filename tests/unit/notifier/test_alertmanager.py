@@ -41,9 +41,17 @@ PAYLOAD: dict[str, Any] = {
         },
         {
             "status": "resolved",
-            "labels": {"alertname": "BounceRateHigh", "tenant": "sos-expat", "severity": "warning", "ip": "203.0.113.7"},
-            "annotations": {"summary": "bounce rate back under 5%", "description": "was 7.2% <for 1h> & more",
-                            "runbook_url": "https://runbooks.example/bounce"},
+            "labels": {
+                "alertname": "BounceRateHigh",
+                "tenant": "sos-expat",
+                "severity": "warning",
+                "ip": "203.0.113.7",
+            },
+            "annotations": {
+                "summary": "bounce rate back under 5%",
+                "description": "was 7.2% <for 1h> & more",
+                "runbook_url": "https://runbooks.example/bounce",
+            },
             "startsAt": "2024-05-01T09:00:00.123456789+02:00",
             "endsAt": "2024-05-01T10:05:00Z",
             "generatorURL": "http://prom:9090/graph",
@@ -99,8 +107,15 @@ def test_unknown_fields_are_ignored() -> None:
 
 @pytest.mark.parametrize(
     ("severity_label", "severity"),
-    [("critical", Severity.CRITICAL), ("page", Severity.CRITICAL), ("warning", Severity.WARNING),
-     ("error", Severity.WARNING), ("info", Severity.INFO), ("whatever", Severity.WARNING), (None, Severity.WARNING)],
+    [
+        ("critical", Severity.CRITICAL),
+        ("page", Severity.CRITICAL),
+        ("warning", Severity.WARNING),
+        ("error", Severity.WARNING),
+        ("info", Severity.INFO),
+        ("whatever", Severity.WARNING),
+        (None, Severity.WARNING),
+    ],
 )
 def test_severity_mapping(severity_label: str | None, severity: Severity) -> None:
     data = payload()

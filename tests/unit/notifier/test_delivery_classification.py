@@ -44,7 +44,7 @@ def test_429_falls_back_to_the_description() -> None:
 @pytest.mark.parametrize(
     ("description", "reason"),
     [
-        ("Bad Request: can't parse entities: Unsupported start tag \"br\" at byte offset 12", Reason.BAD_FORMATTING),
+        ('Bad Request: can\'t parse entities: Unsupported start tag "br" at byte offset 12', Reason.BAD_FORMATTING),
         ("Bad Request: message is too long", Reason.TOO_LONG),
         ("Bad Request: text is too long", Reason.TOO_LONG),
         ("Bad Request: message text is empty", Reason.EMPTY_TEXT),

@@ -80,15 +80,19 @@ def test_a_rate_limit_without_retry_after_uses_the_backoff() -> None:
 def test_gives_up_after_the_horizon_not_before() -> None:
     policy = RetryPolicy(give_up_after=timedelta(minutes=10))
     near = T0 + timedelta(minutes=8)
-    assert decide_retry(SERVER_ERROR, attempt=9, first_attempt_at=T0, now=near, random_unit=0.5, policy=policy).action \
+    assert (
+        decide_retry(SERVER_ERROR, attempt=9, first_attempt_at=T0, now=near, random_unit=0.5, policy=policy).action
         is RetryAction.RETRY
+    )
     late = T0 + timedelta(minutes=9, seconds=30)
     decision = decide_retry(SERVER_ERROR, attempt=20, first_attempt_at=T0, now=late, random_unit=0.5, policy=policy)
     assert decision.action is RetryAction.GIVE_UP and "server_error" in decision.why
     forever = RetryPolicy(give_up_after=None)
     far = T0 + timedelta(days=30)
-    assert decide_retry(SERVER_ERROR, attempt=99, first_attempt_at=T0, now=far, random_unit=0.5, policy=forever).action \
+    assert (
+        decide_retry(SERVER_ERROR, attempt=99, first_attempt_at=T0, now=far, random_unit=0.5, policy=forever).action
         is RetryAction.RETRY
+    )
 
 
 def test_a_502_for_a_minute_is_retried_often_enough() -> None:

@@ -122,7 +122,11 @@ def test_info_is_deferred_during_quiet_hours_but_warnings_are_not() -> None:
 
 def test_silent_quiet_mode_sends_at_once_without_sound() -> None:
     sos = Route(
-        "sos-chat", Channel.TELEGRAM, SOS_CHAT, tenant="sos-expat", quiet_hours=PARIS_NIGHT,
+        "sos-chat",
+        Channel.TELEGRAM,
+        SOS_CHAT,
+        tenant="sos-expat",
+        quiet_hours=PARIS_NIGHT,
         quiet_mode=QuietMode.SILENT,
     )
     night = datetime(2026, 1, 5, 23, 0, tzinfo=UTC)
@@ -131,7 +135,7 @@ def test_silent_quiet_mode_sends_at_once_without_sound() -> None:
 
 
 def test_bad_quiet_hours_are_rejected() -> None:
-    with pytest.raises(InvalidArgument, match="quiet_hours.end"):
+    with pytest.raises(InvalidArgument, match=r"quiet_hours\.end"):
         QuietHours(time(7, 0), time(7, 0))
     with pytest.raises(InvalidArgument, match="time_zone"):
         QuietHours(time(22, 0), time(7, 0), "Mars/Olympus")
@@ -165,8 +169,13 @@ def test_routing_table_from_config() -> None:
     routes = routing_table_from_config(
         {
             "routes": [
-                {"id": "sos", "tenant": "sos-expat", "chat_id": -1001000000001, "min_severity": "warning",
-                 "quiet_hours": {"start": "22:00", "end": "07:00", "time_zone": "Europe/Paris"}},
+                {
+                    "id": "sos",
+                    "tenant": "sos-expat",
+                    "chat_id": -1001000000001,
+                    "min_severity": "warning",
+                    "quiet_hours": {"start": "22:00", "end": "07:00", "time_zone": "Europe/Paris"},
+                },
                 {"id": "admin", "admin": True, "chat_id": "-1001000000099"},
                 {"id": "hook", "tenant": "ulixai", "channel": "webhook", "url": "https://hooks.example/a"},
             ]
@@ -184,8 +193,13 @@ def test_routing_config_errors_name_the_field() -> None:
                 "routes": [
                     {"id": "sos", "tenant": "sos-expat", "chat_id": "nope"},
                     {"id": "admin", "admin": True, "tenant": "x", "chat_id": 1},
-                    {"id": "q", "tenant": "t", "chat_id": 1, "min_severity": "loud",
-                     "quiet_hours": {"start": "25:00", "end": "07:00", "time_zone": "Nowhere/Land", "mode": "x"}},
+                    {
+                        "id": "q",
+                        "tenant": "t",
+                        "chat_id": 1,
+                        "min_severity": "loud",
+                        "quiet_hours": {"start": "25:00", "end": "07:00", "time_zone": "Nowhere/Land", "mode": "x"},
+                    },
                     "not an object",
                 ]
             }

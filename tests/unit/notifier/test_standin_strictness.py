@@ -28,8 +28,10 @@ def call(api: TelegramBotApiStandIn, method: str = "sendMessage", token: str | N
         ("plain", "plain"),
         ("a &lt; b &amp;&amp; c &gt; d &quot;", 'a < b && c > d "'),
         ("&#128308; &#x1F534;", "🔴 🔴"),
-        ("<b>b</b><strong>s</strong><i>i</i><em>e</em><u>u</u><ins>n</ins><s>s</s><strike>k</strike><del>d</del>",
-         "bsieunskd"),
+        (
+            "<b>b</b><strong>s</strong><i>i</i><em>e</em><u>u</u><ins>n</ins><s>s</s><strike>k</strike><del>d</del>",
+            "bsieunskd",
+        ),
         ('<a href="https://x.example/?a=1&amp;b=2">link</a>', "link"),
         ('<span class="tg-spoiler">s</span><tg-spoiler>t</tg-spoiler>', "st"),
         ('<pre><code class="language-python">x = 1</code></pre>', "x = 1"),
@@ -104,13 +106,23 @@ def test_success_envelope(api: TelegramBotApiStandIn) -> None:
         ({"chat_id": CHAT, "text": "x" * 4097}, 400, "Bad Request: message is too long"),
         ({"chat_id": CHAT, "text": "&amp;" * 4097, "parse_mode": "HTML"}, 400, "Bad Request: message is too long"),
         ({"chat_id": CHAT, "text": "x" * 40_000}, 400, "Bad Request: text is too long"),
-        ({"chat_id": CHAT, "text": "a < b", "parse_mode": "HTML"}, 400,
-         'Bad Request: can\'t parse entities: Unsupported start tag "" at byte offset 2'),
+        (
+            {"chat_id": CHAT, "text": "a < b", "parse_mode": "HTML"},
+            400,
+            'Bad Request: can\'t parse entities: Unsupported start tag "" at byte offset 2',
+        ),
         ({"chat_id": CHAT, "text": "x", "parse-mode": "HTML"}, 400, 'Bad Request: unknown parameter "parse-mode"'),
         ({"chat_id": CHAT, "text": "x", "parse_mode": "MarkdownV2"}, 400, "Bad Request: unsupported parse_mode"),
-        ({"chat_id": CHAT, "text": "x", "link_preview_options": "{bad"}, 400,
-         "Bad Request: can't parse link preview options JSON object"),
-        ({"chat_id": CHAT, "text": "x", "disable_notification": "maybe"}, 400, 'Bad Request: field "disable_notification"'),
+        (
+            {"chat_id": CHAT, "text": "x", "link_preview_options": "{bad"},
+            400,
+            "Bad Request: can't parse link preview options JSON object",
+        ),
+        (
+            {"chat_id": CHAT, "text": "x", "disable_notification": "maybe"},
+            400,
+            'Bad Request: field "disable_notification"',
+        ),
         ({"chat_id": CHAT, "text": "x", "message_thread_id": 7}, 400, "Bad Request: message thread not found"),
     ],
 )
@@ -130,7 +142,9 @@ def test_exactly_4096_visible_characters_pass(api: TelegramBotApiStandIn) -> Non
 
 def test_tokens(api: TelegramBotApiStandIn) -> None:
     assert call(api, token=make_token(987654321), chat_id=CHAT, text="x") == (
-        401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+        401,
+        {"ok": False, "error_code": 401, "description": "Unauthorized"},
+    )
     assert call(api, token="not-a-token", chat_id=CHAT, text="x")[0] == 404
     assert call(api, method="noSuchMethod")[0] == 404
     assert call(api, method="getMe")[1]["result"]["id"] == 123456789
@@ -143,9 +157,15 @@ def test_programmed_429_then_success() -> None:
     api.add_chat(CHAT)
     api.fail_next(2, retry_after=2)
     for _ in range(2):
-        assert call(api, chat_id=CHAT, text="x") == (429, {
-            "ok": False, "error_code": 429, "description": "Too Many Requests: retry after 2",
-            "parameters": {"retry_after": 2}})
+        assert call(api, chat_id=CHAT, text="x") == (
+            429,
+            {
+                "ok": False,
+                "error_code": 429,
+                "description": "Too Many Requests: retry after 2",
+                "parameters": {"retry_after": 2},
+            },
+        )
         now[0] += 2
     assert call(api, chat_id=CHAT, text="x")[0] == 200
     assert len(api.messages(CHAT)) == 1 and api.early_retries == 0

@@ -44,7 +44,11 @@ def test_from_env() -> None:
     assert TelegramBotClient.from_env({}) is None  # disabled unless configured
     token = make_token()
     client = TelegramBotClient.from_env(
-        {"EE_TELEGRAM_BOT_TOKEN": token, "EE_TELEGRAM_API_BASE": "http://127.0.0.1:9/", "EE_TELEGRAM_TIMEOUT_SECONDS": "3"}
+        {
+            "EE_TELEGRAM_BOT_TOKEN": token,
+            "EE_TELEGRAM_API_BASE": "http://127.0.0.1:9/",
+            "EE_TELEGRAM_TIMEOUT_SECONDS": "3",
+        }
     )
     assert client is not None and client.api_base == "http://127.0.0.1:9"
     client.close()
@@ -53,7 +57,8 @@ def test_from_env() -> None:
 
 
 def test_invalid_chat_ids_fail_before_any_request() -> None:
-    with TelegramBotClient(make_token(), api_base="http://127.0.0.1:9") as client, pytest.raises(
-        InvalidArgument, match="chat_id"
+    with (
+        TelegramBotClient(make_token(), api_base="http://127.0.0.1:9") as client,
+        pytest.raises(InvalidArgument, match="chat_id"),
     ):
         client.send_message("not a chat", "x")

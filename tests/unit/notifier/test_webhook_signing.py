@@ -43,11 +43,13 @@ def test_verify_accepts_fresh_matching_signatures_only() -> None:
     good = sign(SECRET, stamp, body)
     assert verify_signature(SECRET, body, signature_header=good, timestamp_header=str(stamp), now=T0)
     assert not verify_signature(SECRET, body + b" ", signature_header=good, timestamp_header=str(stamp), now=T0)
-    assert not verify_signature("another-secret-value", body, signature_header=good, timestamp_header=str(stamp),
-                                now=T0)
+    assert not verify_signature(
+        "another-secret-value", body, signature_header=good, timestamp_header=str(stamp), now=T0
+    )
     # Replay: the same request later, or a new timestamp glued onto an old signature.
-    assert not verify_signature(SECRET, body, signature_header=good, timestamp_header=str(stamp),
-                                now=T0 + timedelta(minutes=6))
+    assert not verify_signature(
+        SECRET, body, signature_header=good, timestamp_header=str(stamp), now=T0 + timedelta(minutes=6)
+    )
     assert not verify_signature(SECRET, body, signature_header=good, timestamp_header=str(stamp + 60), now=T0)
     assert not verify_signature(SECRET, body, signature_header=None, timestamp_header=str(stamp), now=T0)
     assert not verify_signature(SECRET, body, signature_header="sha256=zz", timestamp_header=str(stamp), now=T0)

@@ -219,8 +219,12 @@ _DIGEST_LINE_LIMIT = 300
 def _headline(alert: Alert) -> list[Span]:
     icon = RESOLVED_ICON if alert.resolved else SEVERITY_ICON[alert.severity]
     status = " RESOLVED" if alert.resolved else ""
-    return [Span(f"{icon} "), Span(f"{alert.severity.name}{status}", Style.BOLD), Span(" · "),
-            Span(alert.title, Style.BOLD)]
+    return [
+        Span(f"{icon} "),
+        Span(f"{alert.severity.name}{status}", Style.BOLD),
+        Span(" · "),
+        Span(alert.title, Style.BOLD),
+    ]
 
 
 def _tenant_name(tenant: str) -> str:
@@ -230,8 +234,12 @@ def _tenant_name(tenant: str) -> str:
 def render_alert(alert: Alert) -> RichText:
     """One alert: headline, where it comes from, the producer's text, its labels and link."""
     spans = _headline(alert)
-    spans += [Span("\ntenant "), Span(_tenant_name(alert.tenant), Style.CODE),
-              Span(" · source "), Span(alert.source, Style.CODE)]
+    spans += [
+        Span("\ntenant "),
+        Span(_tenant_name(alert.tenant), Style.CODE),
+        Span(" · source "),
+        Span(alert.source, Style.CODE),
+    ]
     if alert.text:
         spans.append(Span(f"\n\n{alert.text}"))
     shown = [(k, v) for k, v in sorted(alert.labels.items()) if k not in _HIDDEN_LABELS]

@@ -132,39 +132,59 @@ class _Pending:
         self.deadline = deadline
 
 
-class _Endpoint(asyncio.DatagramProtocol):
-    """One connected UDP socket to one nameserver, with its table of queries in flight."""
+class _Endpoint:
+    """One connected, non-blocking UDP socket to one nameserver, with its table of queries in flight.
 
-    def __init__(self) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
+    Readable → drain every waiting datagram in one wake-up (asyncio's datagram transport reads one
+    per event loop turn, which halves throughput under load).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, server: Nameserver) -> None:
+        family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
+        self.loop = loop
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.pending: dict[int, _Pending] = {}
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
+        try:
+            self.sock.setblocking(False)
             with contextlib.suppress(OSError):  # bigger buffer: bursts of answers must not be dropped
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            self.sock.connect((server.host, server.port))
+        except OSError:
+            self.sock.close()
+            raise
+        loop.add_reader(self.sock.fileno(), self._readable)
 
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        if len(data) < 12:
-            return
-        pending = self.pending.get((data[0] << 8) | data[1])
-        if pending is None or not data[2] & 0x80:  # unknown id, or not a response
-            return
-        end = 12 + len(pending.question)
-        if data[12:end].lower() != pending.question:  # someone else's answer (or a spoof): ignore
-            return
-        del self.pending[(data[0] << 8) | data[1]]
-        if not pending.future.done():
-            pending.future.set_result(data)
+    def send(self, data: bytes) -> None:
+        self.sock.send(data)
 
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port/host unreachable on a connected socket: the server is not there; fail fast.
-        self._fail_all(exc)
+    def close(self) -> None:
+        if self.sock.fileno() >= 0:
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+        self._fail_all(ConnectionError("socket closed"))
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._fail_all(exc or ConnectionError("socket closed"))
+    def _readable(self) -> None:
+        recv, pending_table = self.sock.recv, self.pending
+        while True:
+            try:
+                data = recv(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # ICMP port/host unreachable on a connected socket: the server is not there; fail fast.
+                self._fail_all(exc)
+                return
+            if len(data) < 12 or not data[2] & 0x80:  # runt, or not a response
+                continue
+            qid = (data[0] << 8) | data[1]
+            pending = pending_table.get(qid)
+            if pending is None:
+                continue
+            if data[12 : 12 + len(pending.question)].lower() != pending.question:
+                continue  # someone else's answer (or a spoof): ignore
+            del pending_table[qid]
+            if not pending.future.done():
+                pending.future.set_result(data)
 
     def _fail_all(self, exc: BaseException) -> None:
         pending, self.pending = self.pending, {}
@@ -286,15 +306,12 @@ class UdpDnsClient:
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
-        for server in self.nameservers:
-            family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
-            group = []
-            for _ in range(self.sockets_per_server):
-                _, endpoint = await loop.create_datagram_endpoint(
-                    _Endpoint, remote_addr=(server.host, server.port), family=family
-                )
-                group.append(endpoint)
-            self._endpoints.append(group)
+        try:
+            for server in self.nameservers:
+                self._endpoints.append([_Endpoint(loop, server) for _ in range(self.sockets_per_server)])
+        except OSError:
+            await self.close()
+            raise
         self._sweeper = asyncio.create_task(self._sweep(), name="dns-timeouts")
 
     async def _sweep(self) -> None:
@@ -315,8 +332,7 @@ class UdpDnsClient:
             self._sweeper = None
         for group in self._endpoints:
             for endpoint in group:
-                if endpoint.transport is not None:
-                    endpoint.transport.close()
+                endpoint.close()
         self._endpoints = []
 
     async def query(self, name: str, rdtype: int = A) -> DnsAnswer:
@@ -348,9 +364,7 @@ class UdpDnsClient:
                 )
                 continue
             except OSError as exc:
-                last = DnsAnswer(
-                    DnsOutcome.ERROR, detail=f"{self.nameservers[server_index]}: {exc.strerror or exc}"
-                )
+                last = DnsAnswer(DnsOutcome.ERROR, detail=f"{self.nameservers[server_index]}: {exc.strerror or exc}")
                 continue
             if data[2] & 0x02:  # TC: the answer did not fit in UDP
                 answer = await self._tcp(name, rdtype, self.nameservers[server_index], deadline - loop.time())
@@ -372,8 +386,7 @@ class UdpDnsClient:
         pending = _Pending(future, question.lower(), loop.time() + wait)
         endpoint.pending[qid] = pending
         try:
-            assert endpoint.transport is not None
-            endpoint.transport.sendto(struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + question)
+            endpoint.send(struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + question)
             return await future
         finally:
             if endpoint.pending.get(qid) is pending:
@@ -391,4 +404,3 @@ class UdpDnsClient:
         except (OSError, dns.exception.DNSException) as exc:
             return DnsAnswer(DnsOutcome.ERROR, detail=f"TCP to {server}: {exc}")
         return decode_answer(name, rdtype, message.to_wire())
-

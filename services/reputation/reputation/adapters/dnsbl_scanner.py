@@ -206,4 +206,3 @@ class DnsblScanner:
                 out[i][zone.key] = result
 
         await asyncio.gather(*(worker() for _ in range(workers)))
-

@@ -1,0 +1,119 @@
+"""Acceptance: an event written with a change in one service reaches a subscriber in another exactly once
+per consumer group, also when the relay or the subscriber is killed half-way and restarted (real Redis,
+real PostgreSQL, separate processes)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from emailengine.ippool.v1 import events_pb2
+from libs import events
+from libs.config import Settings
+from libs.db import Database, connect, migrate
+from tests.harness.servers import PostgresServer, RedisServer
+from tests.integration.platform.event_worker import effects
+
+MIGRATIONS = Path(__file__).parents[3] / "services" / "reputation" / "reputation" / "adapters" / "migrations"
+EVENTS = 60
+
+pytestmark = pytest.mark.integration
+
+
+def _db(postgres: PostgresServer, name: str, tmp_path: Path, service: str = "consumer") -> Database:
+    postgres.create_database(name)
+    url = postgres.url_for(name).replace("postgresql://", "postgresql+psycopg://")
+    db = connect(Settings(data_dir=tmp_path), service, url=url)
+    migrate(db, MIGRATIONS)
+    return db
+
+
+def _worker(mode: str, env: dict[str, str], crash_after: int = 0, seconds: float = 30) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.platform.event_worker", mode],
+        env={**env, "CRASH_AFTER": str(crash_after), "RUN_SECONDS": str(seconds)},
+    )
+
+
+def test_exactly_once_per_group_across_relay_and_consumer_crashes(
+    postgres: PostgresServer, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    suffix = tmp_path.name[-8:].replace("-", "_")
+    producer = _db(postgres, f"prod_{suffix}", tmp_path, service="producer")
+    consumer = _db(postgres, f"cons_{suffix}", tmp_path)
+    effects.metadata.create_all(consumer.engine)
+    stream_client = __import__("redis").Redis.from_url(redis_server.url)
+    stream_client.delete(events.STREAM)
+    env = {
+        **os.environ,
+        "PRODUCER_URL": str(producer.engine.url.render_as_string(hide_password=False)),
+        "CONSUMER_URL": str(consumer.engine.url.render_as_string(hide_password=False)),
+        "REDIS_URL": redis_server.url,
+    }
+    with producer.transaction() as session:
+        for n in range(EVENTS):
+            events.publish(
+                session,
+                source="ip-pool",
+                tenant_id="t",
+                event=events_pb2.IpRegistered(address=f"192.0.2.{n}", tenant_id="t"),
+            )
+
+    # The relay dies right after its 10th send, before marking it relayed; the consumer dies right after
+    # handling its 5th event, before acknowledging it. Both are restarted.
+    assert _worker("relay", env, crash_after=10).wait(60) == 17
+    assert _worker("consume", env, crash_after=5).wait(60) == 17
+    relay = _worker("relay", env, seconds=5)
+    consume = _worker("consume", env, seconds=5)
+    relay.wait(60)
+    consume.wait(60)
+
+    with producer.transaction() as session:
+        unrelayed = session.execute(
+            sa.select(sa.func.count())
+            .select_from(events.event_outbox)
+            .where(events.event_outbox.c.relayed_at.is_(None))
+        ).scalar()
+    assert unrelayed == 0
+    assert stream_client.xlen(events.STREAM) > EVENTS  # the crash made the relay send some twice
+    with consumer.transaction() as session:
+        per_event = session.execute(sa.select(effects.c.event_id, sa.func.count()).group_by(effects.c.event_id)).all()
+    assert len(per_event) == EVENTS
+    assert {count for _, count in per_event} == {1}
+    pending = stream_client.xpending(events.STREAM, "consumer")
+    assert pending["pending"] == 0
+
+
+def test_each_consumer_group_gets_every_event(
+    postgres: PostgresServer, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    import redis
+
+    suffix = tmp_path.name[-8:].replace("-", "_")
+    producer = _db(postgres, f"p2_{suffix}", tmp_path)
+    groups = {name: _db(postgres, f"{name}_{suffix}", tmp_path) for name in ("reputation", "notifier")}
+    client = redis.Redis.from_url(redis_server.url)
+    stream = f"ee:test:{suffix}"
+    seen: dict[str, list[str]] = {name: [] for name in groups}
+    readers = []
+    for name, db in groups.items():
+        consumer = events.EventConsumer(group=name, db=db)
+        consumer.on(events_pb2.IpRegistered, lambda _s, _e, ev, name=name: seen[name].append(ev.address))
+        readers.append(events.RedisStreamConsumer(client, consumer, stream=stream))
+    with producer.transaction() as session:
+        for n in range(5):
+            events.publish(
+                session, source="ip-pool", tenant_id="t", event=events_pb2.IpRegistered(address=f"198.51.100.{n}")
+            )
+    events.OutboxRelay(producer, events.RedisStreamTransport(client, stream=stream)).relay_once()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(len(v) < 5 for v in seen.values()):
+        for reader in readers:
+            reader.poll_once(block_ms=100)
+    assert seen == {name: [f"198.51.100.{n}" for n in range(5)] for name in groups}
