@@ -69,8 +69,12 @@ class Caller:
 
 
 def ensure_local_keys(private_key_path: Path, jwks_path: Path) -> bool:
-    """Creates an ES256 key pair and its JWKS when none exists. Returns True when it created them."""
-    if private_key_path.exists() and jwks_path.exists():
+    """Creates an ES256 key pair and its JWKS when no JWKS exists. Returns True when it created them.
+
+    A configured JWKS is never replaced, even without a local private key (production: tokens come from
+    the operator's own issuer).
+    """
+    if jwks_path.exists():
         return False
     private_key_path.parent.mkdir(parents=True, exist_ok=True)
     jwks_path.parent.mkdir(parents=True, exist_ok=True)

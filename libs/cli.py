@@ -48,6 +48,10 @@ def token(tenant: str, admin: bool, role: str, subject: str, ttl: int) -> None:
     if admin and tenant:
         raise click.UsageError("--admin tokens are for every tenant; drop --tenant")
     ensure_local_keys(s.private_key_path, s.jwks_path)
+    if not s.private_key_path.exists():
+        raise click.ClickException(
+            f"no local signing key at {s.private_key_path}: tokens for this deployment come from its own issuer"
+        )
     role_value = Role.ADMIN if admin else Role(role)
     click.echo(
         mint_token(

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     campaign_gateway_metrics_port: int = Field(default=9103, ge=1, le=65535)
     notifier_metrics_port: int = Field(default=9104, ge=1, le=65535)
 
+    # Where the other services are reached (host:port); empty = this host at the service's port.
+    ippool_address: str = ""
+    reputation_address: str = ""
+    campaign_gateway_address: str = ""
+    notifier_address: str = ""
+
     jwt_issuer: str = "email-engine"
     jwt_audience: str = "email-engine"
     jwt_jwks_file: Path | None = Field(default=None, description="Public keys; default DATA_DIR/keys/jwks.json")
@@ -101,8 +107,16 @@ class Settings(BaseSettings):
     def metrics_port(self, service: str) -> int:
         return int(getattr(self, f"{_attr(service)}_metrics_port"))
 
-    def grpc_address(self, service: str) -> str:
+    def listen_address(self, service: str) -> str:
         return f"{self.bind_host}:{self.grpc_port(service)}"
+
+    def grpc_address(self, service: str) -> str:
+        """Where a peer reaches the service: its *_ADDRESS setting, else this host at its port."""
+        override = str(getattr(self, f"{_attr(service)}_address"))
+        if override:
+            return override
+        host = "127.0.0.1" if self.bind_host in ("0.0.0.0", "::", "") else self.bind_host
+        return f"{host}:{self.grpc_port(service)}"
 
 
 def _attr(service: str) -> str:

@@ -7,6 +7,7 @@ touching gRPC, health-checked clusters that go to 503 at once when a service sto
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,19 @@ PLATFORM_SERVICE = "emailengine.platform.v1.PlatformService"
 JWT_PROVIDER = "email_engine"
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _cluster(name: str, hosts: list[tuple[str, int]], health_service: str) -> dict[str, Any]:
     return {
         "name": name,
-        "type": "STATIC",
+        # Kubernetes Service names are resolved (and re-resolved) by DNS; literal addresses are static.
+        "type": "STATIC" if all(_is_ip(h) for h, _ in hosts) else "STRICT_DNS",
         "connect_timeout": "1s",
         "lb_policy": "ROUND_ROBIN",
         "typed_extension_protocol_options": {
@@ -67,6 +77,11 @@ def _status_mapper(http_status: int, grpc_code: int) -> dict[str, Any]:
             "content_type": "application/json",
         },
     }
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
@@ -209,7 +224,7 @@ def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
             "listeners": [
                 {
                     "name": "api",
-                    "address": {"socket_address": {"address": host, "port_value": settings.gateway_port}},
+                    "address": {"socket_address": {"address": settings.bind_host, "port_value": settings.gateway_port}},
                     "filter_chains": [
                         {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
                     ],

@@ -132,7 +132,7 @@ class ServiceHost:
             ),
             server,
         )
-        address = s.grpc_address(self.definition.name)
+        address = s.listen_address(self.definition.name)
         if server.add_insecure_port(address) == 0:
             raise SystemExit(f"{self.definition.name}: cannot listen on {address}")
         server.start()
