@@ -260,7 +260,7 @@ def test_sigterm_reports_not_serving_and_finishes_in_flight_calls(stack: Stack) 
     stack.start_service("campaign-gateway")
 
 
-def test_envoy_config_validates() -> None:
+def test_envoy_config_validates(stack: Stack) -> None:
     import sys
     from pathlib import Path
 
@@ -269,7 +269,9 @@ def test_envoy_config_validates() -> None:
         capture_output=True,
         text=True,
         check=True,
+        env=stack.env,
     ).stdout.strip()
+    assert config.startswith(str(stack.data_dir))
     envoy = Path(sys.executable).parent / "envoy"
     result = subprocess.run([str(envoy), "--mode", "validate", "-c", config], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

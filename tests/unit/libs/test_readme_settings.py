@@ -1,0 +1,24 @@
+"""Every setting a process reads is documented in the README with its default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings
+
+from libs.config import Settings
+
+README = (Path(__file__).parents[3] / "README.md").read_text()
+
+
+def env_names(cls: type[BaseSettings]) -> list[str]:
+    prefix = cls.model_config.get("env_prefix", "")
+    return [
+        (field.validation_alias if isinstance(field.validation_alias, str) else f"{prefix}{name}").upper()
+        for name, field in cls.model_fields.items()
+    ]
+
+
+def test_platform_settings_are_in_the_readme() -> None:
+    missing = [name for name in env_names(Settings) if f"`{name}`" not in README]
+    assert missing == []
