@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     grpc_workers: int = Field(default=16, ge=1, le=256, description="Threads serving gRPC calls per service")
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=300)
+    shutdown_drain_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="NOT_SERVING before closing, so Envoy's health check notices"
+    )
     event_poll_seconds: float = Field(default=0.2, gt=0, le=60, description="Outbox relay poll interval")
 
     @field_validator("database_url")

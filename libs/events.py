@@ -80,6 +80,8 @@ class EventConsumer:
     group: str
     db: Database
     handlers: dict[str, Handler] = field(default_factory=dict)
+    # Told the type of each event applied (metrics).
+    on_applied: Callable[[str], None] | None = None
 
     def on(self, event_cls: type[Message], handler: Handler) -> None:
         self.handlers[event_cls.DESCRIPTOR.full_name] = handler
@@ -105,6 +107,8 @@ class EventConsumer:
         except IntegrityError:
             log.info("event already handled", extra={"event_id": envelope.event_id, "group": self.group})
             return False
+        if self.on_applied is not None:
+            self.on_applied(event_type_of(envelope))
         return True
 
 

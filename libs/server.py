@@ -20,7 +20,7 @@ import grpc
 import redis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, Counter, start_http_server
 from py_grpc_prometheus.prometheus_server_interceptor import PromServerInterceptor
 
 from emailengine.platform.v1 import platform_service_pb2, platform_service_pb2_grpc
@@ -150,6 +150,11 @@ class ServiceHost:
 
     def _start_event_threads(self) -> None:
         rt = self.runtime
+        relayed = Counter("emailengine_events_relayed_total", "Events moved from the outbox", registry=rt.metrics)
+        applied = Counter(
+            "emailengine_events_applied_total", "Events applied by this service", ["event_type"], registry=rt.metrics
+        )
+        rt.consumer.on_applied = lambda event_type: applied.labels(event_type).inc()
         transport: events.Transport
         if rt.redis is not None:
             transport = events.RedisStreamTransport(rt.redis)
@@ -160,7 +165,13 @@ class ServiceHost:
             transport = events.IN_PROCESS
             events.IN_PROCESS.subscribe(rt.consumer)
         relay = events.OutboxRelay(rt.db, transport)
-        self._spawn("outbox-relay", relay.relay_once, idle_wait=self.settings.event_poll_seconds)
+
+        def relay_step() -> int:
+            moved = relay.relay_once()
+            relayed.inc(moved)
+            return moved
+
+        self._spawn("outbox-relay", relay_step, idle_wait=self.settings.event_poll_seconds)
 
     def _spawn(self, name: str, step: Callable[[], int], idle_wait: float = 0.0) -> None:
         def loop() -> None:
@@ -183,13 +194,13 @@ class ServiceHost:
 
     # -- stop --------------------------------------------------------------------------------------
 
-    def stop(self, drain_seconds: float = 1.0) -> None:
+    def stop(self) -> None:
         """NOT_SERVING first (so Envoy stops sending), then let in-flight calls finish, then exit."""
         if self._stopping.is_set():
             return
         log.info("shutting down")
         self.health.enter_graceful_shutdown()
-        time.sleep(drain_seconds)
+        time.sleep(self.settings.shutdown_drain_seconds)
         self._stopping.set()
         rt = self.runtime
         if rt.grpc_server is not None:

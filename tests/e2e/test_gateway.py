@@ -212,6 +212,11 @@ def test_metrics_count_calls_through_envoy(stack: Stack) -> None:
         assert rest(stack, "GET", path, token).status_code == 200
     for service, (method, _) in calls.items():
         assert handled(service, method) == before[service] + 1
+    # Each service's own metrics beside the standard ones: events moved and applied.
+    ippool = httpx.get(f"http://127.0.0.1:{port_of(stack.env, 'ip-pool', 'METRICS')}/metrics", timeout=5).text
+    reputation = httpx.get(f"http://127.0.0.1:{port_of(stack.env, 'reputation', 'METRICS')}/metrics", timeout=5).text
+    assert "emailengine_events_relayed_total" in ippool
+    assert 'emailengine_events_applied_total{event_type="emailengine.ippool.v1.IpRegistered"}' in reputation
 
 
 def test_a_stopped_service_gives_503_and_comes_back(stack: Stack) -> None:
