@@ -118,6 +118,8 @@ class _Dataset:
     zone: str
     kind: str
     path: Path
+    lines: list[str] = field(default_factory=list)
+    soa: bool = True
 
 
 @dataclass
@@ -150,8 +152,8 @@ class Rbldnsd:
             raise HarnessError(f"dataset {name!r} declared twice")
         path = self.workdir / name
         header = [f"$SOA 60 ns.{zone} hostmaster.{zone} 1 60 60 60 60", "$TTL 60"] if soa else []
-        self.datasets[name] = _Dataset(zone, kind, path)
-        self._write(name, [*header, *lines])
+        self.datasets[name] = _Dataset(zone, kind, path, list(lines), soa)
+        self._write(name, [*header, *self.datasets[name].lines])
         return path
 
     def _write(self, name: str, lines: Sequence[str]) -> None:
@@ -201,7 +203,8 @@ class Rbldnsd:
             log = self._process.log()
             if not self._process.alive():
                 raise HarnessError(f"rbldnsd exited at start:\n{log}")
-            if "not all datasets are loaded" in log or "unable to" in log:
+            if "not all datasets are loaded" in log or "unable to" in log or "rbldnsd: file " in log:
+                # "file X(3): invalid address": a bad test data line would silently change the zone
                 raise HarnessError(f"rbldnsd could not load its zones:\n{log}")
             if " started" in log:
                 zone = next(iter(self.datasets.values())).zone
@@ -221,8 +224,13 @@ class Rbldnsd:
                 raise HarnessError(f"unknown dataset {name!r}")
             zone = self.datasets[name].zone
             before = self.reload_count()
+            log_size = len(self._process.log()) if self._process else 0
+            lines = list(lines)
             header = [f"$SOA 60 ns.{zone} hostmaster.{zone} 1 60 60 60 60", "$TTL 60"] if soa else []
             self._write(name, [*header, *lines])
+            self.datasets[name].lines, self.datasets[name].soa = lines, soa
+            if self._process is None:  # not started yet: the file is all there is to change
+                return
             deadline = time.monotonic() + timeout
             while self.reload_count() <= before:
                 if not self._process or not self._process.alive():
@@ -230,8 +238,22 @@ class Rbldnsd:
                 if time.monotonic() > deadline:
                     raise HarnessError(f"rbldnsd did not reload {name} within {timeout} s")
                 time.sleep(0.05)
-            if "not all datasets are loaded" in self._process.log()[-2000:]:
-                raise HarnessError(f"rbldnsd failed to reload {name}:\n{self._process.log()[-2000:]}")
+            fresh = self._process.log()[log_size:]
+            if "not all datasets are loaded" in fresh or "rbldnsd: file " in fresh:
+                raise HarnessError(f"rbldnsd failed to reload {name}:\n{fresh}")
+
+    def add_entry(self, name: str, line: str, timeout: float = 10.0) -> None:
+        """List one more entry (`"192.0.2.7 :127.0.0.2:reason"`) while running; waits for the reload."""
+        dataset = self.datasets[name]
+        self.update(name, [*dataset.lines, line], soa=dataset.soa, timeout=timeout)
+
+    def remove_entry(self, name: str, key: str, timeout: float = 10.0) -> None:
+        """Delist every entry whose first word is `key` (an IP, a range, a domain); waits for the reload."""
+        dataset = self.datasets[name]
+        kept = [line for line in dataset.lines if line.split(maxsplit=1)[:1] != [key]]
+        if len(kept) == len(dataset.lines):
+            raise HarnessError(f"{key!r} is not listed in dataset {name!r}")
+        self.update(name, kept, soa=dataset.soa, timeout=timeout)
 
     def stop(self) -> None:
         if self._process is not None:
@@ -243,7 +265,13 @@ class Rbldnsd:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Rbldnsd:
-        return self.start() if self._process is None else self
+        if self._process is None:
+            try:
+                self.start()
+            except BaseException:
+                self.cleanup()  # a failed start leaves no directory behind
+                raise
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
@@ -373,7 +401,13 @@ class Nsd:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Nsd:
-        return self.start() if self._process is None else self
+        if self._process is None:
+            try:
+                self.start()
+            except BaseException:
+                self.cleanup()  # a failed start leaves no directory behind
+                raise
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()

@@ -22,9 +22,10 @@ from reputation.domain.dnsbl import (
     ZoneResult,
     assess_zone_health,
     interpret_answer,
+    probe_names,
     query_name,
+    result_for_unhealthy,
     skipped,
-    test_point_names,
     zone_covers,
 )
 from reputation.domain.scan import ScanResult
@@ -100,7 +101,7 @@ class DnsblScanner:
         """RFC 5782 §7 test points of every zone, all at once; keyed by zone key."""
 
         async def one(zone: Zone) -> ZoneHealth:
-            listed_name, clean_name = test_point_names(zone)
+            listed_name, clean_name = probe_names(zone)
             listed, clean = await asyncio.gather(self.client.query(listed_name, A), self.client.query(clean_name, A))
             return assess_zone_health(zone, listed, clean)
 
@@ -124,20 +125,19 @@ class DnsblScanner:
         if health is None:
             health = await self.check_health(zones)
         per_target: list[dict[str, ZoneResult]] = [{} for _ in parsed]
-        jobs = []
+        active: list[tuple[Zone, list[int]]] = []
         for zone in zones:
             covered = [i for i, t in enumerate(parsed) if zone_covers(zone, t)]
             if not covered:
                 continue
             zone_health = health.get(zone.key)
             if zone_health is None or not zone_health.healthy:
-                why = zone_health.reason if zone_health else "zone health was not checked"
-                result = skipped(zone, f"zone unhealthy, answers ignored: {why}")
+                result = result_for_unhealthy(zone, zone_health)
                 for i in covered:
                     per_target[i][zone.key] = result
                 continue
-            jobs.append(self._scan_zone(zone, parsed, covered, per_target, len(zones)))
-        await asyncio.gather(*jobs)
+            active.append((zone, covered))
+        await asyncio.gather(*(self._scan_zone(z, parsed, c, per_target, len(active)) for z, c in active))
         finished = self.clock.now()
         health_list = tuple(health[z.key] for z in zones if z.key in health)
         out: list[ScanResult] = []

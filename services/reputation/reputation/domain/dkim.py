@@ -175,7 +175,7 @@ def dkim_verdict(domain: str, selector: str, answer: DnsAnswer, signing_key_pem:
             )
     warnings: list[str] = []
     if record.key_type == "rsa" and record.key_bits < RECOMMENDED_RSA_BITS:
-        warnings.append(f"the RSA key is only {record.key_bits} bits ({RECOMMENDED_RSA_BITS} recommended)")
+        warnings.append(f"{RECOMMENDED_RSA_BITS} bits are recommended: shorter keys are considered weak")
     if record.testing:
         warnings.append("the key is in testing mode (t=y): receivers may treat signed mail as unsigned")
     if record.hash_algorithms and "sha256" not in record.hash_algorithms:

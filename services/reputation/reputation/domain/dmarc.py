@@ -50,7 +50,7 @@ def parse_dmarc_record(text: str) -> DmarcRecord:
             raise DmarcRecordError(f"malformed tag {part[:40]!r}")
         name, value = (s.strip() for s in part.split("=", 1))
         tags.setdefault(name.lower(), value)
-    if tags.get("v") != "DMARC1":
+    if next(iter(tags), None) != "v" or tags["v"] != "DMARC1":
         raise DmarcRecordError("the record must start with v=DMARC1")
     policy = tags.get("p", "").lower() or None
     if policy is not None and policy not in POLICIES:
@@ -114,7 +114,7 @@ def _judge(domain: str, name: str, text: str, result: Callable[[Verdict, str], C
         warnings.append("there is no p= tag, so receivers apply p=none")
         policy = "none"
     if policy == "none":
-        warnings.append("the policy is none: mail failing DMARC is delivered anyway, spoofing is only reported")
+        warnings.append("mail failing DMARC is still delivered (p=none): spoofing is only reported")
     if record.pct < 100:
         warnings.append(f"pct={record.pct}: the policy applies to only {record.pct}% of failing mail")
     if not record.rua:

@@ -136,7 +136,7 @@ def zone_covers(zone: Zone, target: IPAddress | str) -> bool:
     return isinstance(target, IPv4Address)
 
 
-def test_point_names(zone: Zone) -> tuple[str, str]:
+def probe_names(zone: Zone) -> tuple[str, str]:
     """(must-be-listed, must-not-be-listed) query names of the zone's RFC 5782 test points."""
     if zone.kind is ZoneKind.IP:
         return query_name(zone, ip_address(zone.listed_test_point)), query_name(zone, ip_address(zone.clean_test_point))
@@ -228,6 +228,19 @@ def skipped(zone: Zone, why: str) -> ZoneResult:
     return ZoneResult(zone.key, zone.name, ListingStatus.SKIPPED, detail=why)
 
 
+def result_for_unhealthy(zone: Zone, health: ZoneHealth | None) -> ZoneResult:
+    """What every target gets from a zone that failed its health check: never a verdict.
+
+    UNKNOWN when the test point got no DNS answer (we could not ask), SKIPPED when the zone answered
+    wrongly (dead list, listing the world, error code): its answers are ignored.
+    """
+    if health is None:
+        return skipped(zone, "zone health was not checked")
+    if health.no_answer:
+        return ZoneResult(zone.key, zone.name, ListingStatus.UNKNOWN, detail=f"zone not checked: {health.reason}")
+    return skipped(zone, f"zone unhealthy, answers ignored: {health.reason}")
+
+
 # --- zone health ---------------------------------------------------------------------------------
 
 
@@ -239,6 +252,9 @@ class ZoneHealth:
     zone_name: str
     healthy: bool
     reason: str = ""
+    #: the test point got no DNS answer at all (timeout, SERVFAIL…): the zone may be dead, or the
+    #: resolver; results are UNKNOWN rather than SKIPPED, and an alert should say "could not check".
+    no_answer: bool = False
 
 
 def assess_zone_health(zone: Zone, listed_probe: DnsAnswer, clean_probe: DnsAnswer) -> ZoneHealth:
@@ -248,14 +264,11 @@ def assess_zone_health(zone: Zone, listed_probe: DnsAnswer, clean_probe: DnsAnsw
     white for 127.0.0.1), so the check needs no per-zone special case.
     """
     listed_point, clean_point = zone.listed_test_point, zone.clean_test_point
-    if listed_probe.outcome.is_failure:
-        return ZoneHealth(
-            zone.key, zone.name, False, f"no answer for test point {listed_point}: {listed_probe.describe()}"
-        )
-    if clean_probe.outcome.is_failure:
-        return ZoneHealth(
-            zone.key, zone.name, False, f"no answer for test point {clean_point}: {clean_probe.describe()}"
-        )
+    for probe, point in ((listed_probe, listed_point), (clean_probe, clean_point)):
+        if probe.outcome.is_failure:
+            return ZoneHealth(
+                zone.key, zone.name, False, f"no answer for test point {point}: {probe.describe()}", no_answer=True
+            )
     listed = interpret_answer(zone, listed_probe)
     clean = interpret_answer(zone, clean_probe)
     if clean.status is ListingStatus.LISTED:

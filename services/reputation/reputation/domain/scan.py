@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
+from libs.errors import InvalidArgument
+from reputation.domain.checks import CheckKind, CheckResult, Verdict
 from reputation.domain.dnsbl import ListingStatus, ZoneHealth, ZoneResult
 from reputation.domain.zones import CodeKind, Severity, ZoneKind
 
@@ -154,3 +156,42 @@ def diff_scans(previous: ScanResult | None, current: ScanResult) -> list[Listing
     """
     state = state_from_scan(previous) if previous is not None else None
     return apply_scan(state, current)[1]
+
+
+DEFAULT_SCAN_INTERVAL = timedelta(hours=4)
+MIN_SCAN_INTERVAL = timedelta(minutes=1)
+MAX_SCAN_INTERVAL = timedelta(days=7)
+
+
+def validate_scan_interval(interval: timedelta, field_name: str = "scan_interval") -> timedelta:
+    """Periodic scans: every 4 hours by default, never more often than once a minute (list usage terms)."""
+    if not MIN_SCAN_INTERVAL <= interval <= MAX_SCAN_INTERVAL:
+        raise InvalidArgument(field_name, "must be between 1 minute and 7 days")
+    return interval
+
+
+def scan_due(last_scan: datetime | None, interval: timedelta, now: datetime) -> bool:
+    """Whether a periodic scan of a target is due (never scanned counts as due)."""
+    return last_scan is None or now - last_scan >= interval
+
+
+def blocklist_check(scan: ScanResult) -> CheckResult:
+    """A scan as one verdict (preflight, ValidateDomain): a listing FAILs (a LOW one WARNs),
+    any zone without a verdict makes a clean result UNKNOWN, never PASS."""
+    listings = scan.listings
+    details = {r.zone_key: r.status.value for r in scan.results}
+    if listings:
+        verdict = Verdict.FAIL if scan.worst_severity > Severity.LOW else Verdict.WARN
+        return CheckResult(CheckKind.BLOCKLIST, scan.target, verdict, "; ".join(r.summary() for r in listings), details)
+    if not scan.results:
+        return CheckResult(
+            CheckKind.BLOCKLIST, scan.target, Verdict.UNKNOWN, "no blocklist covers this target", details
+        )
+    if scan.undetermined:
+        missing = "; ".join(r.summary() for r in scan.undetermined)
+        return CheckResult(
+            CheckKind.BLOCKLIST, scan.target, Verdict.UNKNOWN, f"not listed where checked, but {missing}", details
+        )
+    return CheckResult(
+        CheckKind.BLOCKLIST, scan.target, Verdict.PASS, f"not listed on any of {len(scan.results)} blocklists", details
+    )

@@ -23,7 +23,7 @@ _VERSION = re.compile(r"^v=spf1(?: |$)", re.IGNORECASE)
 _MODIFIER = re.compile(r"^([a-z][a-z0-9_.\-]*)=(.*)$", re.IGNORECASE)
 _MECHANISM = re.compile(r"^([+\-~?]?)([a-z][a-z0-9_.\-]*)(?:[:/](.*))?$", re.IGNORECASE)
 
-QUALIFIER_WORDS = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
+_PYSPF_PREFIX = re.compile(r"^SPF (Permanent|Temporary) Error: ")
 
 
 class SpfRecordError(ValueError):
@@ -138,10 +138,11 @@ def spf_verdict(ip: str, domain: str, evaluation: SpfEvaluation) -> CheckResult:
         return CheckResult(CheckKind.SPF, ip, verdict, reason, details)
 
     res = evaluation.result
+    why = _PYSPF_PREFIX.sub("", evaluation.explanation)
     if res == "temperror":
         return result(
             Verdict.UNKNOWN,
-            f"could not evaluate SPF of {domain} for {ip}: DNS did not answer ({evaluation.explanation})",
+            f"could not evaluate SPF of {domain} for {ip}: DNS did not answer ({why})",
         )
     if res == "none":
         return result(
@@ -152,7 +153,7 @@ def spf_verdict(ip: str, domain: str, evaluation: SpfEvaluation) -> CheckResult:
     if res == "permerror":
         return result(
             Verdict.FAIL,
-            f"the SPF record of {domain} is broken ({evaluation.explanation}); receivers treat it as a "
+            f"the SPF record of {domain} is broken ({why}); receivers treat it as a "
             "permanent error, as if there were no SPF at all",
         )
     if res in ("fail", "softfail", "neutral"):

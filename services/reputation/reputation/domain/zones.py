@@ -428,13 +428,13 @@ class ZoneCatalogue:
         bad: list[FieldViolation] = []
         for i, handle in enumerate(handles):
             where = f"{field_name}[{i}]"
-            try:
-                normalize_zone_name(handle, where)
-            except InvalidArgument as exc:
-                bad.extend(exc.violations)
-                continue
-            zone = self.get(handle)
+            zone = self.get(handle) if isinstance(handle, str) else None
             if zone is None:
+                try:
+                    normalize_zone_name(handle, where)
+                except InvalidArgument as exc:
+                    bad.extend(exc.violations)
+                    continue
                 bad.append(FieldViolation(where, f"unknown blocklist zone {handle!r}"))
             elif zone not in chosen:
                 chosen.append(zone)

@@ -1,0 +1,1 @@
+"""Conformance suites run against the service code (SPF: RFC 7208)."""

@@ -1,0 +1,1 @@
+"""Reputation service against real rbldnsd and nsd servers on loopback."""

@@ -1,0 +1,1 @@
+"""Pure tests of the reputation rules (no network, no servers)."""
