@@ -20,8 +20,11 @@ import yaml
 
 from reputation.adapters.spf_check import SpfChecker
 
-#: A verbatim copy of the suite (BSD licence beside it), so `make test` needs nothing outside the repo.
-SUITE = Path(__file__).resolve().parent / "spf" / "rfc7208-tests.yml"
+#: The suite as the project received it (../shared, beside the checkout) when it is there, else the
+#: verbatim copy kept in the repo (BSD licence beside it); test_the_vendored_copy_is_verbatim keeps them equal.
+SHARED_SUITE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "spf" / "rfc7208-tests.yml"
+VENDORED_SUITE = Path(__file__).resolve().parent / "spf" / "rfc7208-tests.yml"
+SUITE = SHARED_SUITE if SHARED_SUITE.exists() else VENDORED_SUITE
 
 Record = tuple[str, Any] | str
 
@@ -105,3 +108,8 @@ def test_rfc7208(scenario: str, zonedata: dict[str, list[Any]], test: dict[str, 
     assert evaluation.result in accepted, f"{scenario}: {test.get('description', '')} (spec {test['spec']})"
     if "explanation" in test:
         assert evaluation.explanation == test["explanation"]
+
+
+def test_the_vendored_copy_is_verbatim() -> None:
+    if SHARED_SUITE.exists():
+        assert VENDORED_SUITE.read_bytes() == SHARED_SUITE.read_bytes()
