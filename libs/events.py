@@ -130,6 +130,11 @@ class InProcessTransport:
         with self._lock:
             self._consumers.append(consumer)
 
+    def unsubscribe(self, consumer: EventConsumer) -> None:
+        with self._lock:
+            if consumer in self._consumers:
+                self._consumers.remove(consumer)
+
     def send(self, event_type: str, raw_envelope: bytes, event_id: str) -> None:
         with self._lock:
             consumers = list(self._consumers)

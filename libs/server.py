@@ -208,6 +208,7 @@ class ServiceHost:
         for thread in self._background:
             thread.join(timeout=5)
         rt.jobs.stop()
+        events.IN_PROCESS.unsubscribe(rt.consumer)
         for hook in rt.on_stop:
             hook()
         if self._metrics_server is not None:

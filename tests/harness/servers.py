@@ -132,7 +132,13 @@ class PostgresServer:
         return self
 
     def stop(self) -> None:
-        _stop(self._proc, signal.SIGINT)
+        # runuser does not pass signals on: stop the cluster with pg_ctl, then reap runuser.
+        subprocess.run(
+            self._as_user([_pg_tool("pg_ctl"), "stop", "-D", str(self.dir / "data"), "-m", "fast", "-w"]),
+            capture_output=True,
+            timeout=30,
+        )
+        _stop(self._proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

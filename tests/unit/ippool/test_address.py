@@ -47,8 +47,10 @@ def test_refused_with_the_reason(text: str, why: str) -> None:
     assert why in caught.value.violations[0].description
 
 
-@pytest.mark.parametrize("text", ["", "   ", "192.0.2", "192.0.2.256", "192.0.2.010", "192.0.2.0/24", "mail.example",
-                                  "fe80::1%eth0", "2001:db8::g"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "192.0.2", "192.0.2.256", "192.0.2.010", "192.0.2.0/24", "mail.example", "fe80::1%eth0", "2001:db8::g"],
+)
 def test_malformed_is_invalid_argument_naming_the_field(text: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         parse_ip_address(text, field_name="ip.address")

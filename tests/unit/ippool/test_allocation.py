@@ -20,14 +20,31 @@ TENANT = "sos-expat"
 GROUPS = tuple(ProviderGroup)
 
 
-def ip(address: str, step: int = 5, day: int = 1, *, tenant: str = TENANT, state: IpState | None = None,
-       used: int = 0, used_by_provider: Mapping[ProviderGroup, int] | None = None, resting: bool = False,
-       schedule: WarmupSchedule = DEFAULT_SCHEDULE) -> IpCapacity:
+def ip(
+    address: str,
+    step: int = 5,
+    day: int = 1,
+    *,
+    tenant: str = TENANT,
+    state: IpState | None = None,
+    used: int = 0,
+    used_by_provider: Mapping[ProviderGroup, int] | None = None,
+    resting: bool = False,
+    schedule: WarmupSchedule = DEFAULT_SCHEDULE,
+) -> IpCapacity:
     position = WarmupPosition(step_index=step, sending_day_in_step=day)
     if state is None:
         state = IpState.WARM if step == schedule.last_step_index else IpState.WARMING
-    return IpCapacity(address=address, tenant_id=tenant, state=state, schedule=schedule, position=position,
-                      used_today=used, used_by_provider=dict(used_by_provider or {}), resting=resting)
+    return IpCapacity(
+        address=address,
+        tenant_id=tenant,
+        state=state,
+        schedule=schedule,
+        position=position,
+        used_today=used,
+        used_by_provider=dict(used_by_provider or {}),
+        resting=resting,
+    )
 
 
 def requested_of(volume: int | Mapping[ProviderGroup, int]) -> dict[ProviderGroup, int]:
@@ -36,8 +53,12 @@ def requested_of(volume: int | Mapping[ProviderGroup, int]) -> dict[ProviderGrou
     return {g: c for g, c in volume.items() if c}
 
 
-def check_invariants(result: AllocationResult, ips: list[IpCapacity], volume: int | Mapping[ProviderGroup, int],
-                     shares: ProviderShares = DEFAULT_PROVIDER_SHARES) -> None:
+def check_invariants(
+    result: AllocationResult,
+    ips: list[IpCapacity],
+    volume: int | Mapping[ProviderGroup, int],
+    shares: ProviderShares = DEFAULT_PROVIDER_SHARES,
+) -> None:
     by_address = {capacity.address: capacity for capacity in ips if capacity.tenant_id == TENANT}
     requested = requested_of(volume)
     given = {g: 0 for g in GROUPS}
@@ -66,8 +87,9 @@ def check_invariants(result: AllocationResult, ips: list[IpCapacity], volume: in
             total = mine.total if mine else 0
             got = mine.by_provider.get(group, 0) if mine else 0
             total_room = capacity.daily_quota - capacity.used_today - total
-            group_room = provider_cap(capacity.daily_quota, shares, group) - capacity.used_by_provider.get(group, 0) \
-                - got
+            group_room = (
+                provider_cap(capacity.daily_quota, shares, group) - capacity.used_by_provider.get(group, 0) - got
+            )
             assert total_room <= 0 or group_room <= 0
     excluded = {e.address for e in result.excluded}
     for capacity in by_address.values():
@@ -90,8 +112,12 @@ def test_acceptance_100k_over_a_mixed_fleet() -> None:
         ip("192.0.2.16", step=5, resting=True),
         ip("198.51.100.1", step=5, tenant="ulixai"),
     ]
-    volume = {ProviderGroup.GMAIL: 45_000, ProviderGroup.MICROSOFT: 20_000, ProviderGroup.YAHOO: 5_000,
-              ProviderGroup.OTHER: 30_000}
+    volume = {
+        ProviderGroup.GMAIL: 45_000,
+        ProviderGroup.MICROSOFT: 20_000,
+        ProviderGroup.YAHOO: 5_000,
+        ProviderGroup.OTHER: 30_000,
+    }
     result = allocate(tenant_id=TENANT, ips=ips, volume=volume, today=TODAY)
     check_invariants(result, ips, volume)
     assert {a.address for a in result.allocations} == {"192.0.2.10", "192.0.2.11", "192.0.2.12"}
@@ -101,8 +127,11 @@ def test_acceptance_100k_over_a_mixed_fleet() -> None:
     assert result.ignored_foreign_ips == 1
     assert "198.51.100.1" not in repr(result)
     assert {e.address: e.reason.split(":")[0] for e in result.excluded} == {
-        "192.0.2.13": "STANDBY", "192.0.2.14": "PAUSED", "192.0.2.15": "RETIRED",
-        "192.0.2.16": "resting today (rotation policy)"}
+        "192.0.2.13": "STANDBY",
+        "192.0.2.14": "PAUSED",
+        "192.0.2.15": "RETIRED",
+        "192.0.2.16": "resting today (rotation policy)",
+    }
 
 
 def test_young_ip_gets_its_full_quota_and_warm_ips_share_the_rest_evenly() -> None:
@@ -122,8 +151,9 @@ def test_provider_caps_hold_and_overflow_goes_to_the_plan() -> None:
 
 def test_already_used_quota_and_provider_volume_count() -> None:
     capacity = ip("192.0.2.1", used=9_000, used_by_provider={ProviderGroup.GMAIL: 3_900})
-    result = allocate(tenant_id=TENANT, ips=[capacity], volume={ProviderGroup.GMAIL: 500, ProviderGroup.OTHER: 5_000},
-                      today=TODAY)
+    result = allocate(
+        tenant_id=TENANT, ips=[capacity], volume={ProviderGroup.GMAIL: 500, ProviderGroup.OTHER: 5_000}, today=TODAY
+    )
     assert result.allocations[0].by_provider == {ProviderGroup.GMAIL: 100, ProviderGroup.OTHER: 900}
 
 
@@ -134,8 +164,9 @@ def test_plan_follows_the_projected_warmup() -> None:
 
 
 def test_plan_is_capped_and_reports_what_does_not_fit() -> None:
-    result = allocate(tenant_id=TENANT, ips=[ip("192.0.2.1", step=0)], volume=10_000_000, today=TODAY,
-                      plan_horizon_days=60)
+    result = allocate(
+        tenant_id=TENANT, ips=[ip("192.0.2.1", step=0)], volume=10_000_000, today=TODAY, plan_horizon_days=60
+    )
     assert len(result.plan) == 60
     assert result.unplanned == 10_000_000 - result.allocated_today - sum(d.total for d in result.plan)
     assert result.unplanned > 0
@@ -150,8 +181,9 @@ def test_no_sending_ip_means_everything_is_unplanned() -> None:
 
 def test_zero_share_never_receives_that_provider() -> None:
     shares = ProviderShares(yahoo=0.0)
-    result = allocate(tenant_id=TENANT, ips=[ip("192.0.2.1")], volume={ProviderGroup.YAHOO: 10}, today=TODAY,
-                      shares=shares)
+    result = allocate(
+        tenant_id=TENANT, ips=[ip("192.0.2.1")], volume={ProviderGroup.YAHOO: 10}, today=TODAY, shares=shares
+    )
     assert result.allocated_today == 0 and result.unplanned == 10
 
 
@@ -176,8 +208,10 @@ def test_duplicate_ip_is_refused() -> None:
 
 
 def random_fleet(rng: random.Random, size: int) -> list[IpCapacity]:
-    schedules = [DEFAULT_SCHEDULE, WarmupSchedule("steep", (WarmupStep(100, 2), WarmupStep(2_000, 3),
-                                                            WarmupStep(25_000, None)))]
+    schedules = [
+        DEFAULT_SCHEDULE,
+        WarmupSchedule("steep", (WarmupStep(100, 2), WarmupStep(2_000, 3), WarmupStep(25_000, None))),
+    ]
     fleet = []
     for index in range(size):
         schedule = rng.choice(schedules)
@@ -188,11 +222,22 @@ def random_fleet(rng: random.Random, size: int) -> list[IpCapacity]:
             state = IpState.WARM if step == schedule.last_step_index else IpState.WARMING
         quota = schedule.steps[step].daily_volume
         used = rng.choice([0, 0, rng.randrange(quota + 1)])
-        used_by_provider = {g: rng.randrange(provider_cap(quota, DEFAULT_PROVIDER_SHARES, g) + 1)
-                            for g in GROUPS if rng.random() < 0.3}
-        fleet.append(ip(f"10.0.{index // 250}.{index % 250}", step=step, day=rng.randint(1, days),
-                        tenant=TENANT if rng.random() < 0.9 else "ulixai", state=state, used=used,
-                        used_by_provider=used_by_provider, resting=rng.random() < 0.05, schedule=schedule))
+        used_by_provider = {
+            g: rng.randrange(provider_cap(quota, DEFAULT_PROVIDER_SHARES, g) + 1) for g in GROUPS if rng.random() < 0.3
+        }
+        fleet.append(
+            ip(
+                f"10.0.{index // 250}.{index % 250}",
+                step=step,
+                day=rng.randint(1, days),
+                tenant=TENANT if rng.random() < 0.9 else "ulixai",
+                state=state,
+                used=used,
+                used_by_provider=used_by_provider,
+                resting=rng.random() < 0.05,
+                schedule=schedule,
+            )
+        )
     return fleet
 
 
@@ -204,8 +249,7 @@ def test_invariants_hold_on_random_fleets(seed: int) -> None:
         volume: int | dict[ProviderGroup, int] = rng.randrange(2_000_000)
     else:
         volume = {g: rng.choice([0, rng.randrange(50_000), rng.randrange(3_000_000)]) for g in GROUPS}
-    result = allocate(tenant_id=TENANT, ips=fleet, volume=volume, today=TODAY,
-                      plan_horizon_days=rng.choice([0, 7, 60]))
+    result = allocate(tenant_id=TENANT, ips=fleet, volume=volume, today=TODAY, plan_horizon_days=rng.choice([0, 7, 60]))
     check_invariants(result, fleet, volume)
 
 
@@ -226,16 +270,23 @@ def test_single_provider_spread_is_even(seed: int) -> None:
 def reference_plan(fleet: list[IpCapacity], remainder: dict[ProviderGroup, int], horizon: int) -> list[dict]:
     """Day by day with nothing skipped: the fast plan must match it."""
     days = []
-    capacities = [c for c in fleet if c.tenant_id == TENANT and c.state in (IpState.WARM, IpState.WARMING)
-                  and not c.resting]
+    capacities = [
+        c for c in fleet if c.tenant_id == TENANT and c.state in (IpState.WARM, IpState.WARMING) and not c.resting
+    ]
     positions = [c.position for c in capacities]
     left = dict(remainder)
     for _ in range(horizon):
         positions = [advance(c.schedule, p) for c, p in zip(capacities, positions, strict=True)]
-        tomorrow = [IpCapacity(c.address, TENANT, c.state, c.schedule, p) for c, p in zip(capacities, positions,
-                                                                                          strict=True)]
-        day = allocate(tenant_id=TENANT, ips=tomorrow, volume={g: n for g, n in left.items() if n}, today=TODAY,
-                       plan_horizon_days=0)
+        tomorrow = [
+            IpCapacity(c.address, TENANT, c.state, c.schedule, p) for c, p in zip(capacities, positions, strict=True)
+        ]
+        day = allocate(
+            tenant_id=TENANT,
+            ips=tomorrow,
+            volume={g: n for g, n in left.items() if n},
+            today=TODAY,
+            plan_horizon_days=0,
+        )
         taken = {g: n for g, n in left.items() if n - day.remainder_by_provider.get(g, 0)}
         days.append({g: n - day.remainder_by_provider.get(g, 0) for g, n in taken.items()})
         left = dict(day.remainder_by_provider)

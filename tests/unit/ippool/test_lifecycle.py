@@ -57,8 +57,7 @@ def test_retired_is_final() -> None:
     retired = retire(warm(), now=NOW).after
     assert retired.state is IpState.RETIRED
     assert not retire(retired, now=NOW).changed
-    for command in (lambda: pause(retired, now=NOW),
-                    lambda: resume(retired, DEFAULT_SCHEDULE, now=NOW, listed=False)):
+    for command in (lambda: pause(retired, now=NOW), lambda: resume(retired, DEFAULT_SCHEDULE, now=NOW, listed=False)):
         with pytest.raises(FailedPrecondition):
             command()
     assert not enter_standby(retired, DEFAULT_SCHEDULE, now=NOW, reason="zen").changed

@@ -19,18 +19,23 @@ def test_the_briefs_registration_is_valid() -> None:
 
 
 def test_optional_fields_are_normalised() -> None:
-    registration = validate_registration(address="2001:db8::10", purpose="TRANSACTIONAL", tenant_id="ulixai",
-                                         pmta_node="pmta-1", helo_hostname="MTA1.Example.com.")
+    registration = validate_registration(
+        address="2001:db8::10",
+        purpose="TRANSACTIONAL",
+        tenant_id="ulixai",
+        pmta_node="pmta-1",
+        helo_hostname="MTA1.Example.com.",
+    )
     assert registration.helo_hostname == "mta1.example.com"
     assert registration.pmta_node == "pmta-1"
 
 
 def test_every_bad_field_is_named_at_once() -> None:
     with pytest.raises(InvalidArgument) as caught:
-        validate_registration(address="300.1.1.1", purpose="spam", tenant_id="Sos Expat", pool="-x",
-                              helo_hostname="localhost")
-    assert [v.field for v in caught.value.violations] == [
-        "address", "tenant_id", "purpose", "pool", "helo_hostname"]
+        validate_registration(
+            address="300.1.1.1", purpose="spam", tenant_id="Sos Expat", pool="-x", helo_hostname="localhost"
+        )
+    assert [v.field for v in caught.value.violations] == ["address", "tenant_id", "purpose", "pool", "helo_hostname"]
 
 
 def test_tenant_policy_defaults_and_cross_checks() -> None:

@@ -34,14 +34,16 @@ class SimulatedIp:
     rests: int = 0
 
     def candidate(self) -> RotationCandidate:
-        return RotationCandidate(self.address, self.status.state, DEFAULT_SCHEDULE, self.status.position,
-                                 self.resting_until)
+        return RotationCandidate(
+            self.address, self.status.state, DEFAULT_SCHEDULE, self.status.position, self.resting_until
+        )
 
 
 def warm_fleet(count: int, warm_days: list[int] | None = None) -> list[SimulatedIp]:
     warm_days = warm_days or [1] * count
-    return [SimulatedIp(f"192.0.2.{10 + i}", IpStatus(IpState.WARM, WarmupPosition(5, warm_days[i])))
-            for i in range(count)]
+    return [
+        SimulatedIp(f"192.0.2.{10 + i}", IpStatus(IpState.WARM, WarmupPosition(5, warm_days[i]))) for i in range(count)
+    ]
 
 
 def simulate(fleet: list[SimulatedIp], policy: RotationPolicy, days: int) -> list[int]:
@@ -53,8 +55,7 @@ def simulate(fleet: list[SimulatedIp], policy: RotationPolicy, days: int) -> lis
         for ip in fleet:
             sent = yesterday_sent.get(ip.address, 0)
             report = DayReport(today - timedelta(days=1), sent=sent, delivered=sent)
-            decision = decide_day(today=today, schedule=DEFAULT_SCHEDULE, position=ip.status.position,
-                                  yesterday=report)
+            decision = decide_day(today=today, schedule=DEFAULT_SCHEDULE, position=ip.status.position, yesterday=report)
             ip.status = apply_decision(ip.status, DEFAULT_SCHEDULE, decision)
         rotation = decide_rotation(today=today, fleet=[ip.candidate() for ip in fleet], policy=policy)
         by_address = {ip.address: ip for ip in fleet}
@@ -70,9 +71,18 @@ def simulate(fleet: list[SimulatedIp], policy: RotationPolicy, days: int) -> lis
         assert capacity == rotation.warm_capacity_after
         capacities.append(capacity)
         # Send each IP's full quota through allocation, so resting IPs really get nothing.
-        ips = [IpCapacity(ip.address, TENANT, ip.status.state, DEFAULT_SCHEDULE, ip.status.position,
-                          resting=is_resting(ip.resting_until, today)) for ip in fleet]
-        result = allocate(tenant_id=TENANT, ips=ips, volume=10 ** 9, today=today, plan_horizon_days=0)
+        ips = [
+            IpCapacity(
+                ip.address,
+                TENANT,
+                ip.status.state,
+                DEFAULT_SCHEDULE,
+                ip.status.position,
+                resting=is_resting(ip.resting_until, today),
+            )
+            for ip in fleet
+        ]
+        result = allocate(tenant_id=TENANT, ips=ips, volume=10**9, today=today, plan_horizon_days=0)
         yesterday_sent = {a.address: a.total for a in result.allocations}
         for ip in fleet:
             if is_resting(ip.resting_until, today):
@@ -95,8 +105,13 @@ def test_six_ips_over_90_days_never_fall_under_the_floor() -> None:
 def test_random_policies_keep_the_floor(seed: int) -> None:
     rng = random.Random(seed)
     floor = rng.choice([0, 10_000, 20_000, 30_000, 45_000, 50_000])
-    policy = RotationPolicy(enabled=True, full_use_days=rng.randint(1, 20), rest_days=rng.randint(1, 10),
-                            warm_capacity_floor=floor, rewarm_steps_back=rng.randint(0, 3))
+    policy = RotationPolicy(
+        enabled=True,
+        full_use_days=rng.randint(1, 20),
+        rest_days=rng.randint(1, 10),
+        warm_capacity_floor=floor,
+        rewarm_steps_back=rng.randint(0, 3),
+    )
     fleet = warm_fleet(6, [rng.randint(1, 25) for _ in range(6)])
     capacities = simulate(fleet, policy, 90)
     assert min(capacities) >= floor
@@ -106,8 +121,7 @@ def test_off_by_default_and_rested_ips_still_come_back() -> None:
     fleet = warm_fleet(6, [100] * 6)
     capacities = simulate(fleet, RotationPolicy(), 30)
     assert capacities == [60_000] * 30
-    resting = RotationCandidate("192.0.2.99", IpState.WARMING, DEFAULT_SCHEDULE, WarmupPosition(4),
-                                resting_until=START)
+    resting = RotationCandidate("192.0.2.99", IpState.WARMING, DEFAULT_SCHEDULE, WarmupPosition(4), resting_until=START)
     decision = decide_rotation(today=START, fleet=[resting], policy=RotationPolicy())
     assert decision.back == ("192.0.2.99",) and decision.rest == ()
 

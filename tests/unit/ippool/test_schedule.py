@@ -21,7 +21,13 @@ from libs.errors import InvalidArgument
 
 def test_default_schedule_is_the_briefs() -> None:
     assert [(s.daily_volume, s.sending_days) for s in DEFAULT_SCHEDULE.steps] == [
-        (50, 7), (200, 7), (500, 7), (1500, 7), (5000, 7), (10000, None)]
+        (50, 7),
+        (200, 7),
+        (500, 7),
+        (1500, 7),
+        (5000, 7),
+        (10000, None),
+    ]
     assert DEFAULT_SCHEDULE.warm_daily_volume == 10000
 
 
@@ -48,7 +54,11 @@ def test_every_bad_field_is_named_at_once() -> None:
     with pytest.raises(InvalidArgument) as caught:
         WarmupSchedule("", (WarmupStep(0, 0), WarmupStep(10, -1), WarmupStep(20, None)))
     assert [v.field for v in caught.value.violations] == [
-        "schedule_id", "steps[0].daily_volume", "steps[0].sending_days", "steps[1].sending_days"]
+        "schedule_id",
+        "steps[0].daily_volume",
+        "steps[0].sending_days",
+        "steps[1].sending_days",
+    ]
 
 
 def test_last_step_may_have_a_day_count_and_stays_open_ended() -> None:
@@ -78,6 +88,10 @@ def test_position_outside_the_schedule_is_a_programming_error() -> None:
 
 def test_projection_starts_tomorrow_and_assumes_healthy_days() -> None:
     assert project_daily_quotas(DEFAULT_SCHEDULE, WarmupPosition(step_index=0, sending_day_in_step=6), 4) == (
-        50, 200, 200, 200)
+        50,
+        200,
+        200,
+        200,
+    )
     assert project_daily_quotas(DEFAULT_SCHEDULE, WarmupPosition(step_index=5), 3) == (10000, 10000, 10000)
     assert project_daily_quotas(DEFAULT_SCHEDULE, WarmupPosition.start(), 0) == ()

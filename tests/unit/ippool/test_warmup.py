@@ -30,8 +30,9 @@ def at(step_index: int, day_in_step: int = 1, last_sending_day: date | None = No
 
 
 def decide(position: WarmupPosition, report: DayReport | None, today: date, **policy: object):
-    return decide_day(today=today, schedule=DEFAULT_SCHEDULE, position=position, yesterday=report,
-                      policy=HealthPolicy(**policy))  # type: ignore[arg-type]
+    return decide_day(
+        today=today, schedule=DEFAULT_SCHEDULE, position=position, yesterday=report, policy=HealthPolicy(**policy)
+    )  # type: ignore[arg-type]
 
 
 def test_healthy_45_days_follow_the_brief_exactly() -> None:
@@ -44,8 +45,9 @@ def test_healthy_45_days_follow_the_brief_exactly() -> None:
         quotas.append(quota)
         states.append(status.state)
         tomorrow = today + timedelta(days=1)
-        decision = decide_day(today=tomorrow, schedule=DEFAULT_SCHEDULE, position=status.position,
-                              yesterday=healthy(today, quota))
+        decision = decide_day(
+            today=tomorrow, schedule=DEFAULT_SCHEDULE, position=status.position, yesterday=healthy(today, quota)
+        )
         assert decision.action is Action.ADVANCE and decision.rule is Rule.HEALTHY
         status = apply_decision(status, DEFAULT_SCHEDULE, decision)
         today = tomorrow
@@ -123,9 +125,12 @@ def test_two_bounces_out_of_twenty_change_nothing() -> None:
 def test_step_back_rates_need_the_minimum_sample_too() -> None:
     # 10 bounces of 99 sent is 10 % but rests on too few messages.
     report = DayReport(day=DAY_ONE, sent=99, delivered=89, bounced=10)
-    decision = decide_day(today=DAY_ONE + timedelta(days=1), position=at(1, 1),
-                          schedule=WarmupSchedule("small", (WarmupStep(99, 3), WarmupStep(200, None))),
-                          yesterday=report)
+    decision = decide_day(
+        today=DAY_ONE + timedelta(days=1),
+        position=at(1, 1),
+        schedule=WarmupSchedule("small", (WarmupStep(99, 3), WarmupStep(200, None))),
+        yesterday=report,
+    )
     assert decision.action is Action.HOLD and decision.rule is Rule.DELIVERED_SHARE
     report = DayReport(day=DAY_ONE, sent=100, delivered=90, bounced=10)
     decision = decide(at(1, 1), report, DAY_ONE + timedelta(days=1))
@@ -142,8 +147,9 @@ def test_delivered_share_under_90_percent_holds_once_the_target_is_measurable() 
 
 def test_tiny_first_step_judges_delivered_share_over_what_was_sent() -> None:
     # 20 sent of a 50 target: the volume shortfall proves nothing, the IP climbs.
-    assert decide(at(0, 7), DayReport(day=DAY_ONE, sent=20, delivered=20), DAY_ONE + timedelta(days=1)).position_after \
-        == at(1, 1, DAY_ONE)
+    assert decide(
+        at(0, 7), DayReport(day=DAY_ONE, sent=20, delivered=20), DAY_ONE + timedelta(days=1)
+    ).position_after == at(1, 1, DAY_ONE)
     # But an IP that had its mail deferred still holds.
     decision = decide(at(0, 7), DayReport(day=DAY_ONE, sent=50, delivered=30), DAY_ONE + timedelta(days=1))
     assert decision.rule is Rule.DELIVERED_SHARE
@@ -160,8 +166,12 @@ def test_blocklisting_and_throttling_hold() -> None:
 
 def test_step_back_from_the_first_step_restarts_it() -> None:
     report = DayReport(day=DAY_ONE, sent=200, delivered=180, bounced=20)
-    decision = decide_day(today=DAY_ONE + timedelta(days=1), schedule=WarmupSchedule(
-        "flat", (WarmupStep(200, 5), WarmupStep(400, None))), position=at(0, 4), yesterday=report)
+    decision = decide_day(
+        today=DAY_ONE + timedelta(days=1),
+        schedule=WarmupSchedule("flat", (WarmupStep(200, 5), WarmupStep(400, None))),
+        position=at(0, 4),
+        yesterday=report,
+    )
     assert decision.action is Action.STEP_BACK and decision.position_after == at(0, 1, DAY_ONE)
 
 
@@ -208,8 +218,9 @@ def test_paused_ip_keeps_its_state_through_decisions() -> None:
 def test_custom_thresholds_apply() -> None:
     report = DayReport(day=DAY_ONE, sent=1000, delivered=970, bounced=30)
     assert decide(at(3, 1), report, DAY_ONE + timedelta(days=1)).rule is Rule.BOUNCE_HOLD
-    strict = decide(at(3, 1), report, DAY_ONE + timedelta(days=1), step_back_bounce_rate=0.025,
-                    max_bounce_rate_to_advance=0.01)
+    strict = decide(
+        at(3, 1), report, DAY_ONE + timedelta(days=1), step_back_bounce_rate=0.025, max_bounce_rate_to_advance=0.01
+    )
     assert strict.rule is Rule.BOUNCE_STEP_BACK
 
 
@@ -233,8 +244,9 @@ def test_custom_schedule_is_followed() -> None:
         quota = daily_quota(schedule, position)
         quotas.append(quota)
         today += timedelta(days=1)
-        position = decide_day(today=today, schedule=schedule, position=position,
-                              yesterday=healthy(today - timedelta(days=1), quota)).position_after
+        position = decide_day(
+            today=today, schedule=schedule, position=position, yesterday=healthy(today - timedelta(days=1), quota)
+        ).position_after
     assert quotas == [100, 100, 1000, 1000, 1000, 5000, 5000, 5000]
 
 
@@ -250,6 +262,9 @@ def test_idle_days_in_between_do_not_advance_warmup() -> None:
             sending_day_quotas.append(quota)
         report = healthy(today, quota) if sends else DayReport(day=today)
         today += timedelta(days=1)
-        status = apply_decision(status, DEFAULT_SCHEDULE, decide_day(
-            today=today, schedule=DEFAULT_SCHEDULE, position=status.position, yesterday=report))
+        status = apply_decision(
+            status,
+            DEFAULT_SCHEDULE,
+            decide_day(today=today, schedule=DEFAULT_SCHEDULE, position=status.position, yesterday=report),
+        )
     assert sending_day_quotas == [50] * 7 + [200] * 7

@@ -22,3 +22,10 @@ def env_names(cls: type[BaseSettings]) -> list[str]:
 def test_platform_settings_are_in_the_readme() -> None:
     missing = [name for name in env_names(Settings) if f"`{name}`" not in README]
     assert missing == []
+
+
+def test_service_settings_are_in_the_readme() -> None:
+    from ippool.server import IpPoolSettings
+
+    missing = [name for cls in (IpPoolSettings,) for name in env_names(cls) if f"`{name}`" not in README]
+    assert missing == []

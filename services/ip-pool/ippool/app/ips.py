@@ -1,71 +1,50 @@
-"""Use cases on sending IPs: register, read, list, pause, resume, retire."""
+"""Use cases on sending IPs: register, read (with today's quota), list, pause, resume, retire, history.
+
+Validation is the domain's (`ippool.domain.registration`, `ippool.domain.address`); states move only by the
+domain's lifecycle transitions; every change is saved with its history entry and events by
+`shared.commit_change`.
+"""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from emailengine.ippool.v1 import events_pb2
-from ippool.adapters.tables import ips, tenants
-from ippool.app.tenants import validate_tenant_id
+from ippool.adapters.store import Store
+from ippool.app.records import DecisionKind, DecisionRecord, IpRecord
+from ippool.app.shared import (
+    SERVICE,
+    IpView,
+    build_views,
+    commit_change,
+    local_today,
+    publish_quota,
+    require_schedule,
+    resolve_schedule,
+)
+from ippool.domain.address import parse_ip_address
+from ippool.domain.lifecycle import IpState, Transition, pause, resume, retire
+from ippool.domain.registration import validate_name, validate_registration
+from ippool.domain.schedule import WarmupPosition, daily_quota
 from libs import audit, events
 from libs.auth import Caller
 from libs.db import Database
-from libs.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
+from libs.errors import AlreadyExists, InvalidArgument, NotFound, Violations
 from libs.pagination import decode_token, encode_token, page_size
 
-SERVICE = "ip-pool"
-PURPOSES = ("marketing", "transactional")
-STATES = ("WARMING", "WARM", "STANDBY", "PAUSED", "RETIRED")
-DEFAULT_SCHEDULE_ID = "default"
-
-
-@dataclass(frozen=True)
-class IpRecord:
-    address: str
-    tenant_id: str
-    purpose: str
-    pool: str
-    pmta_node: str
-    helo_hostname: str
-    state: str
-    state_reason: str
-    schedule_id: str
-    step_index: int
-    step_sending_days: int
-    sending_day: int
-    create_time: datetime
-    update_time: datetime
-
-
-def normalise_address(value: str, field: str = "address") -> str:
-    """The canonical text of a sending IP, refusing addresses that can never send mail."""
-    if not value:
-        raise InvalidArgument(field, "is required")
-    try:
-        ip = ipaddress.ip_address(value.strip())
-    except ValueError:
-        raise InvalidArgument(field, f"{value!r} is not an IPv4 or IPv6 address") from None
-    for flag, why in (
-        (ip.is_loopback, "a loopback address"),
-        (ip.is_unspecified, "the unspecified address"),
-        (ip.is_multicast, "a multicast address"),
-        (ip.is_link_local, "a link-local address"),
-    ):
-        if flag:
-            raise InvalidArgument(field, f"{ip} is {why} and cannot send mail")
-    return str(ip)
+COMMANDS = ("PAUSE", "RESUME", "RETIRE")
 
 
 class IpUseCases:
     def __init__(self, db: Database, now: Callable[[], datetime]):
         self._db = db
         self._now = now
+
+    # -- register ----------------------------------------------------------------------------------
 
     def register(
         self,
@@ -78,125 +57,180 @@ class IpUseCases:
         pmta_node: str,
         helo_hostname: str,
         schedule_id: str,
-    ) -> IpRecord:
-        v = Violations()
-        normalised = ""
+    ) -> IpView:
+        problems = Violations()
+        registration = None
         try:
-            normalised = normalise_address(address)
-        except InvalidArgument as exc:
-            v.items.extend(exc.violations)
-        try:
-            validate_tenant_id(tenant_id)
-        except InvalidArgument as exc:
-            v.items.extend(exc.violations)
-        purpose = purpose or "marketing"
-        if purpose not in PURPOSES:
-            v.add("purpose", f"must be one of {', '.join(PURPOSES)}")
-        schedule_id = schedule_id or DEFAULT_SCHEDULE_ID
-        if schedule_id != DEFAULT_SCHEDULE_ID:
-            v.add("schedule_id", f"unknown schedule {schedule_id!r}")
-        v.raise_if_any()
-        caller.require_write(tenant_id)
-        audit.note(tenant_id=tenant_id, resource=f"ips/{normalised}")
+            registration = validate_registration(
+                address=address,
+                tenant_id=tenant_id,
+                purpose=purpose or "marketing",
+                pool=pool or "default",
+                pmta_node=pmta_node or None,
+                helo_hostname=helo_hostname or None,
+            )
+        except InvalidArgument as error:
+            problems.items.extend(error.violations)
+        if schedule_id:
+            try:
+                validate_name(schedule_id, "schedule_id")
+            except InvalidArgument as error:
+                problems.items.extend(error.violations)
+        problems.raise_if_any()
+        assert registration is not None
+        caller.require_write(registration.tenant_id)
+        normalised = str(registration.address)
+        audit.note(tenant_id=registration.tenant_id, resource=f"ips/{normalised}")
         now = self._now()
-        record = IpRecord(
-            address=normalised,
-            tenant_id=tenant_id,
-            purpose=purpose,
-            pool=pool or "default",
-            pmta_node=pmta_node,
-            helo_hostname=helo_hostname,
-            state="WARMING",
-            state_reason="registered; warmup started",
-            schedule_id=schedule_id,
-            step_index=0,
-            step_sending_days=0,
-            sending_day=1,
-            create_time=now,
-            update_time=now,
-        )
         try:
             with self._db.transaction() as session:
-                if not session.execute(sa.select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id)).first():
-                    raise InvalidArgument("tenant_id", f"unknown tenant {tenant_id!r}")
-                session.execute(ips.insert().values(**record.__dict__))
+                store = Store(session)
+                tenant = store.tenant(registration.tenant_id)
+                chosen = schedule_id or (tenant.policy.schedule_id if tenant else "default")
+                schedule = resolve_schedule(store, registration.tenant_id, chosen) if tenant else None
+                if tenant is None:
+                    problems.add("tenant_id", f"unknown tenant {registration.tenant_id!r}")
+                if schedule is None and (tenant is not None or chosen != "default"):
+                    problems.add("schedule_id", f"unknown schedule {chosen!r} for tenant {registration.tenant_id!r}")
+                problems.raise_if_any()
+                assert tenant is not None and schedule is not None
+                if store.ip(normalised) is not None:
+                    raise AlreadyExists("ip", normalised, "an address belongs to one tenant")
+                today = local_today(tenant, now)
+                record = IpRecord(
+                    address=normalised,
+                    tenant_id=registration.tenant_id,
+                    purpose=registration.purpose.value.lower(),
+                    pool=registration.pool,
+                    pmta_node=registration.pmta_node or "",
+                    helo_hostname=registration.helo_hostname or "",
+                    state=IpState.WARMING,
+                    state_reason=f"registered: warmup starts at {daily_quota(schedule, WarmupPosition.start())}/day",
+                    schedule_id=schedule.schedule_id,
+                    position=WarmupPosition.start(),
+                    sending_day=1,
+                    decided_day=today,
+                    create_time=now,
+                    update_time=now,
+                )
+                store.insert_ip(record)
+                quota = daily_quota(schedule, record.position)
+                decision_id = store.insert_decision(
+                    DecisionRecord(
+                        address=normalised,
+                        tenant_id=record.tenant_id,
+                        kind=DecisionKind.LIFECYCLE,
+                        day=today,
+                        action="REGISTER",
+                        rule="ADMIN",
+                        reason=f"registered on schedule {schedule.schedule_id!r}: {record.state_reason}",
+                        state_before=IpState.WARMING,
+                        state_after=IpState.WARMING,
+                        step_index_before=0,
+                        step_index_after=0,
+                        quota_before=quota,
+                        quota_after=quota,
+                        time=now,
+                        actor=caller.subject,
+                    )
+                )
                 events.publish(
                     session,
                     source=SERVICE,
-                    tenant_id=tenant_id,
-                    event=events_pb2.IpRegistered(address=normalised, tenant_id=tenant_id, helo_hostname=helo_hostname),
+                    tenant_id=record.tenant_id,
+                    event=events_pb2.IpRegistered(
+                        address=normalised, tenant_id=record.tenant_id, helo_hostname=record.helo_hostname
+                    ),
                     now=now,
                 )
+                publish_quota(session, record, today, 0, quota, record.state_reason, now, str(decision_id))
+                return build_views(store, [record], now)[0]
         except IntegrityError:
             raise AlreadyExists("ip", normalised, "an address belongs to one tenant") from None
-        return record
 
-    def get(self, caller: Caller, address: str) -> IpRecord:
-        record = self._load(normalise_address(address))
-        caller.require_read(record.tenant_id)
-        return record
+    # -- read --------------------------------------------------------------------------------------
 
-    def _load(self, address: str) -> IpRecord:
+    def get(self, caller: Caller, address: str) -> IpView:
+        normalised = str(parse_ip_address(address))
         with self._db.transaction() as session:
-            row = session.execute(sa.select(ips).where(ips.c.address == address)).first()
-        if row is None:
-            raise NotFound("ip", address)
-        return IpRecord(**row._mapping)
-
-    def list(self, caller: Caller, *, tenant_id: str, state: str, size: int, token: str) -> tuple[list[IpRecord], str]:
-        tenant = caller.visible_tenant(tenant_id)
-        if state and state not in STATES:
-            raise InvalidArgument("state", f"must be one of {', '.join(STATES)}")
-        limit = page_size(size)
-        query = sa.select(ips).order_by(ips.c.address).limit(limit + 1)
-        if tenant:
-            query = query.where(ips.c.tenant_id == tenant)
-        if state:
-            query = query.where(ips.c.state == state)
-        position = decode_token(token)
-        if position:
-            query = query.where(ips.c.address > str(position.get("after", "")))
-        with self._db.transaction() as session:
-            rows = session.execute(query).all()
-        found = [IpRecord(**r._mapping) for r in rows[:limit]]
-        return found, encode_token({"after": found[-1].address}) if len(rows) > limit else ""
-
-    def change_state(self, caller: Caller, address: str, target: str, reason: str) -> IpRecord:
-        normalised = normalise_address(address)
-        with self._db.transaction() as session:
-            row = session.execute(sa.select(ips).where(ips.c.address == normalised).with_for_update()).first()
-            if row is None:
+            store = Store(session)
+            record = store.ip(normalised)
+            if record is None:
                 raise NotFound("ip", normalised)
-            record = IpRecord(**row._mapping)
+            caller.require_read(record.tenant_id)
+            return build_views(store, [record], self._now())[0]
+
+    def list(
+        self, caller: Caller, *, tenant_id: str, state: IpState | None, size: int, token: str
+    ) -> tuple[list[IpView], str]:
+        tenant = caller.visible_tenant(tenant_id)
+        limit = page_size(size)
+        position = decode_token(token) or {}
+        with self._db.transaction() as session:
+            store = Store(session)
+            found = store.list_ips(tenant_id=tenant, state=state, after=str(position.get("after", "")), limit=limit + 1)
+            views = build_views(store, found[:limit], self._now())
+        return views, encode_token({"after": views[-1].ip.address}) if len(found) > limit else ""
+
+    def decisions(
+        self, caller: Caller, address: str, *, kind: DecisionKind | None, size: int, token: str
+    ) -> tuple[list[DecisionRecord], str]:
+        normalised = str(parse_ip_address(address))
+        limit = page_size(size)
+        position = decode_token(token) or {}
+        before = position.get("before")
+        if before is not None and not isinstance(before, int):
+            raise InvalidArgument("page_token", "is not a token this API returned")
+        with self._db.transaction() as session:
+            store = Store(session)
+            record = store.ip(normalised)
+            if record is None:
+                raise NotFound("ip", normalised)
+            caller.require_read(record.tenant_id)
+            found = store.list_decisions(normalised, kind=kind, before_id=before, limit=limit + 1)
+        page = found[:limit]
+        return page, encode_token({"before": page[-1].decision_id}) if len(found) > limit else ""
+
+    # -- admin commands ----------------------------------------------------------------------------
+
+    def command(self, caller: Caller, address: str, command: str, reason: str) -> IpView:
+        """PAUSE, RESUME or RETIRE, through the domain's lifecycle; a repeated command changes nothing."""
+        if command not in COMMANDS:
+            raise ValueError(command)
+        normalised = str(parse_ip_address(address))
+        now = self._now()
+        with self._db.transaction() as session:
+            store = Store(session)
+            record = store.ip(normalised, lock=True)
+            if record is None:
+                raise NotFound("ip", normalised)
             caller.require_write(record.tenant_id)
             audit.note(tenant_id=record.tenant_id)
-            if record.state == "RETIRED":
-                raise FailedPrecondition(f"ip {normalised} is retired")
-            if target == "RESUME":
-                if record.state != "PAUSED":
-                    raise FailedPrecondition(f"ip {normalised} is {record.state}, not PAUSED")
-                target = "WARMING"
-            updated = replace(
-                record,
-                state=target,
-                state_reason=reason or f"{target.lower()} by {caller.subject}",
-                update_time=self._now(),
-            )
-            session.execute(
-                ips.update()
-                .where(ips.c.address == normalised)
-                .values(state=updated.state, state_reason=updated.state_reason, update_time=updated.update_time)
-            )
-            events.publish(
-                session,
-                source=SERVICE,
-                tenant_id=record.tenant_id,
-                event=events_pb2.IpStateChanged(
-                    address=normalised,
-                    tenant_id=record.tenant_id,
-                    previous_state=f"IP_STATE_{record.state}",  # type: ignore[arg-type]
-                    state=f"IP_STATE_{updated.state}",  # type: ignore[arg-type]
-                    reason=updated.state_reason,
-                ),
-            )
-        return updated
+            tenant = store.tenant(record.tenant_id)
+            assert tenant is not None
+            schedule = require_schedule(store, record)
+            transition: Transition
+            if command == "PAUSE":
+                transition = pause(record.status, now=now)
+            elif command == "RESUME":
+                transition = resume(record.status, schedule, now=now, listed=bool(store.listings(normalised)))
+            else:
+                transition = retire(record.status, now=now)
+            if transition.changed:
+                text = f"{transition.reason}: {reason}" if reason else f"{transition.reason} ({caller.subject})"
+                after = replace(record.with_status(transition.after), state_reason=text, update_time=now)
+                commit_change(
+                    session,
+                    before=record,
+                    after=after,
+                    schedule=schedule,
+                    day=local_today(tenant, now),
+                    kind=DecisionKind.LIFECYCLE,
+                    action=command,
+                    rule="ADMIN",
+                    reason=text,
+                    now=now,
+                    actor=caller.subject,
+                )
+                record = after
+            return build_views(store, [record], now)[0]

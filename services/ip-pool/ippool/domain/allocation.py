@@ -180,8 +180,9 @@ def _fill_day(
         if used is None:
             room = [min(q * basis_points // _BASIS, r) for q, r in zip(quotas, room_total, strict=True)]
         else:
-            room = [min(max(0, q * basis_points // _BASIS - u), r)
-                    for q, r, u in zip(quotas, room_total, used, strict=True)]
+            room = [
+                min(max(0, q * basis_points // _BASIS - u), r) for q, r, u in zip(quotas, room_total, used, strict=True)
+            ]
         if wanted < sum(room):
             saturated = False
         taken = _water_fill(room, wanted)
@@ -190,9 +191,7 @@ def _fill_day(
     return taken_by_group, saturated
 
 
-def _split_ips(
-    tenant_id: str, ips: Sequence[IpCapacity]
-) -> tuple[list[IpCapacity], list[ExcludedIp], int]:
+def _split_ips(tenant_id: str, ips: Sequence[IpCapacity]) -> tuple[list[IpCapacity], list[ExcludedIp], int]:
     """Keep the tenant's sending IPs; say why the tenant's other IPs get nothing; count foreign ones."""
     eligible: list[IpCapacity] = []
     excluded: list[ExcludedIp] = []
@@ -245,8 +244,9 @@ def _plan(
         for _ in range(repeat):
             offset += 1
             if by_provider:
-                plan.append(PlanDay(offset, today + timedelta(days=offset), sum(by_provider.values()),
-                                    dict(by_provider)))
+                plan.append(
+                    PlanDay(offset, today + timedelta(days=offset), sum(by_provider.values()), dict(by_provider))
+                )
         for group, total in by_provider.items():
             demand[group] -= total * repeat
     return plan

@@ -48,8 +48,13 @@ class HealthPolicy:
 
     def __post_init__(self) -> None:
         problems = Violations()
-        for name in ("min_delivered_share", "max_bounce_rate_to_advance", "max_complaint_rate_to_advance",
-                     "step_back_bounce_rate", "step_back_complaint_rate"):
+        for name in (
+            "min_delivered_share",
+            "max_bounce_rate_to_advance",
+            "max_complaint_rate_to_advance",
+            "step_back_bounce_rate",
+            "step_back_complaint_rate",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
                 problems.add(name, "must be a share between 0 and 1 (0.02 means 2 %)")
@@ -60,8 +65,11 @@ class HealthPolicy:
                 problems.add("max_complaint_rate_to_advance", "must not exceed step_back_complaint_rate")
         if not isinstance(self.min_sample, int) or isinstance(self.min_sample, bool) or self.min_sample < 1:
             problems.add("min_sample", "must be a whole number >= 1")
-        if (not isinstance(self.idle_rewarm_days, int) or isinstance(self.idle_rewarm_days, bool)
-                or self.idle_rewarm_days < 1):
+        if (
+            not isinstance(self.idle_rewarm_days, int)
+            or isinstance(self.idle_rewarm_days, bool)
+            or self.idle_rewarm_days < 1
+        ):
             problems.add("idle_rewarm_days", "must be a whole number of days >= 1")
         if not isinstance(self.standby_cooldown, timedelta) or self.standby_cooldown < timedelta(0):
             problems.add("standby_cooldown", "must be a duration >= 0")

@@ -149,8 +149,9 @@ def enter_standby(status: IpStatus, schedule: WarmupSchedule, *, now: datetime, 
     lower_quota = daily_quota(schedule, lower)
     if status.state is IpState.PAUSED:
         after = replace(status, position=lower)
-        return Transition(status, after, f"listed while paused, stays paused, one step lower ({lower_quota}/day): "
-                          f"{reason}", now)
+        return Transition(
+            status, after, f"listed while paused, stays paused, one step lower ({lower_quota}/day): {reason}", now
+        )
     after = replace(status, state=IpState.STANDBY, position=lower, standby_since=now, delisted_at=None)
     return Transition(status, after, f"standby, will resume one step lower ({lower_quota}/day): {reason}", now)
 
@@ -165,9 +166,7 @@ def mark_delisted(status: IpStatus, *, now: datetime) -> Transition:
     return Transition(status, replace(status, delisted_at=now), "delisted everywhere: cool-down starts", now)
 
 
-def release_standby(
-    status: IpStatus, schedule: WarmupSchedule, *, now: datetime, cooldown: timedelta
-) -> Transition:
+def release_standby(status: IpStatus, schedule: WarmupSchedule, *, now: datetime, cooldown: timedelta) -> Transition:
     """Back to sending once delisted for at least `cooldown`; otherwise a no-op that says what it waits for."""
     _require_aware(now)
     if status.state is not IpState.STANDBY:

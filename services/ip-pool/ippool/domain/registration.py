@@ -57,8 +57,9 @@ def validate_tenant_id(value: object, field_name: str = "tenant_id") -> str:
 def validate_name(value: object, field_name: str) -> str:
     """A short identifier usable in URLs, PowerMTA names and metrics labels (e.g. `pmta-1`)."""
     if not isinstance(value, str) or not _NAME.match(value):
-        raise InvalidArgument(field_name, "must be 1-63 characters of a-z, 0-9 and '-', not starting or ending "
-                                          "with '-'")
+        raise InvalidArgument(
+            field_name, "must be 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
+        )
     return value
 
 
@@ -111,8 +112,9 @@ def validate_registration(
     parsed_purpose = _attempt(problems, lambda: _parse_purpose(purpose))
     parsed_pool = _attempt(problems, lambda: validate_name(pool, "pool"))
     parsed_node = _attempt(problems, lambda: validate_name(pmta_node, "pmta_node")) if pmta_node else None
-    parsed_helo = (_attempt(problems, lambda: validate_hostname(helo_hostname, "helo_hostname"))
-                   if helo_hostname else None)
+    parsed_helo = (
+        _attempt(problems, lambda: validate_hostname(helo_hostname, "helo_hostname")) if helo_hostname else None
+    )
     problems.raise_if_any()
     assert parsed_address and parsed_tenant and parsed_purpose and parsed_pool
     return IpRegistration(

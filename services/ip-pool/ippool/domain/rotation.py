@@ -52,8 +52,12 @@ class RotationPolicy:
 
     def __post_init__(self) -> None:
         problems = Violations()
-        for name, lowest in (("full_use_days", 1), ("rest_days", 1), ("warm_capacity_floor", 0),
-                             ("rewarm_steps_back", 0)):
+        for name, lowest in (
+            ("full_use_days", 1),
+            ("rest_days", 1),
+            ("warm_capacity_floor", 0),
+            ("rewarm_steps_back", 0),
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
                 problems.add(name, f"must be a whole number >= {lowest}")
@@ -128,8 +132,11 @@ def decide_rotation(*, today: date, fleet: Sequence[RotationCandidate], policy: 
     rest: list[RestOrder] = []
     deferred: list[str] = []
     if policy.enabled:
-        due = [ip for ip in fleet
-               if not is_resting(ip.resting_until, today) and full_use_streak(ip) >= policy.full_use_days]
+        due = [
+            ip
+            for ip in fleet
+            if not is_resting(ip.resting_until, today) and full_use_streak(ip) >= policy.full_use_days
+        ]
         due.sort(key=lambda ip: (-full_use_streak(ip), ip.address))
         for ip in due:
             quota = daily_quota(ip.schedule, ip.position)
@@ -139,15 +146,19 @@ def decide_rotation(*, today: date, fleet: Sequence[RotationCandidate], policy: 
             capacity -= quota
             lower = step_back(ip.schedule, ip.position, policy.rewarm_steps_back)
             until = today + timedelta(days=policy.rest_days)
-            rest.append(RestOrder(
-                address=ip.address,
-                resting_until=until,
-                position_after=lower,
-                state_after=sending_state(ip.schedule, lower),
-                reason=(f"rotation: {full_use_streak(ip)} full-use days >= {policy.full_use_days}; rests until "
+            rest.append(
+                RestOrder(
+                    address=ip.address,
+                    resting_until=until,
+                    position_after=lower,
+                    state_after=sending_state(ip.schedule, lower),
+                    reason=(
+                        f"rotation: {full_use_streak(ip)} full-use days >= {policy.full_use_days}; rests until "
                         f"{until}, then re-warms at {daily_quota(ip.schedule, lower)}/day; warm capacity "
-                        f"{capacity} >= floor {policy.warm_capacity_floor}"),
-            ))
+                        f"{capacity} >= floor {policy.warm_capacity_floor}"
+                    ),
+                )
+            )
     return RotationDecision(
         day=today,
         rest=tuple(rest),

@@ -38,7 +38,9 @@ class TenantPolicy:
         except InvalidArgument as error:
             problems.items.extend(error.violations)
         if self.rotation.rest_days >= self.health.idle_rewarm_days:
-            problems.add("rotation.rest_days",
-                         f"must be shorter than health.idle_rewarm_days ({self.health.idle_rewarm_days}), "
-                         "or a rest would restart the whole warmup")
+            problems.add(
+                "rotation.rest_days",
+                f"must be shorter than health.idle_rewarm_days ({self.health.idle_rewarm_days}), "
+                "or a rest would restart the whole warmup",
+            )
         problems.raise_if_any()

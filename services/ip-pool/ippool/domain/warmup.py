@@ -118,8 +118,11 @@ class Decision:
 
         def position(value: WarmupPosition) -> dict[str, Any]:
             last = value.last_sending_day
-            return {"step_index": value.step_index, "sending_day_in_step": value.sending_day_in_step,
-                    "last_sending_day": last.isoformat() if last else None}
+            return {
+                "step_index": value.step_index,
+                "sending_day_in_step": value.sending_day_in_step,
+                "last_sending_day": last.isoformat() if last else None,
+            }
 
         return {
             "day": self.day.isoformat(),
@@ -172,14 +175,25 @@ class _Finding:
 def _step_back_findings(f: DayFigures, policy: HealthPolicy) -> list[_Finding]:
     found: list[_Finding] = []
     if f.bounce_rate_counted and f.bounce_rate is not None and f.bounce_rate >= policy.step_back_bounce_rate:
-        found.append(_Finding(Rule.BOUNCE_STEP_BACK,
-                              f"bounce rate {_pct(f.bounce_rate)} ({f.bounced} of {f.sent} sent) >= "
-                              f"step-back limit {_pct(policy.step_back_bounce_rate)}"))
-    if (f.complaint_rate_counted and f.complaint_rate is not None
-            and f.complaint_rate >= policy.step_back_complaint_rate):
-        found.append(_Finding(Rule.COMPLAINT_STEP_BACK,
-                              f"complaint rate {_pct(f.complaint_rate)} ({f.complained} of {f.delivered} delivered)"
-                              f" >= step-back limit {_pct(policy.step_back_complaint_rate)}"))
+        found.append(
+            _Finding(
+                Rule.BOUNCE_STEP_BACK,
+                f"bounce rate {_pct(f.bounce_rate)} ({f.bounced} of {f.sent} sent) >= "
+                f"step-back limit {_pct(policy.step_back_bounce_rate)}",
+            )
+        )
+    if (
+        f.complaint_rate_counted
+        and f.complaint_rate is not None
+        and f.complaint_rate >= policy.step_back_complaint_rate
+    ):
+        found.append(
+            _Finding(
+                Rule.COMPLAINT_STEP_BACK,
+                f"complaint rate {_pct(f.complaint_rate)} ({f.complained} of {f.delivered} delivered)"
+                f" >= step-back limit {_pct(policy.step_back_complaint_rate)}",
+            )
+        )
     return found
 
 
@@ -190,18 +204,33 @@ def _hold_findings(f: DayFigures, policy: HealthPolicy) -> list[_Finding]:
     if f.throttled_providers:
         found.append(_Finding(Rule.PROVIDER_THROTTLED, f"throttled by {', '.join(f.throttled_providers)}"))
     if f.bounce_rate_counted and f.bounce_rate is not None and f.bounce_rate >= policy.max_bounce_rate_to_advance:
-        found.append(_Finding(Rule.BOUNCE_HOLD,
-                              f"bounce rate {_pct(f.bounce_rate)} ({f.bounced} of {f.sent} sent) >= "
-                              f"advance limit {_pct(policy.max_bounce_rate_to_advance)}"))
-    if (f.complaint_rate_counted and f.complaint_rate is not None
-            and f.complaint_rate >= policy.max_complaint_rate_to_advance):
-        found.append(_Finding(Rule.COMPLAINT_HOLD,
-                              f"complaint rate {_pct(f.complaint_rate)} ({f.complained} of {f.delivered} delivered)"
-                              f" >= advance limit {_pct(policy.max_complaint_rate_to_advance)}"))
+        found.append(
+            _Finding(
+                Rule.BOUNCE_HOLD,
+                f"bounce rate {_pct(f.bounce_rate)} ({f.bounced} of {f.sent} sent) >= "
+                f"advance limit {_pct(policy.max_bounce_rate_to_advance)}",
+            )
+        )
+    if (
+        f.complaint_rate_counted
+        and f.complaint_rate is not None
+        and f.complaint_rate >= policy.max_complaint_rate_to_advance
+    ):
+        found.append(
+            _Finding(
+                Rule.COMPLAINT_HOLD,
+                f"complaint rate {_pct(f.complaint_rate)} ({f.complained} of {f.delivered} delivered)"
+                f" >= advance limit {_pct(policy.max_complaint_rate_to_advance)}",
+            )
+        )
     if f.delivered_share is not None and f.delivered_share < policy.min_delivered_share:
-        found.append(_Finding(Rule.DELIVERED_SHARE,
-                              f"delivered {f.delivered} of {f.delivered_share_basis} "
-                              f"({_pct(f.delivered_share)}) < {_pct(policy.min_delivered_share)} of the day's target"))
+        found.append(
+            _Finding(
+                Rule.DELIVERED_SHARE,
+                f"delivered {f.delivered} of {f.delivered_share_basis} "
+                f"({_pct(f.delivered_share)}) < {_pct(policy.min_delivered_share)} of the day's target",
+            )
+        )
     return found
 
 
@@ -211,11 +240,15 @@ def _sample_notes(f: DayFigures, policy: HealthPolicy) -> list[str]:
     if f.bounce_rate is not None and not f.bounce_rate_counted:
         notes.append(f"bounce rate {_pct(f.bounce_rate)} rests on {f.sent} sent (< {policy.min_sample}): not counted")
     if f.complaint_rate is not None and not f.complaint_rate_counted:
-        notes.append(f"complaint rate {_pct(f.complaint_rate)} rests on {f.delivered} delivered "
-                     f"(< {policy.min_sample}): not counted")
+        notes.append(
+            f"complaint rate {_pct(f.complaint_rate)} rests on {f.delivered} delivered "
+            f"(< {policy.min_sample}): not counted"
+        )
     if f.delivered_share_basis != f.target:
-        notes.append(f"target {f.target} is below the minimum sample {policy.min_sample}: delivered share "
-                     f"taken over {f.delivered_share_basis} sent")
+        notes.append(
+            f"target {f.target} is below the minimum sample {policy.min_sample}: delivered share "
+            f"taken over {f.delivered_share_basis} sent"
+        )
     return notes
 
 
@@ -232,11 +265,26 @@ def decide_day(
         raise ValueError(f"the report for {yesterday.day} cannot decide {today}: it must be the day before")
     quota_before = daily_quota(schedule, position)
 
-    def decided(action: Action, rule: Rule, reason: str, after: WarmupPosition,
-                figures: DayFigures | None = None, notes: list[str] | None = None) -> Decision:
-        return Decision(day=today, action=action, rule=rule, reason=reason, figures=figures,
-                        position_before=position, position_after=after, quota_before=quota_before,
-                        quota_after=daily_quota(schedule, after), notes=tuple(notes or ()))
+    def decided(
+        action: Action,
+        rule: Rule,
+        reason: str,
+        after: WarmupPosition,
+        figures: DayFigures | None = None,
+        notes: list[str] | None = None,
+    ) -> Decision:
+        return Decision(
+            day=today,
+            action=action,
+            rule=rule,
+            reason=reason,
+            figures=figures,
+            position_before=position,
+            position_after=after,
+            quota_before=quota_before,
+            quota_after=daily_quota(schedule, after),
+            notes=tuple(notes or ()),
+        )
 
     if yesterday is None or yesterday.sent == 0:
         last = position.last_sending_day
@@ -244,12 +292,17 @@ def decide_day(
         at_start = position.step_index == 0 and position.sending_day_in_step == 1
         if idle_days >= policy.idle_rewarm_days and not at_start:
             after = restart(position)
-            return decided(Action.RESTART, Rule.IDLE_RESTART,
-                           f"no mail since {last} ({idle_days} days >= {policy.idle_rewarm_days}): warmup restarts "
-                           f"at {daily_quota(schedule, after)}/day", after)
+            return decided(
+                Action.RESTART,
+                Rule.IDLE_RESTART,
+                f"no mail since {last} ({idle_days} days >= {policy.idle_rewarm_days}): warmup restarts "
+                f"at {daily_quota(schedule, after)}/day",
+                after,
+            )
         figures = _figures(yesterday, quota_before, policy) if yesterday is not None else None
-        return decided(Action.HOLD, Rule.NO_SENDING,
-                       "nothing sent yesterday: warmup counts sending days only", position, figures)
+        return decided(
+            Action.HOLD, Rule.NO_SENDING, "nothing sent yesterday: warmup counts sending days only", position, figures
+        )
 
     figures = _figures(yesterday, quota_before, policy)
     notes = _sample_notes(figures, policy)
@@ -261,14 +314,20 @@ def decide_day(
         after = step_back(schedule, sent_position)
         first, *others = step_backs
         notes += [other.text for other in [*others, *holds]]
-        return decided(Action.STEP_BACK, first.rule,
-                       f"{first.text}: back to step {after.step_index + 1} at {daily_quota(schedule, after)}/day",
-                       after, figures, notes)
+        return decided(
+            Action.STEP_BACK,
+            first.rule,
+            f"{first.text}: back to step {after.step_index + 1} at {daily_quota(schedule, after)}/day",
+            after,
+            figures,
+            notes,
+        )
     if holds:
         first, *others = holds
         notes += [other.text for other in others]
-        return decided(Action.HOLD, first.rule, f"{first.text}: hold at {quota_before}/day",
-                       sent_position, figures, notes)
+        return decided(
+            Action.HOLD, first.rule, f"{first.text}: hold at {quota_before}/day", sent_position, figures, notes
+        )
     after = advance(schedule, sent_position)
     quota_after = daily_quota(schedule, after)
     if after.step_index != position.step_index:

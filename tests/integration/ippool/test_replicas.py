@@ -1,0 +1,85 @@
+"""Acceptance 7: two service replicas on PostgreSQL (separate runtimes and connection pools on one database)
+running the daily job at the same moment advance each IP exactly once per day, and rotate a tenant once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+
+from emailengine.ippool.v1 import events_pb2
+from emailengine.ippool.v1 import ippool_service_pb2 as pb
+from ippool.adapters.tables import ip_decisions, tenant_day_runs
+from ippool.app.daily import DailyRun, run_daily_warmup
+from ippool.server import DEFINITION
+from libs.db import Database
+from libs.server import build_runtime
+from tests.integration.ippool.conftest import IpPoolService
+from tests.integration.ippool.test_warmup_job import healthy, outbox_events
+
+pytestmark = pytest.mark.integration
+
+DAYS = 8
+
+
+def race(now: datetime, databases: list[Database]) -> tuple[list[DailyRun], list[BaseException]]:
+    """Runs the daily job on every database handle at the same moment, one thread each."""
+    barrier = threading.Barrier(len(databases))
+    runs: list[DailyRun] = []
+    errors: list[BaseException] = []
+
+    def run(db: Database) -> None:
+        try:
+            barrier.wait()
+            runs.append(run_daily_warmup(db, now))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(db,)) for db in databases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return runs, errors
+
+
+def test_two_replicas_racing_advance_each_ip_exactly_once(ippool_pg: IpPoolService) -> None:
+    service = ippool_pg
+    assert service.db.is_postgres
+    replica = build_runtime(DEFINITION, service.settings, service.clock)  # its own engine, same database
+    try:
+        service.call(
+            "UpdateTenant",
+            pb.UpdateTenantRequest(tenant=pb.Tenant(tenant_id="ulixai", rotation=pb.RotationPolicy(enabled=True))),
+        )
+        addresses = [f"192.0.2.{n}" for n in range(10, 20)] + [f"198.51.100.{n}" for n in range(10, 20)]
+        for address in addresses:
+            service.register(address, tenant="sos-expat" if address.startswith("192.") else "ulixai")
+        for _day in range(DAYS):
+            service.stats(*[healthy(a, service.ip(a).quota.daily) for a in addresses])
+            service.next_day()
+            runs, errors = race(service.clock.now(), [service.db, replica.db, service.db, replica.db])
+            assert errors == []
+            assert sum(run.decided for run in runs) == len(addresses)
+
+        for address in addresses:
+            ip = service.ip(address)
+            assert (ip.quota.daily, ip.warmup.step_index, ip.warmup.sending_day_in_step) == (200, 1, 2), address
+            assert ip.warmup.sending_day == DAYS + 1
+        with service.db.transaction() as session:
+            per_day = session.execute(
+                sa.select(ip_decisions.c.address, ip_decisions.c.day, sa.func.count())
+                .where(ip_decisions.c.kind == "WARMUP")
+                .group_by(ip_decisions.c.address, ip_decisions.c.day)
+            ).all()
+            rotations = session.execute(sa.select(sa.func.count()).select_from(tenant_day_runs)).scalar_one()
+        assert len(per_day) == len(addresses) * DAYS and {n for *_, n in per_day} == {1}
+        assert rotations == DAYS  # ulixai once a day; sos-expat has rotation off and nothing resting
+        quota_events = outbox_events(service, events_pb2.IpQuotaChanged)
+        assert sorted((e.previous_daily_quota, e.daily_quota) for e in quota_events) == sorted(
+            [(0, 50), (50, 200)] * len(addresses)
+        )
+    finally:
+        replica.db.dispose()
