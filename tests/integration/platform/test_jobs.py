@@ -66,3 +66,51 @@ def test_in_process_jobs_run_now_and_periodically(tmp_path: Path) -> None:
     count = marker.read_text().count("tick")
     time.sleep(0.3)
     assert marker.read_text().count("tick") == count  # stopped
+
+
+def test_the_scheduler_enqueues_every_periodic_job_and_a_worker_runs_them(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """`emailengine scheduler` (RQ's cron) enqueues the services' periodic jobs; `emailengine worker` runs them."""
+    from rq.registry import FinishedJobRegistry
+
+    from libs.config import Settings
+    from libs.registry import periodic_jobs
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    env = {**os.environ, "REDIS_URL": redis_server.url, "EE_DATA_DIR": str(tmp_path)}
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "libs.cli", "scheduler"],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    expected = periodic_jobs(Settings())
+    assert expected, "the services declare periodic jobs"
+    by_queue: dict[str, int] = {}
+    for service, _job in expected:
+        by_queue[service] = by_queue.get(service, 0) + 1
+    try:
+        wait_until(
+            lambda: all(Queue(q, connection=client).count >= n for q, n in by_queue.items()),
+            20,
+            "cron enqueue",
+            scheduler,
+        )
+    finally:
+        scheduler.terminate()
+        scheduler.wait(10)
+    for queue in by_queue:
+        worker = subprocess.run(
+            [sys.executable, "-m", "libs.cli", "worker", queue, "--burst"],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert worker.returncode == 0, worker.stderr[-2000:]
+        finished = FinishedJobRegistry(queue, connection=client)
+        assert finished.count >= by_queue[queue], worker.stderr[-2000:]
