@@ -45,7 +45,8 @@ class Caller:
         if self.is_admin:
             return
         if tenant_id != self.tenant_id:
-            raise PermissionDenied(f"tenant {self.tenant_id!r} may not access tenant {tenant_id!r}")
+            # Never name the owner: another tenant's resources are not even to be told apart.
+            raise PermissionDenied(f"this resource does not belong to tenant {self.tenant_id!r}")
 
     def require_write(self, tenant_id: str) -> None:
         self.require_read(tenant_id)
