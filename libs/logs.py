@@ -22,8 +22,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s",
-            rename_fields={"asctime": "time", "levelname": "severity", "name": "logger"},
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(threadName)s",
+            rename_fields={"asctime": "time", "levelname": "severity", "name": "logger", "threadName": "thread"},
         )
     )
     handler.addFilter(_ServiceFilter(service))
