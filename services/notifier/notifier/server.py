@@ -1,121 +1,246 @@
-"""notifier service entry point: the gRPC servicer and the wiring of its use cases."""
+"""notifier service entry point: the gRPC servicer and the wiring of its use cases.
+
+What it wires: the NotifierService servicer (alerts, the Alertmanager receiver, routes), the event handlers
+(reputation IpListingChanged, ip-pool IpStateChanged) and the delivery loop or job (see app/service.py).
+Settings: app/settings.py (EE_NOTIFIER_*) and EE_TELEGRAM_BOT_TOKEN / EE_TELEGRAM_API_BASE /
+EE_TELEGRAM_TIMEOUT_SECONDS (Telegram is disabled unless the token is set).
+"""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import grpc
-import sqlalchemy as sa
+from google.api import httpbody_pb2
+from google.protobuf import empty_pb2
 
 from emailengine.notifier.v1 import notifier_service_pb2 as pb
 from emailengine.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
 from libs import audit
-from libs.db import Database
-from libs.errors import InvalidArgument, NotFound, Violations
+from libs.config import Settings, load
 from libs.interceptor import current_caller
-from libs.pagination import decode_token, encode_token, page_size
+from libs.jobs import PeriodicJob
 from libs.server import Runtime, ServiceDefinition
-from notifier.adapters.tables import alerts
+from notifier.adapters.webhook import safe_origin
+from notifier.app.alerts import AlertView, DeliveryView
+from notifier.app.events import subscriptions
+from notifier.app.records import RouteRecord
+from notifier.app.routes import RouteSpec
+from notifier.app.service import Notifier, notifier_for, periodic_jobs
+from notifier.app.settings import NotifierSettings
+from notifier.domain.alert import Severity
+from notifier.domain.routing import Channel, QuietMode
+
+_CHANNEL_TO_PROTO = {
+    Channel.TELEGRAM.value: pb.ROUTE_CHANNEL_TELEGRAM,
+    Channel.WEBHOOK.value: pb.ROUTE_CHANNEL_WEBHOOK,
+}
+_CHANNEL_FROM_PROTO = {
+    pb.ROUTE_CHANNEL_TELEGRAM: Channel.TELEGRAM.value,
+    pb.ROUTE_CHANNEL_WEBHOOK: Channel.WEBHOOK.value,
+    pb.ROUTE_CHANNEL_UNSPECIFIED: "",
+}
+_QUIET_FROM_PROTO = {
+    pb.QUIET_MODE_UNSPECIFIED: "",
+    pb.QUIET_MODE_DEFER: QuietMode.DEFER.value,
+    pb.QUIET_MODE_SILENT: QuietMode.SILENT.value,
+}
+_QUIET_TO_PROTO = {QuietMode.DEFER: pb.QUIET_MODE_DEFER, QuietMode.SILENT: pb.QUIET_MODE_SILENT}
 
 
-def alert_to_proto(row: sa.Row) -> pb.Alert:
-    message = pb.Alert(
-        alert_id=row.alert_id,
-        tenant_id=row.tenant_id,
-        severity=pb.AlertSeverity.Value(f"ALERT_SEVERITY_{row.severity}"),
-        dedup_key=row.dedup_key,
-        title=row.title,
-        text=row.text,
-        source=row.source,
-        delivery_state=pb.DeliveryState.Value(f"DELIVERY_STATE_{row.delivery_state}"),
-        attempts=row.attempts,
-        last_error=row.last_error,
+def _ts(target: object, value: datetime | None) -> None:
+    if value is not None:
+        target.FromDatetime(value)  # type: ignore[attr-defined]
+
+
+def _severity_to_proto(severity: Severity) -> int:
+    return pb.AlertSeverity.Value(f"ALERT_SEVERITY_{severity.name}")
+
+
+def _severity_from_proto(value: int) -> Severity | None:
+    if value == pb.ALERT_SEVERITY_UNSPECIFIED:
+        return None
+    try:
+        return Severity[pb.AlertSeverity.Name(value).removeprefix("ALERT_SEVERITY_")]
+    except (ValueError, KeyError):
+        return None
+
+
+def _state_to_proto(state: str) -> int:
+    try:
+        return pb.DeliveryState.Value(f"DELIVERY_STATE_{state}")
+    except ValueError:
+        return pb.DELIVERY_STATE_UNSPECIFIED
+
+
+def delivery_to_proto(view: DeliveryView) -> pb.AlertDelivery:
+    message = pb.AlertDelivery(
+        route_id=view.route_id,
+        channel=_CHANNEL_TO_PROTO.get(view.channel, pb.ROUTE_CHANNEL_UNSPECIFIED),
+        destination=view.destination,
+        state=_state_to_proto(view.state),
+        attempts=view.attempts,
+        last_error=view.last_error,
+        silent=view.silent,
+        digest=view.digest,
     )
-    message.create_time.FromDatetime(row.create_time)
-    if row.delivery_time:
-        message.delivery_time.FromDatetime(row.delivery_time)
+    _ts(message.deliver_after, view.deliver_at)
+    _ts(message.next_attempt_time, view.next_attempt_at)
+    _ts(message.delivery_time, view.delivered_at)
+    return message
+
+
+def alert_to_proto(view: AlertView) -> pb.Alert:
+    message = pb.Alert(
+        alert_id=view.alert_id,
+        tenant_id=view.tenant_id,
+        severity=_severity_to_proto(view.severity),
+        dedup_key=view.dedup_key,
+        title=view.title,
+        text=view.text,
+        source=view.source,
+        delivery_state=_state_to_proto(view.state),
+        attempts=view.attempts,
+        last_error=view.last_error,
+        labels=dict(view.labels),
+        resolved=view.resolved,
+        url=view.url,
+        suppressed_count=view.suppressed_count,
+        duplicate_of=view.duplicate_of,
+        deliveries=[delivery_to_proto(d) for d in view.deliveries],
+    )
+    _ts(message.create_time, view.create_time)
+    _ts(message.delivery_time, view.delivery_time)
+    _ts(message.occur_time, view.occurred_at)
+    return message
+
+
+def route_to_proto(record: RouteRecord) -> pb.Route:
+    """Never the webhook URL's path or query, never the secret."""
+    route = record.route
+    message = pb.Route(
+        route_id=route.route_id,
+        tenant_id=route.tenant or "",
+        admin=route.is_admin,
+        channel=_CHANNEL_TO_PROTO[route.channel.value],
+        min_severity=_severity_to_proto(route.min_severity),
+        has_webhook_secret=bool(record.secret),
+    )
+    if route.channel is Channel.TELEGRAM:
+        message.telegram_chat_id = str(route.target)
+    else:
+        message.webhook_origin = safe_origin(route.target)
+    if route.quiet_hours is not None:
+        quiet = route.quiet_hours
+        message.quiet_hours.CopyFrom(
+            pb.QuietHours(
+                start=quiet.start.strftime("%H:%M"),
+                end=quiet.end.strftime("%H:%M"),
+                time_zone=quiet.time_zone,
+                mode=_QUIET_TO_PROTO[route.quiet_mode],
+            )
+        )
+    _ts(message.create_time, record.create_time)
     return message
 
 
 class NotifierServicer(pb_grpc.NotifierServiceServicer):
-    def __init__(self, db: Database):
-        self._db = db
+    def __init__(self, notifier: Notifier):
+        self._n = notifier
+
+    # -- alerts -----------------------------------------------------------------------------------
 
     def SendAlert(self, request: pb.SendAlertRequest, context: grpc.ServicerContext) -> pb.Alert:
-        v = Violations()
-        if not request.tenant_id:
-            v.add("tenant_id", "is required")
-        if request.severity == pb.ALERT_SEVERITY_UNSPECIFIED:
-            v.add("severity", "must be ALERT_SEVERITY_INFO, ALERT_SEVERITY_WARNING or ALERT_SEVERITY_CRITICAL")
-        if not request.text.strip():
-            v.add("text", "is required")
-        v.raise_if_any()
-        current_caller().require_write(request.tenant_id)
-        alert_id = str(uuid.uuid4())
-        audit.note(resource=f"alerts/{alert_id}")
-        with self._db.transaction() as session:
-            session.execute(
-                alerts.insert().values(
-                    alert_id=alert_id,
-                    tenant_id=request.tenant_id,
-                    severity=pb.AlertSeverity.Name(request.severity).removeprefix("ALERT_SEVERITY_"),
-                    dedup_key=request.dedup_key or alert_id,
-                    title=request.title,
-                    text=request.text,
-                    source=request.source or "api",
-                    delivery_state="PENDING",
-                    create_time=datetime.now(UTC),
-                    attempts=0,
-                    last_error="",
-                )
-            )
-            row = session.execute(sa.select(alerts).where(alerts.c.alert_id == alert_id)).one()
-        return alert_to_proto(row)
+        view = self._n.alerts.send(
+            current_caller(),
+            tenant_id=request.tenant_id,
+            severity=_severity_from_proto(request.severity),
+            dedup_key=request.dedup_key,
+            title=request.title,
+            text=request.text,
+            source=request.source,
+            labels=dict(request.labels),
+            url=request.url,
+            resolved=request.resolved,
+        )
+        audit.note(resource=f"alerts/{view.alert_id}", tenant_id=view.tenant_id)
+        return alert_to_proto(view)
 
     def GetAlert(self, request: pb.GetAlertRequest, context: grpc.ServicerContext) -> pb.Alert:
-        with self._db.transaction() as session:
-            row = session.execute(sa.select(alerts).where(alerts.c.alert_id == request.alert_id)).first()
-        if row is None:
-            raise NotFound("alert", request.alert_id)
-        current_caller().require_read(row.tenant_id)
-        return alert_to_proto(row)
+        return alert_to_proto(self._n.alerts.get(current_caller(), request.alert_id))
 
     def ListAlerts(self, request: pb.ListAlertsRequest, context: grpc.ServicerContext) -> pb.ListAlertsResponse:
-        tenant = current_caller().visible_tenant(request.tenant_id)
-        limit = page_size(request.page_size)
-        query = sa.select(alerts).order_by(alerts.c.create_time.desc(), alerts.c.alert_id.desc()).limit(limit + 1)
-        if tenant:
-            query = query.where(alerts.c.tenant_id == tenant)
-        position = decode_token(request.page_token)
-        if position:
-            try:
-                after = datetime.fromisoformat(str(position["t"]))
-            except (KeyError, ValueError):
-                raise InvalidArgument("page_token", "is not a token this API returned") from None
-            query = query.where(
-                sa.or_(
-                    alerts.c.create_time < after,
-                    sa.and_(alerts.c.create_time == after, alerts.c.alert_id < str(position.get("i", ""))),
-                )
-            )
-        with self._db.transaction() as session:
-            rows = session.execute(query).all()
-        page = rows[:limit]
-        token = ""
-        if len(rows) > limit:
-            last = page[-1]
-            token = encode_token({"t": last.create_time.isoformat(), "i": last.alert_id})
-        return pb.ListAlertsResponse(alerts=[alert_to_proto(r) for r in page], next_page_token=token)
+        views, token = self._n.alerts.list(current_caller(), request.tenant_id, request.page_size, request.page_token)
+        return pb.ListAlertsResponse(alerts=[alert_to_proto(v) for v in views], next_page_token=token)
+
+    def ReceiveAlertmanagerWebhook(
+        self, request: httpbody_pb2.HttpBody, context: grpc.ServicerContext
+    ) -> pb.ReceiveAlertmanagerWebhookResponse:
+        receipt = self._n.alerts.receive_alertmanager(current_caller(), request.data)
+        audit.note(resource=f"alertmanager/{len(receipt.results)} alerts")
+        return pb.ReceiveAlertmanagerWebhookResponse(
+            received=len(receipt.results),
+            accepted=receipt.accepted,
+            suppressed=receipt.suppressed,
+            alert_ids=[r.alert_id for r in receipt.results],
+        )
+
+    # -- routes -----------------------------------------------------------------------------------
+
+    def CreateRoute(self, request: pb.CreateRouteRequest, context: grpc.ServicerContext) -> pb.Route:
+        channel = _CHANNEL_FROM_PROTO.get(request.channel, "")
+        if not channel and request.channel == pb.ROUTE_CHANNEL_UNSPECIFIED:  # inferred from the target given
+            channel = "telegram" if request.telegram_chat_id else "webhook" if request.webhook_url else ""
+        severity = _severity_from_proto(request.min_severity) or Severity.INFO
+        quiet = request.quiet_hours if request.HasField("quiet_hours") else pb.QuietHours()
+        spec = RouteSpec(
+            route_id=request.route_id,
+            tenant_id=request.tenant_id,
+            admin=request.admin,
+            channel=channel,
+            telegram_chat_id=request.telegram_chat_id.strip(),
+            webhook_url=request.webhook_url.strip(),
+            webhook_secret=request.webhook_secret,
+            min_severity=severity.label,
+            quiet_start=quiet.start,
+            quiet_end=quiet.end,
+            quiet_time_zone=quiet.time_zone,
+            quiet_mode=_QUIET_FROM_PROTO.get(quiet.mode, ""),
+        )
+        record = self._n.routes.create(current_caller(), spec)
+        audit.note(resource=f"alert-routes/{record.route.route_id}", tenant_id=record.route.tenant or "")
+        return route_to_proto(record)
+
+    def GetRoute(self, request: pb.GetRouteRequest, context: grpc.ServicerContext) -> pb.Route:
+        return route_to_proto(self._n.routes.get(current_caller(), request.route_id))
+
+    def ListRoutes(self, request: pb.ListRoutesRequest, context: grpc.ServicerContext) -> pb.ListRoutesResponse:
+        records, token = self._n.routes.list(current_caller(), request.tenant_id, request.page_size, request.page_token)
+        return pb.ListRoutesResponse(routes=[route_to_proto(r) for r in records], next_page_token=token)
+
+    def DeleteRoute(self, request: pb.DeleteRouteRequest, context: grpc.ServicerContext) -> empty_pb2.Empty:
+        audit.note(resource=f"alert-routes/{request.route_id}")
+        self._n.routes.delete(current_caller(), request.route_id)
+        return empty_pb2.Empty()
 
 
 def wire(rt: Runtime) -> None:
-    pb_grpc.add_NotifierServiceServicer_to_server(NotifierServicer(rt.db), rt.grpc_server)
+    notifier = notifier_for(rt)
+    for event_cls, handler in subscriptions(notifier.intake):
+        rt.consumer.on(event_cls, handler)
+    pb_grpc.add_NotifierServiceServicer_to_server(NotifierServicer(notifier), rt.grpc_server)
+    if notifier.settings.delivery_runner == "service":
+        notifier.start_loop()
+
+
+def periodic(_settings: Settings) -> list[PeriodicJob]:
+    return periodic_jobs(load(NotifierSettings))
 
 
 DEFINITION = ServiceDefinition(
     name="notifier",
     migrations=Path(__file__).parent / "adapters" / "migrations",
     wire=wire,
+    periodic=periodic,
 )

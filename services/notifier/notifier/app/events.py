@@ -1,0 +1,144 @@
+"""Other services' events that a human should hear about, turned into alerts.
+
+* emailengine.reputation.v1.IpListingChanged: listed → CRITICAL, delisted → INFO (the list's removal page,
+  when the event names one, is the alert's link).
+* emailengine.ippool.v1.IpStateChanged: into STANDBY → WARNING; into PAUSED or RETIRED → INFO; back into
+  service from STANDBY or PAUSED → INFO. Other transitions (warming → warm) are routine: no alert.
+
+Handlers run inside the event consumer's transaction (libs.events), so the alert and its deliveries are
+stored exactly when the event is marked handled. An event that cannot make a valid alert (a malformed
+tenant id) is logged and dropped: raising would only redeliver it forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
+from sqlalchemy.orm import Session
+
+from emailengine.ippool.v1 import events_pb2 as ippool_events
+from emailengine.ippool.v1 import ippool_service_pb2 as ippool_pb
+from emailengine.platform.v1 import event_pb2
+from emailengine.reputation.v1 import events_pb2 as reputation_events
+from emailengine.reputation.v1 import reputation_service_pb2 as reputation_pb
+from libs.errors import InvalidArgument
+from notifier.app.intake import AlertIntake
+from notifier.domain.alert import Alert, Severity
+
+log = logging.getLogger(__name__)
+
+_OUT_OF_SERVICE = {"STANDBY": Severity.WARNING, "PAUSED": Severity.INFO, "RETIRED": Severity.INFO}
+_IN_SERVICE = ("WARMING", "WARM")
+_HTTP_URL = re.compile(r"^https?://[^\s]{1,2000}$")
+_STATE_WORDS = {
+    "STANDBY": "on standby",
+    "PAUSED": "paused",
+    "RETIRED": "retired",
+    "WARMING": "back in service (warming)",
+    "WARM": "back in service",
+}
+
+
+def _occurred_at(envelope: event_pb2.EventEnvelope) -> datetime:
+    if envelope.HasField("occurred_at"):
+        return envelope.occurred_at.ToDatetime(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
+def _state_name(value: int) -> str:
+    try:
+        return ippool_pb.IpState.Name(value).removeprefix("IP_STATE_")
+    except ValueError:
+        return "UNSPECIFIED"
+
+
+def alert_from_ip_state_changed(envelope: event_pb2.EventEnvelope, event: ippool_events.IpStateChanged) -> Alert | None:
+    state, previous = _state_name(event.state), _state_name(event.previous_state)
+    if state in _OUT_OF_SERVICE:
+        severity = _OUT_OF_SERVICE[state]
+    elif state in _IN_SERVICE and previous in ("STANDBY", "PAUSED"):
+        severity = Severity.INFO
+    else:
+        return None
+    lines = [event.reason.strip()] if event.reason.strip() else []
+    lines.append(f"State: {previous.lower()} → {state.lower()}")
+    return Alert.create(
+        tenant=event.tenant_id or envelope.tenant_id,
+        severity=severity,
+        dedup_key=f"ip-state:{event.address}:{state.lower()}",
+        title=f"IP {event.address} {_STATE_WORDS[state]}",
+        text="\n".join(lines),
+        source=envelope.source or "ip-pool",
+        occurred_at=_occurred_at(envelope),
+        labels={"ip": event.address, "state": state.lower()},
+    )
+
+
+def alert_from_ip_listing_changed(
+    envelope: event_pb2.EventEnvelope, event: reputation_events.IpListingChanged
+) -> Alert:
+    if event.listed:
+        severity, title, status = Severity.CRITICAL, f"IP {event.address} listed on {event.zone}", "listed"
+    else:
+        severity, title, status = Severity.INFO, f"IP {event.address} delisted from {event.zone}", "delisted"
+    labels = {"ip": event.address, "zone": event.zone}
+    # Newer fields of the event, read defensively: a producer on an older contract simply lacks them.
+    listing_severity = _listing_severity(getattr(event, "severity", 0))
+    if listing_severity:
+        labels["listing_severity"] = listing_severity
+    codes = ", ".join(getattr(event, "codes", ()))
+    if codes:
+        labels["codes"] = codes
+    delist_url = str(getattr(event, "delist_url", "")).strip()
+    return Alert.create(
+        tenant=event.tenant_id or envelope.tenant_id,
+        severity=severity,
+        dedup_key=f"ip-listing:{event.address}:{event.zone}:{status}",
+        title=title,
+        text=event.reason.strip(),
+        source=envelope.source or "reputation",
+        occurred_at=_occurred_at(envelope),
+        labels=labels,
+        resolved=not event.listed,
+        url=delist_url if event.listed and _HTTP_URL.match(delist_url) else "",
+    )
+
+
+def _listing_severity(value: int) -> str:
+    if not value:
+        return ""
+    try:
+        return reputation_pb.ListingSeverity.Name(value).removeprefix("LISTING_SEVERITY_").lower()
+    except (ValueError, AttributeError):
+        return ""
+
+
+Mapper = Callable[[event_pb2.EventEnvelope, Message], Alert | None]
+Handler = Callable[[Session, event_pb2.EventEnvelope, Message], None]
+
+
+def handler_for(intake: AlertIntake, mapper: Mapper) -> Handler:
+    def handle(session: Session, envelope: event_pb2.EventEnvelope, event: Message) -> None:
+        try:
+            alert = mapper(envelope, event)
+        except InvalidArgument as exc:
+            log.warning(
+                "event cannot make an alert; dropped",
+                extra={"event_id": envelope.event_id, "event_type": event.DESCRIPTOR.full_name, "error": exc.message},
+            )
+            return
+        if alert is not None:
+            intake.accept_in(session, alert)
+
+    return handle
+
+
+def subscriptions(intake: AlertIntake) -> list[tuple[type[Message], Handler]]:
+    return [
+        (reputation_events.IpListingChanged, handler_for(intake, alert_from_ip_listing_changed)),  # type: ignore[arg-type]
+        (ippool_events.IpStateChanged, handler_for(intake, alert_from_ip_state_changed)),  # type: ignore[arg-type]
+    ]

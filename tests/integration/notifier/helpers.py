@@ -1,0 +1,91 @@
+"""Builders shared by the notifier's integration tests: events as other services publish them, payloads."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+
+from emailengine.ippool.v1 import events_pb2 as ippool_events
+from emailengine.ippool.v1 import ippool_service_pb2 as ippool_pb
+from emailengine.platform.v1 import event_pb2
+from emailengine.reputation.v1 import events_pb2 as reputation_events
+from libs.events import EventConsumer
+from notifier.app.events import subscriptions
+from notifier.app.service import Notifier
+
+
+def envelope(event: Message, *, source: str, tenant: str, occurred_at: datetime | None = None) -> bytes:
+    payload = any_pb2.Any()
+    payload.Pack(event)
+    message = event_pb2.EventEnvelope(event_id=str(uuid.uuid4()), source=source, tenant_id=tenant, payload=payload)
+    message.occurred_at.FromDatetime(occurred_at or datetime.now(UTC))
+    return message.SerializeToString()
+
+
+def listing_event(
+    address: str = "203.0.113.7",
+    *,
+    zone: str = "zen.spamhaus.org",
+    listed: bool = True,
+    tenant: str = "sos-expat",
+    reason: str = "127.0.0.2 from zen.spamhaus.org",
+) -> bytes:
+    event = reputation_events.IpListingChanged(
+        address=address, tenant_id=tenant, listed=listed, zone=zone, reason=reason
+    )
+    return envelope(event, source="reputation", tenant=tenant)
+
+
+def state_event(address: str, previous: str, state: str, *, tenant: str = "sos-expat", reason: str = "") -> bytes:
+    event = ippool_events.IpStateChanged(
+        address=address,
+        tenant_id=tenant,
+        previous_state=ippool_pb.IpState.Value(f"IP_STATE_{previous}"),
+        state=ippool_pb.IpState.Value(f"IP_STATE_{state}"),
+        reason=reason,
+    )
+    return envelope(event, source="ip-pool", tenant=tenant)
+
+
+def consumer_for(notifier: Notifier) -> EventConsumer:
+    """The notifier's consumer group, wired as server.wire does."""
+    consumer = EventConsumer(group="notifier", db=notifier.db)
+    for event_cls, handler in subscriptions(notifier.intake):
+        consumer.on(event_cls, handler)
+    return consumer
+
+
+def am_alert(name: str, *, status: str = "firing", fingerprint: str, **labels: str) -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": {"alertname": name, **labels},
+        "annotations": {"summary": f"{name} summary", "description": "details < & >"},
+        "startsAt": "2026-01-05T09:00:00.123456789Z",
+        "endsAt": "2026-01-05T09:30:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus.example:9090/graph?g0.expr=up+%3D%3D+0",
+        "fingerprint": fingerprint,
+    }
+
+
+def am_payload(*alerts: dict[str, Any], **extra: Any) -> bytes:
+    """Alertmanager's webhook body (version 4), with room for the fields newer versions add."""
+    status = "firing" if any(a["status"] == "firing" for a in alerts) else "resolved"
+    body: dict[str, Any] = {
+        "version": "4",
+        "groupKey": '{}:{alertname=~".*"}',
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "email-engine",
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.example:9093",
+        "alerts": list(alerts),
+    }
+    body.update(extra)
+    return json.dumps(body).encode()

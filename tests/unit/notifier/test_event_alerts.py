@@ -1,0 +1,99 @@
+"""Other services' events → alerts: which are worth a message, at what severity, with which dedup key."""
+
+from __future__ import annotations
+
+import pytest
+
+from emailengine.ippool.v1 import events_pb2 as ippool_events
+from emailengine.ippool.v1 import ippool_service_pb2 as ippool_pb
+from emailengine.platform.v1 import event_pb2
+from emailengine.reputation.v1 import events_pb2 as reputation_events
+from emailengine.reputation.v1 import reputation_service_pb2 as reputation_pb
+from libs.errors import InvalidArgument
+from notifier.app.events import alert_from_ip_listing_changed, alert_from_ip_state_changed
+from notifier.domain.alert import Severity
+from tests.unit.notifier.conftest import T0
+
+
+def envelope(source: str = "reputation", tenant: str = "sos-expat") -> event_pb2.EventEnvelope:
+    message = event_pb2.EventEnvelope(event_id="e1", source=source, tenant_id=tenant)
+    message.occurred_at.FromDatetime(T0)
+    return message
+
+
+def test_listed_is_critical_and_delisted_is_info_each_its_own_dedup_key() -> None:
+    listed = alert_from_ip_listing_changed(
+        envelope(),
+        reputation_events.IpListingChanged(
+            address="203.0.113.7", tenant_id="sos-expat", listed=True, zone="zen.spamhaus.org", reason="127.0.0.2"
+        ),
+    )
+    assert listed.severity is Severity.CRITICAL and not listed.resolved
+    assert listed.title == "IP 203.0.113.7 listed on zen.spamhaus.org" and listed.text == "127.0.0.2"
+    assert listed.dedup_key == "ip-listing:203.0.113.7:zen.spamhaus.org:listed"
+    assert listed.occurred_at == T0 and listed.source == "reputation" and listed.tenant == "sos-expat"
+    assert dict(listed.labels) == {"ip": "203.0.113.7", "zone": "zen.spamhaus.org"}
+    assert listed.url == ""
+
+
+def test_a_listing_names_the_removal_page_and_the_listing_severity() -> None:
+    listed = alert_from_ip_listing_changed(
+        envelope(),
+        reputation_events.IpListingChanged(
+            address="203.0.113.7",
+            tenant_id="sos-expat",
+            listed=True,
+            zone="zen.spamhaus.org",
+            severity=reputation_pb.LISTING_SEVERITY_HIGH,
+            codes=["127.0.0.2", "127.0.0.4"],
+            delist_url="https://check.spamhaus.org/",
+        ),
+    )
+    assert listed.severity is Severity.CRITICAL and listed.url == "https://check.spamhaus.org/"
+    assert listed.labels["listing_severity"] == "high" and listed.labels["codes"] == "127.0.0.2, 127.0.0.4"
+    delisted = alert_from_ip_listing_changed(
+        envelope(), reputation_events.IpListingChanged(address="203.0.113.7", listed=False, zone="zen.spamhaus.org")
+    )
+    assert delisted.severity is Severity.INFO and delisted.resolved
+    assert delisted.tenant == "sos-expat"  # from the envelope when the event leaves it out
+    assert delisted.dedup_key.endswith(":delisted")
+
+
+def state(previous: str, current: str) -> ippool_events.IpStateChanged:
+    return ippool_events.IpStateChanged(
+        address="203.0.113.9",
+        tenant_id="ulixai",
+        previous_state=ippool_pb.IpState.Value(f"IP_STATE_{previous}"),
+        state=ippool_pb.IpState.Value(f"IP_STATE_{current}"),
+        reason="listed on zen.spamhaus.org",
+    )
+
+
+@pytest.mark.parametrize(
+    ("previous", "current", "severity", "title"),
+    [
+        ("WARM", "STANDBY", Severity.WARNING, "IP 203.0.113.9 on standby"),
+        ("WARMING", "PAUSED", Severity.INFO, "IP 203.0.113.9 paused"),
+        ("PAUSED", "RETIRED", Severity.INFO, "IP 203.0.113.9 retired"),
+        ("STANDBY", "WARMING", Severity.INFO, "IP 203.0.113.9 back in service (warming)"),
+        ("PAUSED", "WARM", Severity.INFO, "IP 203.0.113.9 back in service"),
+    ],
+)
+def test_state_changes_worth_a_message(previous: str, current: str, severity: Severity, title: str) -> None:
+    alert = alert_from_ip_state_changed(envelope("ip-pool", "ulixai"), state(previous, current))
+    assert alert is not None
+    assert (alert.severity, alert.title, alert.tenant) == (severity, title, "ulixai")
+    assert alert.dedup_key == f"ip-state:203.0.113.9:{current.lower()}"
+    assert alert.text.endswith(f"State: {previous.lower()} → {current.lower()}")
+
+
+@pytest.mark.parametrize(("previous", "current"), [("WARMING", "WARM"), ("UNSPECIFIED", "WARMING")])
+def test_routine_state_changes_make_no_alert(previous: str, current: str) -> None:
+    assert alert_from_ip_state_changed(envelope("ip-pool"), state(previous, current)) is None
+
+
+def test_an_event_with_a_bad_tenant_raises_invalid_argument() -> None:
+    with pytest.raises(InvalidArgument):
+        alert_from_ip_listing_changed(
+            envelope(tenant=""), reputation_events.IpListingChanged(address="x", tenant_id="NOPE", zone="z")
+        )
