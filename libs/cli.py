@@ -199,16 +199,20 @@ def _print_banner() -> None:
 @click.argument("service", type=click.Choice(SERVICE_NAMES))
 @click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
 def worker(service: str, burst: bool) -> None:
-    """Run an RQ worker for one service's queue (needs REDIS_URL)."""
+    """Run an RQ worker for one service's queue (needs REDIS_URL).
+
+    A SimpleWorker runs jobs in its own process instead of forking one per job, so the service runtime
+    (database pool, migrations done once, metrics) is built once and reused by every job.
+    """
     import redis
-    from rq import Worker
+    from rq import SimpleWorker
 
     _configure(f"{service}-worker")
     s = settings()
     if not s.redis_url:
         raise click.ClickException("REDIS_URL is not set: jobs run in process")
     connection = redis.Redis.from_url(s.redis_url)
-    Worker([service], connection=connection, name=None).work(burst=burst, with_scheduler=True)
+    SimpleWorker([service], connection=connection).work(burst=burst, with_scheduler=True)
 
 
 @main.command()

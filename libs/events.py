@@ -7,6 +7,8 @@
 * `EventConsumer` handles an event and records (group, event_id) in `event_inbox` in the same database
   transaction as the handler's own writes, so each event takes effect once per consumer group even when it
   is delivered again; the Redis message is acknowledged only after that commit.
+* An event whose handler keeps failing is retried with backoff, then kept in `event_dead_letters` (with the
+  error) and acknowledged, so one bad event never blocks the events behind it; nothing is dropped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,12 +33,13 @@ from sqlalchemy.orm import Session
 
 from emailengine.platform.v1 import event_pb2
 from libs.db import Database
-from libs.tables import event_inbox, event_outbox
+from libs.tables import event_dead_letters, event_inbox, event_outbox
 
 log = logging.getLogger(__name__)
 
 STREAM = "ee:events"
 STREAM_MAXLEN = 1_000_000  # approximate trim; consumers keep up long before that
+MAX_HANDLING_ATTEMPTS = 5
 
 
 def publish(session: Session, *, source: str, tenant_id: str, event: Message, now: datetime | None = None) -> str:
@@ -111,6 +115,48 @@ class EventConsumer:
             self.on_applied(event_type_of(envelope))
         return True
 
+    def dead_letter(self, raw_envelope: bytes, error: BaseException, attempts: int) -> None:
+        """Keeps an event the handler could not apply, so it is neither lost nor blocking the group."""
+        envelope = event_pb2.EventEnvelope.FromString(raw_envelope)
+        log.error(
+            "event dead-lettered after %d attempts: %s",
+            attempts,
+            error,
+            extra={"event_id": envelope.event_id, "group": self.group, "event_type": event_type_of(envelope)},
+        )
+        with self.db.transaction() as session:
+            exists = session.execute(
+                sa.select(event_dead_letters.c.event_id).where(
+                    event_dead_letters.c.consumer_group == self.group,
+                    event_dead_letters.c.event_id == envelope.event_id,
+                )
+            ).first()
+            if exists is None:
+                session.execute(
+                    event_dead_letters.insert().values(
+                        consumer_group=self.group,
+                        event_id=envelope.event_id,
+                        event_type=event_type_of(envelope),
+                        envelope=raw_envelope,
+                        error=f"{type(error).__name__}: {error}"[:4000],
+                        attempts=attempts,
+                        failed_at=datetime.now(UTC),
+                    )
+                )
+
+    def handle_with_retries(self, raw_envelope: bytes, max_attempts: int = MAX_HANDLING_ATTEMPTS) -> None:
+        """In-process delivery: a few quick retries, then the dead-letter table."""
+        for attempt in range(1, max_attempts + 1):
+            try:
+                self.handle(raw_envelope)
+                return
+            except Exception as exc:
+                if attempt == max_attempts:
+                    self.dead_letter(raw_envelope, exc, attempt)
+                    return
+                log.warning("event handler failed; retrying", exc_info=True, extra={"group": self.group})
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+
 
 # -- transports -----------------------------------------------------------------------------------
 
@@ -140,7 +186,7 @@ class InProcessTransport:
             consumers = list(self._consumers)
         for consumer in consumers:
             if consumer.wants(event_type):
-                consumer.handle(raw_envelope)
+                consumer.handle_with_retries(raw_envelope)
 
 
 IN_PROCESS = InProcessTransport()
@@ -192,9 +238,7 @@ class OutboxRelay:
 
     def _send_and_mark(self, session: Session, row: sa.Row) -> None:
         self._transport.send(row.event_type, row.envelope, row.event_id)
-        session.execute(
-            event_outbox.update().where(event_outbox.c.seq == row.seq).values(relayed_at=datetime.now(UTC))
-        )
+        session.execute(event_outbox.update().where(event_outbox.c.seq == row.seq).values(relayed_at=datetime.now(UTC)))
 
 
 class RedisStreamConsumer:
@@ -212,12 +256,15 @@ class RedisStreamConsumer:
         stream: str = STREAM,
         name: str | None = None,
         claim_idle_ms: int = 30_000,
+        max_attempts: int = MAX_HANDLING_ATTEMPTS,
     ):
         self._redis = client
         self._consumer = consumer
         self._stream = stream
         self._name = name or f"{socket.gethostname()}-{os.getpid()}"
         self._claim_idle_ms = claim_idle_ms
+        self._max_attempts = max_attempts
+        self._failures: dict[bytes, int] = {}
         self._ensure_group()
 
     def _ensure_group(self) -> None:
@@ -232,11 +279,28 @@ class RedisStreamConsumer:
         for message_id, fields in entries:
             if fields:  # a trimmed entry comes back empty: nothing to do but acknowledge
                 event_type = fields[b"type"].decode()
-                if self._consumer.wants(event_type):
-                    self._consumer.handle(fields[b"envelope"])
+                if self._consumer.wants(event_type) and not self._apply(message_id, fields[b"envelope"]):
+                    # Left pending: read again (after a pause) before anything newer.
+                    return done
             self._redis.xack(self._stream, self._consumer.group, message_id)
+            self._failures.pop(message_id, None)
             done += 1
         return done
+
+    def _apply(self, message_id: bytes, raw_envelope: bytes) -> bool:
+        """True when the entry may be acknowledged: applied, a redelivery, or dead-lettered."""
+        try:
+            self._consumer.handle(raw_envelope)
+            return True
+        except Exception as exc:
+            attempts = self._failures.get(message_id, 0) + 1
+            self._failures[message_id] = attempts
+            if attempts >= self._max_attempts:
+                self._consumer.dead_letter(raw_envelope, exc, attempts)
+                return True
+            log.warning("event handler failed; will retry", exc_info=True, extra={"group": self._consumer.group})
+            time.sleep(min(0.1 * 2**attempts, 5.0))
+            return False
 
     def poll_once(self, block_ms: int = 1000) -> int:
         done = 0

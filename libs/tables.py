@@ -47,3 +47,15 @@ job_runs = sa.Table(
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("owner", sa.String(200), nullable=False),
 )
+
+event_dead_letters = sa.Table(
+    "event_dead_letters",
+    metadata,
+    sa.Column("consumer_group", sa.String(100), primary_key=True),
+    sa.Column("event_id", sa.String(36), primary_key=True),
+    sa.Column("event_type", sa.String(200), nullable=False),
+    sa.Column("envelope", sa.LargeBinary, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -117,3 +117,36 @@ def test_each_consumer_group_gets_every_event(
         for reader in readers:
             reader.poll_once(block_ms=100)
     assert seen == {name: [f"198.51.100.{n}" for n in range(5)] for name in groups}
+
+
+def test_a_poison_event_is_dead_lettered_and_the_group_moves_on(
+    postgres: PostgresServer, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    import redis
+
+    suffix = tmp_path.name[-8:].replace("-", "_")
+    producer = _db(postgres, f"p3_{suffix}", tmp_path, service="producer")
+    consumer_db = _db(postgres, f"c3_{suffix}", tmp_path)
+    client = redis.Redis.from_url(redis_server.url)
+    stream = f"ee:poison:{suffix}"
+    applied: list[str] = []
+
+    def handler(_s: object, _e: object, ev: events_pb2.IpRegistered) -> None:
+        if ev.address == "203.0.113.66":
+            raise ValueError("poison")
+        applied.append(ev.address)
+
+    consumer = events.EventConsumer(group="poison", db=consumer_db)
+    consumer.on(events_pb2.IpRegistered, handler)
+    reader = events.RedisStreamConsumer(client, consumer, stream=stream, max_attempts=3)
+    with producer.transaction() as session:
+        for address in ("203.0.113.66", "203.0.113.67"):
+            events.publish(session, source="ip-pool", tenant_id="t", event=events_pb2.IpRegistered(address=address))
+    events.OutboxRelay(producer, events.RedisStreamTransport(client, stream=stream)).relay_once()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not applied:
+        reader.poll_once(block_ms=100)
+    assert applied == ["203.0.113.67"]
+    assert client.xpending(stream, "poison")["pending"] == 0
+    with consumer_db.transaction() as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(events.event_dead_letters)).scalar() == 1

@@ -132,3 +132,26 @@ def test_a_job_key_is_claimed_once_by_racing_replicas(db: Database) -> None:
     for t in threads:
         t.join()
     assert len(winners) == 1
+
+
+def test_an_event_that_keeps_failing_is_dead_lettered_and_does_not_block_the_next(db: Database) -> None:
+    applied: list[str] = []
+
+    def handler(_s: object, _e: object, ev: events_pb2.IpRegistered) -> None:
+        if ev.address == "192.0.2.66":
+            raise ValueError("cannot apply this one")
+        applied.append(ev.address)
+
+    consumer = events.EventConsumer(group="dl", db=db)
+    consumer.on(events_pb2.IpRegistered, handler)
+    transport = events.InProcessTransport()
+    transport.subscribe(consumer)
+    with db.transaction() as session:
+        for address in ("192.0.2.66", "192.0.2.67"):
+            events.publish(session, source="t", tenant_id="x", event=events_pb2.IpRegistered(address=address))
+    assert events.OutboxRelay(db, transport).relay_once() == 2
+    assert applied == ["192.0.2.67"]
+    with db.transaction() as session:
+        dead = session.execute(sa.select(events.event_dead_letters)).all()
+    assert [(d.consumer_group, d.attempts) for d in dead] == [("dl", events.MAX_HANDLING_ATTEMPTS)]
+    assert "cannot apply this one" in dead[0].error
