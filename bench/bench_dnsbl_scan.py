@@ -4,6 +4,8 @@ Printed side by side:
 * the service's scanner, straight to rbldnsd (target: at least 7 000 queries/s);
 * a one-query-at-a-time baseline with dnspython's stub resolver, over the same server;
 * the server's own ceiling, measured with `dnsperf` (Debian package dnsperf);
+* the reputation service's own periodic scan of the same IPs, recorded (history, listing state, events) in
+  a SQLite database, as `make run` does it: what a scan costs end to end;
 * the scanner and the baseline through a UDP relay that holds every answer 20 ms, as a real resolver
   chain does (target: the scanner at least 100x faster). The baseline through the relay is sampled
   and extrapolated (a full run would take half an hour); the output says so.
@@ -20,18 +22,30 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 import dns.exception
 import dns.resolver
+from prometheus_client import CollectorRegistry
 
+from libs.clock import SystemClock
+from libs.config import Settings
+from libs.db import connect, migrate
 from reputation.adapters.dns_client import A, Nameserver, UdpDnsClient, parse_nameservers
 from reputation.adapters.dnsbl_scanner import DnsblScanner
+from reputation.adapters.tables import monitored_ips
+from reputation.app.metrics import ReputationMetrics
+from reputation.app.scanning import ScanRunner, WatchedIp
+from reputation.config import DnsEnvSettings, ReputationSettings, build_config
 from reputation.domain.dnsbl import DnsAnswer, query_name
 from reputation.domain.scan import ScanResult
 from reputation.domain.zones import DEFAULT_IP_ZONES, Zone
+from reputation.server import DEFINITION
 from tests.harness.dns_servers import DelayingRelay, HarnessError, Rbldnsd
 
 TARGET_QPS = 7_000
@@ -95,6 +109,32 @@ async def run_scanner(nameserver: str, ips: Sequence[str], zones: Sequence[Zone]
         seconds = time.perf_counter() - start
     _check(results, len(zones))
     return Row("scanner", counting.count, seconds)
+
+
+def run_service(nameserver: str, ips: Sequence[str], questions: int) -> Row:
+    """The service's periodic scan (ScanRunner) of every IP, recorded in a throwaway SQLite database."""
+    with tempfile.TemporaryDirectory(prefix="ee-bench-") as tmp:
+        db = connect(Settings(data_dir=Path(tmp)), "reputation")
+        migrate(db, DEFINITION.migrations)
+        now = datetime.now(UTC)
+        with db.transaction() as session:
+            session.execute(
+                monitored_ips.insert(),
+                [dict(address=ip, tenant_id="bench", helo_hostname="", registered_at=now, active=True) for ip in ips],
+            )
+        config = build_config(ReputationSettings(), DnsEnvSettings(nameservers=nameserver))
+        registry = CollectorRegistry()
+        runner = ScanRunner(db, config, SystemClock(), ReputationMetrics(registry))
+        start = time.perf_counter()
+        run = runner.run([WatchedIp(ip, "bench", "", True) for ip in ips], "periodic")
+        seconds = time.perf_counter() - start
+        db.dispose()
+    dns_seconds = registry.get_sample_value("emailengine_reputation_scan_seconds_sum", {"trigger": "periodic"}) or 0
+    changes = sum(len(r.changes) for r in run.recorded)
+    if len(run.recorded) != len(ips) or any(not r.scan.complete for r in run.recorded):
+        raise SystemExit("service scan incomplete")
+    note = f"(DNS {dns_seconds:.1f} s + recording; {len(ips) / seconds:,.0f} IPs/s; {changes:,} listed events)"
+    return Row("service", questions, seconds, note)
 
 
 def _check(results: Sequence[ScanResult], zone_count: int) -> None:
@@ -162,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {'':<52} {'queries':>9} {'wall time':>12} {'queries/s':>14}")
         direct = asyncio.run(run_scanner(server.nameserver, ips, zones, timeout=2.0))
         print(fmt(direct, "scanner, direct to rbldnsd"), flush=True)
+        service = run_service(server.nameserver, ips, direct.queries)
+        print(fmt(service, "service: periodic scan, recorded in SQLite"), flush=True)
 
         sample = names if not args.baseline_sample else names[: args.baseline_sample]
         base = baseline(Nameserver("127.0.0.1", server.port), sample, timeout=2.0)

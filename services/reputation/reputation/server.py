@@ -1,76 +1,89 @@
-"""reputation service entry point: the gRPC servicer and the wiring of its use cases."""
+"""reputation service entry point: the gRPC servicer (proto <-> use cases, nothing more) and its wiring.
+
+Settings: reputation/config.py (EE_REPUTATION_*, EE_DNS_NAMESERVERS, EE_DNS_TIMEOUT). The periodic scan is
+`reputation.jobs.scan_watched_ips`; the IPs to watch come from ip-pool's events (app/watchlist.py).
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
-import sqlalchemy as sa
 
 from emailengine.ippool.v1 import events_pb2 as ippool_events
 from emailengine.reputation.v1 import reputation_service_pb2 as pb
 from emailengine.reputation.v1 import reputation_service_pb2_grpc as pb_grpc
-from libs.db import Database
-from libs.errors import InvalidArgument, NotFound
+from libs.config import Settings
 from libs.interceptor import current_caller
+from libs.jobs import PeriodicJob
 from libs.server import Runtime, ServiceDefinition
-from reputation.adapters.tables import monitored_ips, scan_results
-from reputation.app import watchlist
-
-# Until the scanner is wired: the default zones by name.
-_DEFAULT_ZONES = (
-    ("zen.spamhaus.org", "Spamhaus ZEN"),
-    ("bl.spamcop.net", "SpamCop"),
-    ("b.barracudacentral.org", "Barracuda"),
-    ("psbl.surriel.com", "PSBL"),
-    ("bl.mailspike.net", "Mailspike"),
-    ("all.spamrats.com", "SpamRATS"),
-    ("dnsbl-1.uceprotect.net", "UCEPROTECT level 1"),
-    ("ix.dnsbl.manitu.net", "Manitu"),
-    ("hostkarma.junkemailfilter.com", "JunkEmailFilter"),
-)
+from reputation import jobs
+from reputation.app import protos, watchlist
+from reputation.app.service import Reputation, reputation_for
+from reputation.config import load_config
 
 
 class ReputationServicer(pb_grpc.ReputationServiceServicer):
-    def __init__(self, db: Database):
-        self._db = db
+    def __init__(self, reputation: Reputation):
+        self._rep = reputation
+
+    def CheckIp(self, request: pb.CheckIpRequest, context: grpc.ServicerContext) -> pb.IpReputation:
+        return self._rep.ips.check(current_caller(), request.address)
 
     def GetIpReputation(self, request: pb.GetIpReputationRequest, context: grpc.ServicerContext) -> pb.IpReputation:
-        import ipaddress
+        return self._rep.ips.get(current_caller(), request.address, request.history_size)
 
-        try:
-            address = str(ipaddress.ip_address(request.address))
-        except ValueError:
-            raise InvalidArgument("address", f"{request.address!r} is not an IPv4 or IPv6 address") from None
-        with self._db.transaction() as session:
-            row = session.execute(sa.select(monitored_ips).where(monitored_ips.c.address == address)).first()
-            if row is None:
-                raise NotFound("ip", address)
-            current_caller().require_read(row.tenant_id)
-            results = session.execute(
-                sa.select(scan_results.c.result)
-                .where(scan_results.c.address == address)
-                .order_by(scan_results.c.scan_time.desc())
-                .limit((request.history_size or 20) + 1)
-            ).all()
-        scans = [pb.ScanResult.FromString(r.result) for r in results]
-        reply = pb.IpReputation(address=address, tenant_id=row.tenant_id, history=scans[1:])
-        if scans:
-            reply.latest.CopyFrom(scans[0])
-        return reply
+    def ScanTenant(self, request: pb.ScanTenantRequest, context: grpc.ServicerContext) -> pb.ScanTenantResponse:
+        return self._rep.ips.scan_tenant(current_caller(), request.tenant_id)
+
+    def ValidateDomain(self, request: pb.ValidateDomainRequest, context: grpc.ServicerContext) -> pb.DomainValidation:
+        report = self._rep.domains.validate(
+            current_caller(),
+            domain=request.domain,
+            ips=list(request.ips),
+            dkim_selectors=list(request.dkim_selectors),
+            helo_hostname=request.helo_hostname,
+            tenant_id=request.tenant_id,
+            tracking_domains=list(request.tracking_domains),
+        )
+        return pb.DomainValidation(
+            domain=report.domain,
+            verdict=protos.verdict(report.verdict),
+            checks=[protos.domain_check(c) for c in report.checks],
+            check_time=protos.timestamp(report.checked_at),
+        )
 
     def ListZones(self, request: pb.ListZonesRequest, context: grpc.ServicerContext) -> pb.ListZonesResponse:
-        return pb.ListZonesResponse(zones=[pb.Zone(zone=z, name=n, kind="ip", healthy=True) for z, n in _DEFAULT_ZONES])
+        current_caller()
+        return self._rep.zones.list()
+
+    def GetTenantZones(self, request: pb.GetTenantZonesRequest, context: grpc.ServicerContext) -> pb.TenantZones:
+        return self._rep.zones.get_for_tenant(current_caller(), request.tenant_id)
+
+    def SetTenantZones(self, request: pb.SetTenantZonesRequest, context: grpc.ServicerContext) -> pb.TenantZones:
+        return self._rep.zones.set_for_tenant(
+            current_caller(), request.tenant_id, list(request.ip_zones), list(request.domain_zones)
+        )
 
 
 def wire(rt: Runtime) -> None:
+    reputation = reputation_for(rt, load_config())
     rt.consumer.on(ippool_events.IpRegistered, watchlist.on_ip_registered)
     rt.consumer.on(ippool_events.IpStateChanged, watchlist.on_ip_state_changed)
-    pb_grpc.add_ReputationServiceServicer_to_server(ReputationServicer(rt.db), rt.grpc_server)
+    pb_grpc.add_ReputationServiceServicer_to_server(ReputationServicer(reputation), rt.grpc_server)
+
+
+def periodic(_settings: Settings) -> list[PeriodicJob]:
+    config = load_config()
+    # The job runs every tick; it scans only when the interval's slot is not taken yet (claim_once).
+    tick = min(config.scan_tick, config.scan_interval)
+    return [PeriodicJob("reputation-scan", jobs.scan_watched_ips, timedelta(seconds=tick.total_seconds()))]
 
 
 DEFINITION = ServiceDefinition(
     name="reputation",
     migrations=Path(__file__).parent / "adapters" / "migrations",
     wire=wire,
+    periodic=periodic,
 )

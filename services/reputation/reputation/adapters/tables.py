@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+# The IPs under watch, learnt from ip-pool's IpRegistered / IpStateChanged events.
 monitored_ips = sa.Table(
     "monitored_ips",
     metadata,
@@ -14,8 +15,11 @@ monitored_ips = sa.Table(
     sa.Column("helo_hostname", sa.String(253), nullable=False),
     sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
+    # When a scan result of the IP was last recorded (its row is also the lock scans take).
+    sa.Column("last_scan_at", sa.DateTime(timezone=True), nullable=True),
 )
 
+# History: one row per scan of an IP.
 scan_results = sa.Table(
     "scan_results",
     metadata,
@@ -26,4 +30,40 @@ scan_results = sa.Table(
     sa.Column("listed", sa.Boolean, nullable=False),
     # A serialized emailengine.reputation.v1.ScanResult.
     sa.Column("result", sa.LargeBinary, nullable=False),
+)
+
+# What the service believes about each IP (reputation.domain.scan.ListingState), changed only by apply_scan.
+ip_listings = sa.Table(
+    "ip_listings",
+    metadata,
+    sa.Column("address", sa.String(45), primary_key=True),
+    sa.Column("tenant_id", sa.String(63), nullable=False),
+    # JSON {zone key: {zone_name, codes: [[address, kind, meaning, severity]], severity, reason, since}}.
+    sa.Column("listings", sa.Text, nullable=False),
+    # finished_at of the scan the belief comes from: an older scan recorded later does not change it.
+    sa.Column("scanned_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# Last known health of each zone (RFC 5782 test points), keyed by catalogue key.
+zone_health = sa.Table(
+    "zone_health",
+    metadata,
+    sa.Column("zone_key", sa.String(63), primary_key=True),
+    # "healthy", "unhealthy" or "unreachable".
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# A tenant's own choice of zones (JSON lists of zone keys; no row = the installation's defaults).
+tenant_zones = sa.Table(
+    "tenant_zones",
+    metadata,
+    sa.Column("tenant_id", sa.String(63), primary_key=True),
+    sa.Column("ip_zones", sa.Text, nullable=False),
+    sa.Column("domain_zones", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(255), nullable=False),
 )

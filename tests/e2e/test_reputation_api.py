@@ -1,0 +1,409 @@
+"""Reputation through the real stack (four services on PostgreSQL and Redis behind Envoy) with a real rbldnsd and
+nsd as its DNS: REST as a user calls it, a live listing reported once each way (acceptance 4), the periodic scan
+run by a real RQ worker once per slot, tenant zones and isolation, bad input and a dead DNS server (acceptance 5).
+
+The stack's EE_DNS_NAMESERVERS is "rbldnsd,nsd": each answers REFUSED outside its own zones and the client
+then asks the next. EE_REPUTATION_ZONE_NAMES points every catalogue zone at `<key>.rbl.test` on the rbldnsd.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from rq import Queue
+
+from emailengine.platform.v1 import event_pb2
+from libs import events
+from libs.config import REPO_ROOT
+from tests.harness.dns_servers import LOOPBACK, Nsd, Rbldnsd, txt_rdata
+from tests.harness.servers import PostgresServer, RedisServer, Stack, stack_env, wait_until
+from tests.integration.reputation.service import (
+    CLEAN_IP,
+    LISTED_IP,
+    LISTED_V6,
+    RESOLVER_ERROR_IP,
+    WHITELISTED_IP,
+    ZONE_NAMES,
+    start_rbldnsd,
+)
+
+pytestmark = pytest.mark.e2e
+
+GOOD_IP = "192.0.2.10"  # also LISTED_IP on the blocklists: the domain checks do not care
+LIVE_IP = "192.0.2.77"
+ULIXAI_IP = "192.0.2.88"
+NINE = [
+    "spamhaus-zen",
+    "spamcop",
+    "barracuda",
+    "psbl",
+    "mailspike",
+    "spamrats",
+    "uceprotect-1",
+    "manitu",
+    "junkemailfilter",
+]
+
+
+def rest(stack: Stack, method: str, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+    headers: dict[str, str] = dict(kwargs.pop("headers", {}))
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.request(method, f"{stack.gateway}{path}", headers=headers, timeout=30, **kwargs)
+
+
+def bad_fields(reply: httpx.Response) -> list[str]:
+    """The field names of the google.rpc.BadRequest detail of a REST error body."""
+    fields: list[str] = []
+    for detail in reply.json().get("details", []):
+        for violation in detail.get("field_violations", detail.get("fieldViolations", [])):
+            fields.append(violation["field"])
+    return fields
+
+
+def zone_statuses(body: dict[str, Any]) -> dict[str, str]:
+    return {z["zone_key"]: z["status"].removeprefix("LISTING_STATUS_") for z in body["latest"]["zones"]}
+
+
+@pytest.fixture(scope="module")
+def rbl() -> Iterator[Rbldnsd]:
+    server = start_rbldnsd()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def dkim_key_b64() -> str:
+    key = rsa.generate_private_key(65537, 2048).public_key()
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+@pytest.fixture(scope="module")
+def nsd() -> Iterator[Nsd]:
+    server = Nsd()
+    server.add_zone(
+        "good.test",
+        [
+            f'@ TXT "v=spf1 ip4:{GOOD_IP} -all"',
+            f"s2048._domainkey TXT {txt_rdata(f'v=DKIM1; k=rsa; p={dkim_key_b64()}')}",
+            '_dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@good.test"',
+            "@ MX 10 mx.good.test.",
+            "mx A 192.0.2.25",
+            f"mail A {GOOD_IP}",
+        ],
+    )
+    server.add_zone(
+        "broken.test",
+        [
+            '@ TXT "v=spf1 ip4:203.0.113.0/24 -all"',
+            'revoked._domainkey TXT "v=DKIM1; k=rsa; p="',
+            '_dmarc TXT "v=DMARC1; p=maybe"',
+            "@ MX 0 .",
+        ],
+    )
+    server.add_zone("2.0.192.in-addr.arpa", ["10 PTR mail.good.test."])
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: PostgresServer,
+    redis_server: RedisServer,
+    rbl: Rbldnsd,
+    nsd: Nsd,
+) -> Iterator[Stack]:
+    data_dir: Path = tmp_path_factory.mktemp("repstack")
+    database = f"ee_{data_dir.name.replace('-', '_')}"
+    postgres.create_database(database)
+    extra = {
+        "EE_DNS_NAMESERVERS": f"{rbl.nameserver},{nsd.nameserver}",
+        "EE_DNS_TIMEOUT": "1",
+        "EE_REPUTATION_ZONE_NAMES": json.dumps(ZONE_NAMES),
+        # One slot a week: the two periodic runs of the worker test always fall in the same slot.
+        "EE_REPUTATION_SCAN_INTERVAL_SECONDS": str(7 * 86400),
+    }
+    env = stack_env(data_dir, database_url=postgres.url_for(database), redis_url=redis_server.url, extra=extra)
+    running = Stack(data_dir, env)
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def tokens(stack: Stack) -> dict[str, str]:
+    return {
+        "sos": stack.token("--tenant", "sos-expat"),
+        "ulixai": stack.token("--tenant", "ulixai"),
+        "admin": stack.token("--admin"),
+    }
+
+
+@pytest.fixture(scope="module")
+def watched(stack: Stack, tokens: dict[str, str]) -> list[str]:
+    """IPs registered in ip-pool; reputation learns them from its IpRegistered events."""
+    ips = [LISTED_IP, CLEAN_IP, RESOLVER_ERROR_IP, WHITELISTED_IP, LISTED_V6, LIVE_IP]
+    for address in ips:
+        made = rest(stack, "POST", "/api/v2/ips", tokens["sos"], json={"address": address, "tenant_id": "sos-expat"})
+        assert made.status_code == 200, made.text
+    made = rest(stack, "POST", "/api/v2/ips", tokens["ulixai"], json={"address": ULIXAI_IP, "tenant_id": "ulixai"})
+    assert made.status_code == 200, made.text
+    for address in [*ips, ULIXAI_IP]:
+        wait_until(
+            lambda a=address: rest(stack, "GET", f"/api/v2/reputation/ips/{a}", tokens["admin"]).status_code == 200,
+            15,
+            f"reputation watching {address}",
+        )
+    return ips
+
+
+def outbox(stack: Stack, event_type: str) -> list[Any]:
+    url = stack.env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT envelope FROM reputation.event_outbox WHERE event_type = :t ORDER BY seq"),
+                {"t": event_type},
+            ).all()
+    finally:
+        engine.dispose()
+    return [events.unpack(event_pb2.EventEnvelope.FromString(r.envelope)) for r in rows]
+
+
+def listing_events(stack: Stack, address: str) -> list[tuple[bool, str]]:
+    found = outbox(stack, "emailengine.reputation.v1.IpListingChanged")
+    return [(e.listed, e.zone_key) for e in found if e.address == address]
+
+
+# -- acceptance 1 over REST ----------------------------------------------------------------------------
+
+
+def test_check_reports_every_verdict_over_rest(stack: Stack, tokens: dict[str, str], watched: list[str]) -> None:
+    sos = tokens["sos"]
+    listed = rest(stack, "POST", f"/api/v2/reputation/ips/{LISTED_IP}:check", sos, json={})
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert zone_statuses(body) == {k: "LISTED" if k in ("spamhaus-zen", "spamcop") else "NOT_LISTED" for k in NINE}
+    zen = body["latest"]["zones"][0]
+    assert zen["zone"] == "zen.spamhaus.org" and zen["answers"] == ["127.0.0.4"] and "XBL" in zen["meaning"]
+    assert zen["reason"].startswith("Listed in XBL") and zen["listing_severity"] == "LISTING_SEVERITY_CRITICAL"
+    assert body["listed"] is True and body["latest"]["complete"] is True and body["tenant_id"] == "sos-expat"
+
+    clean = rest(stack, "POST", f"/api/v2/reputation/ips/{CLEAN_IP}:check", sos, json={}).json()
+    assert set(zone_statuses(clean).values()) == {"NOT_LISTED"} and clean["listed"] is False
+    white = rest(stack, "POST", f"/api/v2/reputation/ips/{WHITELISTED_IP}:check", sos, json={}).json()
+    assert zone_statuses(white)["junkemailfilter"] == "WHITELISTED"
+    error = rest(stack, "POST", f"/api/v2/reputation/ips/{RESOLVER_ERROR_IP}:check", sos, json={}).json()
+    assert (
+        zone_statuses(error)["spamhaus-zen"] == "ERROR"
+        and "public/open resolver" in error["latest"]["zones"][0]["detail"]
+    )
+    # IPv6 in the path: percent-encoded colons (the last ':' of the path starts the custom verb).
+    v6 = rest(stack, "POST", "/api/v2/reputation/ips/2001%3Adb8%3A%3A10:check", sos, json={})
+    assert v6.status_code == 200, v6.text
+    assert zone_statuses(v6.json()) == {"spamhaus-zen": "LISTED"} and v6.json()["address"] == LISTED_V6
+
+    read = rest(stack, "GET", f"/api/v2/reputation/ips/{LISTED_IP}", sos).json()
+    assert read["latest"] == body["latest"] and {z["zone_key"] for z in read["current_listings"]} == {
+        "spamhaus-zen",
+        "spamcop",
+    }
+    assert sorted(listing_events(stack, LISTED_IP)) == [(True, "spamcop"), (True, "spamhaus-zen")]
+
+
+def test_zone_catalogue_with_health_over_rest(stack: Stack, tokens: dict[str, str], watched: list[str]) -> None:
+    zones = rest(stack, "GET", "/api/v2/reputation/zones", tokens["ulixai"]).json()["zones"]
+    assert [z["key"] for z in zones] == [*NINE, "spamhaus-dbl", "surbl", "uribl"]
+    assert all(z["health"] == "ZONE_HEALTH_STATUS_HEALTHY" and z["healthy"] for z in zones[:9])
+    zen = zones[0]
+    assert zen["zone"] == "zen.spamhaus.org" and zen["name"] == "Spamhaus ZEN" and zen["delist_url"]
+    assert any(c["address"] == "127.255.255.254" and c["kind"] == "error" for c in zen["codes"])
+
+
+# -- acceptance 4: a live listing, once each way ---------------------------------------------------------
+
+
+def test_a_live_listing_is_one_listed_event_and_its_removal_one_delisted_event(
+    stack: Stack, tokens: dict[str, str], watched: list[str], rbl: Rbldnsd
+) -> None:
+    sos = tokens["sos"]
+    check = f"/api/v2/reputation/ips/{LIVE_IP}:check"
+    assert rest(stack, "POST", check, sos, json={}).json()["listed"] is False
+    assert listing_events(stack, LIVE_IP) == []
+
+    rbl.add_entry("zen_live", f"{LIVE_IP} :127.0.0.2:Listed in SBL, see $")
+    assert rest(stack, "POST", check, sos, json={}).json()["listed"] is True
+    scanned = rest(stack, "POST", "/api/v2/reputation/tenants/sos-expat:scan", sos, json={})
+    assert scanned.status_code == 200, scanned.text
+    assert scanned.json()["scanned"] == len(watched)
+    rest(stack, "POST", check, sos, json={})
+    assert listing_events(stack, LIVE_IP) == [(True, "spamhaus-zen")]
+    (event,) = [e for e in outbox(stack, "emailengine.reputation.v1.IpListingChanged") if e.address == LIVE_IP]
+    assert event.zone == "zen.spamhaus.org" and event.tenant_id == "sos-expat" and "SBL" in event.reason
+
+    rbl.remove_entry("zen_live", LIVE_IP)
+    assert rest(stack, "POST", check, sos, json={}).json()["listed"] is False
+    rest(stack, "POST", "/api/v2/reputation/tenants/sos-expat:scan", sos, json={})
+    rest(stack, "POST", check, sos, json={})
+    assert listing_events(stack, LIVE_IP) == [(True, "spamhaus-zen"), (False, "spamhaus-zen")]
+    history = rest(stack, "GET", f"/api/v2/reputation/ips/{LIVE_IP}?history_size=10", sos).json()
+    assert [h["listed"] for h in history["history"]][:5] == [False, False, True, True, True]
+
+
+def test_the_periodic_scan_runs_in_an_rq_worker_once_per_slot(
+    stack: Stack, tokens: dict[str, str], watched: list[str], redis_server: RedisServer
+) -> None:
+    queue = Queue("reputation", connection=redis.Redis.from_url(redis_server.url))
+    first = queue.enqueue("reputation.jobs.scan_watched_ips")
+    second = queue.enqueue("reputation.jobs.scan_watched_ips")
+    worker = subprocess.run(
+        [sys.executable, "-m", "libs.cli", "worker", "reputation", "--burst"],
+        env=stack.env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    assert first.return_value() == len(watched) + 1 and second.return_value() == 0  # + the ulixai IP
+    latest = rest(stack, "GET", f"/api/v2/reputation/ips/{CLEAN_IP}", tokens["sos"]).json()["latest"]
+    assert latest["trigger"] == "periodic"
+    ulixai = rest(stack, "GET", f"/api/v2/reputation/ips/{ULIXAI_IP}", tokens["ulixai"]).json()
+    assert ulixai["latest"]["trigger"] == "periodic"  # every tenant's IPs
+
+
+# -- tenants: zone choice and isolation ------------------------------------------------------------------
+
+
+def test_tenant_zone_choice_over_rest(stack: Stack, tokens: dict[str, str], watched: list[str]) -> None:
+    path = "/api/v2/reputation/tenants/ulixai/zones"
+    wrong = rest(stack, "PUT", path, tokens["ulixai"], json={"ip_zones": ["spamcop", "bl.nowhere.example"]})
+    assert wrong.status_code == 400 and bad_fields(wrong) == ["ip_zones[1]"]
+    chosen = rest(stack, "PUT", path, tokens["ulixai"], json={"ip_zones": ["zen.spamhaus.org", "spamcop"]})
+    assert chosen.status_code == 200, chosen.text
+    assert chosen.json()["ip_zones"] == ["spamhaus-zen", "spamcop"] and chosen.json()["default_ip_zones"] is False
+    assert rest(stack, "GET", path, tokens["ulixai"]).json() == chosen.json()
+    reply = rest(stack, "POST", f"/api/v2/reputation/ips/{ULIXAI_IP}:check", tokens["ulixai"], json={}).json()
+    assert list(zone_statuses(reply)) == ["spamhaus-zen", "spamcop"]
+    assert rest(stack, "PUT", path, tokens["sos"], json={"ip_zones": ["psbl"]}).status_code == 403
+
+
+def test_tenant_isolation_over_rest(stack: Stack, tokens: dict[str, str], watched: list[str]) -> None:
+    ulixai = tokens["ulixai"]
+    assert rest(stack, "POST", f"/api/v2/reputation/ips/{LISTED_IP}:check", ulixai, json={}).status_code == 403
+    assert rest(stack, "GET", f"/api/v2/reputation/ips/{LISTED_IP}", ulixai).status_code == 403
+    assert rest(stack, "POST", "/api/v2/reputation/tenants/sos-expat:scan", ulixai, json={}).status_code == 403
+    assert rest(stack, "GET", "/api/v2/reputation/ips/198.51.100.1", ulixai).status_code == 404
+    assert rest(stack, "POST", "/api/v2/reputation/ips/198.51.100.1:check", ulixai, json={}).status_code == 404
+    assert rest(stack, "GET", f"/api/v2/reputation/ips/{LISTED_IP}").status_code == 401
+
+
+# -- acceptance 2 and 5 over REST: domain checks, bad input ------------------------------------------------
+
+
+def test_validate_domain_over_rest(stack: Stack, tokens: dict[str, str], watched: list[str]) -> None:
+    good = rest(
+        stack,
+        "POST",
+        "/api/v2/domains/good.test:validate",
+        tokens["sos"],
+        json={
+            "ips": [GOOD_IP],
+            "dkim_selectors": ["s2048"],
+            "helo_hostname": "mail.good.test",
+            "tracking_domains": ["spammy.example"],
+        },
+    )
+    assert good.status_code == 200, good.text
+    checks = {(c["check"], c["subject"]): c for c in good.json()["checks"]}
+    assert list(checks) == [
+        ("spf", GOOD_IP),
+        ("dkim", "s2048"),
+        ("dmarc", "good.test"),
+        ("ptr", GOOD_IP),
+        ("mx", "good.test"),
+        ("blocklist", "good.test"),
+        ("blocklist", "spammy.example"),
+    ]
+    verdicts = {k: c["verdict"].removeprefix("CHECK_VERDICT_") for k, c in checks.items()}
+    assert verdicts == {**{k: "PASS" for k in checks}, ("blocklist", "spammy.example"): "FAIL"}, good.json()
+    assert checks[("spf", GOOD_IP)]["records"] == [f"v=spf1 ip4:{GOOD_IP} -all"]
+    assert "dbl.spamhaus.org" in checks[("blocklist", "spammy.example")]["reason"]
+    assert good.json()["verdict"] == "CHECK_VERDICT_FAIL"
+
+    broken = rest(
+        stack,
+        "POST",
+        "/api/v2/domains/broken.test:validate",
+        tokens["sos"],
+        json={"ips": [GOOD_IP], "dkim_selectors": ["revoked"]},
+    ).json()
+    verdicts = {c["check"]: c["verdict"] for c in broken["checks"]}
+    assert verdicts["spf"] == verdicts["dkim"] == verdicts["dmarc"] == verdicts["mx"] == "CHECK_VERDICT_FAIL"
+    assert all(c["reason"] for c in broken["checks"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/api/v2/reputation/ips/192.0.2.300:check", {}, "address"),
+        ("GET", "/api/v2/reputation/ips/not-an-ip", None, "address"),
+        ("POST", "/api/v2/domains/bad_domain.test:validate", {}, "domain"),
+        ("POST", "/api/v2/domains/good.test:validate", {"ips": ["192.0.2.1", "1.2.3"]}, "ips[1]"),
+        ("POST", "/api/v2/domains/good.test:validate", {"dkim_selectors": ["s1; drop"]}, "dkim_selectors[0]"),
+        ("PUT", "/api/v2/reputation/tenants/sos-expat/zones", {"ip_zones": ["nope.example"]}, "ip_zones[0]"),
+    ],
+)
+def test_bad_input_is_400_naming_the_field(
+    stack: Stack, tokens: dict[str, str], method: str, path: str, body: dict[str, Any] | None, field: str
+) -> None:
+    reply = rest(stack, method, path, tokens["sos"], json=body)
+    assert reply.status_code == 400, reply.text
+    assert bad_fields(reply) == [field], reply.json()
+
+
+# -- acceptance 5: a DNS server that stops answering (last: it breaks the module's rbldnsd) ----------------------
+
+
+def test_a_dead_dns_server_gives_unknown_results_without_hanging(
+    stack: Stack, tokens: dict[str, str], watched: list[str], rbl: Rbldnsd
+) -> None:
+    before = listing_events(stack, LISTED_IP)
+    port = rbl.port
+    rbl.stop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # takes the queries, never answers
+        silent.bind((LOOPBACK, port))
+        started = time.monotonic()
+        reply = rest(stack, "POST", f"/api/v2/reputation/ips/{LISTED_IP}:check", tokens["sos"], json={})
+        elapsed = time.monotonic() - started
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert set(zone_statuses(body).values()) == {"UNKNOWN"}
+        assert all("no answer" in z["detail"] for z in body["latest"]["zones"]), body["latest"]["zones"][0]
+        assert body["latest"]["complete"] is False and body["listed"] is True  # the belief stands
+        assert elapsed < 5, f"CheckIp took {elapsed:.1f}s with a 1 s DNS timeout"
+        assert listing_events(stack, LISTED_IP) == before
+        zones = rest(stack, "GET", "/api/v2/reputation/zones", tokens["sos"]).json()["zones"]
+        assert {z["health"] for z in zones[:9]} == {"ZONE_HEALTH_STATUS_UNREACHABLE"}
+        changed = outbox(stack, "emailengine.reputation.v1.ZoneHealthChanged")
+        assert {e.zone_key for e in changed} >= set(NINE)

@@ -1,0 +1,394 @@
+"""The reputation service running for real (ServiceHost, gRPC, interceptor, outbox, periodic job) against a real
+rbldnsd: every verdict of acceptance 1 through the API, listed/delisted events exactly once (acceptance 4),
+zone health, tenant zones and isolation, bad input and a dead DNS server (acceptance 5)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from emailengine.reputation.v1 import events_pb2
+from emailengine.reputation.v1 import reputation_service_pb2 as pb
+from libs.auth import Role
+from libs.registry import register_runtime
+from reputation import jobs
+from reputation.adapters.tables import ip_listings, scan_results
+from reputation.app.service import reputation_for
+from tests.harness.dns_servers import Rbldnsd, silent_nameserver
+from tests.harness.servers import PostgresServer
+from tests.integration.reputation.service import (
+    CLEAN_IP,
+    CLEAN_V6,
+    DEAD,
+    LISTED_IP,
+    LISTED_V6,
+    MAILSPIKE_L4_IP,
+    RESOLVER_ERROR_IP,
+    WHITELISTED_IP,
+    WORLD,
+    ZONE_NAMES,
+    ReputationService,
+    rbl_env,
+    rpc_error,
+    running_reputation,
+    start_rbldnsd,
+    statuses,
+)
+
+pytestmark = pytest.mark.integration
+
+NINE = [
+    "spamhaus-zen",
+    "spamcop",
+    "barracuda",
+    "psbl",
+    "mailspike",
+    "spamrats",
+    "uceprotect-1",
+    "manitu",
+    "junkemailfilter",
+]
+
+
+@pytest.fixture(scope="module")
+def rbl() -> Iterator[Rbldnsd]:
+    server = start_rbldnsd()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def service(rbl: Rbldnsd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReputationService]:
+    with running_reputation(tmp_path_factory.mktemp("reputation"), rbl_env(rbl.nameserver)) as running:
+        for address in (LISTED_IP, CLEAN_IP, RESOLVER_ERROR_IP, WHITELISTED_IP, MAILSPIKE_L4_IP, LISTED_V6, CLEAN_V6):
+            running.watch(address, "sos-expat")
+        yield running
+
+
+# -- acceptance 1 through the service -----------------------------------------------------------------
+
+
+def test_a_listed_ip_gets_each_lists_meaning_txt_reason_and_one_event_per_zone(service: ReputationService) -> None:
+    reply = service.check(LISTED_IP)
+    assert [z.zone_key for z in reply.latest.zones] == NINE
+    assert statuses(reply) == {k: ("LISTED" if k in ("spamhaus-zen", "spamcop") else "NOT_LISTED") for k in NINE}
+    zen = reply.latest.zones[0]
+    # The public name, never the name queried (a DQS key or a mirror would leak otherwise).
+    assert zen.zone == "zen.spamhaus.org" and ZONE_NAMES["spamhaus-zen"] not in str(reply)
+    assert list(zen.answers) == ["127.0.0.4"] and "XBL" in zen.meaning
+    assert zen.reason == f"Listed in XBL, see https://check.spamhaus.org/query/ip/{LISTED_IP}"
+    assert zen.listing_severity == pb.LISTING_SEVERITY_CRITICAL and zen.severity == pb.SEVERITY_CRITICAL
+    assert reply.latest.listed and reply.latest.complete and reply.latest.trigger == "check"
+    assert reply.listed and {z.zone_key for z in reply.current_listings} == {"spamhaus-zen", "spamcop"}
+    assert reply.tenant_id == "sos-expat" and reply.watched
+
+    first = service.listing_events(LISTED_IP)
+    assert sorted(first) == [(True, "spamcop"), (True, "spamhaus-zen")]
+    service.check(LISTED_IP)  # still listed: nothing new
+    assert service.listing_events(LISTED_IP) == first
+    event = next(e for e in service.outbox(events_pb2.IpListingChanged) if e.zone_key == "spamhaus-zen")
+    assert event.zone == "zen.spamhaus.org" and event.tenant_id == "sos-expat" and list(event.codes) == ["127.0.0.4"]
+    assert "XBL" in event.meaning and event.txt_reason.startswith("Listed in XBL") and "XBL" in event.reason
+    assert event.severity == pb.LISTING_SEVERITY_CRITICAL and event.delist_url
+
+
+def test_clean_whitelisted_error_code_and_list_specific_codes(service: ReputationService) -> None:
+    clean = service.check(CLEAN_IP)
+    assert set(statuses(clean).values()) == {"NOT_LISTED"} and clean.latest.complete and not clean.latest.listed
+
+    karma = service.check(WHITELISTED_IP)
+    assert statuses(karma)["junkemailfilter"] == "WHITELISTED" and not karma.latest.listed
+
+    error = service.check(RESOLVER_ERROR_IP)
+    zen = error.latest.zones[0]
+    assert zen.status == pb.LISTING_STATUS_ERROR and "127.255.255.254" in zen.detail
+    assert "public/open resolver" in zen.detail
+    assert not error.latest.listed and not error.latest.complete and not error.listed
+
+    l4 = service.check(MAILSPIKE_L4_IP)
+    spike = next(z for z in l4.latest.zones if z.zone_key == "mailspike")
+    assert spike.status == pb.LISTING_STATUS_LISTED and "L4" in spike.meaning
+    assert spike.listing_severity == pb.LISTING_SEVERITY_HIGH
+    for address in (CLEAN_IP, WHITELISTED_IP, RESOLVER_ERROR_IP):
+        assert service.listing_events(address) == []
+
+
+def test_ipv6_is_asked_only_of_the_lists_that_list_ipv6(service: ReputationService) -> None:
+    listed = service.check(LISTED_V6)
+    assert statuses(listed) == {"spamhaus-zen": "LISTED"}
+    assert "CSS" in listed.latest.zones[0].meaning and listed.latest.zones[0].reason == f"CSS listing of {LISTED_V6}"
+    assert service.listing_events(LISTED_V6) == [(True, "spamhaus-zen")]
+    assert statuses(service.check(CLEAN_V6)) == {"spamhaus-zen": "NOT_LISTED"}
+
+
+def test_history_newest_first(service: ReputationService) -> None:
+    for _ in range(3):
+        service.clock.advance(timedelta(minutes=1))
+        service.check(CLEAN_IP)
+    reply = service.call("GetIpReputation", pb.GetIpReputationRequest(address=CLEAN_IP, history_size=2))
+    times = [reply.latest.scan_time.ToDatetime()] + [h.scan_time.ToDatetime() for h in reply.history]
+    assert len(reply.history) == 2 and times == sorted(times, reverse=True)
+    assert reply.latest.scan_time.ToDatetime() == service.clock.now().replace(tzinfo=None)
+
+
+# -- acceptance 4: a live change, reported once each way by the periodic job ---------------------------
+
+
+def test_live_listing_gives_one_listed_then_one_delisted_event(service: ReputationService, rbl: Rbldnsd) -> None:
+    address = "192.0.2.77"
+    register_runtime(service.host.runtime)  # the job finds the service through the registry
+    service.watch(address, "sos-expat")
+    assert jobs.scan_watched_ips() > 0  # this slot's periodic scan
+    assert jobs.scan_watched_ips() == 0  # the same slot again: claimed already, nothing scanned
+    assert service.listing_events(address) == []
+
+    rbl.add_entry("zen_live", f"{address} :127.0.0.2:Listed in SBL, see $")
+    for _ in range(2):  # the next slot's scan sees it; the one after changes nothing
+        service.clock.advance(timedelta(hours=4))
+        assert jobs.scan_watched_ips() > 0
+    service.check(address)
+    assert service.listing_events(address) == [(True, "spamhaus-zen")]
+    reply = service.call("GetIpReputation", pb.GetIpReputationRequest(address=address))
+    assert reply.listed and reply.latest.trigger == "check" and reply.history[0].trigger == "periodic"
+
+    rbl.remove_entry("zen_live", address)
+    for _ in range(2):
+        service.clock.advance(timedelta(hours=4))
+        jobs.scan_watched_ips()
+    service.check(address)
+    assert service.listing_events(address) == [(True, "spamhaus-zen"), (False, "spamhaus-zen")]
+    delisted = service.outbox(events_pb2.IpListingChanged)[-1]
+    assert delisted.address == address and not delisted.listed and "SBL" in delisted.meaning
+    assert not service.call("GetIpReputation", pb.GetIpReputationRequest(address=address)).listed
+
+
+def test_retired_ips_are_not_scanned_and_a_tenant_scan_covers_its_own_ips(service: ReputationService) -> None:
+    service.watch("192.0.2.90", "ulixai")
+    service.watch("192.0.2.91", "ulixai")
+    service.retire("192.0.2.91", "ulixai")
+    reply = service.call("ScanTenant", pb.ScanTenantRequest(tenant_id="ulixai"))
+    assert [ip.address for ip in reply.ips] == ["192.0.2.90"] and reply.scanned == 1 and reply.listed == 0
+    with pytest.raises(grpc.RpcError) as caught:
+        service.check("192.0.2.91")
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    retired = service.call("GetIpReputation", pb.GetIpReputationRequest(address="192.0.2.91"))
+    assert not retired.watched
+
+
+# -- tenants: zone choice and isolation --------------------------------------------------------------
+
+
+def test_tenant_zone_choice_and_a_dropped_zone_delists(service: ReputationService) -> None:
+    address = "192.0.2.10"  # listed on ZEN and SpamCop (first test)
+    service.check(address)
+    token = service.token("sos-expat")
+    with pytest.raises(grpc.RpcError) as caught:
+        service.call(
+            "SetTenantZones",
+            pb.SetTenantZonesRequest(tenant_id="sos-expat", ip_zones=["spamcop", "nope.example.org", "spamhaus-dbl"]),
+            token,
+        )
+    code, fields = rpc_error(caught)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and fields == ["ip_zones[1]", "ip_zones[2]"]
+
+    chosen = service.call(
+        "SetTenantZones", pb.SetTenantZonesRequest(tenant_id="sos-expat", ip_zones=["zen.spamhaus.org", "psbl"]), token
+    )
+    assert list(chosen.ip_zones) == ["spamhaus-zen", "psbl"] and not chosen.default_ip_zones
+    assert chosen.default_domain_zones and list(chosen.domain_zones) == ["spamhaus-dbl", "surbl", "uribl"]
+    # SpamCop is no longer checked for this tenant: its listing ends, published once.
+    assert service.listing_events(address)[-1] == (False, "spamcop")
+    reply = service.check(address)
+    assert list(statuses(reply)) == ["spamhaus-zen", "psbl"]
+    assert {z.zone_key for z in reply.current_listings} == {"spamhaus-zen"}
+    assert service.call("GetTenantZones", pb.GetTenantZonesRequest(tenant_id="sos-expat"), token) == chosen
+
+    reset = service.call("SetTenantZones", pb.SetTenantZonesRequest(tenant_id="sos-expat"), token)
+    assert reset.default_ip_zones and list(reset.ip_zones) == NINE
+    service.check(address)
+    assert service.listing_events(address)[-1] == (True, "spamcop")
+
+
+def test_tenant_isolation_and_unknown_ips(service: ReputationService) -> None:
+    ulixai = service.token("ulixai")
+    viewer = service.token("sos-expat", Role.VIEWER)
+    for method, request in (
+        ("CheckIp", pb.CheckIpRequest(address=CLEAN_IP)),
+        ("GetIpReputation", pb.GetIpReputationRequest(address=CLEAN_IP)),
+        ("ScanTenant", pb.ScanTenantRequest(tenant_id="sos-expat")),
+        ("GetTenantZones", pb.GetTenantZonesRequest(tenant_id="sos-expat")),
+        ("SetTenantZones", pb.SetTenantZonesRequest(tenant_id="sos-expat", ip_zones=["psbl"])),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            service.call(method, request, ulixai)
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED, method
+    assert service.call("GetIpReputation", pb.GetIpReputationRequest(address=CLEAN_IP), viewer).address == CLEAN_IP
+    with pytest.raises(grpc.RpcError) as caught:
+        service.check(CLEAN_IP, viewer)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    for method, request in (
+        ("CheckIp", pb.CheckIpRequest(address="198.51.100.1")),
+        ("GetIpReputation", pb.GetIpReputationRequest(address="198.51.100.1")),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            service.call(method, request, ulixai)
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND, method
+
+
+@pytest.mark.parametrize(
+    ("method", "request_", "field"),
+    [
+        ("CheckIp", pb.CheckIpRequest(address="192.0.2.300"), "address"),
+        ("GetIpReputation", pb.GetIpReputationRequest(address="not-an-ip"), "address"),
+        ("ValidateDomain", pb.ValidateDomainRequest(domain="bad_domain..test"), "domain"),
+        ("ValidateDomain", pb.ValidateDomainRequest(domain="good.test", ips=["192.0.2.1", "1.2.3"]), "ips[1]"),
+        (
+            "ValidateDomain",
+            pb.ValidateDomainRequest(domain="good.test", dkim_selectors=["s1", "bad sel"]),
+            "dkim_selectors[1]",
+        ),
+        ("ValidateDomain", pb.ValidateDomainRequest(domain="good.test", helo_hostname="-bad-"), "helo_hostname"),
+        ("SetTenantZones", pb.SetTenantZonesRequest(tenant_id="sos-expat", domain_zones=["psbl"]), "domain_zones[0]"),
+        ("ScanTenant", pb.ScanTenantRequest(tenant_id="Bad Tenant"), "tenant_id"),
+    ],
+)
+def test_bad_input_names_the_field(service: ReputationService, method: str, request_: object, field: str) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        service.call(method, request_)
+    code, fields = rpc_error(caught)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and fields == [field]
+
+
+def test_list_zones_shows_the_catalogue_and_its_health(service: ReputationService) -> None:
+    zones = service.call("ListZones", pb.ListZonesRequest(), service.token("ulixai", Role.VIEWER)).zones
+    assert [z.key for z in zones] == [*NINE, "spamhaus-dbl", "surbl", "uribl"]
+    zen = zones[0]
+    assert zen.zone == "zen.spamhaus.org" and zen.kind == "ip" and zen.supports_ipv6 and zen.default
+    codes = {c.address: c for c in zen.codes}
+    assert codes["127.0.0.4"].kind == "block" and codes["127.0.0.4"].severity == pb.LISTING_SEVERITY_CRITICAL
+    assert codes["127.255.255.254"].kind == "error" and "127.255.255.0/24" in codes
+    karma = next(z for z in zones if z.key == "junkemailfilter")
+    assert {c.address: c.kind for c in karma.codes}["127.0.0.1"] == "allow"
+    assert all(z.healthy and z.health == pb.ZONE_HEALTH_STATUS_HEALTHY for z in zones[:9])  # scanned above
+    assert zones[9].health == pb.ZONE_HEALTH_STATUS_UNCHECKED and zones[9].health_detail == "not checked yet"
+    assert service.outbox(events_pb2.ZoneHealthChanged) == []  # healthy from the start: nothing to say
+
+
+# -- broken zones: listing the world, dead -----------------------------------------------------------
+
+
+def test_zones_that_list_the_world_or_died_are_unhealthy_ignored_and_alerted(rbl: Rbldnsd, tmp_path: Path) -> None:
+    names = {**ZONE_NAMES, "spamcop": WORLD, "psbl": DEAD}
+    with running_reputation(tmp_path, rbl_env(rbl.nameserver, EE_REPUTATION_ZONE_NAMES=json.dumps(names))) as svc:
+        svc.watch(CLEAN_IP)
+        reply = svc.check(CLEAN_IP)
+        spamcop, psbl = (next(z for z in reply.latest.zones if z.zone_key == k) for k in ("spamcop", "psbl"))
+        assert spamcop.status == pb.LISTING_STATUS_SKIPPED and "listing the world" in spamcop.detail
+        assert psbl.status == pb.LISTING_STATUS_SKIPPED and "does not list its test point" in psbl.detail
+        assert not reply.latest.listed and not reply.latest.complete and svc.listing_events(CLEAN_IP) == []
+        changed = {e.zone_key: e for e in svc.outbox(events_pb2.ZoneHealthChanged)}
+        assert set(changed) == {"spamcop", "psbl"}
+        assert changed["spamcop"].status == pb.ZONE_HEALTH_STATUS_UNHEALTHY and not changed["spamcop"].healthy
+        assert changed["spamcop"].zone == "bl.spamcop.net" and "listing the world" in changed["spamcop"].reason
+        svc.check(CLEAN_IP)
+        assert len(svc.outbox(events_pb2.ZoneHealthChanged)) == 2  # once per change, not per scan
+        zones = {z.key: z for z in svc.call("ListZones", pb.ListZonesRequest()).zones}
+        assert not zones["spamcop"].healthy and "listing the world" in zones["spamcop"].health_detail
+        assert zones["spamhaus-zen"].healthy
+
+
+# -- acceptance 5: a dead DNS server -----------------------------------------------------------------
+
+
+def test_a_dead_dns_server_gives_unknown_with_the_reason_in_bounded_time_and_changes_nothing(
+    rbl: Rbldnsd, tmp_path: Path
+) -> None:
+    with running_reputation(tmp_path, rbl_env(rbl.nameserver)) as svc:
+        svc.watch(LISTED_IP)
+        svc.check(LISTED_IP)
+        before = svc.listing_events(LISTED_IP)
+        assert len(before) == 2
+    with silent_nameserver() as dead, running_reputation(tmp_path, rbl_env(dead, EE_DNS_TIMEOUT="0.5")) as svc:
+        started = time.monotonic()
+        reply = svc.check(LISTED_IP)
+        elapsed = time.monotonic() - started
+        assert elapsed < 2.0, f"CheckIp took {elapsed:.1f}s with a 0.5 s DNS timeout"
+        assert set(statuses(reply).values()) == {"UNKNOWN"}
+        assert all("no answer" in z.detail for z in reply.latest.zones), reply.latest.zones[0].detail
+        assert not reply.latest.complete and not reply.latest.listed
+        assert reply.listed, "a scan without answers must not delist"
+        assert svc.listing_events(LISTED_IP) == before
+        unreachable = svc.outbox(events_pb2.ZoneHealthChanged)
+        assert len(unreachable) == 9 and {e.status for e in unreachable} == {pb.ZONE_HEALTH_STATUS_UNREACHABLE}
+
+        started = time.monotonic()
+        report = svc.call(
+            "ValidateDomain",
+            pb.ValidateDomainRequest(domain="good.test", ips=[LISTED_IP], dkim_selectors=["s1"]),
+        )
+        elapsed = time.monotonic() - started
+        assert elapsed < 8.0, f"ValidateDomain took {elapsed:.1f}s with a 0.5 s DNS timeout"
+        assert {c.verdict for c in report.checks} == {pb.CHECK_VERDICT_UNKNOWN}, report
+        assert report.verdict == pb.CHECK_VERDICT_UNKNOWN
+        assert [c.check for c in report.checks] == ["spf", "dkim", "dmarc", "ptr", "mx", "blocklist"]
+
+
+# -- replicas on PostgreSQL: each change once, each slot once ------------------------------------------
+
+
+def test_concurrent_scans_and_replicas_publish_each_change_once(
+    rbl: Rbldnsd, tmp_path: Path, postgres: PostgresServer
+) -> None:
+    database = f"rep_{tmp_path.name[-20:]}".lower().replace("-", "_")
+    postgres.create_database(database)
+    url = postgres.url_for(database)
+    env = rbl_env(rbl.nameserver)
+    with (
+        running_reputation(tmp_path / "a", env, database_url=url) as one,
+        running_reputation(tmp_path / "b", env, database_url=url, clock=one.clock) as two,
+    ):
+        one.watch(LISTED_IP)
+        one.watch(CLEAN_IP)
+        errors: list[BaseException] = []
+
+        def check(svc: ReputationService) -> None:
+            try:
+                svc.check(LISTED_IP)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=check, args=(svc,)) for svc in (one, two) * 4]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert sorted(one.listing_events(LISTED_IP)) == [(True, "spamcop"), (True, "spamhaus-zen")]
+
+        # Two replicas' periodic jobs in the same slot: one scans, the other finds it taken.
+        results = []
+        barrier = threading.Barrier(2)
+
+        def periodic(svc: ReputationService, owner: str) -> None:
+            barrier.wait()
+            results.append(reputation_for(svc.host.runtime).ips.periodic(owner))
+
+        runners = [threading.Thread(target=periodic, args=(s, n)) for s, n in ((one, "a"), (two, "b"))]
+        for t in runners:
+            t.start()
+        for t in runners:
+            t.join()
+        assert sorted(r is None for r in results) == [False, True]
+        with one.db.transaction() as session:
+            assert session.execute(sa.select(sa.func.count()).select_from(scan_results)).scalar_one() == 8 + 2
+            assert session.execute(sa.select(sa.func.count()).select_from(ip_listings)).scalar_one() == 2
