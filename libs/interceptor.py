@@ -19,6 +19,7 @@ import grpc
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pool
 
+from emailengine.platform.v1 import annotations_pb2 as platform_annotations_pb2
 from libs import audit
 from libs.auth import Caller, TokenVerifier
 from libs.db import Database
@@ -58,13 +59,16 @@ def current_authorization() -> str:
 
 @lru_cache(maxsize=512)
 def is_read_method(full_method: str) -> bool:
-    """A GET binding in the contract makes a read; a call without binding reads only if named Get/List."""
+    """From the contract: a GET binding or `read_only` makes a read; without a binding, only Get/List read."""
     service, _, method = full_method.lstrip("/").rpartition("/")
     try:
         descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{method}")
     except KeyError:
         return False
-    rule = descriptor.GetOptions().Extensions[annotations_pb2.http]
+    options = descriptor.GetOptions()
+    if options.Extensions[platform_annotations_pb2.read_only]:
+        return True
+    rule = options.Extensions[annotations_pb2.http]
     if rule.WhichOneof("pattern"):
         return rule.WhichOneof("pattern") == "get"
     return method.startswith(("Get", "List"))

@@ -34,6 +34,13 @@ def test_read_methods_come_from_the_http_bindings() -> None:
     assert not is_read_method("/no.such.Service/Method")
 
 
+def test_a_post_marked_read_only_in_the_contract_is_a_read() -> None:
+    import emailengine.reputation.v1.reputation_service_pb2  # noqa: F401
+
+    assert is_read_method("/emailengine.reputation.v1.ReputationService/ValidateDomain")
+    assert not is_read_method("/emailengine.reputation.v1.ReputationService/CheckIp")
+
+
 def test_invalid_argument_becomes_bad_request_naming_every_field() -> None:
     v = Violations()
     v.add("address", "is required")
