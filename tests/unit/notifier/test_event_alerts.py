@@ -97,3 +97,23 @@ def test_an_event_with_a_bad_tenant_raises_invalid_argument() -> None:
         alert_from_ip_listing_changed(
             envelope(tenant=""), reputation_events.IpListingChanged(address="x", tenant_id="NOPE", zone="z")
         )
+
+
+def test_zone_health_changes_are_platform_alerts_for_the_admins() -> None:
+    from notifier.app.events import alert_from_zone_health_changed
+    from notifier.domain.alert import PLATFORM_TENANT
+
+    down = alert_from_zone_health_changed(
+        envelope(tenant=""),
+        reputation_events.ZoneHealthChanged(
+            zone="bl.example.test", zone_key="example", healthy=False, reason="lists 127.0.0.1: listing the world"
+        ),
+    )
+    assert down.tenant == PLATFORM_TENANT and down.severity is Severity.WARNING and not down.resolved
+    assert down.title == "Blocklist zone bl.example.test is unhealthy"
+    assert down.dedup_key == "zone-health:example:unhealthy"
+    back = alert_from_zone_health_changed(
+        envelope(tenant=""),
+        reputation_events.ZoneHealthChanged(zone="bl.example.test", zone_key="example", healthy=True),
+    )
+    assert back.severity is Severity.INFO and back.resolved and back.text

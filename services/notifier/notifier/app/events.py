@@ -4,6 +4,8 @@
   when the event names one, is the alert's link).
 * emailengine.ippool.v1.IpStateChanged: into STANDBY → WARNING; into PAUSED or RETIRED → INFO; back into
   service from STANDBY or PAUSED → INFO. Other transitions (warming → warm) are routine: no alert.
+* emailengine.reputation.v1.ZoneHealthChanged: a blocklist zone turned unhealthy (dead, listing the world,
+  unreachable) → WARNING, healthy again → INFO; a platform alert (tenant ""), so admin routes get it.
 
 Handlers run inside the event consumer's transaction (libs.events), so the alert and its deliveries are
 stored exactly when the event is marked handled. An event that cannot make a valid alert (a malformed
@@ -27,7 +29,7 @@ from emailengine.reputation.v1 import events_pb2 as reputation_events
 from emailengine.reputation.v1 import reputation_service_pb2 as reputation_pb
 from libs.errors import InvalidArgument
 from notifier.app.intake import AlertIntake
-from notifier.domain.alert import Alert, Severity
+from notifier.domain.alert import PLATFORM_TENANT, Alert, Severity
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,24 @@ def _listing_severity(value: int) -> str:
         return ""
 
 
+def alert_from_zone_health_changed(
+    envelope: event_pb2.EventEnvelope, event: reputation_events.ZoneHealthChanged
+) -> Alert:
+    status = "healthy" if event.healthy else "unhealthy"
+    return Alert.create(
+        tenant=PLATFORM_TENANT,
+        severity=Severity.INFO if event.healthy else Severity.WARNING,
+        dedup_key=f"zone-health:{event.zone_key or event.zone}:{status}",
+        title=f"Blocklist zone {event.zone} is {status}",
+        text=event.reason.strip()
+        or ("Its answers count again." if event.healthy else "Its answers are ignored until it recovers."),
+        source=envelope.source or "reputation",
+        occurred_at=_occurred_at(envelope),
+        labels={"zone": event.zone, "zone_health": status},
+        resolved=event.healthy,
+    )
+
+
 Mapper = Callable[[event_pb2.EventEnvelope, Message], Alert | None]
 Handler = Callable[[Session, event_pb2.EventEnvelope, Message], None]
 
@@ -141,4 +161,5 @@ def subscriptions(intake: AlertIntake) -> list[tuple[type[Message], Handler]]:
     return [
         (reputation_events.IpListingChanged, handler_for(intake, alert_from_ip_listing_changed)),  # type: ignore[arg-type]
         (ippool_events.IpStateChanged, handler_for(intake, alert_from_ip_state_changed)),  # type: ignore[arg-type]
+        (reputation_events.ZoneHealthChanged, handler_for(intake, alert_from_zone_health_changed)),  # type: ignore[arg-type]
     ]
