@@ -105,24 +105,25 @@ class Settings(BaseSettings):
         return self.jwt_private_key_file or self.data_dir / "keys" / "jwt.pem"
 
     def grpc_port(self, service: str) -> int:
-        return int(getattr(self, f"{_attr(service)}_grpc_port"))
+        return int(getattr(self, f"{setting_name(service)}_grpc_port"))
 
     def metrics_port(self, service: str) -> int:
-        return int(getattr(self, f"{_attr(service)}_metrics_port"))
+        return int(getattr(self, f"{setting_name(service)}_metrics_port"))
 
     def listen_address(self, service: str) -> str:
         return f"{self.bind_host}:{self.grpc_port(service)}"
 
     def grpc_address(self, service: str) -> str:
         """Where a peer reaches the service: its *_ADDRESS setting, else this host at its port."""
-        override = str(getattr(self, f"{_attr(service)}_address"))
+        override = str(getattr(self, f"{setting_name(service)}_address"))
         if override:
             return override
         host = "127.0.0.1" if self.bind_host in ("0.0.0.0", "::", "") else self.bind_host
         return f"{host}:{self.grpc_port(service)}"
 
 
-def _attr(service: str) -> str:
+def setting_name(service: str) -> str:
+    """The stem of a service's settings: "ip-pool" → "ippool" (EE_IPPOOL_GRPC_PORT)."""
     return {"ip-pool": "ippool", "campaign-gateway": "campaign_gateway"}.get(service, service)
 
 

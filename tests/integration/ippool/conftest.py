@@ -3,26 +3,25 @@ on a FakeClock, so tests drive simulated days: move the clock, call the job func
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 import sqlalchemy as sa
 
 from emailengine.ippool.v1 import ippool_service_pb2 as pb
 from emailengine.ippool.v1 import ippool_service_pb2_grpc as pb_grpc
 from ippool.server import DEFINITION
-from libs.auth import Role, ensure_local_keys, mint_token
+from libs.auth import Role
 from libs.clock import FakeClock
 from libs.config import Settings
 from libs.server import ServiceHost
-from tests.harness.servers import PostgresServer, free_port
+from tests.harness.in_process import InProcessService, in_process_service
+from tests.harness.servers import PostgresServer
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -31,29 +30,24 @@ START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 class IpPoolService:
     """A running ip-pool and a client for it: `call("GetIp", request)` as admin or with `token=`."""
 
-    host: ServiceHost
+    service: InProcessService
     clock: FakeClock
-    settings: Settings
     stub: pb_grpc.IpPoolServiceStub
-    _tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def host(self) -> ServiceHost:
+        return self.service.host
+
+    @property
+    def settings(self) -> Settings:
+        return self.service.settings
 
     @property
     def db(self) -> Any:
-        return self.host.runtime.db
+        return self.service.db
 
     def token(self, tenant: str = "", role: Role = Role.OPERATOR, subject: str = "") -> str:
-        role = role if tenant else Role.ADMIN
-        key = (tenant, str(role))
-        if key not in self._tokens:
-            self._tokens[key] = mint_token(
-                self.settings.private_key_path,
-                issuer=self.settings.jwt_issuer,
-                audience=self.settings.jwt_audience,
-                subject=subject or f"{role}-{tenant or 'all'}",
-                role=role,
-                tenant_id=tenant,
-            )
-        return self._tokens[key]
+        return self.service.token(tenant, role, subject)
 
     def call(self, method: str, request: Any, token: str | None = None) -> Any:
         metadata = (("authorization", f"Bearer {token or self.token()}"),)
@@ -84,34 +78,12 @@ def running_ippool(
     data_dir: Path, *, database_url: str = "", clock: FakeClock | None = None
 ) -> Iterator[IpPoolService]:
     clock = clock or FakeClock(START)
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=database_url,
-        redis_url="",
-        ippool_grpc_port=free_port(),
-        ippool_metrics_port=free_port(),
-        shutdown_drain_seconds=0,
-        shutdown_grace_seconds=1,
-    )
-    ensure_local_keys(settings.private_key_path, settings.jwks_path)
-    saved = {k: os.environ.get(k) for k in ("EE_IPPOOL_SEED_TENANTS", "EE_IPPOOL_WARMUP_JOB_SECONDS")}
-    os.environ["EE_IPPOOL_SEED_TENANTS"] = "sos-expat,ulixai"
-    os.environ["EE_IPPOOL_WARMUP_JOB_SECONDS"] = "3600"  # the tests call the job themselves
-    try:
-        host = ServiceHost(DEFINITION, settings, clock)
-        host.start()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    channel = grpc.insecure_channel(settings.grpc_address("ip-pool"))
-    try:
-        yield IpPoolService(host, clock, settings, pb_grpc.IpPoolServiceStub(channel))
-    finally:
-        channel.close()
-        host.stop()  # also leaves the process-wide in-process event bus
+    env = {
+        "EE_IPPOOL_SEED_TENANTS": "sos-expat,ulixai",
+        "EE_IPPOOL_WARMUP_JOB_SECONDS": "3600",  # the tests call the job themselves
+    }
+    with in_process_service(DEFINITION, data_dir, clock=clock, env=env, database_url=database_url) as service:
+        yield IpPoolService(service, clock, pb_grpc.IpPoolServiceStub(service.channel))
 
 
 def postgres_url(server: PostgresServer, name: str) -> str:

@@ -9,11 +9,10 @@ own consumer.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from emailengine.reputation.v1 import events_pb2
 from emailengine.reputation.v1 import reputation_service_pb2 as pb
 from emailengine.reputation.v1 import reputation_service_pb2_grpc as pb_grpc
 from libs import events
-from libs.auth import Role, ensure_local_keys, mint_token
+from libs.auth import Role
 from libs.clock import FakeClock
 from libs.config import Settings
 from libs.server import ServiceHost
@@ -39,7 +38,7 @@ from libs.tables import event_outbox
 from reputation.domain.zones import DEFAULT_CATALOGUE
 from reputation.server import DEFINITION
 from tests.harness.dns_servers import Rbldnsd
-from tests.harness.servers import free_port
+from tests.harness.in_process import InProcessService, in_process_service
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -113,29 +112,24 @@ def rbl_env(nameserver: str, **extra: str) -> dict[str, str]:
 class ReputationService:
     """A running reputation service and a client: `call("CheckIp", request)` as admin or with `token=`."""
 
-    host: ServiceHost
+    service: InProcessService
     clock: FakeClock
-    settings: Settings
     stub: pb_grpc.ReputationServiceStub
-    _tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def host(self) -> ServiceHost:
+        return self.service.host
+
+    @property
+    def settings(self) -> Settings:
+        return self.service.settings
 
     @property
     def db(self) -> Any:
-        return self.host.runtime.db
+        return self.service.db
 
     def token(self, tenant: str = "", role: Role = Role.OPERATOR) -> str:
-        role = role if tenant else Role.ADMIN
-        key = (tenant, str(role))
-        if key not in self._tokens:
-            self._tokens[key] = mint_token(
-                self.settings.private_key_path,
-                issuer=self.settings.jwt_issuer,
-                audience=self.settings.jwt_audience,
-                subject=f"{role}-{tenant or 'all'}",
-                role=role,
-                tenant_id=tenant,
-            )
-        return self._tokens[key]
+        return self.service.token(tenant, role)
 
     def call(self, method: str, request: Any, token: str | None = None, timeout: float = 15) -> Any:
         metadata = (("authorization", f"Bearer {token or self.token()}"),)
@@ -203,34 +197,5 @@ def running_reputation(
     data_dir: Path, env: dict[str, str], *, database_url: str = "", clock: FakeClock | None = None
 ) -> Iterator[ReputationService]:
     clock = clock or FakeClock(START)
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=database_url,
-        redis_url="",
-        reputation_grpc_port=free_port(),
-        reputation_metrics_port=free_port(),
-        shutdown_drain_seconds=0,
-        shutdown_grace_seconds=1,
-    )
-    ensure_local_keys(settings.private_key_path, settings.jwks_path)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        host = ServiceHost(DEFINITION, settings, clock)
-        host.start()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    channel = grpc.insecure_channel(settings.grpc_address("reputation"))
-    try:
-        yield ReputationService(host, clock, settings, pb_grpc.ReputationServiceStub(channel))
-    finally:
-        channel.close()
-        host.stop()
-        # The embedded event bus is process-wide; a stopped service must not receive events any more.
-        consumers = events.IN_PROCESS._consumers
-        if host.runtime.consumer in consumers:
-            consumers.remove(host.runtime.consumer)
+    with in_process_service(DEFINITION, data_dir, clock=clock, env=env, database_url=database_url) as service:
+        yield ReputationService(service, clock, pb_grpc.ReputationServiceStub(service.channel))
