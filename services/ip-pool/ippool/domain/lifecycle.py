@@ -104,7 +104,7 @@ def pause(status: IpStatus, *, now: datetime) -> Transition:
     _refuse_if_retired(status, "pause")
     if status.state is IpState.PAUSED:
         return Transition(status, status, "already paused", now)
-    return Transition(status, replace(status, state=IpState.PAUSED), f"paused by an admin (was {status.state})", now)
+    return Transition(status, replace(status, state=IpState.PAUSED), f"paused by hand (was {status.state})", now)
 
 
 def resume(status: IpStatus, schedule: WarmupSchedule, *, now: datetime, listed: bool) -> Transition:
@@ -120,11 +120,11 @@ def resume(status: IpStatus, schedule: WarmupSchedule, *, now: datetime, listed:
         )
     if listed:
         after = replace(status, state=IpState.STANDBY, standby_since=now, delisted_at=None)
-        return Transition(status, after, "resumed by an admin while still listed: standby until delisted", now)
+        return Transition(status, after, "resumed by hand while still listed: standby until delisted", now)
     state = sending_state(schedule, status.position)
     after = replace(status, state=state, standby_since=None, delisted_at=None)
     quota = daily_quota(schedule, status.position)
-    return Transition(status, after, f"resumed by an admin: {state} at {quota}/day", now)
+    return Transition(status, after, f"resumed by hand: {state} at {quota}/day", now)
 
 
 def retire(status: IpStatus, *, now: datetime) -> Transition:
@@ -132,7 +132,7 @@ def retire(status: IpStatus, *, now: datetime) -> Transition:
     _require_aware(now)
     if status.state is IpState.RETIRED:
         return Transition(status, status, "already retired", now)
-    return Transition(status, replace(status, state=IpState.RETIRED), f"retired by an admin (was {status.state})", now)
+    return Transition(status, replace(status, state=IpState.RETIRED), f"retired by hand (was {status.state})", now)
 
 
 def enter_standby(status: IpStatus, schedule: WarmupSchedule, *, now: datetime, reason: str) -> Transition:
