@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 
 from libs.auth import Role, ensure_local_keys, mint_token
-from libs.config import REPO_ROOT, SERVICE_NAMES, settings
+from libs.config import REPO_ROOT, SERVICE_NAMES, redact_url, settings
 
 log = logging.getLogger("emailengine")
 DESCRIPTOR = REPO_ROOT / "gen" / "api_descriptor.pb"
@@ -130,32 +130,42 @@ def run() -> None:
     if ensure_local_keys(s.private_key_path, s.jwks_path):
         log.info("created a local signing key", extra={"jwks": str(s.jwks_path)})
     config = write_gateway_config()
-    children: list[subprocess.Popen[bytes]] = []
+    children: dict[str, subprocess.Popen[bytes]] = {}
     hosts: list[ServiceHost] = []
     if s.redis_url:
         # Production-like: one process per service, plus an RQ worker per service and one scheduler.
         exe = [sys.executable, "-m", "libs.cli"]
         for name in SERVICE_NAMES:
-            children.append(subprocess.Popen([*exe, "serve", name]))
-            children.append(subprocess.Popen([*exe, "worker", name]))
-        children.append(subprocess.Popen([*exe, "scheduler"]))
+            children[name] = subprocess.Popen([*exe, "serve", name])
+            children[f"{name} worker"] = subprocess.Popen([*exe, "worker", name])
+        children["scheduler"] = subprocess.Popen([*exe, "scheduler"])
     else:
         # Embedded default: the four services share this process, so in-process events and jobs reach them.
         hosts = [ServiceHost(_definition(name), s) for name in SERVICE_NAMES]
         for host in hosts:
             host.start()
-    children.append(subprocess.Popen(envoy_command(config)))
+    children["envoy"] = subprocess.Popen(envoy_command(config))
 
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    _print_banner()
+    _print_banner({name: child.pid for name, child in children.items()} if s.redis_url else {})
+    reported: set[str] = set()
     while not stop.wait(0.5):
-        dead = [c for c in children if c.poll() is not None]
-        if dead:
-            log.error("a child process exited; stopping", extra={"args": dead[0].args, "code": dead[0].returncode})
-            break
-    for child in children:
+        for name, child in children.items():
+            if child.poll() is None or name in reported:
+                continue
+            reported.add(name)
+            if name == "envoy":
+                log.error("Envoy exited; stopping", extra={"code": child.returncode})
+                stop.set()
+            else:
+                # Like a stopped pod: the others carry on and Envoy answers 503 for it until it is back.
+                log.warning(
+                    f"{name} exited with {child.returncode}; the others keep running. "
+                    f"Start it again with: emailengine {'serve' if ' ' not in name else 'worker'} {name.split()[0]}",
+                )
+    for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
     stoppers = [threading.Thread(target=h.stop) for h in hosts]
@@ -164,7 +174,7 @@ def run() -> None:
     for t in stoppers:
         t.join()
     deadline = time.monotonic() + 15
-    for child in children:
+    for child in children.values():
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
@@ -172,7 +182,7 @@ def run() -> None:
     click.echo("email-engine stopped.")
 
 
-def _print_banner() -> None:
+def _print_banner(pids: dict[str, int]) -> None:
     s = settings()
     lines = [
         "",
@@ -182,12 +192,14 @@ def _print_banner() -> None:
         f"  Envoy admin             http://127.0.0.1:{s.envoy_admin_port}",
     ]
     for name in SERVICE_NAMES:
+        pid = f"   pid {pids[name]}" if name in pids else ""
         lines.append(
-            f"  {name:<22}  gRPC {s.grpc_address(name)}   metrics http://{s.bind_host}:{s.metrics_port(name)}/metrics"
+            f"  {name:<22}  gRPC {s.grpc_address(name)}   metrics http://{s.bind_host}:{s.metrics_port(name)}/metrics{pid}"
         )
+    jobs = f"RQ + Redis Streams on {redact_url(s.redis_url)}" if s.redis_url else "in process"
     lines += [
-        f"  data                    {s.database_url or s.data_dir}",
-        f"  jobs and events         {'RQ + Redis Streams on ' + s.redis_url if s.redis_url else 'in process'}",
+        f"  data                    {redact_url(s.database_url) if s.database_url else s.data_dir}",
+        f"  jobs and events         {jobs}",
         "  a token                 .venv/bin/emailengine token --tenant sos-expat",
         "Ctrl-C stops everything.",
         "",

@@ -143,3 +143,14 @@ def load(cls: type[SettingsT]) -> SettingsT:
 @lru_cache(maxsize=1)
 def settings() -> Settings:
     return load(Settings)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for banners and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -3,6 +3,7 @@ embedded default, and Ctrl-C leaves no process behind."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from libs.config import REPO_ROOT
-from tests.harness.servers import stack_env, wait_until
+from tests.harness.servers import RedisServer, stack_env, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -62,3 +63,45 @@ def test_run_serves_everything_in_seconds_and_ctrl_c_stops_it_all(tmp_path: Path
     time.sleep(0.5)
     alive = [pid for pid in children if Path(f"/proc/{pid}").exists()]
     assert alive == []
+
+
+def test_run_with_redis_keeps_one_process_per_service_and_survives_one_stopping(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """With REDIS_URL, `emailengine run` starts each service in its own process: SIGTERM on one leaves the
+    others serving (Envoy answers 503 for it), and Ctrl-C still stops everything."""
+    env = stack_env(tmp_path, redis_url=redis_server.url)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "libs.cli", "run"],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    gateway = f"http://127.0.0.1:{env['EE_GATEWAY_PORT']}"
+
+    def statuses() -> dict[str, str]:
+        return {s["service"]: s["status"] for s in httpx.get(f"{gateway}/api/v2/health", timeout=3).json()["services"]}
+
+    wait_until(lambda: set(statuses().values()) == {"SERVING"}, 40, "emailengine run (redis)", proc)
+    children = _descendants(proc.pid)
+    notifier = next(pid for pid in children if b"serve\x00notifier" in Path(f"/proc/{pid}/cmdline").read_bytes())
+    os.kill(notifier, signal.SIGTERM)
+    # Gone from /proc once the supervisor has reaped it (and said so).
+    wait_until(lambda: not Path(f"/proc/{notifier}").exists(), 20, "notifier exit")
+    wait_until(lambda: statuses()["notifier"] != "SERVING", 10, "notifier reported down")
+    assert statuses()["ip-pool"] == "SERVING"
+    assert proc.poll() is None, "the supervisor keeps the others running"
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=40)[0].decode()
+    assert proc.returncode == 0, output
+    assert "notifier exited with 0" in output, output[-3000:]
+    time.sleep(0.5)
+    assert [pid for pid in children if Path(f"/proc/{pid}").exists() and b"Z" not in _state(pid)] == []
+
+
+def _state(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/stat").read_bytes().split(b") ", 1)[1][:1]
+    except (FileNotFoundError, IndexError):
+        return b"X"

@@ -87,3 +87,11 @@ def test_bad_settings_exit_with_the_variable_named(
     with pytest.raises(SystemExit):
         load(Settings)
     assert "EE_GATEWAY_PORT" in capsys.readouterr().err
+
+
+def test_urls_in_banners_never_show_passwords() -> None:
+    from libs.config import redact_url
+
+    assert redact_url("postgresql://ee:s3cret@db:5432/ee") == "postgresql://ee:***@db:5432/ee"
+    assert redact_url("redis://:s3cret@cache:6379/0") == "redis://:***@cache:6379/0"
+    assert redact_url("redis://cache:6379/0") == "redis://cache:6379/0"
