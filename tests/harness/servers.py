@@ -195,6 +195,10 @@ def stack_env(
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "EE_SHUTDOWN_GRACE_SECONDS": "10",
+            # Tests talk to loopback only: unless a test points it at its own DNS server, the stack's resolver
+            # is a closed loopback port (never the machine's resolver, never a public one).
+            "EE_DNS_NAMESERVERS": f"127.0.0.1:{free_port()}",
+            "EE_DNS_TIMEOUT": "0.5",
         }
     )
     for name in SERVICE_NAMES:

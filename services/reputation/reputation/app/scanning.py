@@ -223,19 +223,38 @@ class IpScans:
         return reply
 
     def periodic(self, owner: str | None = None) -> RunResult | None:
-        """One scan of every watched IP per interval slot, whichever replica or worker gets there first."""
+        """One scan of every watched IP per interval slot, whichever replica or worker gets there first.
+
+        Between slots, each tick still scans the IPs never scanned yet, so a newly registered IP is checked
+        within a tick (a minute by default), not hours later.
+        """
         now = self.clock.now()
         seconds = int(self.config.scan_interval.total_seconds())
         owner = owner or f"{socket.gethostname()}-{os.getpid()}"
-        if not claim_once(self.db, f"reputation-scan:{seconds}:{slot_of(now, self.config.scan_interval)}", owner, now):
-            return None
-        run = self.runner.run(self.watched_ips(), "periodic")
+        slot_key = f"reputation-scan:{seconds}:{slot_of(now, self.config.scan_interval)}"
+        if not claim_once(self.db, slot_key, owner, now):
+            fresh = [ip for ip in self.unscanned_ips() if self._claim_first_scan(ip, owner, now)]
+            return self.runner.run(fresh, "first") if fresh else None
+        # A never-scanned IP that another replica is scanning right now for the first time is left to it.
+        unscanned = {ip.address for ip in self.unscanned_ips()}
+        ips = [ip for ip in self.watched_ips() if ip.address not in unscanned or self._claim_first_scan(ip, owner, now)]
+        run = self.runner.run(ips, "periodic")
         with self.db.transaction() as session:
             pruned = prune_history(session, now - self.config.history)
         forget_claims_before(self.db, now - max(timedelta(days=7), 2 * self.config.scan_interval))
         if pruned:
             log.info("scan history pruned", extra={"rows": pruned})
         return run
+
+    def _claim_first_scan(self, ip: WatchedIp, owner: str, now: datetime) -> bool:
+        return claim_once(self.db, f"reputation-first:{ip.address}", owner, now)
+
+    def unscanned_ips(self) -> list[WatchedIp]:
+        scanned = sa.select(scan_results.c.address).where(scan_results.c.address == monitored_ips.c.address)
+        query = sa.select(monitored_ips).where(monitored_ips.c.active.is_(True), ~scanned.exists())
+        with self.db.transaction() as session:
+            rows = session.execute(query.order_by(monitored_ips.c.address)).all()
+        return [WatchedIp(r.address, r.tenant_id, r.helo_hostname, r.active) for r in rows]
 
 
 def slot_of(now: datetime, interval: timedelta) -> int:
