@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import dns.exception
 import dns.message
@@ -113,6 +114,37 @@ class _Process:
         self.proc = None
 
 
+class _Daemon:
+    """Stop, clean up, and `with` for a server started in its own work directory."""
+
+    workdir: Path
+    _process: _Process | None
+
+    def start(self, timeout: float = 10.0) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        if self._process is None:
+            try:
+                self.start()
+            except BaseException:
+                self.cleanup()  # a failed start leaves no directory behind
+                raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
 @dataclass
 class _Dataset:
     zone: str
@@ -123,7 +155,7 @@ class _Dataset:
 
 
 @dataclass
-class Rbldnsd:
+class Rbldnsd(_Daemon):
     """A real rbldnsd on 127.0.0.1:<free port>, serving throwaway dataset files.
 
     Usage::
@@ -255,27 +287,6 @@ class Rbldnsd:
             raise HarnessError(f"{key!r} is not listed in dataset {name!r}")
         self.update(name, kept, soa=dataset.soa, timeout=timeout)
 
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            self._process = None
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> Rbldnsd:
-        if self._process is None:
-            try:
-                self.start()
-            except BaseException:
-                self.cleanup()  # a failed start leaves no directory behind
-                raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cleanup()
-
 
 def txt_rdata(text: str) -> str:
     """A TXT value as zone-file rdata: quoted, split into 255-byte strings (long DKIM keys need it)."""
@@ -284,7 +295,7 @@ def txt_rdata(text: str) -> str:
 
 
 @dataclass
-class Nsd:
+class Nsd(_Daemon):
     """A real nsd on 127.0.0.1:<free port> (UDP and TCP), authoritative for throwaway zones.
 
     Usage::
@@ -390,27 +401,6 @@ class Nsd:
                     raise HarnessError(f"nsd does not serve {missing}:\n{log}")
             time.sleep(0.02)
         raise HarnessError(f"nsd did not answer within {timeout} s:\n{self._process.log()}")
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            self._process = None
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> Nsd:
-        if self._process is None:
-            try:
-                self.start()
-            except BaseException:
-                self.cleanup()  # a failed start leaves no directory behind
-                raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cleanup()
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 
 from libs.auth import Role, ensure_local_keys, mint_token
-from libs.clock import Clock
+from libs.clock import Clock, FakeClock
 from libs.config import Settings, setting_name
 from libs.server import ServiceDefinition, ServiceHost
 from tests.harness.servers import free_port
@@ -96,3 +96,26 @@ def in_process_service(
     finally:
         channel.close()
         host.stop()  # also leaves the process-wide in-process event bus
+
+
+@dataclass
+class ServiceDriver:
+    """What a service's test client shares: the running service, its clock, its host, settings and tokens."""
+
+    service: InProcessService
+    clock: FakeClock
+
+    @property
+    def host(self) -> ServiceHost:
+        return self.service.host
+
+    @property
+    def settings(self) -> Settings:
+        return self.service.settings
+
+    @property
+    def db(self) -> Any:
+        return self.service.db
+
+    def token(self, tenant: str = "", role: Role = Role.OPERATOR, subject: str = "") -> str:
+        return self.service.token(tenant, role, subject)

@@ -16,38 +16,18 @@ import sqlalchemy as sa
 from emailengine.ippool.v1 import ippool_service_pb2 as pb
 from emailengine.ippool.v1 import ippool_service_pb2_grpc as pb_grpc
 from ippool.server import DEFINITION
-from libs.auth import Role
 from libs.clock import FakeClock
-from libs.config import Settings
-from libs.server import ServiceHost
-from tests.harness.in_process import InProcessService, in_process_service
+from tests.harness.in_process import ServiceDriver, in_process_service
 from tests.harness.servers import PostgresServer
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 @dataclass
-class IpPoolService:
+class IpPoolService(ServiceDriver):
     """A running ip-pool and a client for it: `call("GetIp", request)` as admin or with `token=`."""
 
-    service: InProcessService
-    clock: FakeClock
     stub: pb_grpc.IpPoolServiceStub
-
-    @property
-    def host(self) -> ServiceHost:
-        return self.service.host
-
-    @property
-    def settings(self) -> Settings:
-        return self.service.settings
-
-    @property
-    def db(self) -> Any:
-        return self.service.db
-
-    def token(self, tenant: str = "", role: Role = Role.OPERATOR, subject: str = "") -> str:
-        return self.service.token(tenant, role, subject)
 
     def call(self, method: str, request: Any, token: str | None = None) -> Any:
         metadata = (("authorization", f"Bearer {token or self.token()}"),)

@@ -30,15 +30,12 @@ from emailengine.reputation.v1 import events_pb2
 from emailengine.reputation.v1 import reputation_service_pb2 as pb
 from emailengine.reputation.v1 import reputation_service_pb2_grpc as pb_grpc
 from libs import events
-from libs.auth import Role
 from libs.clock import FakeClock
-from libs.config import Settings
-from libs.server import ServiceHost
 from libs.tables import event_outbox
 from reputation.domain.zones import DEFAULT_CATALOGUE
 from reputation.server import DEFINITION
 from tests.harness.dns_servers import Rbldnsd
-from tests.harness.in_process import InProcessService, in_process_service
+from tests.harness.in_process import ServiceDriver, in_process_service
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -109,27 +106,10 @@ def rbl_env(nameserver: str, **extra: str) -> dict[str, str]:
 
 
 @dataclass
-class ReputationService:
+class ReputationService(ServiceDriver):
     """A running reputation service and a client: `call("CheckIp", request)` as admin or with `token=`."""
 
-    service: InProcessService
-    clock: FakeClock
     stub: pb_grpc.ReputationServiceStub
-
-    @property
-    def host(self) -> ServiceHost:
-        return self.service.host
-
-    @property
-    def settings(self) -> Settings:
-        return self.service.settings
-
-    @property
-    def db(self) -> Any:
-        return self.service.db
-
-    def token(self, tenant: str = "", role: Role = Role.OPERATOR) -> str:
-        return self.service.token(tenant, role)
 
     def call(self, method: str, request: Any, token: str | None = None, timeout: float = 15) -> Any:
         metadata = (("authorization", f"Bearer {token or self.token()}"),)
