@@ -382,6 +382,64 @@ def test_bad_input_is_400_naming_the_field(
     assert bad_fields(reply) == [field], reply.json()
 
 
+# -- a tenant's domains: set, checked now, each non-passing first verdict published and alerted ----------------
+
+
+def test_tenant_domains_over_rest(stack: Stack, tokens: dict[str, str], watched: list[str]) -> None:
+    path = "/api/v2/reputation/tenants/ulixai/domains"
+    wrong = rest(
+        stack, "PUT", path, tokens["ulixai"], json={"sending_domains": [{"domain": "good.test"}, {"domain": "bad_x"}]}
+    )
+    assert wrong.status_code == 400 and bad_fields(wrong) == ["sending_domains[1].domain"], wrong.text
+    assert rest(stack, "PUT", path, tokens["sos"], json={"tracking_domains": ["a.test"]}).status_code == 403
+    body = {
+        "sending_domains": [{"domain": "good.test", "dkim_selectors": ["s2048"]}],
+        "tracking_domains": ["spammy.example"],
+    }
+    put = rest(stack, "PUT", path, tokens["ulixai"], json=body)
+    assert put.status_code == 200, put.text
+    assert put.json()["sending_domains"] == body["sending_domains"] and put.json()["tracking_domains"] == [
+        "spammy.example"
+    ]
+
+    checked = rest(stack, "POST", f"{path}:check", tokens["ulixai"], json={})
+    assert checked.status_code == 200, checked.text
+    found = {
+        (c["check"], c["subject"]): c["verdict"].removeprefix("CHECK_VERDICT_")
+        for report in [*checked.json()["sending_domains"], *checked.json()["tracking_domains"]]
+        for c in report["checks"]
+    }
+    # good.test's SPF allows 192.0.2.10, not ulixai's IP; spammy.example is on Spamhaus DBL.
+    assert found == {
+        ("spf", ULIXAI_IP): "FAIL",
+        ("dkim", "s2048"): "PASS",
+        ("dmarc", "good.test"): "PASS",
+        ("mx", "good.test"): "PASS",
+        ("blocklist", "good.test"): "PASS",
+        ("blocklist", "spammy.example"): "FAIL",
+    }, checked.json()
+    assert checked.json()["changes"] == 2
+    read = rest(stack, "GET", path, tokens["ulixai"]).json()
+    assert read["verdict"] == "CHECK_VERDICT_FAIL" and len(read["checks"]) == 6
+    changed = [
+        (e.check, e.subject, list(e.listed_on))
+        for e in outbox(stack, "emailengine.reputation.v1.DomainCheckChanged")
+        if e.tenant_id == "ulixai"
+    ]
+    assert changed == [("spf", ULIXAI_IP, []), ("blocklist", "spammy.example", ["dbl.spamhaus.org"])]
+    # The notifier turns them into the tenant's alerts.
+    titles = {
+        f"SPF of good.test for {ULIXAI_IP} fails": "ALERT_SEVERITY_CRITICAL",
+        "Tracking domain spammy.example listed on dbl.spamhaus.org": "ALERT_SEVERITY_CRITICAL",
+    }
+
+    def alerted() -> bool:
+        alerts = rest(stack, "GET", "/api/v2/alerts", tokens["ulixai"]).json().get("alerts", [])
+        return {a["title"]: a["severity"] for a in alerts if a["title"] in titles} == titles
+
+    wait_until(alerted, 15, "domain check alerts")
+
+
 # -- acceptance 5: a DNS server that stops answering (last: it breaks the module's rbldnsd) ----------------------
 
 

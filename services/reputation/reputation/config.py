@@ -22,6 +22,7 @@ from reputation.domain.validation import normalize_zone_name
 from reputation.domain.zones import DEFAULT_CATALOGUE, Zone, ZoneCatalogue, ZoneKind
 
 SCAN_INTERVAL_ENV = "EE_REPUTATION_SCAN_INTERVAL_SECONDS"
+DOMAIN_CHECK_INTERVAL_ENV = "EE_REPUTATION_DOMAIN_CHECK_INTERVAL_SECONDS"
 
 
 class DnsEnvSettings(BaseSettings):
@@ -48,6 +49,10 @@ class ReputationSettings(BaseSettings):
     scan_interval_seconds: int = Field(
         default=int(DEFAULT_SCAN_INTERVAL.total_seconds()),
         description="Every watched IP is scanned once per interval (60 s to 7 days)",
+    )
+    domain_check_interval_seconds: int = Field(
+        default=int(DEFAULT_SCAN_INTERVAL.total_seconds()),
+        description="Every tenant's sending and tracking domains are checked once per interval (60 s to 7 days)",
     )
     scan_tick_seconds: float = Field(
         default=60, gt=0, le=3600, description="How often a replica looks whether the next scan slot has begun"
@@ -78,6 +83,7 @@ class ReputationConfig:
     max_in_flight: int = 512
     scan_interval: timedelta = DEFAULT_SCAN_INTERVAL
     scan_tick: timedelta = timedelta(seconds=60)
+    domain_check_interval: timedelta = DEFAULT_SCAN_INTERVAL
     history: timedelta = timedelta(days=90)
 
 
@@ -85,6 +91,9 @@ def build_config(own: ReputationSettings, dns: DnsEnvSettings) -> ReputationConf
     """Raises InvalidArgument naming the variable when a value does not make sense."""
     dns_settings = DnsSettings.from_env({NAMESERVERS_ENV: dns.nameservers, TIMEOUT_ENV: dns.timeout})
     interval = validate_scan_interval(timedelta(seconds=own.scan_interval_seconds), SCAN_INTERVAL_ENV)
+    domain_interval = validate_scan_interval(
+        timedelta(seconds=own.domain_check_interval_seconds), DOMAIN_CHECK_INTERVAL_ENV
+    )
     known = [z.key for z in DEFAULT_CATALOGUE.zones]
     for env, keys in (("EE_REPUTATION_ZONE_NAMES", own.zone_names), ("EE_REPUTATION_ZONE_BUDGETS", own.zone_budgets)):
         for key in keys:
@@ -107,6 +116,7 @@ def build_config(own: ReputationSettings, dns: DnsEnvSettings) -> ReputationConf
         max_in_flight=own.max_in_flight,
         scan_interval=interval,
         scan_tick=timedelta(seconds=own.scan_tick_seconds),
+        domain_check_interval=domain_interval,
         history=timedelta(days=own.history_days),
     )
 

@@ -1,8 +1,8 @@
-"""The reputation service's periodic job, a module-level function (RQ imports it by name).
+"""The reputation service's periodic jobs, module-level functions (RQ imports them by name).
 
-It runs against `libs.registry.runtime_for("reputation")`, with that runtime's clock: a test that built
-the service on a FakeClock moves the clock and calls it. `claim_once` on the scan slot makes one replica
-(or one RQ worker) scan per slot, however many look.
+They run against `libs.registry.runtime_for("reputation")`, with that runtime's clock: a test that built
+the service on a FakeClock moves the clock and calls them. `claim_once` on the slot makes one replica
+(or one RQ worker) scan or check per slot, however many look.
 """
 
 from __future__ import annotations
@@ -20,3 +20,14 @@ def scan_watched_ips() -> int:
     """
     run = reputation_for(runtime_for(SERVICE)).ips.periodic()
     return len(run.recorded) if run is not None else 0
+
+
+def check_tenant_domains() -> int:
+    """Checks every tenant's sending and tracking domains when the current slot of
+    EE_REPUTATION_DOMAIN_CHECK_INTERVAL_SECONDS is not yet taken (between slots: the tenants whose domains were
+    set and not checked since).
+
+    Returns the number of tenants checked (0 when another replica has the slot, or there is nothing to check).
+    """
+    runs = reputation_for(runtime_for(SERVICE)).tenant_domains.periodic()
+    return len(runs) if runs is not None else 0

@@ -1,7 +1,8 @@
 """reputation service entry point: the gRPC servicer (proto <-> use cases, nothing more) and its wiring.
 
-Settings: reputation/config.py (EE_REPUTATION_*, EE_DNS_NAMESERVERS, EE_DNS_TIMEOUT). The periodic scan is
-`reputation.jobs.scan_watched_ips`; the IPs to watch come from ip-pool's events (app/watchlist.py).
+Settings: reputation/config.py (EE_REPUTATION_*, EE_DNS_NAMESERVERS, EE_DNS_TIMEOUT). The periodic jobs are
+`reputation.jobs.scan_watched_ips` (IPs; the IPs to watch come from ip-pool's events, app/watchlist.py) and
+`reputation.jobs.check_tenant_domains` (each tenant's sending and tracking domains, app/tenant_domains.py).
 """
 
 from __future__ import annotations
@@ -66,6 +67,22 @@ class ReputationServicer(pb_grpc.ReputationServiceServicer):
             current_caller(), request.tenant_id, list(request.ip_zones), list(request.domain_zones)
         )
 
+    def GetTenantDomains(self, request: pb.GetTenantDomainsRequest, context: grpc.ServicerContext) -> pb.TenantDomains:
+        return self._rep.tenant_domains.get(current_caller(), request.tenant_id)
+
+    def SetTenantDomains(self, request: pb.SetTenantDomainsRequest, context: grpc.ServicerContext) -> pb.TenantDomains:
+        return self._rep.tenant_domains.set(
+            current_caller(),
+            request.tenant_id,
+            [(d.domain, list(d.dkim_selectors)) for d in request.sending_domains],
+            list(request.tracking_domains),
+        )
+
+    def CheckTenantDomains(
+        self, request: pb.CheckTenantDomainsRequest, context: grpc.ServicerContext
+    ) -> pb.CheckTenantDomainsResponse:
+        return self._rep.tenant_domains.check(current_caller(), request.tenant_id)
+
 
 def wire(rt: Runtime) -> None:
     reputation = reputation_for(rt, load_config())
@@ -76,9 +93,15 @@ def wire(rt: Runtime) -> None:
 
 def periodic(_settings: Settings) -> list[PeriodicJob]:
     config = load_config()
-    # The job runs every tick; it scans only when the interval's slot is not taken yet (claim_once).
-    tick = min(config.scan_tick, config.scan_interval)
-    return [PeriodicJob("reputation-scan", jobs.scan_watched_ips, timedelta(seconds=tick.total_seconds()))]
+    # The jobs run every tick; each works only when its interval's slot is not taken yet (claim_once).
+    scan_tick = min(config.scan_tick, config.scan_interval)
+    domain_tick = min(config.scan_tick, config.domain_check_interval)
+    return [
+        PeriodicJob("reputation-scan", jobs.scan_watched_ips, timedelta(seconds=scan_tick.total_seconds())),
+        PeriodicJob(
+            "reputation-domain-check", jobs.check_tenant_domains, timedelta(seconds=domain_tick.total_seconds())
+        ),
+    ]
 
 
 DEFINITION = ServiceDefinition(

@@ -79,6 +79,7 @@ DOMAIN_DATA: dict[str, list[str]] = {
 }
 # Live changes go to their own datasets of the same zones, so tests only ever add to / remove from them.
 LIVE = {"spamhaus-zen": "zen_live", "spamcop": "spamcop_live"}
+LIVE_DOMAINS = {"spamhaus-dbl": "dbl_live"}
 
 
 def start_rbldnsd() -> Rbldnsd:
@@ -90,6 +91,8 @@ def start_rbldnsd() -> Rbldnsd:
         server.add_dataset(test_name(key), "ip4set", dataset, ["192.0.2.255 :127.0.0.2:placeholder"])
     for key, lines in DOMAIN_DATA.items():
         server.add_dataset(test_name(key), "dnset", key, lines)
+    for key, dataset in LIVE_DOMAINS.items():
+        server.add_dataset(test_name(key), "dnset", dataset, ["placeholder.invalid :127.0.1.2:placeholder"])
     server.add_dataset(WORLD, "ip4trie", "world", ["0.0.0.0/0"])
     server.add_dataset(DEAD, "ip4set", "dead", [LISTED_IP])
     return server.start()
@@ -151,6 +154,18 @@ class ReputationService(ServiceDriver):
 
     def listing_events(self, address: str) -> list[tuple[bool, str]]:
         return [(e.listed, e.zone_key) for e in self.outbox(events_pb2.IpListingChanged) if e.address == address]
+
+    def domain_events(self, tenant: str) -> list[tuple[str, str, str, str, str]]:
+        """(domain, check, subject, previous verdict, verdict) of each DomainCheckChanged of a tenant, in order."""
+        return [
+            (e.domain, e.check, e.subject, verdict_name(e.previous_verdict), verdict_name(e.verdict))
+            for e in self.outbox(events_pb2.DomainCheckChanged)
+            if e.tenant_id == tenant
+        ]
+
+
+def verdict_name(value: int) -> str:
+    return pb.CheckVerdict.Name(value).removeprefix("CHECK_VERDICT_")
 
 
 def statuses(reply: pb.IpReputation) -> dict[str, str]:

@@ -117,3 +117,94 @@ def test_zone_health_changes_are_platform_alerts_for_the_admins() -> None:
         reputation_events.ZoneHealthChanged(zone="bl.example.test", zone_key="example", healthy=True),
     )
     assert back.severity is Severity.INFO and back.resolved and back.text
+
+
+# -- a tenant's domain checks --------------------------------------------------------------------------
+
+
+def domain_check(check: str, subject: str, previous: str, verdict: str, **more: object):  # type: ignore[no-untyped-def]
+    fields: dict[str, object] = {"tenant_id": "sos-expat", "domain": "sos-expat.example", **more}
+    return reputation_events.DomainCheckChanged(
+        check=check,
+        subject=subject,
+        previous_verdict=reputation_pb.CheckVerdict.Value(f"CHECK_VERDICT_{previous}"),
+        verdict=reputation_pb.CheckVerdict.Value(f"CHECK_VERDICT_{verdict}"),
+        **fields,
+    )
+
+
+@pytest.mark.parametrize(
+    ("check", "subject", "severity", "title"),
+    [
+        ("spf", "192.0.2.10", Severity.CRITICAL, "SPF of sos-expat.example for 192.0.2.10 fails"),
+        ("dkim", "s1", Severity.CRITICAL, "DKIM of sos-expat.example (selector s1) fails"),
+        ("dmarc", "sos-expat.example", Severity.CRITICAL, "DMARC of sos-expat.example fails"),
+        ("mx", "sos-expat.example", Severity.WARNING, "MX of sos-expat.example fails"),
+    ],
+)
+def test_a_sending_domain_whose_authentication_breaks(check: str, subject: str, severity: Severity, title: str) -> None:
+    from notifier.app.events import alert_from_domain_check_changed
+
+    alert = alert_from_domain_check_changed(
+        envelope(),
+        domain_check(check, subject, "PASS", "FAIL", reason="192.0.2.10 is not allowed", records=["v=spf1 -all"]),
+    )
+    assert alert is not None
+    assert (alert.severity, alert.title, alert.tenant, alert.resolved) == (severity, title, "sos-expat", False)
+    assert alert.dedup_key == f"domain-check:sos-expat.example:{check}:{subject}:fail"
+    assert alert.text == "192.0.2.10 is not allowed\nVerdict: pass → fail\nRecord: v=spf1 -all"
+    assert alert.labels["domain"] == "sos-expat.example" and alert.labels["check"] == check
+
+
+def test_a_warning_and_a_recovery() -> None:
+    from notifier.app.events import alert_from_domain_check_changed
+
+    weak = alert_from_domain_check_changed(
+        envelope(), domain_check("dmarc", "sos-expat.example", "UNSPECIFIED", "WARN", reason="p=none")
+    )
+    assert weak is not None and weak.severity is Severity.WARNING and not weak.resolved
+    assert weak.title == "DMARC of sos-expat.example needs attention" and weak.text == "p=none"  # a first verdict
+    fixed = alert_from_domain_check_changed(envelope(), domain_check("dkim", "s1", "FAIL", "PASS", reason="2048-bit"))
+    assert fixed is not None and fixed.severity is Severity.INFO and fixed.resolved
+    assert fixed.title == "DKIM of sos-expat.example (selector s1) passes again"
+    assert fixed.dedup_key == "domain-check:sos-expat.example:dkim:s1:pass"
+    assert alert_from_domain_check_changed(envelope(), domain_check("spf", "192.0.2.1", "PASS", "UNKNOWN")) is None
+
+
+def test_a_domain_listed_on_a_domain_blocklist_is_critical_and_names_the_lists() -> None:
+    from notifier.app.events import alert_from_domain_check_changed
+
+    listed = alert_from_domain_check_changed(
+        envelope(),
+        domain_check(
+            "blocklist",
+            "track.example",
+            "PASS",
+            "FAIL",
+            domain="track.example",
+            domain_role="tracking",
+            listed_on=["dbl.spamhaus.org", "multi.surbl.org"],
+            reason="listed on dbl.spamhaus.org: Spamhaus DBL: spam domain",
+        ),
+    )
+    assert listed is not None and listed.severity is Severity.CRITICAL and not listed.resolved
+    assert listed.title == "Tracking domain track.example listed on dbl.spamhaus.org, multi.surbl.org"
+    assert listed.dedup_key == "domain-check:track.example:blocklist:track.example:fail"
+    assert listed.labels["listed_on"] == "dbl.spamhaus.org, multi.surbl.org"
+    minor = alert_from_domain_check_changed(
+        envelope(), domain_check("blocklist", "sos-expat.example", "PASS", "WARN", listed_on=["multi.uribl.com"])
+    )
+    assert minor is not None and minor.severity is Severity.WARNING
+    assert minor.title == "Domain sos-expat.example listed on multi.uribl.com"
+    gone = alert_from_domain_check_changed(
+        envelope(), domain_check("blocklist", "sos-expat.example", "FAIL", "PASS", domain_role="sending")
+    )
+    assert gone is not None and gone.severity is Severity.INFO and gone.resolved
+    assert gone.title == "Domain sos-expat.example no longer listed on a domain blocklist"
+
+
+def test_the_notifier_subscribes_to_domain_check_changes() -> None:
+    from notifier.app.events import subscriptions
+
+    types = {cls.DESCRIPTOR.full_name for cls, _handler in subscriptions(None)}  # type: ignore[arg-type]
+    assert "emailengine.reputation.v1.DomainCheckChanged" in types

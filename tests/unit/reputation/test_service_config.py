@@ -31,6 +31,8 @@ def config(**own: object):  # type: ignore[no-untyped-def]
 def test_defaults() -> None:
     c = config()
     assert c.scan_interval == timedelta(hours=4) and c.scan_tick == timedelta(minutes=1)
+    assert c.domain_check_interval == timedelta(hours=4)
+    assert config(domain_check_interval_seconds=60).domain_check_interval == timedelta(minutes=1)
     assert len(c.default_ip_zones) == 9 and [z.key for z in c.default_domain_zones] == [
         "spamhaus-dbl",
         "surbl",
@@ -44,6 +46,8 @@ def test_defaults() -> None:
     [
         ({"scan_interval_seconds": 59}, "EE_REPUTATION_SCAN_INTERVAL_SECONDS"),
         ({"scan_interval_seconds": 8 * 86400}, "EE_REPUTATION_SCAN_INTERVAL_SECONDS"),
+        ({"domain_check_interval_seconds": 59}, "EE_REPUTATION_DOMAIN_CHECK_INTERVAL_SECONDS"),
+        ({"domain_check_interval_seconds": 8 * 86400}, "EE_REPUTATION_DOMAIN_CHECK_INTERVAL_SECONDS"),
         ({"zone_names": {"sorbs": "dnsbl.sorbs.net"}}, "EE_REPUTATION_ZONE_NAMES"),
         ({"zone_names": {"spamcop": "not a name"}}, "zone"),
         ({"zone_budgets": {"nope": {}}}, "EE_REPUTATION_ZONE_BUDGETS"),

@@ -6,6 +6,11 @@
   service from STANDBY or PAUSED → INFO. Other transitions (warming → warm) are routine: no alert.
 * emailengine.reputation.v1.ZoneHealthChanged: a blocklist zone turned unhealthy (dead, listing the world,
   unreachable) → WARNING, healthy again → INFO; a platform alert (tenant ""), so admin routes get it.
+* emailengine.reputation.v1.DomainCheckChanged: a check of a tenant's domain became FAIL → CRITICAL when it
+  stops mail: a listing on a domain blocklist (DBL, SURBL, URIBL: every link to the domain gets mail refused)
+  and SPF, DKIM or DMARC of a sending domain (Gmail, Yahoo and Microsoft reject bulk mail without them);
+  any other FAIL (MX) and any WARN → WARNING; back to PASS → INFO, resolved. Dedup key per (domain, check,
+  subject, verdict).
 
 Handlers run inside the event consumer's transaction (libs.events), so the alert and its deliveries are
 stored exactly when the event is marked handled. An event that cannot make a valid alert (a malformed
@@ -137,6 +142,67 @@ def alert_from_zone_health_changed(
     )
 
 
+_CHECK_NAMES = {"spf": "SPF", "dkim": "DKIM", "dmarc": "DMARC", "mx": "MX", "ptr": "PTR"}
+# FAILs that stop mail on their own: CRITICAL. Other FAILs and every WARN: WARNING.
+_CRITICAL_FAILS = frozenset({"blocklist", "spf", "dkim", "dmarc"})
+
+
+def _verdict_name(value: int) -> str:
+    try:
+        return reputation_pb.CheckVerdict.Name(value).removeprefix("CHECK_VERDICT_")
+    except ValueError:
+        return "UNSPECIFIED"
+
+
+def alert_from_domain_check_changed(
+    envelope: event_pb2.EventEnvelope, event: reputation_events.DomainCheckChanged
+) -> Alert | None:
+    verdict, previous = _verdict_name(event.verdict), _verdict_name(event.previous_verdict)
+    check = event.check.strip().lower()
+    if verdict == "FAIL":
+        severity = Severity.CRITICAL if check in _CRITICAL_FAILS else Severity.WARNING
+    elif verdict == "WARN":
+        severity = Severity.WARNING
+    elif verdict == "PASS":
+        severity = Severity.INFO
+    else:  # UNKNOWN is never news (the producer does not publish it); anything else is not understood
+        return None
+    kind = "Tracking domain" if event.domain_role == "tracking" else "Domain"
+    listed_on = ", ".join(event.listed_on)
+    if check == "blocklist":
+        if verdict == "PASS":
+            title = f"{kind} {event.domain} no longer listed on a domain blocklist"
+        else:
+            title = f"{kind} {event.domain} listed on {listed_on or 'a domain blocklist'}"
+    else:
+        name = _CHECK_NAMES.get(check, check.upper())
+        subject = ""
+        if event.subject and event.subject != event.domain:
+            subject = f" (selector {event.subject})" if check == "dkim" else f" for {event.subject}"
+        words = {"FAIL": "fails", "WARN": "needs attention", "PASS": "passes again"}[verdict]
+        title = f"{name} of {event.domain}{subject} {words}"
+    lines = [event.reason.strip()] if event.reason.strip() else []
+    if previous not in ("UNSPECIFIED", "UNKNOWN"):
+        lines.append(f"Verdict: {previous.lower()} → {verdict.lower()}")
+    lines += [f"Record: {r}" for r in event.records if r.strip()]
+    labels = {"domain": event.domain, "check": check, "verdict": verdict.lower()}
+    if event.subject:
+        labels["subject"] = event.subject
+    if listed_on:
+        labels["listed_on"] = listed_on
+    return Alert.create(
+        tenant=event.tenant_id or envelope.tenant_id,
+        severity=severity,
+        dedup_key=f"domain-check:{event.domain}:{check}:{event.subject}:{verdict.lower()}",
+        title=title,
+        text="\n".join(lines),
+        source=envelope.source or "reputation",
+        occurred_at=_occurred_at(envelope),
+        labels=labels,
+        resolved=verdict == "PASS",
+    )
+
+
 Mapper = Callable[[event_pb2.EventEnvelope, Message], Alert | None]
 Handler = Callable[[Session, event_pb2.EventEnvelope, Message], None]
 
@@ -162,4 +228,5 @@ def subscriptions(intake: AlertIntake) -> list[tuple[type[Message], Handler]]:
         (reputation_events.IpListingChanged, handler_for(intake, alert_from_ip_listing_changed)),  # type: ignore[arg-type]
         (ippool_events.IpStateChanged, handler_for(intake, alert_from_ip_state_changed)),  # type: ignore[arg-type]
         (reputation_events.ZoneHealthChanged, handler_for(intake, alert_from_zone_health_changed)),  # type: ignore[arg-type]
+        (reputation_events.DomainCheckChanged, handler_for(intake, alert_from_domain_check_changed)),  # type: ignore[arg-type]
     ]

@@ -8,7 +8,8 @@ nameserver costs one timeout, not one per lookup. The verdicts themselves are th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from functools import partial
 from ipaddress import IPv4Address
 
 from libs.clock import Clock, SystemClock
@@ -64,25 +65,30 @@ class DomainChecker:
         *,
         helo_names: Mapping[str, str] | None = None,
         dkim_signing_keys: Mapping[str, bytes] | None = None,
+        checks: Collection[CheckKind] | None = None,
     ) -> DomainReport:
         """One verdict per check: SPF and PTR per IP, DKIM per selector, then DMARC and MX.
 
         `helo_names`: IP → the HELO name PowerMTA uses for it; `dkim_signing_keys`: selector → PEM
-        private key PowerMTA signs with (compared with the published key). Raises InvalidArgument
-        naming every bad field (`domain`, `ips[1]`, `dkim_selectors[0]`, `helo_names[192.0.2.1]`).
+        private key PowerMTA signs with (compared with the published key); `checks`: only these kinds
+        (default all; a tenant's periodic domain checks leave PTR, a property of the IP, out). Raises
+        InvalidArgument naming every bad field (`domain`, `ips[1]`, `dkim_selectors[0]`, `helo_names[192.0.2.1]`).
         """
         name, addresses, selectors, helos = _validate(domain, ips, dkim_selectors, helo_names or {})
         keys = {s.lower(): pem for s, pem in (dkim_signing_keys or {}).items()}
-        jobs: list[tuple[CheckKind, str, Awaitable[CheckResult]]] = []
+        wanted = set(CheckKind) if checks is None else set(checks)
+        jobs: list[tuple[CheckKind, str, Callable[[], Awaitable[CheckResult]]]] = []
         for ip in addresses:
-            jobs.append((CheckKind.SPF, str(ip), self.check_spf(str(ip), name)))
+            jobs.append((CheckKind.SPF, str(ip), partial(self.check_spf, str(ip), name)))
         for selector in selectors:
-            jobs.append((CheckKind.DKIM, selector, self.check_dkim(name, selector, keys.get(selector))))
-        jobs.append((CheckKind.DMARC, name, self.check_dmarc(name)))
+            jobs.append((CheckKind.DKIM, selector, partial(self.check_dkim, name, selector, keys.get(selector))))
+        jobs.append((CheckKind.DMARC, name, partial(self.check_dmarc, name)))
         for ip in addresses:
-            jobs.append((CheckKind.PTR, str(ip), self.check_ptr(ip, helos.get(ip))))
-        jobs.append((CheckKind.MX, name, self.check_mx(name)))
-        results = await asyncio.gather(*(self._bounded(kind, subject, job) for kind, subject, job in jobs))
+            jobs.append((CheckKind.PTR, str(ip), partial(self.check_ptr, ip, helos.get(ip))))
+        jobs.append((CheckKind.MX, name, partial(self.check_mx, name)))
+        results = await asyncio.gather(
+            *(self._bounded(kind, subject, start()) for kind, subject, start in jobs if kind in wanted)
+        )
         return DomainReport(name, self.clock.now(), tuple(results))
 
     async def _bounded(self, kind: CheckKind, subject: str, job: Awaitable[CheckResult]) -> CheckResult:

@@ -67,3 +67,39 @@ tenant_zones = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_by", sa.String(255), nullable=False),
 )
+
+# A tenant's sending domains (JSON [{"domain", "dkim_selectors"}]) and tracking domains (JSON list); the row is
+# also the lock a check run of the tenant's domains takes while it records.
+tenant_domains = sa.Table(
+    "tenant_domains",
+    metadata,
+    sa.Column("tenant_id", sa.String(63), primary_key=True),
+    sa.Column("sending_domains", sa.Text, nullable=False),
+    sa.Column("tracking_domains", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(255), nullable=False),
+    # When the domains were last checked; NULL since they were set (the next tick checks them).
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# What the service believes about each check of a tenant's domains (domain.tenant_domains.fold_verdict).
+domain_check_state = sa.Table(
+    "domain_check_state",
+    metadata,
+    sa.Column("tenant_id", sa.String(63), primary_key=True),
+    sa.Column("domain", sa.String(253), primary_key=True),
+    sa.Column("check_kind", sa.String(16), primary_key=True),
+    # The IP (spf), the selector (dkim) or the domain (dmarc, mx, blocklist).
+    sa.Column("subject", sa.String(253), primary_key=True),
+    sa.Column("domain_role", sa.String(16), nullable=False),
+    # "pass", "warn", "fail"; "unknown" while no check could judge yet.
+    sa.Column("verdict", sa.String(16), nullable=False),
+    # A serialized emailengine.reputation.v1.DomainCheck: the check that gave the believed verdict.
+    sa.Column("result", sa.LargeBinary, nullable=False),
+    # When the believed verdict was last confirmed (NULL while unknown) and when it last changed.
+    sa.Column("verdict_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True),
+    # The latest check that could not judge, if the latest one could not: why, and when.
+    sa.Column("unknown_reason", sa.Text, nullable=False),
+    sa.Column("unknown_at", sa.DateTime(timezone=True), nullable=True),
+)

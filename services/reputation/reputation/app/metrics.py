@@ -43,6 +43,19 @@ class ReputationMetrics:
             registry=registry,
         )
 
+        self.domain_checks = Counter(
+            "emailengine_reputation_domain_checks_total",
+            "Checks of tenants' domains recorded",
+            ["trigger", "check", "verdict"],
+            registry=registry,
+        )
+        self.domain_changes = Counter(
+            "emailengine_reputation_domain_check_changes_total",
+            "DomainCheckChanged events published",
+            ["check", "verdict"],
+            registry=registry,
+        )
+
     def observe(self, trigger: str, recorded: Sequence[Recorded], health: Mapping[str, ZoneHealth]) -> None:
         self.scans.labels(trigger).inc(len(recorded))
         self.listed.labels(trigger).inc(sum(1 for r in recorded if r.scan.is_listed))

@@ -13,6 +13,7 @@ from libs.server import Runtime
 from reputation.app.domains import DomainValidation
 from reputation.app.metrics import ReputationMetrics
 from reputation.app.scanning import IpScans
+from reputation.app.tenant_domains import TenantDomainChecks
 from reputation.app.zones import ZoneUseCases
 from reputation.config import ReputationConfig, load_config
 
@@ -23,6 +24,7 @@ class Reputation:
     ips: IpScans
     domains: DomainValidation
     zones: ZoneUseCases
+    tenant_domains: TenantDomainChecks
 
 
 # Keyed by id(runtime); the runtime itself is kept beside it so its id cannot be reused while cached.
@@ -42,6 +44,7 @@ def reputation_for(rt: Runtime, config: ReputationConfig | None = None) -> Reput
                 ips=IpScans(rt.db, config, rt.clock, metrics),
                 domains=DomainValidation(rt.db, config, rt.clock),
                 zones=ZoneUseCases(rt.db, config, rt.clock),
+                tenant_domains=TenantDomainChecks(rt.db, config, rt.clock, metrics),
             )
             _built[id(rt)] = (rt, found)
             rt.on_stop.append(lambda: _forget(rt))
