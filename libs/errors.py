@@ -75,6 +75,12 @@ class Unauthenticated(ServiceError):
     reason = "UNAUTHENTICATED"
 
 
+class Aborted(ServiceError):
+    """A concurrent change got there first; the same call again will see it (HTTP 409)."""
+
+    reason = "ABORTED"
+
+
 class Unavailable(ServiceError):
     """A peer (database, MailWizz, Telegram, DNS) did not answer; the caller may retry."""
 

@@ -16,14 +16,15 @@ from functools import lru_cache
 from typing import Any
 
 import grpc
+import sqlalchemy.exc
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pool
 
 from emailengine.platform.v1 import annotations_pb2 as platform_annotations_pb2
 from libs import audit
-from libs.auth import Caller, TokenVerifier
+from libs.auth import Caller, Role, TokenVerifier
 from libs.db import Database
-from libs.errors import PermissionDenied, ServiceError, Unauthenticated
+from libs.errors import Aborted, PermissionDenied, ServiceError, Unauthenticated, Unavailable
 from libs.rpc_errors import internal_status, to_status
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,21 @@ class PlatformInterceptor(grpc.ServerInterceptor):
             caller = self._verifier.verify(metadata.get("authorization"))
             _caller.set(caller)
             _authorization.set(metadata.get("authorization", ""))
-            if is_write and caller.role == "viewer":
+            if is_write and caller.role is Role.VIEWER:
                 raise PermissionDenied("role viewer may only read")
-            return inner(request, context)
+            try:
+                return inner(request, context)
+            except sqlalchemy.exc.IntegrityError as exc:
+                # Two writers raced for the same row (e.g. two first PUTs of a tenant setting).
+                raise Aborted("a concurrent change conflicted with this one; try again") from exc
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+                if (
+                    exc.connection_invalidated
+                    or isinstance(exc, sqlalchemy.exc.InterfaceError)
+                    or _is_connect_error(exc)
+                ):
+                    raise Unavailable("the database is not reachable; try again shortly") from exc
+                raise
         except ServiceError as exc:
             status = to_status(exc, self._service)
             outcome, message = status.code.name, exc.message
@@ -155,6 +168,14 @@ class PlatformInterceptor(grpc.ServerInterceptor):
             )
         except Exception:
             log.exception("audit entry not recorded", extra={"method": method})
+
+
+def _is_connect_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(
+        words in text
+        for words in ("connection refused", "could not connect", "server closed", "timeout", "database is locked")
+    )
 
 
 def _field(request: Any, name: str) -> str:

@@ -23,6 +23,7 @@ _CODES: dict[type[errors.ServiceError], int] = {
     errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
     errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
     errors.Unavailable: code_pb2.UNAVAILABLE,
+    errors.Aborted: code_pb2.ABORTED,
 }
 
 

@@ -1,0 +1,79 @@
+"""The interceptor's mapping of failures to gRPC statuses, without a network."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import sqlalchemy.exc
+
+from libs.auth import Role, TokenVerifier, ensure_local_keys, mint_token
+from libs.errors import InvalidArgument
+from libs.interceptor import PlatformInterceptor
+
+METHOD = "/emailengine.ippool.v1.IpPoolService/CreateIp"
+
+
+class Aborted(Exception):
+    pass
+
+
+class FakeContext:
+    def __init__(self) -> None:
+        self.status: grpc.Status | None = None
+
+    def abort_with_status(self, status: grpc.Status) -> None:
+        self.status = status
+        raise Aborted
+
+    def code(self) -> None:
+        return None
+
+    def details(self) -> str:
+        return ""
+
+
+@pytest.fixture()
+def call(tmp_path: Path) -> Any:
+    import emailengine.ippool.v1.ippool_service_pb2  # noqa: F401  (registers the method descriptors)
+
+    private, jwks = tmp_path / "k.pem", tmp_path / "jwks.json"
+    ensure_local_keys(private, jwks)
+    token = mint_token(private, issuer="ee", audience="ee", subject="s", role=Role.ADMIN)
+    interceptor = PlatformInterceptor("ip-pool", TokenVerifier(jwks, "ee", "ee"), db=None)
+
+    def run(handler: Any) -> grpc.StatusCode | None:
+        context = FakeContext()
+        with contextlib.suppress(Aborted):
+            interceptor._call(handler, METHOD, {"authorization": f"Bearer {token}"}, object(), context)  # type: ignore[arg-type]
+        return context.status.code if context.status else None
+
+    return run
+
+
+def raiser(exc: Exception) -> Any:
+    def handler(_request: object, _context: object) -> None:
+        raise exc
+
+    return handler
+
+
+def test_domain_errors_keep_their_code(call: Any) -> None:
+    assert call(raiser(InvalidArgument("address", "bad"))) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_lost_race_on_a_unique_row_is_aborted_not_internal(call: Any) -> None:
+    error = sqlalchemy.exc.IntegrityError("INSERT …", {}, Exception("duplicate key value"))
+    assert call(raiser(error)) == grpc.StatusCode.ABORTED
+
+
+def test_an_unreachable_database_is_unavailable(call: Any) -> None:
+    error = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
+    assert call(raiser(error)) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_anything_else_is_internal_with_a_reference(call: Any) -> None:
+    assert call(raiser(RuntimeError("boom"))) == grpc.StatusCode.INTERNAL
