@@ -24,7 +24,7 @@ import redis
 from emailengine.notifier.v1 import notifier_service_pb2 as pb
 from emailengine.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
 from libs.events import STREAM
-from tests.harness.servers import PostgresServer, RedisServer, Stack, stack_env, wait_until
+from tests.harness.servers import PostgresServer, RedisServer, Stack, production_stack, wait_until
 from tests.integration.notifier.helpers import am_alert, am_payload, listing_event
 from tests.standins.telegram_bot_api import TelegramBotApiStandIn
 
@@ -54,29 +54,17 @@ def stack(
     redis_server: RedisServer,
     bot_api: TelegramBotApiStandIn,
 ) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("notifier-stack")
-    database = f"ee_{data_dir.name.replace('-', '_')}"
-    postgres.create_database(database)
-    env = stack_env(
-        data_dir,
-        database_url=postgres.url_for(database),
-        redis_url=redis_server.url,
-        extra={
-            "EE_TELEGRAM_BOT_TOKEN": bot_api.token,
-            "EE_TELEGRAM_API_BASE": bot_api.base_url,
-            "EE_NOTIFIER_DELIVERY_POLL_SECONDS": "0.2",
-            "EE_NOTIFIER_RETRY_MAX_DELAY_SECONDS": "1",  # the code's default is 60; same backoff, shorter cap
-            "EE_NOTIFIER_LEASE_SECONDS": "3",
-            "EE_NOTIFIER_MIN_SPACING_SECONDS": "0",
-            "EE_NOTIFIER_STORM_THRESHOLD": "1000",
-        },
-    )
-    running = Stack(data_dir, env)
-    try:
-        running.start()
+    extra = {
+        "EE_TELEGRAM_BOT_TOKEN": bot_api.token,
+        "EE_TELEGRAM_API_BASE": bot_api.base_url,
+        "EE_NOTIFIER_DELIVERY_POLL_SECONDS": "0.2",
+        "EE_NOTIFIER_RETRY_MAX_DELAY_SECONDS": "1",  # the code's default is 60; same backoff, shorter cap
+        "EE_NOTIFIER_LEASE_SECONDS": "3",
+        "EE_NOTIFIER_MIN_SPACING_SECONDS": "0",
+        "EE_NOTIFIER_STORM_THRESHOLD": "1000",
+    }
+    with production_stack(tmp_path_factory.mktemp("notifier-stack"), postgres, redis_server, extra) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

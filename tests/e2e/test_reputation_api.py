@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,7 +29,7 @@ from emailengine.platform.v1 import event_pb2
 from libs import events
 from libs.config import REPO_ROOT
 from tests.harness.dns_servers import LOOPBACK, Nsd, Rbldnsd, txt_rdata
-from tests.harness.servers import PostgresServer, RedisServer, Stack, stack_env, wait_until
+from tests.harness.servers import PostgresServer, RedisServer, Stack, production_stack, wait_until
 from tests.integration.reputation.service import (
     CLEAN_IP,
     LISTED_IP,
@@ -130,9 +129,6 @@ def stack(
     rbl: Rbldnsd,
     nsd: Nsd,
 ) -> Iterator[Stack]:
-    data_dir: Path = tmp_path_factory.mktemp("repstack")
-    database = f"ee_{data_dir.name.replace('-', '_')}"
-    postgres.create_database(database)
     extra = {
         "EE_DNS_NAMESERVERS": f"{rbl.nameserver},{nsd.nameserver}",
         "EE_DNS_TIMEOUT": "1",
@@ -140,13 +136,8 @@ def stack(
         # One slot a week: the two periodic runs of the worker test always fall in the same slot.
         "EE_REPUTATION_SCAN_INTERVAL_SECONDS": str(7 * 86400),
     }
-    env = stack_env(data_dir, database_url=postgres.url_for(database), redis_url=redis_server.url, extra=extra)
-    running = Stack(data_dir, env)
-    try:
-        running.start()
+    with production_stack(tmp_path_factory.mktemp("repstack"), postgres, redis_server, extra) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -280,3 +281,19 @@ class Stack:
                 proc.send_signal(signal.SIGTERM)
         for proc in self.procs.values():
             _stop(proc)
+
+
+@contextmanager
+def production_stack(
+    data_dir: Path, postgres: PostgresServer, redis_server: RedisServer, extra: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """The four services as separate processes on their own PostgreSQL database and Redis, behind Envoy."""
+    database = f"ee_{data_dir.name.replace('-', '_')}"
+    postgres.create_database(database)
+    env = stack_env(data_dir, database_url=postgres.url_for(database), redis_url=redis_server.url, extra=extra)
+    running = Stack(data_dir, env)
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
