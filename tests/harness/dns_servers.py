@@ -32,6 +32,8 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
+from tests.harness.servers import free_port
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -44,21 +46,6 @@ def _binary(name: str, package: str) -> str:
     if path is None:
         raise HarnessError(f"{name} is not installed (Debian package {package!r}; `make test` installs it)")
     return path
-
-
-def free_port() -> int:
-    """A port free on 127.0.0.1 for both UDP and TCP right now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((LOOPBACK, 0))
-            port = udp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((LOOPBACK, port))
-                except OSError:
-                    continue
-                return port
-    raise HarnessError("no free loopback port")
 
 
 def make_workdir(prefix: str) -> Path:
