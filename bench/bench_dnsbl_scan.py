@@ -41,11 +41,11 @@ from reputation.adapters.dnsbl_scanner import DnsblScanner
 from reputation.adapters.tables import monitored_ips
 from reputation.app.metrics import ReputationMetrics
 from reputation.app.scanning import ScanRunner, WatchedIp
+from reputation.bootstrap import DEFINITION
 from reputation.config import DnsEnvSettings, ReputationSettings, build_config
 from reputation.domain.dnsbl import DnsAnswer, query_name
 from reputation.domain.scan import ScanResult
 from reputation.domain.zones import DEFAULT_IP_ZONES, Zone
-from reputation.server import DEFINITION
 from tests.harness.dns_servers import DelayingRelay, HarnessError, Rbldnsd
 
 TARGET_QPS = 7_000

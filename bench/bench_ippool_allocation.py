@@ -26,11 +26,11 @@ from ippool.adapters.store import Store
 from ippool.app.allocation import AllocationUseCases
 from ippool.app.records import IpRecord
 from ippool.app.tenants import TenantUseCases
+from ippool.bootstrap import DEFINITION
 from ippool.domain.allocation import AllocationResult, IpCapacity, allocate
 from ippool.domain.lifecycle import IpState
 from ippool.domain.providers import ProviderGroup
 from ippool.domain.schedule import DEFAULT_SCHEDULE, WarmupPosition
-from ippool.server import DEFINITION
 from libs.auth import Caller, Role
 from libs.config import Settings
 from libs.db import connect, migrate

@@ -41,6 +41,9 @@ class Caller:
     def is_admin(self) -> bool:
         return self.role in (Role.ADMIN, Role.SERVICE)
 
+    def may_read(self, tenant_id: str) -> bool:
+        return self.is_admin or tenant_id == self.tenant_id
+
     def require_read(self, tenant_id: str) -> None:
         if self.is_admin:
             return

@@ -6,6 +6,7 @@ emailengine serve ip-pool             one service (production: one process per s
 emailengine gateway                   Envoy alone, with the rendered config
 emailengine worker ip-pool            an RQ worker for one service's jobs (REDIS_URL set)
 emailengine scheduler                 the one RQ cron scheduler for every periodic job (REDIS_URL set)
+emailengine migrate ip-pool           bring one service's database to this version
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from libs.auth import Role, ensure_local_keys, mint_token
 from libs.config import REPO_ROOT, SERVICE_NAMES, redact_url, settings
+
+if TYPE_CHECKING:
+    from libs.runtime import ServiceDefinition
 
 log = logging.getLogger("emailengine")
 DESCRIPTOR = REPO_ROOT / "gen" / "api_descriptor.pb"
@@ -66,8 +71,9 @@ def token(tenant: str, admin: bool, role: str, subject: str, ttl: int) -> None:
     )
 
 
-def _definition(name: str):
-    from libs.registry import definition_of
+def _definition(name: str) -> ServiceDefinition[Any]:
+    # Imported late, so that `emailengine token` does not load every service.
+    from libs.service_catalog import definition_of
 
     return definition_of(name)
 
@@ -209,22 +215,56 @@ def _print_banner(pids: dict[str, int]) -> None:
 
 @main.command()
 @click.argument("service", type=click.Choice(SERVICE_NAMES))
+def migrate(service: str) -> None:
+    """Bring one service's database to this version (what `serve` does at start)."""
+    from libs.db import connect
+    from libs.db import migrate as run_migrations
+
+    _configure(service)
+    db = connect(settings(), service)
+    try:
+        run_migrations(db, _definition(service).migrations)
+    finally:
+        db.dispose()
+    click.echo(f"{service}: database at head")
+
+
+@main.command()
+@click.argument("service", type=click.Choice(SERVICE_NAMES))
 @click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
-def worker(service: str, burst: bool) -> None:
+@click.option(
+    "--wait-for-migrations",
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for the service to migrate its database (they usually start together).",
+)
+def worker(service: str, burst: bool, wait_for_migrations: float) -> None:
     """Run an RQ worker for one service's queue (needs REDIS_URL).
 
-    A SimpleWorker runs jobs in its own process instead of forking one per job, so the service runtime
-    (database pool, migrations done once, metrics) is built once and reused by every job.
+    The worker builds the service's runtime once, at start, on an already migrated database, and every job
+    runs against its application. A SimpleWorker runs jobs in its own process instead of forking one per job,
+    so that runtime (database pool, metrics) is reused by every job.
     """
     import redis
     from rq import SimpleWorker
+
+    from libs.jobs import install_worker_app
+    from libs.runtime import build_runtime
 
     _configure(f"{service}-worker")
     s = settings()
     if not s.redis_url:
         raise click.ClickException("REDIS_URL is not set: jobs run in process")
+    runtime = build_runtime(_definition(service), s, run_migrations=False, migration_wait_seconds=wait_for_migrations)
+    install_worker_app(service, runtime.app)
+    log.info("worker ready", extra={"service": service})
     connection = redis.Redis.from_url(s.redis_url)
-    SimpleWorker([service], connection=connection).work(burst=burst, with_scheduler=True)
+    try:
+        SimpleWorker([service], connection=connection).work(burst=burst, with_scheduler=True)
+    finally:
+        for hook in runtime.on_stop:
+            hook()
+        runtime.db.dispose()
 
 
 @main.command()
@@ -233,15 +273,23 @@ def scheduler() -> None:
     import redis
     from rq.cron import CronScheduler
 
-    from libs.registry import periodic_jobs
+    from libs.jobs import job_path, run_job
+    from libs.service_catalog import definitions
 
     _configure("scheduler")
     s = settings()
     if not s.redis_url:
         raise click.ClickException("REDIS_URL is not set: periodic jobs run in process")
     cron = CronScheduler(connection=redis.Redis.from_url(s.redis_url))
-    for service, job in periodic_jobs(s):
-        cron.register(job.func, queue_name=service, interval=int(job.interval.total_seconds()), name=job.name)
+    for name, definition in definitions().items():
+        for job in definition.periodic_jobs(definition.load_config()):
+            cron.register(
+                run_job,
+                queue_name=name,
+                args=(name, job_path(job.func)),
+                interval=int(job.interval.total_seconds()),
+                name=job.name,
+            )
     cron.start()
 
 

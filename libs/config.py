@@ -8,21 +8,18 @@ from __future__ import annotations
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from libs.outbound import OutboundPolicy
+
+# The services of the platform, each with its ports among the settings below; what each one is, it declares
+# itself (libs.service_catalog).
 ServiceName = Literal["ip-pool", "reputation", "campaign-gateway", "notifier"]
 SERVICE_NAMES: tuple[ServiceName, ...] = ("ip-pool", "reputation", "campaign-gateway", "notifier")
-
-# Full gRPC name of each service's main API, as in protos/.
-GRPC_SERVICE_OF: dict[str, str] = {
-    "ip-pool": "emailengine.ippool.v1.IpPoolService",
-    "reputation": "emailengine.reputation.v1.ReputationService",
-    "campaign-gateway": "emailengine.campaign.v1.CampaignService",
-    "notifier": "emailengine.notifier.v1.NotifierService",
-}
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
@@ -79,6 +76,18 @@ class Settings(BaseSettings):
     )
     event_poll_seconds: float = Field(default=0.2, gt=0, le=60, description="Outbox relay poll interval")
 
+    outbound_allow_networks: str = Field(
+        default="",
+        description="Comma-separated networks that user-supplied URLs (webhooks, MailWizz, PMTA) may reach although "
+        "private or loopback, e.g. an on-premise MailWizz at 10.20.0.5/32; empty = public addresses only",
+    )
+    outbound_deadline_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Whole-call deadline of one request to a user-supplied URL"
+    )
+    outbound_max_response_bytes: int = Field(
+        default=1 << 20, ge=1024, le=64 << 20, description="Largest answer read from a user-supplied URL"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -87,6 +96,14 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://"):
             # psycopg 3 is the driver we ship.
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("outbound_allow_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from libs.outbound import parse_networks
+
+        parse_networks(value)
         return value
 
     @field_validator("redis_url")
@@ -103,6 +120,21 @@ class Settings(BaseSettings):
     @property
     def private_key_path(self) -> Path:
         return self.jwt_private_key_file or self.data_dir / "keys" / "jwt.pem"
+
+    def outbound_policy(self) -> OutboundPolicy:
+        """How user-supplied URLs are called: the allow-list, the deadline, the size cap, and the platform's own
+        ports (Envoy's admin above all), which are never called whatever the allow-list says."""
+        from libs.outbound import OutboundPolicy, parse_networks
+
+        own = {self.gateway_port, self.envoy_admin_port}
+        for name in SERVICE_NAMES:
+            own |= {self.grpc_port(name), self.metrics_port(name)}
+        return OutboundPolicy(
+            allowed_networks=parse_networks(self.outbound_allow_networks),
+            protected_local_ports=frozenset(own),
+            deadline_seconds=self.outbound_deadline_seconds,
+            max_response_bytes=self.outbound_max_response_bytes,
+        )
 
     def grpc_port(self, service: str) -> int:
         return int(getattr(self, f"{setting_name(service)}_grpc_port"))

@@ -47,14 +47,17 @@ class Database:
 
 
 def connect(settings: Settings, service: str, *, url: str | None = None) -> Database:
+    """The service's database with one connection pool per process, sized for its RPC threads plus its
+    background work, so a request never waits for (or opens) a connection of its own."""
     url = url if url is not None else settings.database_url
+    pool_size = settings.grpc_workers + 4
     if url.startswith("postgresql"):
         schema = schema_name(service)
         engine = sa.create_engine(
             url,
             pool_pre_ping=True,
-            pool_size=10,
-            max_overflow=10,
+            pool_size=pool_size,
+            max_overflow=pool_size,
             connect_args={"options": f"-csearch_path={schema}"},
         )
         with engine.begin() as conn:
@@ -64,7 +67,13 @@ def connect(settings: Settings, service: str, *, url: str | None = None) -> Data
     if not url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{settings.data_dir / (schema_name(service) + '.db')}"
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = sa.create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        poolclass=sa.pool.QueuePool,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+    )
     sa.event.listen(engine, "connect", _sqlite_pragmas)
     return Database(engine, None, sessionmaker(engine, expire_on_commit=False))
 
@@ -93,6 +102,27 @@ def migrate(db: Database, service_migrations: Path) -> None:
             cfg.attributes["version_table"] = version_table
             cfg.attributes["schema"] = db.schema
             command.upgrade(cfg, "head")
+
+
+def is_at_head(db: Database, service_migrations: Path) -> bool:
+    """True when the platform tables and the service's own are at their newest revision."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with db.engine.connect() as conn:
+        for location, version_table in (
+            (PLATFORM_MIGRATIONS, "alembic_version_platform"),
+            (service_migrations, "alembic_version"),
+        ):
+            cfg = Config()
+            cfg.set_main_option("script_location", str(location))
+            head = ScriptDirectory.from_config(cfg).get_current_head()
+            context_ = MigrationContext.configure(
+                conn, opts={"version_table": version_table, "version_table_schema": db.schema}
+            )
+            if context_.get_current_revision() != head:
+                return False
+    return True
 
 
 def run_alembic_env() -> None:

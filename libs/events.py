@@ -19,10 +19,10 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 import sqlalchemy as sa
@@ -30,10 +30,15 @@ from google.protobuf import any_pb2, symbol_database
 from google.protobuf.message import Message
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from tenacity import RetryError, Retrying, stop_after_attempt, wait_exponential
 
 from emailengine.platform.v1 import event_pb2
+from libs.clock import SystemClock
 from libs.db import Database
 from libs.tables import event_dead_letters, event_inbox, event_outbox
+
+if TYPE_CHECKING:
+    from libs.unit_of_work import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +79,17 @@ def unpack(envelope: event_pb2.EventEnvelope) -> Message:
 
 # -- consumers ------------------------------------------------------------------------------------
 
-Handler = Callable[[Session, event_pb2.EventEnvelope, Message], None]
+# A handler applies one event inside the unit of work the consumer opened (which already holds the inbox row):
+# its writes and the "handled" mark commit together.
+Handler = Callable[[Any, event_pb2.EventEnvelope, Message], None]
+
+
+@dataclass(frozen=True)
+class Subscriptions:
+    """What a service consumes: a unit of work factory for its handlers, and a handler per event type."""
+
+    unit_of_work: Callable[[], SqlUnitOfWork]
+    handlers: Mapping[type[Message], Handler]
 
 
 @dataclass
@@ -83,9 +98,15 @@ class EventConsumer:
 
     group: str
     db: Database
+    unit_of_work: Callable[[], SqlUnitOfWork] | None = None
     handlers: dict[str, Handler] = field(default_factory=dict)
     # Told the type of each event applied (metrics).
     on_applied: Callable[[str], None] | None = None
+
+    def subscribe(self, subscriptions: Subscriptions) -> None:
+        self.unit_of_work = subscriptions.unit_of_work
+        for event_cls, handler in subscriptions.handlers.items():
+            self.on(event_cls, handler)
 
     def on(self, event_cls: type[Message], handler: Handler) -> None:
         self.handlers[event_cls.DESCRIPTOR.full_name] = handler
@@ -93,26 +114,44 @@ class EventConsumer:
     def wants(self, event_type: str) -> bool:
         return event_type in self.handlers
 
+    def _new_unit_of_work(self) -> SqlUnitOfWork:
+        if self.unit_of_work is not None:
+            return self.unit_of_work()
+        from libs.unit_of_work import SqlUnitOfWork
+
+        return SqlUnitOfWork(self.db, source=self.group, clock=SystemClock())
+
     def handle(self, raw_envelope: bytes) -> bool:
-        """Applies the event once. Returns False when it was already handled (a redelivery)."""
+        """Applies the event once. Returns False when it was already handled (a redelivery).
+
+        Only a duplicate of the inbox row means "already handled"; any other error, an IntegrityError of the
+        handler's own writes included, is a failure that is retried and then dead-lettered.
+        """
         envelope = event_pb2.EventEnvelope.FromString(raw_envelope)
         handler = self.handlers.get(event_type_of(envelope))
         if handler is None:
             return False
-        try:
-            with self.db.transaction() as session:
-                session.execute(
-                    event_inbox.insert().values(
-                        consumer_group=self.group, event_id=envelope.event_id, handled_at=datetime.now(UTC)
-                    )
-                )
-                session.flush()
-                handler(session, envelope, unpack(envelope))
-        except IntegrityError:
-            log.info("event already handled", extra={"event_id": envelope.event_id, "group": self.group})
-            return False
+        with self._new_unit_of_work() as uow:
+            if not self._mark_handled(uow.session, envelope.event_id):
+                log.info("event already handled", extra={"event_id": envelope.event_id, "group": self.group})
+                return False
+            handler(uow, envelope, unpack(envelope))
+            uow.commit()
         if self.on_applied is not None:
             self.on_applied(event_type_of(envelope))
+        return True
+
+    def _mark_handled(self, session: Session, event_id: str) -> bool:
+        """Adds the inbox row; False when this group handled the event already (or is handling it now)."""
+        key = (event_inbox.c.consumer_group == self.group) & (event_inbox.c.event_id == event_id)
+        if session.execute(sa.select(event_inbox.c.event_id).where(key)).first() is not None:
+            return False
+        try:
+            session.execute(
+                event_inbox.insert().values(consumer_group=self.group, event_id=event_id, handled_at=datetime.now(UTC))
+            )
+        except IntegrityError:
+            return False  # a concurrent delivery of the same event committed first; the caller rolls back
         return True
 
     def dead_letter(self, raw_envelope: bytes, error: BaseException, attempts: int) -> None:
@@ -145,17 +184,21 @@ class EventConsumer:
                 )
 
     def handle_with_retries(self, raw_envelope: bytes, max_attempts: int = MAX_HANDLING_ATTEMPTS) -> None:
-        """In-process delivery: a few quick retries, then the dead-letter table."""
-        for attempt in range(1, max_attempts + 1):
-            try:
-                self.handle(raw_envelope)
-                return
-            except Exception as exc:
-                if attempt == max_attempts:
-                    self.dead_letter(raw_envelope, exc, attempt)
-                    return
-                log.warning("event handler failed; retrying", exc_info=True, extra={"group": self.group})
-                time.sleep(min(0.05 * 2**attempt, 2.0))
+        """In-process delivery: a few quick retries with backoff, then the dead-letter table."""
+        retrying = Retrying(
+            stop=stop_after_attempt(max_attempts),
+            wait=wait_exponential(multiplier=0.05, max=2.0),
+            before_sleep=lambda state: log.warning(
+                "event handler failed; retrying",
+                exc_info=state.outcome.exception() if state.outcome else None,
+                extra={"group": self.group, "attempt": state.attempt_number},
+            ),
+        )
+        try:
+            retrying(self.handle, raw_envelope)
+        except RetryError as failed:
+            error = failed.last_attempt.exception() or RuntimeError("event handler failed")
+            self.dead_letter(raw_envelope, error, max_attempts)
 
 
 # -- transports -----------------------------------------------------------------------------------
@@ -264,7 +307,6 @@ class RedisStreamConsumer:
         self._name = name or f"{socket.gethostname()}-{os.getpid()}"
         self._claim_idle_ms = claim_idle_ms
         self._max_attempts = max_attempts
-        self._failures: dict[bytes, int] = {}
         self._ensure_group()
 
     def _ensure_group(self) -> None:
@@ -283,7 +325,6 @@ class RedisStreamConsumer:
                     # Left pending: read again (after a pause) before anything newer.
                     return done
             self._redis.xack(self._stream, self._consumer.group, message_id)
-            self._failures.pop(message_id, None)
             done += 1
         return done
 
@@ -293,14 +334,26 @@ class RedisStreamConsumer:
             self._consumer.handle(raw_envelope)
             return True
         except Exception as exc:
-            attempts = self._failures.get(message_id, 0) + 1
-            self._failures[message_id] = attempts
+            attempts = self._deliveries(message_id)
             if attempts >= self._max_attempts:
                 self._consumer.dead_letter(raw_envelope, exc, attempts)
                 return True
-            log.warning("event handler failed; will retry", exc_info=True, extra={"group": self._consumer.group})
+            log.warning(
+                "event handler failed; will retry",
+                exc_info=True,
+                extra={"group": self._consumer.group, "attempt": attempts},
+            )
+            # The attempts live in Redis (they survive a restart of this process), so the pause is computed
+            # from them here rather than by an in-memory retry loop.
             time.sleep(min(0.1 * 2**attempts, 5.0))
             return False
+
+    def _deliveries(self, message_id: bytes) -> int:
+        """How many times the stream delivered this entry to the group (XPENDING's delivery counter)."""
+        pending = self._redis.xpending_range(
+            self._stream, self._consumer.group, min=message_id, max=message_id, count=1
+        )
+        return int(pending[0]["times_delivered"]) if pending else 1
 
     def poll_once(self, block_ms: int = 1000) -> int:
         done = 0

@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from libs.config import GRPC_SERVICE_OF, SERVICE_NAMES, Settings
+from libs.config import SERVICE_NAMES, Settings
+from libs.service_catalog import grpc_service_of
 
 PLATFORM_SERVICE = "emailengine.platform.v1.PlatformService"
 JWT_PROVIDER = "email_engine"
@@ -85,19 +86,20 @@ def _host_port(address: str) -> tuple[str, int]:
 
 
 def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
-    host = settings.bind_host
-    clusters = [_cluster(name, [(host, settings.grpc_port(name))], GRPC_SERVICE_OF[name]) for name in SERVICE_NAMES]
+    # Each service where its EE_*_ADDRESS says (a Kubernetes Service name in a cluster), else this host.
+    upstream = {name: _host_port(settings.grpc_address(name)) for name in SERVICE_NAMES}
+    clusters = [_cluster(name, [upstream[name]], grpc_service_of(name)) for name in SERVICE_NAMES]
     # PlatformService runs in every service: balanced over whichever are up.
-    clusters.append(_cluster("platform", [(host, settings.grpc_port(n)) for n in SERVICE_NAMES], ""))
+    clusters.append(_cluster("platform", [upstream[n] for n in SERVICE_NAMES], ""))
     routes: list[dict[str, Any]] = [
-        {"match": {"prefix": f"/{GRPC_SERVICE_OF[name]}/"}, "route": {"cluster": name, "timeout": "60s"}}
+        {"match": {"prefix": f"/{grpc_service_of(name)}/"}, "route": {"cluster": name, "timeout": "60s"}}
         for name in SERVICE_NAMES
     ]
     routes += [
         {"match": {"prefix": f"/{PLATFORM_SERVICE}/"}, "route": {"cluster": "platform", "timeout": "15s"}},
         {"match": {"prefix": "/grpc.health.v1.Health/"}, "route": {"cluster": "platform", "timeout": "5s"}},
     ]
-    transcoded_services = [GRPC_SERVICE_OF[n] for n in SERVICE_NAMES] + [PLATFORM_SERVICE]
+    transcoded_services = [grpc_service_of(n) for n in SERVICE_NAMES] + [PLATFORM_SERVICE]
     jwks = settings.jwks_path
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
@@ -39,8 +40,16 @@ PUBLIC_METHODS = frozenset(
     }
 )
 
-# Fields that name the resource a call acts on, most specific first.
-_RESOURCE_FIELDS = ("address", "campaign_id", "alert_id", "domain", "tenant_id", "tenant")
+# Fields that name the resource a call acts on, most specific first, and the collection each belongs to.
+_RESOURCE_FIELDS = (
+    ("address", "ips"),
+    ("campaign_id", "campaigns"),
+    ("alert_id", "alerts"),
+    ("route_id", "alert-routes"),
+    ("domain", "domains"),
+    ("tenant_id", "tenants"),
+    ("tenant", "tenants"),
+)
 
 _caller: ContextVar[Caller | None] = ContextVar("caller", default=None)
 _authorization: ContextVar[str] = ContextVar("authorization", default="")
@@ -76,6 +85,9 @@ def is_read_method(full_method: str) -> bool:
 
 
 class PlatformInterceptor(grpc.ServerInterceptor):
+    """Wraps every method handler, unary or streaming, in the same authentication, authorisation, error
+    mapping and audit."""
+
     def __init__(self, service: str, verifier: TokenVerifier, db: Database | None):
         self._service = service
         self._verifier = verifier
@@ -85,39 +97,55 @@ class PlatformInterceptor(grpc.ServerInterceptor):
         self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler], details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler:
         handler = continuation(details)
-        if handler is None or details.method in PUBLIC_METHODS or handler.unary_unary is None:
+        if handler is None or details.method in PUBLIC_METHODS:
             return handler
-        inner = handler.unary_unary
         method = details.method
         metadata = dict(details.invocation_metadata or ())
+        for kind, wrap in _HANDLER_KINDS.items():
+            inner = getattr(handler, kind)
+            if inner is None:
+                continue
+            if kind.endswith("_stream"):
 
-        def call(request: Any, context: grpc.ServicerContext) -> Any:
-            return self._call(inner, method, metadata, request, context)
+                def call(request: Any, context: grpc.ServicerContext, inner: Callable = inner) -> Any:
+                    with self._serving(method, metadata, request, context):
+                        yield from inner(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(
-            call, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-        )
+            else:
 
-    def _call(
-        self,
-        inner: Callable[[Any, grpc.ServicerContext], Any],
-        method: str,
-        metadata: dict[str, Any],
-        request: Any,
-        context: grpc.ServicerContext,
-    ) -> Any:
-        caller: Caller | None = None
+                def call(request: Any, context: grpc.ServicerContext, inner: Callable = inner) -> Any:
+                    with self._serving(method, metadata, request, context):
+                        return inner(request, context)
+
+            return wrap(
+                call, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+            )
+        return handler
+
+    @contextmanager
+    def _serving(
+        self, method: str, metadata: dict[str, Any], request: Any, context: grpc.ServicerContext
+    ) -> Iterator[None]:
+        """Around one call: who is calling and may they, the handler, its errors as google.rpc.Status, the audit."""
         is_write = not is_read_method(method)
-        note = audit.begin_note()
+        note = audit.begin_note(
+            service=self._service,
+            method=method,
+            resource=_resource_of(request),
+            tenant_id=_field(request, "tenant_id") or _field(request, "tenant"),
+            is_write=is_write,
+        )
         outcome, message = "OK", ""
         try:
             caller = self._verifier.verify(metadata.get("authorization"))
+            note.actor, note.actor_role = caller.subject, str(caller.role)
+            note.tenant_id = note.tenant_id or caller.tenant_id
             _caller.set(caller)
             _authorization.set(metadata.get("authorization", ""))
             if is_write and caller.role is Role.VIEWER:
                 raise PermissionDenied("role viewer may only read")
             try:
-                return inner(request, context)
+                yield
             except sqlalchemy.exc.IntegrityError as exc:
                 # Two writers raced for the same row (e.g. two first PUTs of a tenant setting).
                 raise Aborted("a concurrent change conflicted with this one; try again") from exc
@@ -143,31 +171,22 @@ class PlatformInterceptor(grpc.ServerInterceptor):
             context.abort_with_status(internal_status(reference))
             raise AssertionError("unreachable") from exc
         finally:
-            if is_write and self._db is not None:
-                self._audit(method, caller, request, note, outcome, message)
+            if self._db is not None:
+                try:
+                    audit.write_outcome(self._db, note, outcome, message)
+                except Exception:
+                    log.exception("audit entry not recorded", extra={"method": method})
+            audit.end_note()
             _caller.set(None)
+            _authorization.set("")
 
-    def _audit(
-        self, method: str, caller: Caller | None, request: Any, note: audit.AuditNote, outcome: str, message: str
-    ) -> None:
-        resource = note.resource or _resource_of(request)
-        tenant = note.tenant_id or _field(request, "tenant_id") or _field(request, "tenant")
-        if not tenant and caller is not None:
-            tenant = caller.tenant_id
-        try:
-            audit.record(
-                self._db,  # type: ignore[arg-type]
-                actor=caller.subject if caller else "anonymous",
-                actor_role=str(caller.role) if caller else "",
-                tenant_id=tenant,
-                service=self._service,
-                method=method,
-                resource=resource,
-                outcome=outcome,
-                outcome_message=message,
-            )
-        except Exception:
-            log.exception("audit entry not recorded", extra={"method": method})
+
+_HANDLER_KINDS: dict[str, Callable[..., grpc.RpcMethodHandler]] = {
+    "unary_unary": grpc.unary_unary_rpc_method_handler,
+    "unary_stream": grpc.unary_stream_rpc_method_handler,
+    "stream_unary": grpc.stream_unary_rpc_method_handler,
+    "stream_stream": grpc.stream_stream_rpc_method_handler,
+}
 
 
 def _is_connect_error(exc: Exception) -> bool:
@@ -187,8 +206,9 @@ def _field(request: Any, name: str) -> str:
 
 
 def _resource_of(request: Any) -> str:
-    for name in _RESOURCE_FIELDS:
+    """`<collection>/<id>` of the resource the request names, as the REST paths name it."""
+    for name, collection in _RESOURCE_FIELDS:
         value = _field(request, name)
         if value:
-            return f"{name}/{value}"
+            return f"{collection}/{value}"
     return ""

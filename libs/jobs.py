@@ -4,12 +4,15 @@
   periodic jobs are registered with RQ's cron scheduler, run by one `emailengine scheduler` process.
 * `InProcessJobs` otherwise: a small thread pool and timers inside the service process.
 
-Job functions are plain module-level functions (RQ imports them by name in the worker); each gets what
-it needs from `libs.registry.runtime_for(service)`. `claim_once` makes a job idempotent across replicas.
+A job is a module-level function (RQ finds it by name) whose first argument is the service's application:
+`def daily_warmup(app: IpPoolApp) -> ...`. In process it is called with the runtime's application; in an RQ
+worker, `run_job` calls it with the application of the runtime the worker built at start. `claim_once` makes
+a job idempotent across replicas.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from collections.abc import Callable
@@ -26,16 +29,22 @@ from libs.tables import job_runs
 
 log = logging.getLogger(__name__)
 
+JobFunction = Callable[..., Any]  # (app, *args) -> Any
+
 
 @dataclass(frozen=True)
 class PeriodicJob:
     name: str
-    func: Callable[[], Any]
+    func: JobFunction  # called with the application only
     interval: timedelta
 
 
 class Jobs(Protocol):
-    def enqueue(self, func: Callable[..., Any], *args: Any, job_id: str | None = None) -> None: ...
+    def bind(self, app: Any) -> None:
+        """The application the jobs of this runtime are called with."""
+        ...
+
+    def enqueue(self, func: JobFunction, *args: Any, job_id: str | None = None) -> None: ...
 
     def every(self, job: PeriodicJob) -> None: ...
 
@@ -49,9 +58,13 @@ class InProcessJobs:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
         self._periodic: list[PeriodicJob] = []
         self._stop = threading.Event()
+        self._app: Any = None
 
-    def enqueue(self, func: Callable[..., Any], *args: Any, job_id: str | None = None) -> None:
-        self._pool.submit(_run_logged, func, args, job_id or func.__name__)
+    def bind(self, app: Any) -> None:
+        self._app = app
+
+    def enqueue(self, func: JobFunction, *args: Any, job_id: str | None = None) -> None:
+        self._pool.submit(_run_logged, func, (self._app, *args), job_id or func.__name__)
 
     def every(self, job: PeriodicJob) -> None:
         self._periodic.append(job)
@@ -62,18 +75,44 @@ class InProcessJobs:
 
     def _loop(self, job: PeriodicJob) -> None:
         while not self._stop.wait(job.interval.total_seconds()):
-            _run_logged(job.func, (), job.name)
+            _run_logged(job.func, (self._app,), job.name)
 
     def stop(self) -> None:
         self._stop.set()
         self._pool.shutdown(wait=True, cancel_futures=False)
 
 
-def _run_logged(func: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
+def _run_logged(func: JobFunction, args: tuple[Any, ...], name: str) -> None:
     try:
         func(*args)
     except Exception:
         log.exception("job failed", extra={"job": name})
+
+
+def job_path(func: JobFunction) -> str:
+    """`module:function`, how a worker finds a job function."""
+    return f"{func.__module__}:{func.__qualname__}"
+
+
+def _resolve(path: str) -> JobFunction:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# The applications of the runtimes this worker process built at start, by service (see `emailengine worker`).
+_worker_apps: dict[str, Any] = {}
+
+
+def install_worker_app(service: str, app: Any) -> None:
+    _worker_apps[service] = app
+
+
+def run_job(service: str, path: str, *args: Any) -> Any:
+    """What RQ runs: the job function called with this worker's application of the service."""
+    app = _worker_apps.get(service)
+    if app is None:
+        raise RuntimeError(f"this worker serves no {service!r} runtime; start it with `emailengine worker {service}`")
+    return _resolve(path)(app, *args)
 
 
 class RqJobs:
@@ -83,14 +122,25 @@ class RqJobs:
         import redis
         from rq import Queue
 
+        self._service = queue_name
         self._redis = redis.Redis.from_url(redis_url)
         self._queue = Queue(queue_name, connection=self._redis)
         self.periodic: list[PeriodicJob] = []
 
-    def enqueue(self, func: Callable[..., Any], *args: Any, job_id: str | None = None) -> None:
+    def bind(self, app: Any) -> None:
+        pass  # the worker's own runtime provides the application
+
+    def enqueue(self, func: JobFunction, *args: Any, job_id: str | None = None) -> None:
         from rq import Retry
 
-        self._queue.enqueue(func, *args, job_id=job_id, retry=Retry(max=5, interval=[5, 15, 60, 300, 900]))
+        self._queue.enqueue(
+            run_job,
+            self._service,
+            job_path(func),
+            *args,
+            job_id=job_id,
+            retry=Retry(max=5, interval=[5, 15, 60, 300, 900]),
+        )
 
     def every(self, job: PeriodicJob) -> None:
         # Enqueued by the one cron scheduler process (`emailengine scheduler`), not here.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from libs.errors import InvalidArgument
@@ -33,3 +35,29 @@ def decode_token(token: str) -> dict[str, Any] | None:
         return position
     except ValueError:
         raise InvalidArgument("page_token", "is not a token this API returned") from None
+
+
+@dataclass(frozen=True)
+class TimePosition:
+    """Where a newest-first page ended: the last item's time and id (keyset pagination)."""
+
+    time: datetime
+    id: str
+
+    def encode(self) -> str:
+        return encode_token({"t": self.time.isoformat(), "i": self.id})
+
+    @classmethod
+    def decode(cls, token: str) -> TimePosition | None:
+        """None for the first page; InvalidArgument for anything this API did not hand out."""
+        position = decode_token(token)
+        if position is None:
+            return None
+        try:
+            when = datetime.fromisoformat(position["t"])
+            item_id = position["i"]
+            if not isinstance(item_id, str) or when.tzinfo is None:
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            raise InvalidArgument("page_token", "is not a token this API returned") from None
+        return cls(when, item_id)

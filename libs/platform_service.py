@@ -15,11 +15,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from emailengine.platform.v1 import platform_service_pb2 as pb
 from emailengine.platform.v1 import platform_service_pb2_grpc as pb_grpc
 from libs import audit
-from libs.config import GRPC_SERVICE_OF, SERVICE_NAMES, Settings
+from libs.config import SERVICE_NAMES, Settings
 from libs.db import Database
 from libs.errors import Unavailable
 from libs.interceptor import current_authorization, current_caller
 from libs.pagination import page_size
+from libs.service_catalog import grpc_service_of
 
 HEALTH_TIMEOUT_SECONDS = 1.0
 
@@ -46,7 +47,7 @@ class PlatformServicer(pb_grpc.PlatformServiceServicer):
         stub = health_pb2_grpc.HealthStub(self._channels[name])
         try:
             reply = stub.Check(
-                health_pb2.HealthCheckRequest(service=GRPC_SERVICE_OF[name]), timeout=HEALTH_TIMEOUT_SECONDS
+                health_pb2.HealthCheckRequest(service=grpc_service_of(name)), timeout=HEALTH_TIMEOUT_SECONDS
             )
         except grpc.RpcError as exc:
             return pb.ServiceHealth(service=name, status="UNKNOWN", detail=f"{exc.code().name}: {exc.details()}")

@@ -1,8 +1,7 @@
 """The one way every service starts: gRPC server, health, reflection, metrics, events, jobs, shutdown.
 
-A service describes itself with a `ServiceDefinition` (its name, its migrations, a function that wires
-its servicer, event handlers and periodic jobs onto a `Runtime`); `ServiceHost` does the rest the same way
-for all four.
+A service describes itself with a `ServiceDefinition` (libs.runtime); `ServiceHost` builds its runtime and
+application and runs them the same way for all four.
 """
 
 from __future__ import annotations
@@ -13,83 +12,31 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent import futures
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import grpc
-import redis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client import Counter, start_http_server
 from py_grpc_prometheus.prometheus_server_interceptor import PromServerInterceptor
+from tenacity import RetryCallState, Retrying, wait_exponential
 
 from emailengine.platform.v1 import platform_service_pb2, platform_service_pb2_grpc
 from libs import events
 from libs.auth import TokenVerifier
-from libs.clock import Clock, SystemClock
-from libs.config import GRPC_SERVICE_OF, Settings
-from libs.db import Database, connect, migrate
+from libs.clock import Clock
+from libs.config import Settings
 from libs.interceptor import PlatformInterceptor
-from libs.jobs import InProcessJobs, Jobs, PeriodicJob, RqJobs
-from libs.platform import PlatformServicer
-from libs.registry import register_runtime
+from libs.platform_service import PlatformServicer
+from libs.runtime import Runtime, ServiceDefinition, build_runtime
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Runtime:
-    """What a service's wiring gets: its settings, database, jobs, events and metrics registry."""
-
-    service: str
-    settings: Settings
-    db: Database
-    jobs: Jobs
-    clock: Clock
-    metrics: CollectorRegistry
-    consumer: events.EventConsumer
-    redis: redis.Redis | None
-    grpc_server: grpc.Server | None = None
-    on_stop: list[Callable[[], None]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class ServiceDefinition:
-    name: str  # "ip-pool"
-    migrations: Path
-    # Registers the servicer on runtime.grpc_server and subscribes event handlers on runtime.consumer.
-    wire: Callable[[Runtime], None]
-    # Periodic jobs: module-level functions (RQ imports them by name), given the settings.
-    periodic: Callable[[Settings], list[PeriodicJob]] = lambda _settings: []
-
-    @property
-    def grpc_service_name(self) -> str:
-        return GRPC_SERVICE_OF[self.name]
-
-
-def build_runtime(
-    definition: ServiceDefinition, settings: Settings, clock: Clock | None = None, *, for_worker: bool = False
-) -> Runtime:
-    db = connect(settings, definition.name)
-    migrate(db, definition.migrations)
-    client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
-    jobs: Jobs = RqJobs(settings.redis_url, definition.name) if settings.redis_url else InProcessJobs()
-    return Runtime(
-        service=definition.name,
-        settings=settings,
-        db=db,
-        jobs=jobs,
-        clock=clock or SystemClock(),
-        metrics=CollectorRegistry(auto_describe=True),
-        consumer=events.EventConsumer(group=definition.name, db=db),
-        redis=client,
-    )
 
 
 class ServiceHost:
     """Runs one service: serve(), then stop() (or SIGTERM) for a graceful exit."""
 
     def __init__(self, definition: ServiceDefinition, settings: Settings, clock: Clock | None = None):
+        self.runtime: Runtime
         self.definition = definition
         self.settings = settings
         self.runtime = build_runtime(definition, settings, clock)
@@ -115,9 +62,8 @@ class ServiceHost:
             options=[("grpc.so_reuseport", 0)],
         )
         rt.grpc_server = server
-        self.definition.wire(rt)
-        register_runtime(rt)
-        for job in self.definition.periodic(s):
+        self.definition.add_servicers(rt.app, server)
+        for job in self.definition.periodic_jobs(rt.config):
             rt.jobs.every(job)
         platform_service_pb2_grpc.add_PlatformServiceServicer_to_server(
             PlatformServicer(self.definition.name, s, rt.db), server
@@ -125,7 +71,7 @@ class ServiceHost:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (
-                self.definition.grpc_service_name,
+                self.definition.grpc_service,
                 platform_service_pb2.DESCRIPTOR.services_by_name["PlatformService"].full_name,
                 health.SERVICE_NAME,
                 reflection.SERVICE_NAME,
@@ -141,7 +87,8 @@ class ServiceHost:
         )
         self._start_event_threads()
         rt.jobs.start()
-        for name in ("", self.definition.grpc_service_name):
+        self.definition.start(rt.app)
+        for name in ("", self.definition.grpc_service):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(
             "serving",
@@ -174,17 +121,23 @@ class ServiceHost:
         self._spawn("outbox-relay", relay_step, idle_wait=self.settings.event_poll_seconds)
 
     def _spawn(self, name: str, step: Callable[[], int], idle_wait: float = 0.0) -> None:
+        """Runs `step` in a loop until stop; a failing step is retried with backoff, never ending the loop."""
+
+        def log_failure(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.error("background step failed; retrying", exc_info=error, extra={"task": name})
+
+        retrying = Retrying(
+            wait=wait_exponential(multiplier=0.5, max=30),
+            sleep=self._stopping.wait,
+            retry_error_callback=lambda _state: 0,  # stopping while failing: nothing done
+            stop=lambda _state: self._stopping.is_set(),
+            before_sleep=log_failure,
+        )
+
         def loop() -> None:
-            backoff = 0.5
             while not self._stopping.is_set():
-                try:
-                    done = step()
-                    backoff = 0.5
-                except Exception:
-                    log.exception("background step failed; retrying", extra={"task": name})
-                    self._stopping.wait(backoff)
-                    backoff = min(backoff * 2, 30)
-                    continue
+                done = retrying(step)
                 if not done and idle_wait:
                     self._stopping.wait(idle_wait)
 

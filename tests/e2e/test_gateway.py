@@ -185,7 +185,7 @@ def test_every_write_is_in_the_audit_log_with_its_caller(stack: Stack) -> None:
         if e["actor"] == "alice"
     ]
     assert ("ip-pool", "CreateIp", "ips/192.0.2.40", "OK") in mine
-    assert ("ip-pool", "PauseIp", "address/192.0.2.40", "OK") in mine
+    assert ("ip-pool", "PauseIp", "ips/192.0.2.40", "OK") in mine  # named as the REST path names it
     assert any(m[0] == "notifier" and m[1] == "SendAlert" for m in mine)
     assert all("Bearer" not in str(e) for e in entries)
 

@@ -28,6 +28,8 @@ from rq import Queue
 from emailengine.platform.v1 import event_pb2
 from libs import events
 from libs.config import REPO_ROOT
+from libs.jobs import job_path, run_job
+from reputation.jobs import scan_watched_ips
 from tests.harness.dns_servers import LOOPBACK, Nsd, Rbldnsd, txt_rdata
 from tests.harness.servers import PostgresServer, RedisServer, Stack, production_stack, wait_until
 from tests.integration.reputation.service import (
@@ -265,8 +267,10 @@ def test_the_periodic_scan_runs_in_an_rq_worker_once_per_slot(
     stack: Stack, tokens: dict[str, str], watched: list[str], redis_server: RedisServer
 ) -> None:
     queue = Queue("reputation", connection=redis.Redis.from_url(redis_server.url))
-    first = queue.enqueue("reputation.jobs.scan_watched_ips")
-    second = queue.enqueue("reputation.jobs.scan_watched_ips")
+    queue.empty()  # jobs another test's scheduler left on the shared test Redis are not this stack's
+    # As the scheduler enqueues it: the job function by name, run with the worker's application.
+    first = queue.enqueue(run_job, "reputation", job_path(scan_watched_ips))
+    second = queue.enqueue(run_job, "reputation", job_path(scan_watched_ips))
     worker = subprocess.run(
         [sys.executable, "-m", "libs.cli", "worker", "reputation", "--burst"],
         env=stack.env,

@@ -117,5 +117,10 @@ class ServiceDriver:
     def db(self) -> Any:
         return self.service.db
 
+    @property
+    def app(self) -> Any:
+        """The service's application, what its job functions take."""
+        return self.host.runtime.app
+
     def token(self, tenant: str = "", role: Role = Role.OPERATOR, subject: str = "") -> str:
         return self.service.token(tenant, role, subject)

@@ -1,35 +1,37 @@
-"""campaign-gateway service entry point: the gRPC servicer and the wiring of its use cases."""
+"""campaign-gateway's gRPC servicer: proto <-> use cases, nothing more (assembled in bootstrap.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 
-from campaign_gateway.app.campaigns import CampaignRecord, CampaignUseCases
+from campaign_gateway.domain.campaign import Campaign
 from campaign_gateway.domain.contacts import Contact
 from emailengine.campaign.v1 import campaign_service_pb2 as pb
 from emailengine.campaign.v1 import campaign_service_pb2_grpc as pb_grpc
 from libs.interceptor import current_caller
-from libs.server import Runtime, ServiceDefinition
+
+if TYPE_CHECKING:
+    from campaign_gateway.bootstrap import CampaignGatewayApp
 
 
-def campaign_to_proto(record: CampaignRecord) -> pb.Campaign:
+def campaign_to_proto(campaign: Campaign) -> pb.Campaign:
     message = pb.Campaign(
-        campaign_id=record.campaign_id,
-        tenant=record.tenant,
-        template_id=record.template_id,
-        state=pb.CampaignState.Value(f"CAMPAIGN_STATE_{record.state}"),
-        contact_count=record.contact_count,
-        state_reason=record.state_reason,
+        campaign_id=campaign.campaign_id,
+        tenant=campaign.tenant,
+        template_id=campaign.template_id,
+        state=pb.CampaignState.Value(f"CAMPAIGN_STATE_{campaign.state.value}"),
+        contact_count=campaign.contact_count,
+        state_reason=campaign.state_reason,
     )
-    message.create_time.FromDatetime(record.create_time)
+    message.create_time.FromDatetime(campaign.create_time)
     return message
 
 
 class CampaignServicer(pb_grpc.CampaignServiceServicer):
-    def __init__(self, campaigns: CampaignUseCases):
-        self._campaigns = campaigns
+    def __init__(self, app: CampaignGatewayApp):
+        self._campaigns = app.campaigns
 
     def CreateCampaign(self, request: pb.CreateCampaignRequest, context: grpc.ServicerContext) -> pb.Campaign:
         contacts = [Contact(c.email, c.first_name, c.last_name, dict(c.fields)) for c in request.contacts]
@@ -52,17 +54,4 @@ class CampaignServicer(pb_grpc.CampaignServiceServicer):
         found, token = self._campaigns.list(
             current_caller(), tenant=request.tenant, size=request.page_size, token=request.page_token
         )
-        return pb.ListCampaignsResponse(campaigns=[campaign_to_proto(r) for r in found], next_page_token=token)
-
-
-def wire(rt: Runtime) -> None:
-    pb_grpc.add_CampaignServiceServicer_to_server(
-        CampaignServicer(CampaignUseCases(rt.db, rt.clock.now)), rt.grpc_server
-    )
-
-
-DEFINITION = ServiceDefinition(
-    name="campaign-gateway",
-    migrations=Path(__file__).parent / "adapters" / "migrations",
-    wire=wire,
-)
+        return pb.ListCampaignsResponse(campaigns=[campaign_to_proto(c) for c in found], next_page_token=token)

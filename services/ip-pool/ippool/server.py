@@ -1,53 +1,30 @@
-"""ip-pool service entry point: the gRPC servicer (proto <-> use cases, nothing more) and its wiring.
+"""ip-pool's gRPC servicer: proto <-> use cases, nothing more (assembled in bootstrap.py).
 
 Run alone with `emailengine serve ip-pool`; `emailengine run` runs it beside the others.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import date, datetime
 from typing import Any
 
 import grpc
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from emailengine.ippool.v1 import ippool_service_pb2 as pb
 from emailengine.ippool.v1 import ippool_service_pb2_grpc as pb_grpc
-from emailengine.reputation.v1 import events_pb2 as reputation_events
-from ippool import jobs
 from ippool.app.allocation import AllocationUseCases, AllocationView
 from ippool.app.ips import IpUseCases
 from ippool.app.records import DecisionKind, DecisionRecord, ScheduleRecord, TenantRecord
 from ippool.app.schedules import ScheduleUseCases, StepInput
 from ippool.app.shared import IpView
-from ippool.app.signals import SignalUseCases, StatsInput, listing_handler
+from ippool.app.signals import SignalUseCases, StatsInput
 from ippool.app.tenants import PART_FIELDS, PARTS, TenantUseCases
 from ippool.domain.lifecycle import IpState
 from ippool.domain.providers import ProviderGroup
-from libs.config import Settings, load
 from libs.errors import InvalidArgument
 from libs.interceptor import current_caller
-from libs.jobs import PeriodicJob
-from libs.server import Runtime, ServiceDefinition
-
-
-class IpPoolSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EE_IPPOOL_", extra="ignore")
-
-    seed_tenants: str = Field(
-        default="", description="Comma-separated tenant ids created at start-up if missing (e.g. sos-expat,ulixai)"
-    )
-    warmup_job_seconds: float = Field(
-        default=60, gt=0, le=3600, description="How often the daily warmup job looks for tenants whose day began"
-    )
-    standby_job_seconds: float = Field(
-        default=60, gt=0, le=3600, description="How often cooled-down standby IPs are looked for"
-    )
-
 
 # -- enums -----------------------------------------------------------------------------------------
 
@@ -444,41 +421,3 @@ class IpPoolServicer(pb_grpc.IpPoolServiceServicer):
     ) -> pb.ListSchedulesResponse:
         found, token = self._schedules.list(current_caller(), request.tenant_id, request.page_size, request.page_token)
         return pb.ListSchedulesResponse(schedules=[schedule_to_proto(s) for s in found], next_page_token=token)
-
-
-# -- wiring ----------------------------------------------------------------------------------------
-
-
-def wire(rt: Runtime) -> None:
-    own = load(IpPoolSettings)
-    now = rt.clock.now
-    tenants = TenantUseCases(rt.db, now)
-    for tenant_id in filter(None, (t.strip() for t in own.seed_tenants.split(","))):
-        tenants.ensure(tenant_id)
-    rt.consumer.on(reputation_events.IpListingChanged, listing_handler(now))
-    pb_grpc.add_IpPoolServiceServicer_to_server(
-        IpPoolServicer(
-            IpUseCases(rt.db, now),
-            tenants,
-            ScheduleUseCases(rt.db, now),
-            SignalUseCases(rt.db, now),
-            AllocationUseCases(rt.db, now),
-        ),
-        rt.grpc_server,
-    )
-
-
-def periodic(_settings: Settings) -> list[PeriodicJob]:
-    own = load(IpPoolSettings)
-    return [
-        PeriodicJob("ippool-daily-warmup", jobs.daily_warmup, timedelta(seconds=own.warmup_job_seconds)),
-        PeriodicJob("ippool-standby-release", jobs.standby_release, timedelta(seconds=own.standby_job_seconds)),
-    ]
-
-
-DEFINITION = ServiceDefinition(
-    name="ip-pool",
-    migrations=Path(__file__).parent / "adapters" / "migrations",
-    wire=wire,
-    periodic=periodic,
-)

@@ -9,7 +9,6 @@ EE_TELEGRAM_TIMEOUT_SECONDS (Telegram is disabled unless the token is set).
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import grpc
 from google.api import httpbody_pb2
@@ -18,17 +17,12 @@ from google.protobuf import empty_pb2
 from emailengine.notifier.v1 import notifier_service_pb2 as pb
 from emailengine.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
 from libs import audit
-from libs.config import Settings, load
 from libs.interceptor import current_caller
-from libs.jobs import PeriodicJob
-from libs.server import Runtime, ServiceDefinition
 from notifier.adapters.webhook import safe_origin
 from notifier.app.alerts import AlertView, DeliveryView
-from notifier.app.events import subscriptions
 from notifier.app.records import RouteRecord
 from notifier.app.routes import RouteSpec
-from notifier.app.service import Notifier, notifier_for, periodic_jobs
-from notifier.app.settings import NotifierSettings
+from notifier.app.service import Notifier
 from notifier.domain.alert import Severity
 from notifier.domain.routing import Channel, QuietMode
 
@@ -223,24 +217,3 @@ class NotifierServicer(pb_grpc.NotifierServiceServicer):
         audit.note(resource=f"alert-routes/{request.route_id}")
         self._n.routes.delete(current_caller(), request.route_id)
         return empty_pb2.Empty()
-
-
-def wire(rt: Runtime) -> None:
-    notifier = notifier_for(rt)
-    for event_cls, handler in subscriptions(notifier.intake):
-        rt.consumer.on(event_cls, handler)
-    pb_grpc.add_NotifierServiceServicer_to_server(NotifierServicer(notifier), rt.grpc_server)
-    if notifier.settings.delivery_runner == "service":
-        notifier.start_loop()
-
-
-def periodic(_settings: Settings) -> list[PeriodicJob]:
-    return periodic_jobs(load(NotifierSettings))
-
-
-DEFINITION = ServiceDefinition(
-    name="notifier",
-    migrations=Path(__file__).parent / "adapters" / "migrations",
-    wire=wire,
-    periodic=periodic,
-)

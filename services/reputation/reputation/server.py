@@ -1,4 +1,4 @@
-"""reputation service entry point: the gRPC servicer (proto <-> use cases, nothing more) and its wiring.
+"""reputation's gRPC servicer: proto <-> use cases, nothing more (assembled in bootstrap.py).
 
 Settings: reputation/config.py (EE_REPUTATION_*, EE_DNS_NAMESERVERS, EE_DNS_TIMEOUT). The periodic jobs are
 `reputation.jobs.scan_watched_ips` (IPs; the IPs to watch come from ip-pool's events, app/watchlist.py) and
@@ -7,26 +7,21 @@ Settings: reputation/config.py (EE_REPUTATION_*, EE_DNS_NAMESERVERS, EE_DNS_TIME
 
 from __future__ import annotations
 
-from datetime import timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 
-from emailengine.ippool.v1 import events_pb2 as ippool_events
 from emailengine.reputation.v1 import reputation_service_pb2 as pb
 from emailengine.reputation.v1 import reputation_service_pb2_grpc as pb_grpc
-from libs.config import Settings
 from libs.interceptor import current_caller
-from libs.jobs import PeriodicJob
-from libs.server import Runtime, ServiceDefinition
-from reputation import jobs
-from reputation.app import protos, watchlist
-from reputation.app.service import Reputation, reputation_for
-from reputation.config import load_config
+from reputation.app import protos
+
+if TYPE_CHECKING:
+    from reputation.bootstrap import ReputationApp
 
 
 class ReputationServicer(pb_grpc.ReputationServiceServicer):
-    def __init__(self, reputation: Reputation):
+    def __init__(self, reputation: ReputationApp):
         self._rep = reputation
 
     def CheckIp(self, request: pb.CheckIpRequest, context: grpc.ServicerContext) -> pb.IpReputation:
@@ -82,31 +77,3 @@ class ReputationServicer(pb_grpc.ReputationServiceServicer):
         self, request: pb.CheckTenantDomainsRequest, context: grpc.ServicerContext
     ) -> pb.CheckTenantDomainsResponse:
         return self._rep.tenant_domains.check(current_caller(), request.tenant_id)
-
-
-def wire(rt: Runtime) -> None:
-    reputation = reputation_for(rt, load_config())
-    rt.consumer.on(ippool_events.IpRegistered, watchlist.on_ip_registered)
-    rt.consumer.on(ippool_events.IpStateChanged, watchlist.on_ip_state_changed)
-    pb_grpc.add_ReputationServiceServicer_to_server(ReputationServicer(reputation), rt.grpc_server)
-
-
-def periodic(_settings: Settings) -> list[PeriodicJob]:
-    config = load_config()
-    # The jobs run every tick; each works only when its interval's slot is not taken yet (claim_once).
-    scan_tick = min(config.scan_tick, config.scan_interval)
-    domain_tick = min(config.scan_tick, config.domain_check_interval)
-    return [
-        PeriodicJob("reputation-scan", jobs.scan_watched_ips, timedelta(seconds=scan_tick.total_seconds())),
-        PeriodicJob(
-            "reputation-domain-check", jobs.check_tenant_domains, timedelta(seconds=domain_tick.total_seconds())
-        ),
-    ]
-
-
-DEFINITION = ServiceDefinition(
-    name="reputation",
-    migrations=Path(__file__).parent / "adapters" / "migrations",
-    wire=wire,
-    periodic=periodic,
-)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from emailengine.ippool.v1 import ippool_service_pb2 as pb
 from emailengine.ippool.v1 import ippool_service_pb2_grpc as pb_grpc
-from ippool.server import DEFINITION
+from ippool.bootstrap import DEFINITION
 from libs.clock import FakeClock
 from tests.harness.in_process import ServiceDriver, in_process_service
 from tests.harness.servers import PostgresServer

@@ -49,7 +49,7 @@ def fleet(ippool: IpPoolService) -> dict[str, pb.Ip]:
     ippool.register("192.0.2.31", schedule_id="fast")
     ippool.register("198.51.100.10", tenant="ulixai")
     ippool.next_day()
-    jobs.daily_warmup()
+    jobs.daily_warmup(ippool.app)
     ippool.call("PauseIp", pb.PauseIpRequest(address="192.0.2.30"))
     ippool.call("RecordListing", pb.RecordListingRequest(address="192.0.2.31", zone="zen.spamhaus.org", listed=True))
     ippool.stats(

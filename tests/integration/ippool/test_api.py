@@ -318,7 +318,7 @@ def test_delivery_stats_are_the_days_totals_and_decisions_page(ippool: IpPoolSer
     assert (gmail.cap, gmail.used_today, gmail.remaining_today) == (20, 10, 10)
     for _ in range(4):
         ippool.next_day()
-        jobs.daily_warmup()
+        jobs.daily_warmup(ippool.app)
     first = ippool.call("ListIpDecisions", pb.ListIpDecisionsRequest(address="192.0.2.10", page_size=2))
     rest = ippool.call(
         "ListIpDecisions",

@@ -35,7 +35,7 @@ def at_step_two(ippool: IpPoolService, address: str) -> None:
     for _ in range(7):
         ippool.stats(healthy(address, ippool.ip(address).quota.daily))
         ippool.next_day()
-        jobs.daily_warmup()
+        jobs.daily_warmup(ippool.app)
     assert ippool.ip(address).quota.daily == 200
 
 
@@ -61,12 +61,12 @@ def test_listing_event_puts_the_ip_in_standby_and_it_comes_back_one_step_lower(i
     assert ip.state == pb.IP_STATE_STANDBY and ip.HasField("delisted_at") and not ip.active_listings
     # Released only after the 24 h cool-down, by the periodic job.
     ippool.clock.advance(timedelta(hours=23))
-    assert jobs.standby_release() == 0
+    assert jobs.standby_release(ippool.app) == 0
     ippool.clock.advance(timedelta(hours=1))
-    assert jobs.standby_release() == 1
+    assert jobs.standby_release(ippool.app) == 1
     ip = ippool.ip("192.0.2.10")
     assert (ip.state, ip.quota.daily) == (pb.IP_STATE_WARMING, 50)
-    assert jobs.standby_release() == 0
+    assert jobs.standby_release(ippool.app) == 0
 
     actions = [(d.action, d.rule) for d in reversed(ippool.decisions("192.0.2.10", LIFECYCLE))]
     assert actions == [
@@ -100,7 +100,7 @@ def test_record_listing_rpc_and_relisting_during_the_cool_down(ippool: IpPoolSer
     ippool.clock.advance(timedelta(hours=12))
     ippool.call("RecordListing", pb.RecordListingRequest(address="192.0.2.10", zone="bl.spamcop.net", listed=True))
     ippool.clock.advance(timedelta(hours=13))
-    assert jobs.standby_release() == 0  # listed again: the cool-down was cancelled
+    assert jobs.standby_release(ippool.app) == 0  # listed again: the cool-down was cancelled
     assert ippool.ip("192.0.2.10").state == pb.IP_STATE_STANDBY
 
 
@@ -124,7 +124,7 @@ def test_pause_resume_retire(ippool: IpPoolService) -> None:
         ippool.call("PauseIp", pb.PauseIpRequest(address="192.0.2.10"))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     ippool.next_day()
-    assert jobs.daily_warmup().decided == 0  # a retired IP is never decided again
+    assert jobs.daily_warmup(ippool.app).decided == 0  # a retired IP is never decided again
 
     ippool.register("192.0.2.11")
     ippool.call("PauseIp", pb.PauseIpRequest(address="192.0.2.11"))

@@ -13,7 +13,7 @@ from emailengine.ippool.v1 import events_pb2
 from emailengine.ippool.v1 import ippool_service_pb2 as pb
 from ippool.adapters.tables import ip_decisions, tenant_day_runs
 from ippool.app.daily import DailyRun, run_daily_warmup
-from ippool.server import DEFINITION
+from ippool.bootstrap import DEFINITION
 from libs.db import Database
 from libs.server import build_runtime
 from tests.integration.ippool.conftest import IpPoolService

@@ -58,7 +58,7 @@ def test_six_ips_over_90_days_never_fall_under_the_floor(ippool: IpPoolService) 
         sending = [pb.DeliveryStats(address=ip.address, sent=ip.quota.daily, delivered=ip.quota.daily) for ip in ips]
         ippool.stats(*[s for s in sending if s.sent])
         ippool.next_day()
-        jobs.daily_warmup()
+        jobs.daily_warmup(ippool.app)
 
     reached = capacities.index(60_000)
     assert min(capacities[reached:]) >= FLOOR, capacities

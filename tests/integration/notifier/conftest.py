@@ -19,7 +19,7 @@ from notifier.adapters.webhook import WebhookSender
 from notifier.app.routes import RouteSpec
 from notifier.app.service import Notifier
 from notifier.app.settings import NotifierSettings
-from notifier.server import DEFINITION
+from notifier.bootstrap import DEFINITION
 from tests.harness.servers import PostgresServer
 from tests.standins.telegram_bot_api import TelegramBotApiStandIn
 

@@ -15,7 +15,7 @@ from emailengine.ippool.v1 import ippool_service_pb2 as ippool_pb
 from emailengine.platform.v1 import event_pb2
 from emailengine.reputation.v1 import events_pb2 as reputation_events
 from libs.events import EventConsumer
-from notifier.app.events import subscriptions
+from notifier import bootstrap
 from notifier.app.service import Notifier
 
 
@@ -53,10 +53,9 @@ def state_event(address: str, previous: str, state: str, *, tenant: str = "sos-e
 
 
 def consumer_for(notifier: Notifier) -> EventConsumer:
-    """The notifier's consumer group, wired as server.wire does."""
+    """The notifier's consumer group, subscribed as the service's bootstrap does."""
     consumer = EventConsumer(group="notifier", db=notifier.db)
-    for event_cls, handler in subscriptions(notifier.intake):
-        consumer.on(event_cls, handler)
+    consumer.subscribe(bootstrap.subscriptions(notifier))
     return consumer
 
 

@@ -17,13 +17,15 @@ from libs.auth import Caller, Role
 from libs.clock import FakeClock
 from libs.config import Settings
 from libs.errors import AlreadyExists, InvalidArgument, PermissionDenied
-from libs.server import build_runtime
+from libs.runtime import build_runtime
 from notifier.adapters.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from notifier.app.routes import RouteSpec
-from notifier.app.service import Notifier, deliver_due, notifier_for, periodic_jobs
+from notifier.app.service import Notifier
 from notifier.app.settings import NotifierSettings
+from notifier.bootstrap import DEFINITION, periodic_jobs
 from notifier.domain.alert import Severity
-from notifier.server import DEFINITION, route_to_proto
+from notifier.jobs import deliver_due
+from notifier.server import route_to_proto
 from tests.integration.notifier.conftest import (
     ADMIN,
     ADMIN_CHAT,
@@ -368,25 +370,22 @@ def test_webhook_routes_get_a_signed_body_retried_on_5xx_even_without_telegram(
 # -- the RQ runner's job function --------------------------------------------------------------------------
 
 
-def test_the_rq_job_function_delivers_through_runtime_for(
+def test_the_rq_job_function_delivers_with_the_runtimes_application(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch, telegram_api: TelegramBotApiStandIn, clock: FakeClock
 ) -> None:
-    from libs import registry
-
     monkeypatch.setenv("EE_TELEGRAM_BOT_TOKEN", telegram_api.token)
     monkeypatch.setenv("EE_TELEGRAM_API_BASE", telegram_api.base_url)
     monkeypatch.setenv("EE_NOTIFIER_DELIVERY_RUNNER", "rq")
     runtime = build_runtime(DEFINITION, Settings(data_dir=tmp_path), clock)
-    monkeypatch.setitem(registry._runtimes, "notifier", runtime)
     try:
-        notifier = notifier_for(runtime)
+        notifier = runtime.app
         standard_routes(notifier)
         send(notifier, text="through the job")
-        assert deliver_due() == 2
+        assert deliver_due(notifier) == 2
         assert len(telegram_api.messages(SOS_CHAT)) == 1
         jobs = periodic_jobs(NotifierSettings())
         assert [j.name for j in jobs] == ["notifier-deliver", "notifier-prune-dedup"] and jobs[0].func is deliver_due
-        assert DEFINITION.periodic(Settings(data_dir=tmp_path))[0].func is deliver_due
+        assert DEFINITION.periodic_jobs(runtime.config)[0].func is deliver_due
     finally:
         for hook in runtime.on_stop:
             hook()

@@ -13,7 +13,7 @@ from alembic.config import Config
 from libs.config import Settings
 from libs.db import connect, migrate
 from notifier.adapters.tables import alerts
-from notifier.server import DEFINITION
+from notifier.bootstrap import DEFINITION
 
 pytestmark = pytest.mark.integration
 

@@ -18,6 +18,7 @@ from emailengine.ippool.v1 import events_pb2
 from libs import events
 from libs.config import Settings
 from libs.db import connect
+from libs.unit_of_work import SqlUnitOfWork
 
 effects = sa.Table(
     "effects",
@@ -52,8 +53,8 @@ def main(mode: str) -> None:
         db = connect(settings, "consumer", url=os.environ["CONSUMER_URL"])
         consumer = events.EventConsumer(group="consumer", db=db)
 
-        def apply(session: sa.orm.Session, envelope: object, _event: object) -> None:
-            session.execute(effects.insert().values(event_id=envelope.event_id))  # type: ignore[attr-defined]
+        def apply(uow: SqlUnitOfWork, envelope: object, _event: object) -> None:
+            uow.session.execute(effects.insert().values(event_id=envelope.event_id))  # type: ignore[attr-defined]
 
         consumer.on(events_pb2.IpRegistered, apply)
         original = consumer.handle

@@ -27,6 +27,7 @@ def test_an_rq_job_runs_in_a_worker_process(redis_server: RedisServer, tmp_path:
     jobs.enqueue(write_marker, str(marker), "from rq", job_id="marker-1")
     assert Queue("notifier", connection=redis.Redis.from_url(redis_server.url)).count >= 1
     env = {**os.environ, "REDIS_URL": redis_server.url, "EE_DATA_DIR": str(tmp_path)}
+    migrate("notifier", env)
     worker = subprocess.run(
         [sys.executable, "-m", "libs.cli", "worker", "notifier", "--burst"],
         env=env,
@@ -37,6 +38,28 @@ def test_an_rq_job_runs_in_a_worker_process(redis_server: RedisServer, tmp_path:
     )
     assert worker.returncode == 0, worker.stderr
     assert marker.read_text() == "from rq\n"
+
+
+def migrate(service: str, env: dict[str, str]) -> None:
+    """What the service does at start; a worker needs a migrated database and does not migrate it itself."""
+    done = subprocess.run(
+        [sys.executable, "-m", "libs.cli", "migrate", service], env=env, cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_worker_refuses_a_database_that_is_not_migrated(redis_server: RedisServer, tmp_path: Path) -> None:
+    env = {**os.environ, "REDIS_URL": redis_server.url, "EE_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "libs.cli", "worker", "notifier", "--burst", "--wait-for-migrations", "1"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "not migrated" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_worker_refuses_to_start_without_redis(tmp_path: Path) -> None:
@@ -56,7 +79,8 @@ def test_worker_refuses_to_start_without_redis(tmp_path: Path) -> None:
 def test_in_process_jobs_run_now_and_periodically(tmp_path: Path) -> None:
     marker = tmp_path / "marker.txt"
     jobs = InProcessJobs()
-    jobs.every(PeriodicJob("tick", lambda: write_marker(str(marker), "tick"), timedelta(seconds=0.1)))
+    jobs.bind(object())
+    jobs.every(PeriodicJob("tick", lambda got: write_marker(got, str(marker), "tick"), timedelta(seconds=0.1)))
     jobs.start()
     jobs.enqueue(write_marker, str(marker), "once")
     wait_until(lambda: marker.exists() and marker.read_text().count("tick") >= 3, 5, "periodic job")
@@ -74,8 +98,7 @@ def test_the_scheduler_enqueues_every_periodic_job_and_a_worker_runs_them(
     """`emailengine scheduler` (RQ's cron) enqueues the services' periodic jobs; `emailengine worker` runs them."""
     from rq.registry import FinishedJobRegistry
 
-    from libs.config import Settings
-    from libs.registry import periodic_jobs
+    from libs.service_catalog import definitions
 
     client = redis.Redis.from_url(redis_server.url)
     client.flushdb()
@@ -87,11 +110,8 @@ def test_the_scheduler_enqueues_every_periodic_job_and_a_worker_runs_them(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    expected = periodic_jobs(Settings())
-    assert expected, "the services declare periodic jobs"
-    by_queue: dict[str, int] = {}
-    for service, _job in expected:
-        by_queue[service] = by_queue.get(service, 0) + 1
+    by_queue = {name: len(jobs) for name, d in definitions().items() if (jobs := d.periodic_jobs(d.load_config()))}
+    assert by_queue, "the services declare periodic jobs"
     try:
         wait_until(
             lambda: all(Queue(q, connection=client).count >= n for q, n in by_queue.items()),
@@ -103,6 +123,7 @@ def test_the_scheduler_enqueues_every_periodic_job_and_a_worker_runs_them(
         scheduler.terminate()
         scheduler.wait(10)
     for queue in by_queue:
+        migrate(queue, env)
         worker = subprocess.run(
             [sys.executable, "-m", "libs.cli", "worker", queue, "--burst"],
             env=env,

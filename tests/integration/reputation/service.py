@@ -32,8 +32,8 @@ from emailengine.reputation.v1 import reputation_service_pb2_grpc as pb_grpc
 from libs import events
 from libs.clock import FakeClock
 from libs.tables import event_outbox
+from reputation.bootstrap import DEFINITION
 from reputation.domain.zones import DEFAULT_CATALOGUE
-from reputation.server import DEFINITION
 from tests.harness.dns_servers import Rbldnsd
 from tests.harness.in_process import ServiceDriver, in_process_service
 

@@ -18,10 +18,8 @@ import sqlalchemy as sa
 from emailengine.reputation.v1 import events_pb2
 from emailengine.reputation.v1 import reputation_service_pb2 as pb
 from libs.auth import Role
-from libs.registry import register_runtime
 from reputation import jobs
 from reputation.adapters.tables import ip_listings, scan_results
-from reputation.app.service import reputation_for
 from tests.harness.dns_servers import Rbldnsd, silent_nameserver
 from tests.harness.servers import PostgresServer
 from tests.integration.reputation.service import (
@@ -146,16 +144,15 @@ def test_history_newest_first(service: ReputationService) -> None:
 
 def test_live_listing_gives_one_listed_then_one_delisted_event(service: ReputationService, rbl: Rbldnsd) -> None:
     address = "192.0.2.77"
-    register_runtime(service.host.runtime)  # the job finds the service through the registry
     service.watch(address, "sos-expat")
-    assert jobs.scan_watched_ips() > 0  # this slot's periodic scan
-    assert jobs.scan_watched_ips() == 0  # the same slot again: claimed already, nothing scanned
+    assert jobs.scan_watched_ips(service.app) > 0  # this slot's periodic scan
+    assert jobs.scan_watched_ips(service.app) == 0  # the same slot again: claimed already, nothing scanned
     assert service.listing_events(address) == []
 
     rbl.add_entry("zen_live", f"{address} :127.0.0.2:Listed in SBL, see $")
     for _ in range(2):  # the next slot's scan sees it; the one after changes nothing
         service.clock.advance(timedelta(hours=4))
-        assert jobs.scan_watched_ips() > 0
+        assert jobs.scan_watched_ips(service.app) > 0
     service.check(address)
     assert service.listing_events(address) == [(True, "spamhaus-zen")]
     reply = service.call("GetIpReputation", pb.GetIpReputationRequest(address=address))
@@ -164,7 +161,7 @@ def test_live_listing_gives_one_listed_then_one_delisted_event(service: Reputati
     rbl.remove_entry("zen_live", address)
     for _ in range(2):
         service.clock.advance(timedelta(hours=4))
-        jobs.scan_watched_ips()
+        jobs.scan_watched_ips(service.app)
     service.check(address)
     assert service.listing_events(address) == [(True, "spamhaus-zen"), (False, "spamhaus-zen")]
     delisted = service.outbox(events_pb2.IpListingChanged)[-1]
@@ -173,15 +170,14 @@ def test_live_listing_gives_one_listed_then_one_delisted_event(service: Reputati
 
 
 def test_a_newly_watched_ip_is_scanned_at_the_next_tick_not_the_next_slot(service: ReputationService) -> None:
-    register_runtime(service.host.runtime)
     service.watch("192.0.2.78", "sos-expat")
-    jobs.scan_watched_ips()  # this slot's scan
+    jobs.scan_watched_ips(service.app)  # this slot's scan
     service.watch("192.0.2.79", "sos-expat")
     service.clock.advance(timedelta(minutes=1))
-    assert jobs.scan_watched_ips() == 1  # the slot is taken, but the new IP is scanned now
+    assert jobs.scan_watched_ips(service.app) == 1  # the slot is taken, but the new IP is scanned now
     reply = service.call("GetIpReputation", pb.GetIpReputationRequest(address="192.0.2.79"))
     assert reply.latest.trigger == "first"
-    assert jobs.scan_watched_ips() == 0
+    assert jobs.scan_watched_ips(service.app) == 0
 
 
 def test_retired_ips_are_not_scanned_and_a_tenant_scan_covers_its_own_ips(service: ReputationService) -> None:
@@ -394,7 +390,7 @@ def test_concurrent_scans_and_replicas_publish_each_change_once(
 
         def periodic(svc: ReputationService, owner: str) -> None:
             barrier.wait()
-            results.append(reputation_for(svc.host.runtime).ips.periodic(owner))
+            results.append(svc.host.runtime.app.ips.periodic(owner))
 
         runners = [threading.Thread(target=periodic, args=(s, n)) for s, n in ((one, "a"), (two, "b"))]
         for t in runners:

@@ -20,9 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from emailengine.reputation.v1 import events_pb2
 from emailengine.reputation.v1 import reputation_service_pb2 as pb
 from libs.auth import Role
-from libs.registry import register_runtime
 from reputation import jobs
-from reputation.app.service import reputation_for
 from tests.harness.dns_servers import Nsd, Rbldnsd, silent_nameserver, txt_rdata
 from tests.harness.servers import PostgresServer
 from tests.integration.reputation.service import (
@@ -97,7 +95,6 @@ def service(rbl: Rbldnsd, zones: Zones, tmp_path_factory: pytest.TempPathFactory
     with running_reputation(tmp_path_factory.mktemp("domains"), env) as running:
         running.watch(SOS_IP, "sos-expat")
         running.watch(ULIXAI_IP, "ulixai")
-        register_runtime(running.host.runtime)  # the periodic job finds the service through the registry
         yield running
 
 
@@ -130,7 +127,7 @@ def verdicts(reply: pb.CheckTenantDomainsResponse) -> dict[tuple[str, str, str],
 
 def run_periodic(service: ReputationService) -> int:
     service.clock.advance(SLOT)
-    return jobs.check_tenant_domains()
+    return jobs.check_tenant_domains(service.app)
 
 
 # -- the list: validated, isolated, read back with its verdicts --------------------------------------------
@@ -226,7 +223,7 @@ def test_a_good_domain_passes_every_check_and_publishes_nothing(service: Reputat
 def test_a_broken_spf_record_is_one_event_and_its_repair_one_more(service: ReputationService, zones: Zones) -> None:
     set_domains(service, "ulixai", {"flip.test": ["s2048"]})
     assert run_periodic(service) >= 1  # this slot's check of every tenant's domains
-    assert jobs.check_tenant_domains() == 0  # the same slot again: claimed already, nothing to do
+    assert jobs.check_tenant_domains(service.app) == 0  # the same slot again: claimed already, nothing to do
     assert service.domain_events("ulixai") == []
 
     zones.set_flip_spf("v=spf1 ip4:203.0.113.0/24 -all")
@@ -246,12 +243,12 @@ def test_a_broken_spf_record_is_one_event_and_its_repair_one_more(service: Reput
 
 
 def test_domains_set_between_slots_are_checked_at_the_next_tick(service: ReputationService) -> None:
-    while jobs.check_tenant_domains():  # this slot's work done
+    while jobs.check_tenant_domains(service.app):  # this slot's work done
         pass
     set_domains(service, "newcomer", {"good.test": ["s2048", "missing"]})
     service.clock.advance(timedelta(minutes=1))
-    assert jobs.check_tenant_domains() == 1  # the slot is taken, but the new list is checked now
-    assert jobs.check_tenant_domains() == 0
+    assert jobs.check_tenant_domains(service.app) == 1  # the slot is taken, but the new list is checked now
+    assert jobs.check_tenant_domains(service.app) == 0
     read = service.call("GetTenantDomains", pb.GetTenantDomainsRequest(tenant_id="newcomer"))
     found = {(c.result.check, c.result.subject): verdict_name(c.result.verdict) for c in read.checks}
     # No watched IP: no SPF check. A selector not published: a first verdict that is not PASS is news.
@@ -355,7 +352,7 @@ def test_replicas_check_each_slot_once_and_publish_each_change_once(
 
         def periodic(svc: ReputationService, owner: str) -> None:
             barrier.wait()
-            results.append(reputation_for(svc.host.runtime).tenant_domains.periodic(owner))
+            results.append(svc.host.runtime.app.tenant_domains.periodic(owner))
 
         runners = [threading.Thread(target=periodic, args=(s, n)) for s, n in ((one, "a"), (two, "b"))]
         for t in runners:

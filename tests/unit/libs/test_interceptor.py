@@ -47,8 +47,9 @@ def call(tmp_path: Path) -> Any:
 
     def run(handler: Any) -> grpc.StatusCode | None:
         context = FakeContext()
-        with contextlib.suppress(Aborted):
-            interceptor._call(handler, METHOD, {"authorization": f"Bearer {token}"}, object(), context)  # type: ignore[arg-type]
+        metadata = {"authorization": f"Bearer {token}"}
+        with contextlib.suppress(Aborted), interceptor._serving(METHOD, metadata, object(), context):  # type: ignore[arg-type]
+            handler(object(), context)
         return context.status.code if context.status else None
 
     return run

@@ -4,109 +4,66 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 
-import sqlalchemy as sa
-
-from campaign_gateway.adapters.tables import campaign_contacts, campaigns
+from campaign_gateway.app.unit_of_work import CampaignUnitOfWork
+from campaign_gateway.domain.campaign import Campaign, CampaignState
 from campaign_gateway.domain.contacts import Contact, clean_contacts
 from libs import audit
 from libs.auth import Caller
-from libs.db import Database
+from libs.clock import Clock
 from libs.errors import InvalidArgument, NotFound, Violations
-from libs.pagination import decode_token, encode_token, page_size
-
-
-@dataclass(frozen=True)
-class CampaignRecord:
-    campaign_id: str
-    tenant: str
-    name: str
-    template_id: str
-    state: str
-    state_reason: str
-    contact_count: int
-    create_time: datetime
+from libs.pagination import TimePosition, page_size
 
 
 class CampaignUseCases:
-    def __init__(self, db: Database, now: Callable[[], datetime]):
-        self._db = db
-        self._now = now
+    def __init__(self, unit_of_work: Callable[[], CampaignUnitOfWork], clock: Clock, *, max_contacts: int):
+        self._uow = unit_of_work
+        self._clock = clock
+        self._max_contacts = max_contacts
 
-    def create(
-        self, caller: Caller, *, tenant: str, template_id: str, name: str, contacts: list[Contact]
-    ) -> CampaignRecord:
-        v = Violations()
+    def create(self, caller: Caller, *, tenant: str, template_id: str, name: str, contacts: list[Contact]) -> Campaign:
+        problems = Violations()
         if not tenant:
-            v.add("tenant", "is required")
+            problems.add("tenant", "is required")
         if not template_id:
-            v.add("template_id", "is required")
-        cleaned = clean_contacts(contacts, v)
-        v.raise_if_any()
+            problems.add("template_id", "is required")
+        cleaned = clean_contacts(contacts, problems, max_count=self._max_contacts)
+        problems.raise_if_any()
         caller.require_write(tenant)
-        record = CampaignRecord(
+        campaign = Campaign(
             campaign_id=str(uuid.uuid4()),
             tenant=tenant,
             name=name or template_id,
             template_id=template_id,
-            state="PENDING",
+            state=CampaignState.PENDING,
             state_reason="accepted; waiting for its MailWizz binding",
             contact_count=len(cleaned),
-            create_time=self._now(),
+            create_time=self._clock.now(),
         )
-        audit.note(resource=f"campaigns/{record.campaign_id}")
-        with self._db.transaction() as session:
-            session.execute(campaigns.insert().values(**record.__dict__))
-            session.execute(
-                campaign_contacts.insert(),
-                [
-                    {
-                        "campaign_id": record.campaign_id,
-                        "email": c.email,
-                        "first_name": c.first_name,
-                        "last_name": c.last_name,
-                        "fields": c.fields,
-                    }
-                    for c in cleaned
-                ],
-            )
-        return record
+        audit.note(resource=f"campaigns/{campaign.campaign_id}")
+        with self._uow() as uow:
+            uow.campaigns.add(campaign, cleaned)
+            uow.commit()
+        return campaign
 
-    def get(self, caller: Caller, campaign_id: str) -> CampaignRecord:
+    def get(self, caller: Caller, campaign_id: str) -> Campaign:
         try:
             uuid.UUID(campaign_id)
         except ValueError:
             raise InvalidArgument("campaign_id", f"{campaign_id!r} is not a campaign id") from None
-        with self._db.transaction() as session:
-            row = session.execute(sa.select(campaigns).where(campaigns.c.campaign_id == campaign_id)).first()
-        if row is None:
+        with self._uow() as uow:
+            found = uow.campaigns.get(campaign_id)
+        if found is None or not caller.may_read(found.tenant):
+            # Another tenant's campaign is answered exactly like a missing one.
             raise NotFound("campaign", campaign_id)
-        caller.require_read(row.tenant)
-        return CampaignRecord(**row._mapping)
+        return found
 
-    def list(self, caller: Caller, *, tenant: str, size: int, token: str) -> tuple[list[CampaignRecord], str]:
+    def list(self, caller: Caller, *, tenant: str, size: int, token: str) -> tuple[list[Campaign], str]:
         visible = caller.visible_tenant(tenant)
         limit = page_size(size)
-        query = sa.select(campaigns).order_by(campaigns.c.create_time.desc(), campaigns.c.campaign_id.desc())
-        if visible:
-            query = query.where(campaigns.c.tenant == visible)
-        position = decode_token(token)
-        if position:
-            after = datetime.fromisoformat(str(position.get("t")))
-            query = query.where(
-                sa.or_(
-                    campaigns.c.create_time < after,
-                    sa.and_(campaigns.c.create_time == after, campaigns.c.campaign_id < str(position.get("i"))),
-                )
-            )
-        with self._db.transaction() as session:
-            rows = session.execute(query.limit(limit + 1)).all()
-        found = [CampaignRecord(**r._mapping) for r in rows[:limit]]
-        next_token = (
-            encode_token({"t": found[-1].create_time.isoformat(), "i": found[-1].campaign_id})
-            if len(rows) > limit
-            else ""
-        )
-        return found, next_token
+        after = TimePosition.decode(token)
+        with self._uow() as uow:
+            found = uow.campaigns.list(tenant=visible, limit=limit + 1, after=after)
+        page = found[:limit]
+        next_token = TimePosition(page[-1].create_time, page[-1].campaign_id).encode() if len(found) > limit else ""
+        return page, next_token

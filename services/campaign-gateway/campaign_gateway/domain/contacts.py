@@ -20,13 +20,15 @@ class Contact:
     fields: dict[str, str] = field(default_factory=dict)
 
 
-def clean_contacts(contacts: list[Contact], violations: Violations) -> list[Contact]:
+def clean_contacts(
+    contacts: list[Contact], violations: Violations, *, max_count: int = MAX_CONTACTS_PER_REQUEST
+) -> list[Contact]:
     """Lower-cases domains, drops exact duplicates, and names every malformed address."""
     if not contacts:
         violations.add("contacts", "at least one contact is required")
         return []
-    if len(contacts) > MAX_CONTACTS_PER_REQUEST:
-        violations.add("contacts", f"at most {MAX_CONTACTS_PER_REQUEST} contacts per request")
+    if len(contacts) > max_count:
+        violations.add("contacts", f"at most {max_count} contacts per request")
         return []
     seen: set[str] = set()
     cleaned: list[Contact] = []

@@ -20,11 +20,8 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from libs.clock import Clock
-from libs.config import load
 from libs.db import Database
 from libs.errors import InvalidArgument
-from libs.jobs import PeriodicJob
-from libs.registry import runtime_for
 from notifier.adapters.tables import dedup_states
 from notifier.adapters.telegram import TelegramBotClient
 from notifier.adapters.webhook import WebhookSender
@@ -142,55 +139,3 @@ def telegram_from_env(env: Mapping[str, str] | None = None) -> TelegramBotClient
         return TelegramBotClient.from_env(env)
     except InvalidArgument as exc:
         raise SystemExit(f"configuration error: {exc.message}") from None
-
-
-# -- one Notifier per runtime, for the servicer and the job functions alike -----------------------
-
-_instances: dict[int, Notifier] = {}
-_instances_lock = threading.Lock()
-
-
-def notifier_for(runtime: object) -> Notifier:
-    """The runtime's Notifier, built on first use (in an RQ worker the wiring never ran)."""
-    from libs.server import Runtime
-
-    assert isinstance(runtime, Runtime)
-    with _instances_lock:
-        found = _instances.get(id(runtime))
-        if found is None:
-            found = Notifier(
-                runtime.db,
-                runtime.clock,
-                load(NotifierSettings),
-                telegram=telegram_from_env(),
-                registry=runtime.metrics,
-            )
-            _instances[id(runtime)] = found
-            runtime.on_stop.append(lambda: forget(runtime))
-        return found
-
-
-def forget(runtime: object) -> None:
-    with _instances_lock:
-        found = _instances.pop(id(runtime), None)
-    if found is not None:
-        found.close()
-
-
-def deliver_due() -> int:
-    """Periodic job (RQ runner): one delivery pass."""
-    return notifier_for(runtime_for("notifier")).worker.deliver_once()
-
-
-def prune_dedup() -> int:
-    """Periodic job (RQ runner): drop ended dedup windows."""
-    return notifier_for(runtime_for("notifier")).prune()
-
-
-def periodic_jobs(settings: NotifierSettings) -> list[PeriodicJob]:
-    if settings.delivery_runner != "rq":
-        return []
-    return [
-        PeriodicJob("notifier-deliver", deliver_due, timedelta(seconds=max(1.0, settings.delivery_poll_seconds))),
-        PeriodicJob("notifier-prune-dedup", prune_dedup, PRUNE_EVERY),
-    ]
