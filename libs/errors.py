@@ -87,6 +87,16 @@ class Unavailable(ServiceError):
     reason = "UNAVAILABLE"
 
 
+class ResourceExhausted(ServiceError):
+    """Too many calls of a costly kind (HTTP 429); `retry_after_seconds` says when to try again."""
+
+    reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, *, retry_after_seconds: float):
+        self.retry_after_seconds = max(0.0, retry_after_seconds)
+        super().__init__(message, metadata={"retry_after_seconds": f"{self.retry_after_seconds:.0f}"})
+
+
 @dataclass
 class Violations:
     """Collects field violations so a request is rejected whole, naming every bad field."""

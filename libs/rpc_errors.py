@@ -7,7 +7,7 @@ HTTP status; gRPC callers get the same rich status.
 from __future__ import annotations
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -24,6 +24,7 @@ _CODES: dict[type[errors.ServiceError], int] = {
     errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
     errors.Unavailable: code_pb2.UNAVAILABLE,
     errors.Aborted: code_pb2.ABORTED,
+    errors.ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
 }
 
 
@@ -53,6 +54,10 @@ def to_status(error: errors.ServiceError, service: str) -> grpc.Status:
                 )
             )
         )
+    if isinstance(error, errors.ResourceExhausted):
+        delay = duration_pb2.Duration()
+        delay.FromSeconds(int(error.retry_after_seconds + 0.999))
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     if isinstance(error, errors.NotFound | errors.AlreadyExists):
         details.append(
             _pack(error_details_pb2.ResourceInfo(resource_type=error.resource_type, resource_name=error.resource_name))
