@@ -481,7 +481,7 @@ class MailwizzApiStandIn:
     # ---- lists
 
     def list_index(self, request: Request, _: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        lists = sorted(_visible_lists(request.customer), key=lambda item: item[0], reverse=True)
+        lists = reversed(_visible_lists(request.customer))  # ORDER BY list_id DESC
         return 200, {"status": "success", "data": _paginate([rec.record() for _, rec in lists], request.query)}
 
     def list_view(self, request: Request, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
