@@ -8,6 +8,7 @@ declare -A NEED=(
   [nsd]=nsd                       # a real authoritative DNS server for SPF/DKIM/DMARC/PTR checks
   [dnsperf]=dnsperf               # the DNS server's own ceiling, in the benchmark
   [pg_ctl]=postgresql             # a throwaway PostgreSQL cluster (initdb/pg_ctl)
+  [mariadbd]=mariadb-server       # a throwaway MariaDB holding MailWizz's real delivery_server table
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
