@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from libs.errors import PermissionDenied, Unauthenticated
+from libs.files import private_directory, write_private_file
 
 ALGORITHM = "ES256"
 
@@ -80,12 +81,11 @@ def ensure_local_keys(private_key_path: Path, jwks_path: Path) -> bool:
     """
     if jwks_path.exists():
         return False
-    private_key_path.parent.mkdir(parents=True, exist_ok=True)
-    jwks_path.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(private_key_path.parent)
+    private_directory(jwks_path.parent)
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    private_key_path.write_bytes(pem)
-    private_key_path.chmod(0o600)
+    write_private_file(private_key_path, pem)
     write_jwks(jwks_path, [key.public_key()])
     return True
 
@@ -152,22 +152,27 @@ class TokenVerifier:
             last_error: Exception | None = None
             for jwk in candidates:
                 try:
+                    # Only the algorithm of the key's own type: a token signed with another (an RS256 token
+                    # against an EC key, "none", HS256 with the public key as secret) is refused, not tried.
                     claims = jwt.decode(
                         token,
                         jwk.key,
-                        algorithms=[ALGORITHM, "RS256"],
+                        algorithms=[jwk.algorithm_name],
                         issuer=self._issuer,
                         audience=self._audience,
                         options={"require": ["exp", "iss", "sub"]},
                     )
                     return caller_from_claims(claims)
-                except jwt.InvalidSignatureError as exc:
+                except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError, jwt.InvalidKeyError) as exc:
                     last_error = exc
             raise Unauthenticated("Jwt verification fails") from last_error
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("Jwt is expired") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"Jwt verification fails: {exc}") from None
+        except (ValueError, TypeError, KeyError):
+            # A malformed token (bad header types, a key of the wrong kind): a refusal, never a stack trace.
+            raise Unauthenticated("Jwt verification fails") from None
 
 
 def caller_from_claims(claims: dict[str, Any]) -> Caller:

@@ -129,7 +129,7 @@ def gateway() -> None:
 @main.command()
 def run() -> None:
     """The whole product on this machine: four services and Envoy. Ctrl-C stops everything."""
-    from libs.server import ServiceHost
+    from libs.server import ServiceHost, start_all, stop_all
 
     s = settings()
     _configure("email-engine")
@@ -148,8 +148,7 @@ def run() -> None:
     else:
         # Embedded default: the four services share this process, so in-process events and jobs reach them.
         hosts = [ServiceHost(_definition(name), s) for name in SERVICE_NAMES]
-        for host in hosts:
-            host.start()
+        start_all(hosts)
     children["envoy"] = subprocess.Popen(envoy_command(config))
 
     stop = threading.Event()
@@ -174,11 +173,7 @@ def run() -> None:
     for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
-    stoppers = [threading.Thread(target=h.stop) for h in hosts]
-    for t in stoppers:
-        t.start()
-    for t in stoppers:
-        t.join()
+    stop_all(hosts)
     deadline = time.monotonic() + 15
     for child in children.values():
         try:

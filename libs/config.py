@@ -76,6 +76,19 @@ class Settings(BaseSettings):
     )
     event_poll_seconds: float = Field(default=0.2, gt=0, le=60, description="Outbox relay poll interval")
 
+    max_request_bytes: int = Field(
+        default=32 << 20,
+        ge=1 << 20,
+        le=256 << 20,
+        description="Largest request body Envoy transcodes and a service accepts (a 100 000-contact campaign fits)",
+    )
+    gateway_max_connections: int = Field(
+        default=10_000, ge=10, le=1_000_000, description="Open downstream connections Envoy accepts at most"
+    )
+    gateway_max_heap_bytes: int = Field(
+        default=1 << 30, ge=64 << 20, description="Envoy's heap size at which it sheds load (overload manager)"
+    )
+
     outbound_allow_networks: str = Field(
         default="",
         description="Comma-separated networks that user-supplied URLs (webhooks, MailWizz, PMTA) may reach although "

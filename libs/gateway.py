@@ -105,6 +105,12 @@ def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "api",
         "codec_type": "AUTO",
+        # Slow or idle clients cost a connection, not a worker: headers within 10 s, no stream idle past 5 min.
+        "request_headers_timeout": "10s",
+        "stream_idle_timeout": "300s",
+        "common_http_protocol_options": {"idle_timeout": "3600s", "headers_with_underscores_action": "REJECT_REQUEST"},
+        "http2_protocol_options": {"max_concurrent_streams": 256},
+        "max_request_headers_kb": 64,
         "access_log": [
             {
                 "name": "envoy.access_loggers.stdout",
@@ -188,7 +194,8 @@ def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
                         "reject_unknown_query_parameters": True,
                         "reject_binding_body_field_collisions": True,
                     },
-                    "max_request_body_size": 64 * 1024 * 1024,
+                    # The whole body is buffered here, before jwt_authn: no more than the services accept.
+                    "max_request_body_size": settings.max_request_bytes,
                     "max_response_body_size": 64 * 1024 * 1024,
                 },
             },
@@ -221,7 +228,9 @@ def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
         ],
     }
     return {
+        # Loopback only; and never reachable by a request the product makes for a user (libs.outbound).
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": settings.envoy_admin_port}}},
+        "overload_manager": _overload_manager(settings),
         "static_resources": {
             "listeners": [
                 {
@@ -234,6 +243,37 @@ def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
             ],
             "clusters": clusters,
         },
+    }
+
+
+def _overload_manager(settings: Settings) -> dict[str, Any]:
+    """A cap on open connections, and load shed (then refused) before Envoy's heap runs out."""
+    heap = "envoy.resource_monitors.fixed_heap"
+    return {
+        "refresh_interval": "0.25s",
+        "resource_monitors": [
+            {
+                "name": "envoy.resource_monitors.global_downstream_max_connections",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                    "max_active_downstream_connections": settings.gateway_max_connections,
+                },
+            },
+            {
+                "name": heap,
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig",
+                    "max_heap_size_bytes": settings.gateway_max_heap_bytes,
+                },
+            },
+        ],
+        "actions": [
+            {"name": "envoy.overload_actions.shrink_heap", "triggers": [{"name": heap, "threshold": {"value": 0.9}}]},
+            {
+                "name": "envoy.overload_actions.stop_accepting_requests",
+                "triggers": [{"name": heap, "threshold": {"value": 0.98}}],
+            },
+        ],
     }
 
 

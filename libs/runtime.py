@@ -45,6 +45,7 @@ class Runtime:
     consumer: EventConsumer
     redis: redis.Redis | None
     app: Any = None
+    grpc_server: grpc.Server | None = None
     on_stop: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -60,7 +61,7 @@ class ServiceDefinition(Generic[AppT]):
     # The service's own settings (EE_<SERVICE>_*), read and validated once at start (libs.config.load).
     load_config: Callable[[], Any] = lambda: None
     # The events it consumes and the unit of work its handlers run in.
-    subscriptions: Callable[[AppT], Subscriptions | None] = lambda _app: None
+    subscriptions: Callable[[AppT], Subscriptions] | None = None
     # Periodic jobs, from the service's settings alone (the scheduler builds no application).
     periodic_jobs: Callable[[Any], list[PeriodicJob]] = lambda _config: []
     # Called once the service serves (e.g. to start a background loop); stop hooks go to runtime.on_stop.
@@ -112,7 +113,6 @@ def build_runtime(
     )
     runtime.app = definition.build(runtime)
     runtime.jobs.bind(runtime.app)
-    subscriptions = definition.subscriptions(runtime.app)
-    if subscriptions is not None:
-        runtime.consumer.subscribe(subscriptions)
+    if definition.subscriptions is not None:
+        runtime.consumer.subscribe(definition.subscriptions(runtime.app))
     return runtime

@@ -41,3 +41,8 @@ def definition_of(service: str) -> ServiceDefinition[Any]:
 
 def grpc_service_of(service: str) -> str:
     return definition_of(service).grpc_service
+
+
+def consumer_groups() -> tuple[str, ...]:
+    """The stream's consumer groups: one per service that consumes events, named after it."""
+    return tuple(name for name, definition in definitions().items() if definition.subscriptions is not None)

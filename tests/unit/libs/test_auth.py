@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -92,3 +93,29 @@ def test_tenant_rules() -> None:
     assert admin.visible_tenant("") == ""
     with pytest.raises(PermissionDenied):
         operator.visible_tenant("ulixai")
+
+
+def test_an_rs256_token_sent_straight_to_a_service_is_refused_without_a_stack_trace(tmp_path: Path) -> None:
+    """A token signed with RS256 (with or without our key id) is an UNAUTHENTICATED answer, never an error."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private, jwks = tmp_path / "k.pem", tmp_path / "jwks.json"
+    ensure_local_keys(private, jwks)
+    verifier = TokenVerifier(jwks, "ee", "ee")
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ours = json.loads(jwks.read_text())["keys"][0]["kid"]
+    claims = {"iss": "ee", "aud": "ee", "sub": "x", "role": "admin", "exp": int(time.time()) + 60}
+    for headers in ({}, {"kid": ours}):
+        token = jwt.encode(claims, rsa_key, algorithm="RS256", headers=headers)
+        with pytest.raises(Unauthenticated):
+            verifier.verify(f"Bearer {token}")
+    for garbage in ("a.b.c", "eyJhbGciOiJub25lIn0.e30.", "eyJraWQiOjF9.e30.x"):
+        with pytest.raises(Unauthenticated):
+            verifier.verify(f"Bearer {garbage}")
+
+
+def test_the_signing_key_is_never_readable_by_others(tmp_path: Path) -> None:
+    private, jwks = tmp_path / "keys" / "jwt.pem", tmp_path / "keys" / "jwks.json"
+    ensure_local_keys(private, jwks)
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "keys").stat().st_mode & 0o077 == 0
