@@ -8,6 +8,8 @@ declare -A NEED=(
   [nsd]=nsd                       # a real authoritative DNS server for SPF/DKIM/DMARC/PTR checks
   [dnsperf]=dnsperf               # the DNS server's own ceiling, in the benchmark
   [pg_ctl]=postgresql             # a throwaway PostgreSQL cluster (initdb/pg_ctl)
+  [sshd]=openssh-server           # a real OpenSSH server per PowerMTA node in the campaign-gateway tests
+  [ssh-keygen]=openssh-client     # host and client keys for those servers
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
