@@ -236,33 +236,39 @@ _new_origin = tuple.__new__
 
 
 class OriginIndex:
-    """d/b records by Message-Id, (envId, rcpt) and (orig, rcpt); the latest registration of a key wins."""
+    """d/b records by Message-Id, (envId, rcpt) and (orig, rcpt); the latest registration of a key wins.
+
+    Keys are plain strings (a tag, then the parts joined by a unit separator): millions of them are cheaper to
+    hash and to keep than tuples, which the garbage collector would have to walk.
+    """
 
     def __init__(self) -> None:
-        self._by_message_id: dict[str, Origin] = {}
-        self._by_env_id: dict[tuple[str, str], Origin] = {}
-        self._by_orig: dict[tuple[str, str], Origin] = {}
+        self._origins: dict[str, Origin] = {}
 
     def __len__(self) -> int:
-        return len(self._by_message_id) + len(self._by_env_id) + len(self._by_orig)
+        return len(self._origins)
+
+    @staticmethod
+    def _keys(record: AccountingRecord) -> list[str]:
+        rcpt = record.rcpt.lower()
+        keys = []
+        if record.message_id:
+            keys.append("m\x1f" + record.message_id)
+        if record.env_id:
+            keys.append(f"e\x1f{record.env_id}\x1f{rcpt}")
+        if record.orig:
+            keys.append(f"o\x1f{record.orig.lower()}\x1f{rcpt}")
+        return keys
 
     def remember(self, record: AccountingRecord, origin: Origin) -> None:
-        rcpt = record.rcpt.lower()
-        if record.message_id:
-            self._by_message_id[record.message_id] = origin
-        if record.env_id:
-            self._by_env_id[(record.env_id, rcpt)] = origin
-        if record.orig:
-            self._by_orig[(record.orig.lower(), rcpt)] = origin
+        for key in self._keys(record):
+            self._origins[key] = origin
 
     def find(self, record: AccountingRecord) -> Origin | None:
-        rcpt = record.rcpt.lower()
-        if record.message_id and (found := self._by_message_id.get(record.message_id)):
-            return found
-        if record.env_id and (found := self._by_env_id.get((record.env_id, rcpt))):
-            return found
-        if record.orig:
-            return self._by_orig.get((record.orig.lower(), rcpt))
+        for key in self._keys(record):
+            found = self._origins.get(key)
+            if found is not None:
+                return found
         return None
 
 
