@@ -21,8 +21,9 @@ Never a crash on bad bytes: undecodable bytes become U+FFFD; a line that is not 
 bad quoting, unknown record type, a timestamp that is not one) is reported with its line number and byte offset and
 skipped; a record before any header is reported; a last line without its end-of-line is a record still being written:
 it is reported as TRUNCATED and NOT consumed, so the next read starts with it. A quoted field left open swallows
-lines only up to `max_record_lines` / `max_record_bytes`: past that, or when the lines it took do not parse, only its
-first line is dropped as garbage and parsing resumes on the line after it.
+lines only up to `max_record_lines` / `max_record_bytes`, and never a line that is a whole record (or header) on its
+own (PowerMTA writes a record at once): past that, or when the lines it took do not parse, only its first line is
+dropped as garbage and parsing resumes on the line after it.
 
 Offsets are byte offsets in the stream as read, counted from the start of the file (the resume offset is added):
 store `resume_point` (offset and the header columns in force) after processing the records, and a later parser built
@@ -394,12 +395,28 @@ class AccountingCsvParser:
             taken.append(more)
             if more[-1:] != b"\n":
                 raise _Unfinished(taken)
+            if self._is_whole_record(more):
+                # PowerMTA writes a record at once: a complete record after an open quote means the quote is junk.
+                raise _Resync(taken[1:], "a quoted field is never closed")
             size += len(more)
             quotes += more.count(b'"')
         values = self._csv_values(b"".join(taken).decode("utf-8", "replace"))
         if values is None:
             raise _Resync(taken[1:], "bad quoting")
         return values, taken
+
+    def _is_whole_record(self, raw: bytes) -> bool:
+        """A line that is, on its own, a header or a record of the current header's width."""
+        if raw.count(b'"') % 2:
+            return False
+        head = raw.split(b",", 1)[0]
+        if head == b"type":
+            return True
+        if self._builder is None or head.decode("utf-8", "replace") not in _FAST_TYPES:
+            return False
+        text = raw.decode("utf-8", "replace")
+        values = self._csv_values(text) if b'"' in raw else text.rstrip("\r\n").split(",")
+        return values is not None and len(values) == self._builder.width
 
     def _csv_values(self, text: str) -> list[str] | None:
         self._feed.text = text

@@ -60,6 +60,7 @@ from libs.errors import FailedPrecondition, InvalidArgument, ServiceError, Unava
 
 _DEFAULT_PULL_BYTES = 8 << 20
 _READ_CHUNK = 1 << 20
+_LINE_EXTENSION_LIMIT = 4 << 20
 
 
 # ---------------------------------------------------------------- errors
@@ -195,6 +196,8 @@ class AccountingPiece:
     data: bytes
     complete: bool
     """`data` runs to the end of a file that will not grow (a newer file exists)."""
+    cut: bool = False
+    """The byte budget stopped the read before the end of the file (more is there to read)."""
 
 
 @dataclass(frozen=True)
@@ -409,7 +412,12 @@ class PmtaNodeClient:
     async def pull_accounting(
         self, source: AccountingSource, cursor: RemoteFileCursor | None, *, max_bytes: int = _DEFAULT_PULL_BYTES
     ) -> AccountingPull:
-        """The accounting data written since `cursor` (None: every file there is), at most about `max_bytes`."""
+        """The accounting data written since `cursor` (None: every file there is), about `max_bytes` of it.
+
+        `max_bytes` is a soft limit: a read goes on to the end of the line it stops in, so a one-line record is
+        never cut. A record spanning lines (a quoted newline) can be: when the parser finishes nothing in a `cut`
+        piece, pull again with a larger `max_bytes`.
+        """
         files = await self.list_files(source.directories, source.pattern)
         plan, notes = _plan(files, cursor)
         pieces: list[AccountingPiece] = []
@@ -417,31 +425,48 @@ class PmtaNodeClient:
         for file, offset in plan:
             if budget <= 0:
                 break
-            data = await self._read_range(file.path, offset, min(budget, file.size - offset))
-            complete = file is not files[-1] and offset + len(data) >= file.size
-            pieces.append(AccountingPiece(RemoteFileCursor(file.path, file.inode, offset), data, complete))
+            data = await self._read_lines(file, offset, budget)
+            end = offset + len(data)
+            complete = file is not files[-1] and end >= file.size
+            pieces.append(
+                AccountingPiece(RemoteFileCursor(file.path, file.inode, offset), data, complete, cut=end < file.size)
+            )
             budget -= len(data)
             if not complete:
                 break
         return AccountingPull(pieces=tuple(pieces), notes=tuple(notes))
 
-    async def _read_range(self, path: str, offset: int, length: int) -> bytes:
-        if length <= 0:
+    async def _read_lines(self, file: RemoteFile, offset: int, budget: int) -> bytes:
+        """About `budget` bytes from `offset`, extended to the end of the line they stop in (so a pull never cuts
+        a one-line record), up to the size listed (what is written after the listing waits for the next pull)."""
+        if file.size <= offset:
             return b""
         try:
-            async with self._conn().start_sftp_client() as sftp, sftp.open(path, "rb") as handle:
+            async with self._conn().start_sftp_client() as sftp, sftp.open(file.path, "rb") as handle:
                 await handle.seek(offset)
-                chunks: list[bytes] = []
-                remaining = length
-                while remaining > 0:
-                    chunk = await handle.read(min(remaining, _READ_CHUNK))
-                    if not chunk:
+                data = await _read_up_to(handle, min(budget, file.size - offset))
+                limit = file.size - offset
+                while len(data) < limit and not data.endswith(b"\n") and len(data) < budget + _LINE_EXTENSION_LIMIT:
+                    more = await _read_up_to(handle, min(_READ_CHUNK, limit - len(data)))
+                    if not more:
                         break
-                    chunks.append(chunk)
-                    remaining -= len(chunk)
-                return b"".join(chunks)
+                    end = more.find(b"\n")
+                    data += more if end < 0 else more[: end + 1]
+                return data
         except (OSError, asyncssh.Error) as exc:
-            raise NodeFileError(self.name, f"cannot read {path}: {_why(exc)}") from exc
+            raise NodeFileError(self.name, f"cannot read {file.path}: {_why(exc)}") from exc
+
+
+async def _read_up_to(handle: asyncssh.SFTPClientFile, length: int) -> bytes:
+    chunks: list[bytes] = []
+    remaining = length
+    while remaining > 0:
+        chunk = await handle.read(min(remaining, _READ_CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
 
 
 def _plan(files: list[RemoteFile], cursor: RemoteFileCursor | None) -> tuple[list[tuple[RemoteFile, int]], list[str]]:
