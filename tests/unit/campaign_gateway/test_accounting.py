@@ -12,12 +12,14 @@ from campaign_gateway.domain.accounting import (
     AccountingRecord,
     BounceClass,
     DayTotals,
+    Origin,
     Outcome,
     RecordType,
     TotalsKey,
     bounce_class,
     classify_deferral,
     local_day,
+    origin_keys,
     record_identity,
 )
 from campaign_gateway.domain.provider_replies import ReplyClass
@@ -227,3 +229,42 @@ def test_records_without_time_queued_use_time_logged() -> None:
     aggregator = _aggregator()
     aggregator.add(rec(D, "a@gmail.com", queued=None, logged=at(5, 23, 30)))
     assert list(aggregator.totals()) == [TotalsKey(IP_A, JAN6, G.GMAIL)]
+
+
+def test_late_events_and_originals_carry_over_between_runs() -> None:
+    class StoredOrigins:
+        """What a repository does: keys -> origin rows."""
+
+        def __init__(self) -> None:
+            self.rows: dict[str, Origin] = {}
+
+        def remember(self, record: AccountingRecord, origin: Origin) -> None:
+            self.rows.update(dict.fromkeys(origin_keys(record), origin))
+
+        def find(self, record: AccountingRecord) -> Origin | None:
+            return next((self.rows[key] for key in origin_keys(record) if key in self.rows), None)
+
+    store = StoredOrigins()
+    monday = AccountingAggregator(timezone_for=lambda _a: PARIS, origins=store)
+    monday.add(rec(D, "a@gmail.com", queued=at(5, 9), msgid="m-a"))
+    early = rec(RB, "b@gmail.com", queued=None, logged=at(5, 10), vmta="", cat="bad-domain")
+    assert monday.add(early) is Outcome.PENDING
+    assert monday.resolve_pending() == 0 and monday.pending == (early,)
+    # Next run: the complaint about Monday's message, and the original of the early bounce, both arrive.
+    tuesday = AccountingAggregator(
+        timezone_for=lambda _a: PARIS,
+        origins=store,
+        totals_seed=monday.totals(),
+        seen_seed=monday.seen,
+        pending_seed=monday.pending,
+    )
+    tuesday.add(rec(F, "hidden@example.invalid", queued=None, logged=at(6, 8), vmta="", msgid="m-a", orig="x@y"))
+    tuesday.add(rec(D, "b@gmail.com", queued=at(5, 9, 30)))
+    assert tuesday.resolve_pending() == 1 and tuesday.pending == ()
+    assert tuesday.totals() == {
+        TotalsKey(IP_A, JAN5, G.GMAIL): DayTotals(sent=2, delivered=2, bounced_hard=1, complained=1),
+    }
+    remembered = origin_keys(rec(D, "a@gmail.com", queued=None, msgid="m-a")) + origin_keys(
+        rec(D, "b@gmail.com", queued=None)
+    )
+    assert set(store.rows) == set(remembered)

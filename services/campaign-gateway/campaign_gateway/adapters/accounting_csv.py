@@ -540,9 +540,9 @@ def parse_json_accounting(payload: bytes | str) -> tuple[list[AccountingRecord],
             columns, values = _json_values(element)
             builder = builders.get(columns) or builders.setdefault(columns, _RecordBuilder(columns))
             raw_type = element.get("type")
-            kind = record_type(raw_type) if isinstance(raw_type, str) else None
+            kind = _FAST_TYPES.get(raw_type) if isinstance(raw_type, str) else None
             if kind is None:
-                if isinstance(raw_type, str) and raw_type.strip().lower() in _KNOWN_IGNORED:
+                if isinstance(raw_type, str) and raw_type in _KNOWN_IGNORED:
                     continue
                 raise _BadValue(f"unknown record type {_short(str(raw_type))!r}")
             records.append(builder.build(kind, values))

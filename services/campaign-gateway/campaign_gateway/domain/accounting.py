@@ -8,12 +8,14 @@ Public API:
     Deferral, classify_deferral(record, *, group) -> Deferral
     record_identity(record) -> bytes          -- 16-byte identity: the same record seen twice counts once
     local_day(moment, tz) -> date
-    Origin, OriginIndex              -- what is remembered of each d/b record to attribute rb/f records
+    Origin, origin_keys(record), OriginStore (protocol), OriginIndex (in memory)
+                                     -- what is remembered of each d/b record to attribute rb/f records
     TotalsKey(address, day, provider), DayTotals, Outcome, Unmatched
-    AccountingAggregator(*, timezone_for, provider_for=classify_domain, address_for_vmta=address_from_vmta,
-                         totals=None, seen=(), origins=None)
+    AccountingAggregator(timezone_for, provider_for=classify_domain, address_for_vmta=address_from_vmta,
+                         totals_seed=None, seen_seed=(), origins=OriginIndex(), pending_seed=())
         .add(record) -> Outcome, .add_all(records), .resolve_pending() -> int, .totals() -> dict,
-        .unmatched() -> list[Unmatched], .seen -> frozenset[bytes], .counts -> Mapping[Outcome, int]
+        .unmatched() -> list[Unmatched], .pending -> tuple[AccountingRecord, ...], .seen -> frozenset[bytes],
+        .counts -> Mapping[Outcome, int]
 
 The rules, each in one place below:
 
@@ -55,7 +57,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 from ipaddress import ip_address
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from campaign_gateway.domain.pmta_config import address_from_vmta
 from campaign_gateway.domain.provider_replies import ReplyClass, classify_reply
@@ -235,12 +237,33 @@ class Origin(NamedTuple):
 _new_origin = tuple.__new__
 
 
-class OriginIndex:
-    """d/b records by Message-Id, (envId, rcpt) and (orig, rcpt); the latest registration of a key wins.
+def origin_keys(record: AccountingRecord) -> list[str]:
+    """The keys a d/b record is remembered under and an rb/f record is looked up by, in lookup order.
 
-    Keys are plain strings (a tag, then the parts joined by a unit separator): millions of them are cheaper to
-    hash and to keep than tuples, which the garbage collector would have to walk.
+    Plain strings (a tag, then the parts joined by a unit separator): millions of them are cheaper to hash and to
+    keep than tuples, which the garbage collector would have to walk; a repository can store them as they are.
     """
+    rcpt = record.rcpt.lower()
+    keys = []
+    if record.message_id:
+        keys.append("m\x1f" + record.message_id)
+    if record.env_id:
+        keys.append(f"e\x1f{record.env_id}\x1f{rcpt}")
+    if record.orig:
+        keys.append(f"o\x1f{record.orig.lower()}\x1f{rcpt}")
+    return keys
+
+
+class OriginStore(Protocol):
+    """Where originals are remembered between ingestion runs (a complaint may come a week after its message)."""
+
+    def remember(self, record: AccountingRecord, origin: Origin) -> None: ...
+
+    def find(self, record: AccountingRecord) -> Origin | None: ...
+
+
+class OriginIndex:
+    """The in-memory OriginStore: each key of `origin_keys` -> Origin; the latest registration of a key wins."""
 
     def __init__(self) -> None:
         self._origins: dict[str, Origin] = {}
@@ -248,24 +271,12 @@ class OriginIndex:
     def __len__(self) -> int:
         return len(self._origins)
 
-    @staticmethod
-    def _keys(record: AccountingRecord) -> list[str]:
-        rcpt = record.rcpt.lower()
-        keys = []
-        if record.message_id:
-            keys.append("m\x1f" + record.message_id)
-        if record.env_id:
-            keys.append(f"e\x1f{record.env_id}\x1f{rcpt}")
-        if record.orig:
-            keys.append(f"o\x1f{record.orig.lower()}\x1f{rcpt}")
-        return keys
-
     def remember(self, record: AccountingRecord, origin: Origin) -> None:
-        for key in self._keys(record):
+        for key in origin_keys(record):
             self._origins[key] = origin
 
     def find(self, record: AccountingRecord) -> Origin | None:
-        for key in self._keys(record):
+        for key in origin_keys(record):
             found = self._origins.get(key)
             if found is not None:
                 return found
@@ -314,7 +325,9 @@ class AccountingAggregator:
     address_for_vmta: Callable[[str], str | None] = address_from_vmta
     totals_seed: Mapping[TotalsKey, DayTotals] | None = None
     seen_seed: Iterable[bytes] = ()
-    origins: OriginIndex = field(default_factory=OriginIndex)
+    origins: OriginStore = field(default_factory=OriginIndex)
+    pending_seed: Iterable[AccountingRecord] = ()
+    """rb/f records a previous run could not attribute (`pending`): tried again as originals arrive."""
     _totals: dict[tuple[str, date, str], DayTotals] = field(init=False)
     _seen: set[bytes] = field(init=False)
     _pending: list[AccountingRecord] = field(init=False, default_factory=list)
@@ -329,6 +342,8 @@ class AccountingAggregator:
             (key.address, key.day, key.provider.value): value.copy() for key, value in (self.totals_seed or {}).items()
         }
         self._seen = set(self.seen_seed)
+        self._pending = list(self.pending_seed)
+        self._tally[_PENDING] = len(self._pending)
 
     @property
     def seen(self) -> frozenset[bytes]:
@@ -344,6 +359,11 @@ class AccountingAggregator:
             TotalsKey(address, day, ProviderGroup(group)): self._totals[(address, day, group)].copy()
             for address, day, group in sorted(self._totals)
         }
+
+    @property
+    def pending(self) -> tuple[AccountingRecord, ...]:
+        """The rb/f records still waiting for their original: store them with the totals, seed them next run."""
+        return tuple(self._pending)
 
     def unmatched(self) -> list[Unmatched]:
         return [
