@@ -54,11 +54,12 @@ class KeyPair:
         return self.private_path.read_text()
 
 
-def generate_key(path: Path, comment: str = "email-engine-test") -> KeyPair:
-    """A fresh ed25519 key pair with no passphrase, made by ssh-keygen."""
+def generate_key(path: Path, comment: str = "email-engine-test", kind: str = "ed25519") -> KeyPair:
+    """A fresh key pair (ed25519, or rsa at 3072 bits) with no passphrase, made by ssh-keygen."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    size = ["-b", "3072"] if kind == "rsa" else []
     subprocess.run(
-        [_tool("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        [_tool("ssh-keygen"), "-q", "-t", kind, *size, "-N", "", "-C", comment, "-f", str(path)],
         check=True,
         capture_output=True,
     )
@@ -75,6 +76,8 @@ class PmtaNodeServer:
     port: int = field(default_factory=free_port)
     user: str = field(default_factory=lambda: pwd.getpwuid(os.getuid()).pw_name)
     host_key: KeyPair | None = None
+    rsa_host_key: KeyPair | None = None
+    """A second host key of another type: a node may be registered with either."""
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -104,6 +107,7 @@ class PmtaNodeServer:
     def start(self) -> PmtaNodeServer:
         self.root.mkdir(parents=True, exist_ok=True)
         self.host_key = generate_key(self.root / "ssh_host_ed25519_key", comment=f"{self.name}-host")
+        self.rsa_host_key = generate_key(self.root / "ssh_host_rsa_key", comment=f"{self.name}-host", kind="rsa")
         (self.root / "authorized_keys").write_text(self.client_key.public + "\n")
         self._install_node()
         config = self.root / "sshd_config"
@@ -134,6 +138,7 @@ class PmtaNodeServer:
             "ListenAddress 127.0.0.1",
             "AddressFamily inet",
             f"HostKey {self.root / 'ssh_host_ed25519_key'}",
+            f"HostKey {self.root / 'ssh_host_rsa_key'}",
             f"PidFile {self.root / 'sshd.pid'}",
             f"AuthorizedKeysFile {self.root / 'authorized_keys'}",
             "AuthenticationMethods publickey",

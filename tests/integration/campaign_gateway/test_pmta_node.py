@@ -207,6 +207,16 @@ def test_a_host_key_other_than_the_registered_one_is_refused(
     assert node_a.journal() == []  # nothing ran on a node that could not prove who it is
 
 
+def test_a_node_registered_with_its_rsa_host_key(pmta_nodes: list[PmtaNodeServer], ssh_client_key: KeyPair) -> None:
+    node = pmta_nodes[1]
+    assert node.rsa_host_key is not None
+    _connect(node_access(node, ssh_client_key, host_key=node.rsa_host_key.public))
+    other = pmta_nodes[0].rsa_host_key
+    assert other is not None
+    with pytest.raises(NodeHostKeyMismatch):
+        _connect(node_access(node, ssh_client_key, host_key=other.public))
+
+
 def test_a_client_key_the_node_does_not_know_is_refused(
     pmta_nodes: list[PmtaNodeServer], ssh_client_key: KeyPair, tmp_path: Path
 ) -> None:

@@ -261,8 +261,8 @@ class PmtaNodeClient:
                 access.host,
                 access.port,
                 username=access.username,
+                # The registered key only; asyncssh then also offers only that key's signature algorithms.
                 known_hosts=([host_key], [], []),
-                server_host_key_algs=[host_key.get_algorithm()],
                 client_keys=[client_key],
                 config=None,
                 agent_path=None,
