@@ -1,4 +1,4 @@
-"""Real servers for the campaign-gateway integration tests."""
+"""Real servers for the campaign-gateway integration tests: MariaDB here, the PMTA nodes' sshd in ssh_fixtures."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.harness.mariadb import MariadbServer
+from tests.integration.campaign_gateway.ssh_fixtures import pmta_nodes, pmta_servers, ssh_client_key
+
+__all__ = ["mariadb", "pmta_nodes", "pmta_servers", "ssh_client_key"]
 
 
 @pytest.fixture(scope="session")
