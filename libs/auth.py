@@ -40,7 +40,8 @@ class Caller:
 
     @property
     def is_admin(self) -> bool:
-        return self.role in (Role.ADMIN, Role.SERVICE)
+        """Every tenant: an admin, or a service acting for the platform (not for one tenant)."""
+        return self.role is Role.ADMIN or (self.role is Role.SERVICE and not self.tenant_id)
 
     def may_read(self, tenant_id: str) -> bool:
         return self.is_admin or tenant_id == self.tenant_id
@@ -134,15 +135,37 @@ def mint_token(
 # -- verification ---------------------------------------------------------------------------------
 
 
-class TokenVerifier:
-    """Verifies bearer tokens against a JWKS file (read once, as Envoy does)."""
+SERVICE_ISSUER = "email-engine-services"
 
-    def __init__(self, jwks_path: Path, issuer: str, audience: str):
+
+class TokenVerifier:
+    """Verifies bearer tokens against a JWKS file (read once, as Envoy does).
+
+    Two kinds of token reach a service: users' tokens (the operator's JWKS, the one Envoy checks too) and
+    service tokens (`service_jwks_path`: a key Envoy does not know, so a service token presented at the gateway
+    is refused there). A user token can never carry the `service` role, and a service token only that role.
+    """
+
+    def __init__(self, jwks_path: Path, issuer: str, audience: str, service_jwks_path: Path | None = None):
         self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_json(jwks_path.read_text()).keys}
         self._issuer = issuer
         self._audience = audience
+        self._services: TokenVerifier | None = None
+        if service_jwks_path is not None and service_jwks_path.exists():
+            self._services = TokenVerifier(service_jwks_path, SERVICE_ISSUER, audience)
 
     def verify(self, authorization: str | None) -> Caller:
+        if self._services is not None and _issuer_of(authorization) == SERVICE_ISSUER:
+            caller = self._services._verify(authorization)
+            if caller.role is not Role.SERVICE:
+                raise Unauthenticated("Jwt verification fails: a service token carries the service role only")
+            return caller
+        caller = self._verify(authorization)
+        if caller.role is Role.SERVICE and self._issuer != SERVICE_ISSUER:
+            raise Unauthenticated("Jwt verification fails: the service role is for service tokens")
+        return caller
+
+    def _verify(self, authorization: str | None) -> Caller:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthenticated("Jwt is missing")
         token = authorization.removeprefix("Bearer ").strip()
@@ -173,6 +196,18 @@ class TokenVerifier:
         except (ValueError, TypeError, KeyError):
             # A malformed token (bad header types, a key of the wrong kind): a refusal, never a stack trace.
             raise Unauthenticated("Jwt verification fails") from None
+
+
+def _issuer_of(authorization: str | None) -> str:
+    """The unverified `iss` claim, only to choose which keys verify the token."""
+    if not authorization or not authorization.startswith("Bearer "):
+        return ""
+    try:
+        claims = jwt.decode(authorization.removeprefix("Bearer ").strip(), options={"verify_signature": False})
+    except Exception:
+        return ""
+    issuer = claims.get("iss") if isinstance(claims, dict) else None
+    return issuer if isinstance(issuer, str) else ""
 
 
 def caller_from_claims(claims: dict[str, Any]) -> Caller:

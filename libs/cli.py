@@ -93,6 +93,7 @@ def serve(service: str) -> None:
     _configure(service)
     s = settings()
     ensure_local_keys(s.private_key_path, s.jwks_path)
+    ensure_local_keys(s.service_key_path, s.service_jwks_path)
     if not s.redis_url:
         log.warning(
             "REDIS_URL is not set: this service's events reach only subscribers in its own process; "
@@ -135,6 +136,7 @@ def run() -> None:
     _configure("email-engine")
     if ensure_local_keys(s.private_key_path, s.jwks_path):
         log.info("created a local signing key", extra={"jwks": str(s.jwks_path)})
+    ensure_local_keys(s.service_key_path, s.service_jwks_path)
     config = write_gateway_config()
     children: dict[str, subprocess.Popen[bytes]] = {}
     hosts: list[ServiceHost] = []

@@ -22,7 +22,7 @@ from tenacity import RetryCallState, Retrying, wait_exponential
 
 from emailengine.platform.v1 import platform_service_pb2, platform_service_pb2_grpc
 from libs import events
-from libs.auth import TokenVerifier
+from libs.auth import TokenVerifier, ensure_local_keys
 from libs.clock import Clock
 from libs.config import Settings
 from libs.interceptor import PlatformInterceptor
@@ -62,7 +62,8 @@ class ServiceHost:
         if self.runtime.grpc_server is not None:
             return
         s, rt = self.settings, self.runtime
-        verifier = TokenVerifier(s.jwks_path, s.jwt_issuer, s.jwt_audience)
+        ensure_local_keys(s.service_key_path, s.service_jwks_path)
+        verifier = TokenVerifier(s.jwks_path, s.jwt_issuer, s.jwt_audience, service_jwks_path=s.service_jwks_path)
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=s.grpc_workers, thread_name_prefix=f"{self.definition.name}-rpc"),
             interceptors=(
