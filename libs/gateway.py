@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from libs.config import SERVICE_NAMES, Settings
-from libs.service_catalog import grpc_service_of
+from libs.service_catalog import grpc_service_of, grpc_services_of
 
 PLATFORM_SERVICE = "emailengine.platform.v1.PlatformService"
 JWT_PROVIDER = "email_engine"
@@ -92,14 +92,15 @@ def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
     # PlatformService runs in every service: balanced over whichever are up.
     clusters.append(_cluster("platform", [upstream[n] for n in SERVICE_NAMES], ""))
     routes: list[dict[str, Any]] = [
-        {"match": {"prefix": f"/{grpc_service_of(name)}/"}, "route": {"cluster": name, "timeout": "60s"}}
+        {"match": {"prefix": f"/{api}/"}, "route": {"cluster": name, "timeout": "60s"}}
         for name in SERVICE_NAMES
+        for api in grpc_services_of(name)
     ]
     routes += [
         {"match": {"prefix": f"/{PLATFORM_SERVICE}/"}, "route": {"cluster": "platform", "timeout": "15s"}},
         {"match": {"prefix": "/grpc.health.v1.Health/"}, "route": {"cluster": "platform", "timeout": "5s"}},
     ]
-    transcoded_services = [grpc_service_of(n) for n in SERVICE_NAMES] + [PLATFORM_SERVICE]
+    transcoded_services = [api for n in SERVICE_NAMES for api in grpc_services_of(n)] + [PLATFORM_SERVICE]
     jwks = settings.jwks_path
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",

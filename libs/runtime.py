@@ -52,7 +52,7 @@ class Runtime:
 @dataclass(frozen=True)
 class ServiceDefinition(Generic[AppT]):
     name: str  # "ip-pool"
-    grpc_service: str  # "emailengine.ippool.v1.IpPoolService"
+    grpc_service: str  # "emailengine.ippool.v1.IpPoolService": its main API, whose health Envoy checks
     migrations: Path
     # The application: use cases over the service's adapters, built once per runtime.
     build: Callable[[Runtime], AppT]
@@ -66,6 +66,12 @@ class ServiceDefinition(Generic[AppT]):
     periodic_jobs: Callable[[Any], list[PeriodicJob]] = lambda _config: []
     # Called once the service serves (e.g. to start a background loop); stop hooks go to runtime.on_stop.
     start: Callable[[AppT], None] = lambda _app: None
+    # Further gRPC APIs the same process serves (routed and transcoded by Envoy like the main one).
+    more_grpc_services: tuple[str, ...] = ()
+
+    @property
+    def grpc_services(self) -> tuple[str, ...]:
+        return (self.grpc_service, *self.more_grpc_services)
 
 
 def _wait_for_migrations(db: Database, definition: ServiceDefinition[Any], seconds: float) -> None:

@@ -86,7 +86,7 @@ class ServiceHost:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (
-                self.definition.grpc_service,
+                *self.definition.grpc_services,
                 platform_service_pb2.DESCRIPTOR.services_by_name["PlatformService"].full_name,
                 health.SERVICE_NAME,
                 reflection.SERVICE_NAME,

@@ -40,7 +40,13 @@ def definition_of(service: str) -> ServiceDefinition[Any]:
 
 
 def grpc_service_of(service: str) -> str:
+    """The service's main API (the one its health is checked under)."""
     return definition_of(service).grpc_service
+
+
+def grpc_services_of(service: str) -> tuple[str, ...]:
+    """Every API the service's process serves."""
+    return definition_of(service).grpc_services
 
 
 def consumer_groups() -> tuple[str, ...]:
