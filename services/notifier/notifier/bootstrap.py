@@ -12,22 +12,34 @@ from pathlib import Path
 import grpc
 
 from emailengine.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
-from libs.config import load
 from libs.events import Subscriptions
 from libs.jobs import PeriodicJob
 from libs.runtime import Runtime, ServiceDefinition
 from libs.unit_of_work import SqlUnitOfWork
 from notifier import jobs
+from notifier.adapters.telegram import TelegramBotClient
 from notifier.app.events import subscriptions as event_handlers
-from notifier.app.service import PRUNE_EVERY, Notifier, telegram_from_env
-from notifier.app.settings import NotifierSettings
+from notifier.app.service import PRUNE_EVERY, Notifier
+from notifier.config import NotifierConfig, TelegramSettings, load_config
 from notifier.server import NotifierServicer
 
 SERVICE = "notifier"
 
 
+def telegram_client(settings: TelegramSettings) -> TelegramBotClient | None:
+    """The shared bot's client; None when no token is configured (Telegram disabled)."""
+    if settings.bot_token is None:
+        return None
+    return TelegramBotClient(
+        settings.bot_token.get_secret_value(), api_base=settings.api_base, timeout=settings.timeout_seconds
+    )
+
+
 def build(rt: Runtime) -> Notifier:
-    notifier = Notifier(rt.db, rt.clock, rt.config, telegram=telegram_from_env(), registry=rt.metrics)
+    config: NotifierConfig = rt.config
+    notifier = Notifier(
+        rt.db, rt.clock, config.notifier, telegram=telegram_client(config.telegram), registry=rt.metrics
+    )
     rt.on_stop.append(notifier.close)
     return notifier
 
@@ -49,11 +61,12 @@ def start(app: Notifier) -> None:
         app.start_loop()
 
 
-def periodic_jobs(config: NotifierSettings) -> list[PeriodicJob]:
-    if config.delivery_runner != "rq":
+def periodic_jobs(config: NotifierConfig) -> list[PeriodicJob]:
+    settings = config.notifier
+    if settings.delivery_runner != "rq":
         return []
     return [
-        PeriodicJob("notifier-deliver", jobs.deliver_due, timedelta(seconds=max(1.0, config.delivery_poll_seconds))),
+        PeriodicJob("notifier-deliver", jobs.deliver_due, timedelta(seconds=max(1.0, settings.delivery_poll_seconds))),
         PeriodicJob("notifier-prune-dedup", jobs.prune_dedup, PRUNE_EVERY),
     ]
 
@@ -64,7 +77,7 @@ DEFINITION = ServiceDefinition(
     migrations=Path(__file__).parent / "adapters" / "migrations",
     build=build,
     add_servicers=add_servicers,
-    load_config=lambda: load(NotifierSettings),
+    load_config=load_config,
     subscriptions=subscriptions,
     periodic_jobs=periodic_jobs,
     start=start,

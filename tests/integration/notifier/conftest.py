@@ -18,8 +18,8 @@ from notifier.adapters.telegram import TelegramBotClient
 from notifier.adapters.webhook import WebhookSender
 from notifier.app.routes import RouteSpec
 from notifier.app.service import Notifier
-from notifier.app.settings import NotifierSettings
 from notifier.bootstrap import DEFINITION
+from notifier.config import NotifierSettings
 from tests.harness.servers import PostgresServer
 from tests.standins.telegram_bot_api import TelegramBotApiStandIn
 

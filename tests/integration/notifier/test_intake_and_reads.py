@@ -21,8 +21,8 @@ from libs.runtime import build_runtime
 from notifier.adapters.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from notifier.app.routes import RouteSpec
 from notifier.app.service import Notifier
-from notifier.app.settings import NotifierSettings
 from notifier.bootstrap import DEFINITION, periodic_jobs
+from notifier.config import NotifierConfig, NotifierSettings, TelegramSettings
 from notifier.domain.alert import Severity
 from notifier.jobs import deliver_due
 from notifier.server import route_to_proto
@@ -383,7 +383,7 @@ def test_the_rq_job_function_delivers_with_the_runtimes_application(
         send(notifier, text="through the job")
         assert deliver_due(notifier) == 2
         assert len(telegram_api.messages(SOS_CHAT)) == 1
-        jobs = periodic_jobs(NotifierSettings())
+        jobs = periodic_jobs(NotifierConfig(NotifierSettings(), TelegramSettings()))
         assert [j.name for j in jobs] == ["notifier-deliver", "notifier-prune-dedup"] and jobs[0].func is deliver_due
         assert DEFINITION.periodic_jobs(runtime.config)[0].func is deliver_due
     finally:
@@ -391,7 +391,7 @@ def test_the_rq_job_function_delivers_with_the_runtimes_application(
             hook()
         runtime.db.dispose()
     monkeypatch.setenv("EE_NOTIFIER_DELIVERY_RUNNER", "service")
-    assert periodic_jobs(NotifierSettings()) == []
+    assert periodic_jobs(NotifierConfig(NotifierSettings(), TelegramSettings())) == []
 
 
 def test_ended_dedup_windows_are_pruned(make_sqlite_notifier: NotifierFactory, clock: FakeClock) -> None:

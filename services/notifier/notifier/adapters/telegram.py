@@ -9,7 +9,6 @@ It does not sleep or retry: the outbox worker owns timing (RetryPolicy), this on
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -25,12 +24,9 @@ from notifier.domain.telegram_text import MessagePart
 
 DEFAULT_API_BASE = "https://api.telegram.org"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-ENV_TOKEN = "EE_TELEGRAM_BOT_TOKEN"
-ENV_API_BASE = "EE_TELEGRAM_API_BASE"
-ENV_TIMEOUT = "EE_TELEGRAM_TIMEOUT_SECONDS"
 REDACTED = "<redacted>"
 
-_TOKEN_PATTERN = re.compile(r"^(\d{1,20}):([A-Za-z0-9_-]{30,64})$")
+TOKEN_PATTERN = re.compile(r"^(\d{1,20}):([A-Za-z0-9_-]{30,64})$")
 _MAX_RESPONSE_BYTES = 1 << 20
 
 
@@ -72,7 +68,7 @@ class BotToken:
     __slots__ = ("_bot_id", "_value")
 
     def __init__(self, value: str):
-        match = _TOKEN_PATTERN.match(value.strip())
+        match = TOKEN_PATTERN.match(value.strip())
         if not match:
             # Never echo the value: a token pasted with a typo is still mostly a secret.
             raise InvalidArgument("telegram.bot_token", "must look like <bot id>:<secret> as BotFather issues it")
@@ -105,7 +101,7 @@ class BotToken:
         raise TypeError("BotToken is not picklable: pass it through configuration, not job arguments")
 
 
-def _normalize_api_base(api_base: str) -> str:
+def normalize_api_base(api_base: str) -> str:
     base = api_base.strip().rstrip("/")
     if not re.match(r"^https?://[^\s/?#]+(?:/[^\s?#]*)?$", base):
         raise InvalidArgument("telegram.api_base", "must be an http(s) URL without query or fragment")
@@ -139,7 +135,9 @@ class TelegramBotClient:
         trust_env: bool = True,
     ):
         self._token = token if isinstance(token, BotToken) else BotToken(token)
-        self.api_base = _normalize_api_base(api_base)
+        self.api_base = normalize_api_base(api_base)
+        if not isinstance(timeout, httpx.Timeout):
+            timeout = httpx.Timeout(timeout, connect=min(5.0, timeout))
         self._http = httpx.Client(
             timeout=timeout,
             transport=transport,
@@ -147,23 +145,6 @@ class TelegramBotClient:
             trust_env=trust_env,
             headers={"User-Agent": "email-engine-notifier/1"},
         )
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> TelegramBotClient | None:
-        """None when no token is configured: Telegram is disabled unless configured."""
-        env = os.environ if env is None else env
-        token = env.get(ENV_TOKEN, "").strip()
-        if not token:
-            return None
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT
-        if raw_timeout := env.get(ENV_TIMEOUT, "").strip():
-            try:
-                timeout = float(raw_timeout)
-            except ValueError:
-                raise InvalidArgument(ENV_TIMEOUT, "must be a number of seconds") from None
-            if timeout <= 0:
-                raise InvalidArgument(ENV_TIMEOUT, "must be positive")
-        return cls(token, api_base=env.get(ENV_API_BASE, "").strip() or DEFAULT_API_BASE, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"TelegramBotClient(api_base={self.api_base!r}, token={self._token!r})"

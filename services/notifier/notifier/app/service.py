@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -21,7 +21,6 @@ from prometheus_client import CollectorRegistry
 
 from libs.clock import Clock
 from libs.db import Database
-from libs.errors import InvalidArgument
 from notifier.adapters.tables import dedup_states
 from notifier.adapters.telegram import TelegramBotClient
 from notifier.adapters.webhook import WebhookSender
@@ -29,7 +28,7 @@ from notifier.app.alerts import AlertUseCases
 from notifier.app.delivery import DeliveryMetrics, DeliveryWorker
 from notifier.app.intake import Accepted, AlertIntake
 from notifier.app.routes import RouteUseCases
-from notifier.app.settings import NotifierSettings
+from notifier.config import NotifierSettings
 from notifier.domain.alert import Alert
 
 log = logging.getLogger(__name__)
@@ -131,11 +130,3 @@ class Notifier:
         self._webhook.close()
         if self.telegram is not None:
             self.telegram.close()
-
-
-def telegram_from_env(env: Mapping[str, str] | None = None) -> TelegramBotClient | None:
-    """None when EE_TELEGRAM_BOT_TOKEN is unset; a bad token or base URL stops the start-up with its name."""
-    try:
-        return TelegramBotClient.from_env(env)
-    except InvalidArgument as exc:
-        raise SystemExit(f"configuration error: {exc.message}") from None
