@@ -86,6 +86,16 @@ def rest(stack: Stack, method: str, path: str, token: str | None = None, **kwarg
 
 @pytest.fixture(scope="module", autouse=True)
 def routes(stack: Stack, tokens: dict[str, str]) -> None:
+    # The shared bot sends to a tenant's chats only once an admin allowed them for that tenant.
+    for tenant, chat in (("sos-expat", SOS_CHAT), ("ulixai", ULIXAI_CHAT)):
+        allowed = rest(
+            stack,
+            "PATCH",
+            f"/api/v2/alert-settings/{tenant}",
+            tokens["admin"],
+            json={"allowed_telegram_chat_ids": [str(chat)]},
+        )
+        assert allowed.status_code == 200, allowed.text
     for token, body in (
         (tokens["sos"], {"route_id": "sos", "channel": "ROUTE_CHANNEL_TELEGRAM", "telegram_chat_id": str(SOS_CHAT)}),
         (tokens["ulixai"], {"route_id": "ulixai", "telegram_chat_id": str(ULIXAI_CHAT)}),
@@ -157,7 +167,7 @@ def test_routes_over_rest_never_return_or_log_their_secret(stack: Stack, tokens:
     everything = rest(stack, "GET", "/api/v2/alert-routes", tokens["admin"]).text
     for text in (created.text, everything, (stack.data_dir / "notifier.log").read_text()):
         assert SECRET not in text and "path-token-123" not in text
-    assert rest(stack, "GET", "/api/v2/alert-routes/admins", tokens["sos"]).status_code == 403
+    assert rest(stack, "GET", "/api/v2/alert-routes/admins", tokens["sos"]).status_code == 404
     bad = rest(stack, "POST", "/api/v2/alert-routes", tokens["sos"], json={"route_id": "x", "admin": True})
     assert bad.status_code == 403
     invalid = rest(stack, "POST", "/api/v2/alert-routes", tokens["sos"], json={"telegram_chat_id": "nope"})
@@ -293,7 +303,7 @@ def test_alertmanager_payload_with_two_alerts_is_routed(
     assert with_marker(bot_api, SOS_CHAT, marker) == []
     platform = alert_state(stack, tokens["admin"], receipt["alert_ids"][1])
     assert platform["tenant_id"] == "" and platform["source"] == "alertmanager"
-    assert rest(stack, "GET", f"/api/v2/alerts/{receipt['alert_ids'][1]}", tokens["ulixai"]).status_code == 403
+    assert rest(stack, "GET", f"/api/v2/alerts/{receipt['alert_ids'][1]}", tokens["ulixai"]).status_code == 404
 
 
 def test_malformed_alertmanager_payload_is_400_naming_the_problem(stack: Stack, tokens: dict[str, str]) -> None:
@@ -358,8 +368,8 @@ def test_a_tenant_token_sees_only_its_own_alerts(stack: Stack, tokens: dict[str,
     ids = {a["alert_id"] for a in seen}
     assert sos["alert_id"] in ids and ulixai["alert_id"] not in ids and platform["alert_id"] not in ids
     assert rest(stack, "GET", "/api/v2/alerts?tenant_id=ulixai", tokens["sos"]).status_code == 403
-    assert rest(stack, "GET", f"/api/v2/alerts/{ulixai['alert_id']}", tokens["sos"]).status_code == 403
-    assert rest(stack, "GET", f"/api/v2/alerts/{platform['alert_id']}", tokens["sos"]).status_code == 403
+    assert rest(stack, "GET", f"/api/v2/alerts/{ulixai['alert_id']}", tokens["sos"]).status_code == 404
+    assert rest(stack, "GET", f"/api/v2/alerts/{platform['alert_id']}", tokens["sos"]).status_code == 404
     everything = rest(stack, "GET", "/api/v2/alerts?page_size=1000", tokens["admin"]).json()["alerts"]
     assert {sos["alert_id"], ulixai["alert_id"], platform["alert_id"]} <= {a["alert_id"] for a in everything}
 

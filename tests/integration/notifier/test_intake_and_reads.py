@@ -16,16 +16,15 @@ import pytest
 from libs.auth import Caller, Role
 from libs.clock import FakeClock
 from libs.config import Settings
-from libs.errors import AlreadyExists, InvalidArgument, PermissionDenied
+from libs.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from libs.runtime import build_runtime
 from notifier.adapters.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from notifier.app.routes import RouteSpec
-from notifier.app.service import Notifier
-from notifier.bootstrap import DEFINITION, periodic_jobs
+from notifier.bootstrap import DEFINITION, Notifier, periodic_jobs
 from notifier.config import NotifierConfig, NotifierSettings, TelegramSettings
 from notifier.domain.alert import Severity
 from notifier.jobs import deliver_due
-from notifier.server import route_to_proto
+from notifier.mapping import route_to_proto
 from tests.integration.notifier.conftest import (
     ADMIN,
     ADMIN_CHAT,
@@ -81,9 +80,9 @@ def test_a_tenant_sees_only_its_own_alerts_and_platform_alerts_are_for_admins(
     assert {a.alert_id for a in seen} == {sos.alert_id, ulixai.alert_id, platform.alert_id}
     with pytest.raises(PermissionDenied):
         notifier.alerts.list(SOS_OPERATOR, "ulixai", 50, "")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         notifier.alerts.get(SOS_OPERATOR, ulixai.alert_id)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         notifier.alerts.get(SOS_OPERATOR, platform.alert_id)
     with pytest.raises(PermissionDenied):
         send(notifier, SOS_OPERATOR, tenant_id="ulixai")
@@ -152,7 +151,7 @@ def test_concurrent_duplicates_are_accepted_once(
         for t in threads:
             t.join()
         assert sorted(r.state for r in results) == ["PENDING"] + ["SUPPRESSED"] * 7
-        notifier.worker.deliver_once()
+        notifier.delivery.deliver_once()
         assert len(telegram_api.messages(SOS_CHAT)) == 1
     finally:
         factory.close()
@@ -175,7 +174,7 @@ def test_ip_state_changes_worth_a_message(
     with caplog.at_level(logging.WARNING):
         assert consumer.handle(listing_event(tenant="NOT A TENANT"))  # handled (dropped), not redelivered forever
     assert "event cannot make an alert" in caplog.text
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     sos = [m.text.split("\n")[0] for m in telegram_api.messages(SOS_CHAT)]
     assert sos == ["🟠 WARNING · IP 203.0.113.9 on standby", "🔵 INFO · IP 203.0.113.9 back in service (warming)"]
     ulixai = [m.text.split("\n")[0] for m in telegram_api.messages(ULIXAI_CHAT)]
@@ -199,7 +198,7 @@ def test_an_alertmanager_payload_with_two_alerts_is_routed(
     )
     receipt = notifier.alerts.receive_alertmanager(ADMIN, body)
     assert (len(receipt.results), receipt.accepted, receipt.suppressed) == (2, 2, 0)
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     [ulixai] = telegram_api.messages(ULIXAI_CHAT)
     assert ulixai.text.startswith("🔴 CRITICAL · QuotaSyncFailing")
     assert "details < & >" in ulixai.text and "prometheus.example:9090" in ulixai.text
@@ -295,9 +294,9 @@ def test_routes_validate_belong_to_their_tenant_and_never_show_secrets(
     assert [r.route.route_id for r in mine] == ["sos-hook"]
     everything, _ = notifier.routes.list(ADMIN, "", 50, "")
     assert [r.route.route_id for r in everything] == ["admins", "sos-hook"]
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         notifier.routes.get(SOS_OPERATOR, "admins")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         notifier.routes.delete(ULIXAI_OPERATOR, "sos-hook")
     notifier.routes.delete(SOS_OPERATOR, "sos-hook")
 
@@ -345,9 +344,9 @@ def test_webhook_routes_get_a_signed_body_retried_on_5xx_even_without_telegram(
     )
     notifier.routes.create(ADMIN, RouteSpec(route_id="sos", tenant_id="sos-expat", telegram_chat_id=str(SOS_CHAT)))
     alert = send(notifier, text="disk < 5% & falling", dedup_key="disk")
-    notifier.worker.deliver_once()  # 503
+    notifier.delivery.deliver_once()  # 503
     clock.advance(timedelta(seconds=2))
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     assert len(receiver.requests) == 2
     headers, body = receiver.requests[-1]
     assert verify_signature(
@@ -400,5 +399,5 @@ def test_ended_dedup_windows_are_pruned(make_sqlite_notifier: NotifierFactory, c
     clock.advance(timedelta(seconds=30))
     send(notifier, dedup_key="b")
     clock.advance(timedelta(seconds=40))
-    assert notifier.prune() == 1  # "a" ended; "b" can still suppress
+    assert notifier.intake.forget_ended_windows() == 1  # "a" ended; "b" can still suppress
     assert send(notifier, dedup_key="b").state == "SUPPRESSED"

@@ -12,13 +12,18 @@ import logging
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 
 import httpx
 
 from libs.errors import InvalidArgument
-from notifier.domain.delivery import DeliveryResult, Reason, classify_bot_api_answer, transport_failure
+from notifier.domain.delivery import (
+    DeliveryResult,
+    PartsResult,
+    Reason,
+    classify_bot_api_answer,
+    transport_failure,
+)
 from notifier.domain.routing import parse_chat_id
 from notifier.domain.telegram_text import MessagePart
 
@@ -108,20 +113,6 @@ def normalize_api_base(api_base: str) -> str:
     return base
 
 
-@dataclass(frozen=True)
-class PartsResult:
-    """Outcome of sending a message's parts in order: `sent` parts are done, resume from there."""
-
-    sent: int
-    last: DeliveryResult
-    message_ids: tuple[int, ...] = ()
-    fell_back_to_plain: bool = False
-
-    @property
-    def complete(self) -> bool:
-        return self.last.delivered
-
-
 class TelegramBotClient:
     """Synchronous Bot API client (the delivery job is an RQ job). Thread-safe like httpx.Client."""
 
@@ -167,16 +158,12 @@ class TelegramBotClient:
         try:
             response = self._http.post(self._method_url(method), json=payload)
             body = response.content[:_MAX_RESPONSE_BYTES]
-        except httpx.TimeoutException as exc:
-            return transport_failure(Reason.TIMEOUT, self._describe(exc))
-        except httpx.HTTPError as exc:  # connection refused/reset, protocol errors, …
-            return transport_failure(Reason.NETWORK, self._describe(exc))
+        except httpx.TimeoutException:
+            return transport_failure(Reason.TIMEOUT, "no answer from the Bot API in time")
+        except httpx.HTTPError:  # connection refused/reset, protocol errors: their details describe our network
+            return transport_failure(Reason.NETWORK, "the Bot API could not be reached")
         result = classify_bot_api_answer(response.status_code, body)
         return _with_description(result, self._token.redact(result.description))
-
-    def _describe(self, exc: BaseException) -> str:
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return self._token.redact(text)
 
     def send_message(
         self,
@@ -245,10 +232,10 @@ class TelegramBotClient:
         """Cheap token check for readiness probes: DELIVERED means the token works."""
         try:
             response = self._http.get(self._method_url("getMe"))
-        except httpx.TimeoutException as exc:
-            return transport_failure(Reason.TIMEOUT, self._describe(exc))
-        except httpx.HTTPError as exc:
-            return transport_failure(Reason.NETWORK, self._describe(exc))
+        except httpx.TimeoutException:
+            return transport_failure(Reason.TIMEOUT, "no answer from the Bot API in time")
+        except httpx.HTTPError:
+            return transport_failure(Reason.NETWORK, "the Bot API could not be reached")
         result = classify_bot_api_answer(
             response.status_code, response.content[:_MAX_RESPONSE_BYTES], expect_message=False
         )
