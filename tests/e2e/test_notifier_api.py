@@ -377,3 +377,77 @@ def test_a_tenant_token_sees_only_its_own_alerts(stack: Stack, tokens: dict[str,
         pb.ListAlertsRequest(page_size=1000), metadata=(("authorization", f"Bearer {tokens['ulixai']}"),), timeout=5
     )
     assert {a.tenant_id for a in over_grpc.alerts} == {"ulixai"}
+
+
+# -- what a tenant's token cannot do ---------------------------------------------------------------------
+
+
+def test_webhook_routes_into_the_platform_or_the_internal_network_are_a_400_naming_the_field(
+    stack: Stack, tokens: dict[str, str]
+) -> None:
+    admin_port = stack.env.get("EE_ENVOY_ADMIN_PORT", "9901")
+    for url in (
+        f"http://127.0.0.1:{admin_port}/quitquitquit",
+        "http://127.0.0.1:9901/quitquitquit",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/hook",
+        "http://[::1]/hook",
+        "http://0x7f000001/hook",
+        f"http://localhost:{admin_port}/quitquitquit",
+        "http://h:99999/x",
+    ):
+        reply = rest(
+            stack,
+            "POST",
+            "/api/v2/alert-routes",
+            tokens["sos"],
+            json={"channel": "ROUTE_CHANNEL_WEBHOOK", "webhook_url": url, "webhook_secret": SECRET},
+        )
+        assert reply.status_code == 400, (url, reply.text)
+        [violations] = [d for d in reply.json()["details"] if d["@type"].endswith("BadRequest")]
+        assert [v["field"] for v in violations["field_violations"]] == ["webhook_url"]
+    assert rest(stack, "GET", "/api/v2/health").status_code == 200  # the product keeps serving
+    assert all(proc.poll() is None for proc in stack.procs.values())
+
+
+def test_a_tenant_operator_cannot_aim_the_shared_bot_at_a_chat_an_admin_did_not_allow(
+    stack: Stack, tokens: dict[str, str]
+) -> None:
+    for chat in (ADMIN_CHAT, ULIXAI_CHAT):
+        reply = rest(stack, "POST", "/api/v2/alert-routes", tokens["sos"], json={"telegram_chat_id": str(chat)})
+        assert reply.status_code == 403 and "telegram_chat_id" in reply.json()["message"]
+    settings = rest(stack, "GET", "/api/v2/alert-settings/sos-expat", tokens["sos"]).json()
+    assert settings["allowed_telegram_chat_ids"] == [str(SOS_CHAT)]
+    denied = rest(
+        stack,
+        "PATCH",
+        "/api/v2/alert-settings/sos-expat",
+        tokens["sos"],
+        json={"allowed_telegram_chat_ids": [str(ADMIN_CHAT)]},
+    )
+    assert denied.status_code == 403
+
+
+def test_another_tenants_route_and_alert_ids_answer_like_missing_ones(stack: Stack, tokens: dict[str, str]) -> None:
+    theirs = send_alert(stack, tokens["ulixai"], severity="ALERT_SEVERITY_INFO", text="ulixai private")["alert_id"]
+    for existing, missing in (
+        ("/api/v2/alert-routes/ulixai", "/api/v2/alert-routes/no-such-route"),
+        (f"/api/v2/alerts/{theirs}", "/api/v2/alerts/00000000-0000-4000-8000-000000000000"),
+    ):
+        found, absent = rest(stack, "GET", existing, tokens["sos"]), rest(stack, "GET", missing, tokens["sos"])
+        assert found.status_code == absent.status_code == 404
+        assert found.json()["code"] == absent.json()["code"]
+        assert found.json()["message"].split("'")[0] == absent.json()["message"].split("'")[0]
+    assert rest(stack, "DELETE", "/api/v2/alert-routes/ulixai", tokens["sos"]).status_code == 404
+
+
+def test_deeply_nested_json_to_the_alertmanager_receiver_is_a_400(stack: Stack, tokens: dict[str, str]) -> None:
+    reply = rest(
+        stack,
+        "POST",
+        "/api/v2/alertmanager",
+        tokens["admin"],
+        content=b"[" * 100_000 + b"]" * 100_000,
+        headers={"Content-Type": "application/json"},
+    )
+    assert reply.status_code == 400 and "not valid JSON" in reply.json()["message"]

@@ -7,17 +7,19 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from libs.auth import Caller, Role
 from libs.clock import FakeClock
 from libs.config import Settings
 from libs.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from libs.runtime import build_runtime
+from notifier.adapters.tables import routes
 from notifier.adapters.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from notifier.app.routes import RouteSpec
 from notifier.bootstrap import DEFINITION, Notifier, periodic_jobs
@@ -401,3 +403,34 @@ def test_ended_dedup_windows_are_pruned(make_sqlite_notifier: NotifierFactory, c
     clock.advance(timedelta(seconds=40))
     assert notifier.intake.forget_ended_windows() == 1  # "a" ended; "b" can still suppress
     assert send(notifier, dedup_key="b").state == "SUPPRESSED"
+
+
+def test_a_stored_route_that_cannot_be_parsed_never_makes_list_routes_internal_nor_fails_the_tenants_alerts(
+    make_sqlite_notifier: NotifierFactory, telegram_api: TelegramBotApiStandIn
+) -> None:
+    """A URL an older version accepted (`http://h:99999/x`) sits in the database: the tenant's listing, its other
+    routes and its later alerts keep working; the route is shown with its problem and fails saying why."""
+    notifier = make_sqlite_notifier()
+    standard_routes(notifier)
+    with make_sqlite_notifier.db.transaction() as session:
+        session.execute(
+            sa.insert(routes).values(
+                route_id="old-hook",
+                tenant_id="sos-expat",
+                channel="webhook",
+                target="http://h:99999/x",
+                secret=SECRET,
+                min_severity=1,
+                create_time=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+        )
+    listed, _ = notifier.routes.list(SOS_OPERATOR, "", 50, "")
+    shown = {r.route_id: route_to_proto(r) for r in listed}
+    assert set(shown) == {"old-hook", "sos"} and "port" in shown["old-hook"].problem
+    assert shown["old-hook"].webhook_origin == "an invalid URL"
+    assert route_to_proto(notifier.routes.get(ADMIN, "old-hook")).problem
+    alert = send(notifier, SOS_OPERATOR, text="still heard")
+    notifier.delivery.deliver_once()
+    found = {d.route_id: d for d in notifier.alerts.get(SOS_OPERATOR, alert.alert_id).deliveries}
+    assert found["sos"].state == "DELIVERED" and len(telegram_api.messages(SOS_CHAT)) == 1
+    assert found["old-hook"].state == "FAILED" and "cannot be used" in found["old-hook"].last_error

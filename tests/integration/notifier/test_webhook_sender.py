@@ -21,6 +21,7 @@ from libs.outbound import GuardedClient
 from notifier.adapters.webhook import WebhookSecret, WebhookSender, verify_signature
 from notifier.domain.alert import Alert
 from notifier.domain.delivery import Outcome, Reason
+from tests.harness.servers import free_port
 from tests.integration.notifier.conftest import outbound_policy
 
 pytestmark = pytest.mark.integration
@@ -196,3 +197,40 @@ def test_timeouts_and_refused_connections_are_retryable(receiver: Receiver) -> N
     webhook_sender.close()
     assert (refused.outcome, refused.reason) == (Outcome.RETRYABLE, Reason.NETWORK)
     assert "token=abc" not in refused.description and "127.0.0.1" not in refused.description
+
+
+def test_an_answer_larger_than_the_cap_is_not_read_whole() -> None:
+    """A receiver answering 16 MiB costs 64 KiB of memory and a retry, never the process's memory."""
+    written: list[int] = []
+
+    class Huge(BaseHTTPRequestHandler):
+        def log_message(self, *_args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(16 << 20))
+            self.end_headers()
+            try:
+                for _ in range(256):
+                    self.wfile.write(b"\0" * (64 << 10))
+                    written.append(64 << 10)
+            except OSError:
+                pass
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Huge)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    webhook_sender = guarded_sender(5.0)
+    try:
+        result = webhook_sender.send(
+            f"http://127.0.0.1:{port}/hook", WebhookSecret(SECRET), b"{}", delivery_id="d-1", now=FakeClock().now()
+        )
+    finally:
+        webhook_sender.close()
+        server.shutdown()
+        server.server_close()
+    assert (result.outcome, result.reason) == (Outcome.RETRYABLE, Reason.UNEXPECTED_ANSWER)
+    assert result.description == "an answer larger than 65536 bytes"
