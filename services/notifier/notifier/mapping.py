@@ -76,27 +76,28 @@ def delivery_to_proto(view: DeliveryView) -> pb.AlertDelivery:
 
 
 def alert_to_proto(view: AlertView) -> pb.Alert:
+    alert = view.alert
     message = pb.Alert(
         alert_id=view.alert_id,
-        tenant_id=view.tenant_id,
-        severity=severity_to_proto(view.severity),
-        dedup_key=view.dedup_key,
-        title=view.title,
-        text=view.text,
-        source=view.source,
+        tenant_id=alert.tenant,
+        severity=severity_to_proto(alert.severity),
+        dedup_key=alert.dedup_key,
+        title=alert.title,
+        text=alert.text,
+        source=alert.source,
         delivery_state=_state_to_proto(view.state),
         attempts=view.attempts,
         last_error=view.last_error,
-        labels=dict(view.labels),
-        resolved=view.resolved,
-        url=view.url,
+        labels=dict(alert.labels),
+        resolved=alert.resolved,
+        url=alert.url,
         suppressed_count=view.suppressed_count,
         duplicate_of=view.duplicate_of,
         deliveries=[delivery_to_proto(d) for d in view.deliveries],
     )
     _ts(message.create_time, view.create_time)
     _ts(message.delivery_time, view.delivery_time)
-    _ts(message.occur_time, view.occurred_at)
+    _ts(message.occur_time, alert.occurred_at)
     return message
 
 

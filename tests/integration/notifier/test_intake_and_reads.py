@@ -72,7 +72,7 @@ def test_a_tenant_sees_only_its_own_alerts_and_platform_alerts_are_for_admins(
     sos = send(notifier, SOS_OPERATOR, text="sos thing")
     ulixai = send(notifier, ULIXAI_OPERATOR, tenant_id="", text="ulixai thing")  # empty: the caller's tenant
     platform = send(notifier, tenant_id="", text="envoy down")  # an admin's empty tenant: platform
-    assert ulixai.tenant_id == "ulixai" and platform.tenant_id == "" and sos.source == "api"
+    assert ulixai.alert.tenant == "ulixai" and platform.alert.tenant == "" and sos.alert.source == "api"
 
     seen, _ = notifier.alerts.list(SOS_OPERATOR, "", 50, "")
     assert [a.alert_id for a in seen] == [sos.alert_id]
@@ -208,7 +208,7 @@ def test_an_alertmanager_payload_with_two_alerts_is_routed(
     assert sorted(admin) == ["🔴 CRITICAL · QuotaSyncFailing", "🟠 WARNING · NotifierDown"]
     assert telegram_api.messages(SOS_CHAT) == []
     platform = notifier.alerts.get(ADMIN, receipt.results[1].alert_id)
-    assert platform.tenant_id == "" and platform.source == "alertmanager"
+    assert platform.alert.tenant == "" and platform.alert.source == "alertmanager"
 
     # An HA pair sends the same notification twice: suppressed.
     again = notifier.alerts.receive_alertmanager(ADMIN, body)

@@ -130,7 +130,7 @@ class FakeDeliveries:
 
     def for_alerts(self, alert_ids: Sequence[str]) -> dict[str, list[Delivery]]:
         found: dict[str, list[Delivery]] = {i: [] for i in alert_ids}
-        for d in sorted(self.rows.values(), key=lambda d: (d.route_tenant is None, d.route_id)):
+        for d in sorted(self.rows.values(), key=lambda d: (d.route_tenant_id is None, d.route_id)):
             if d.alert_id in found:
                 found[d.alert_id].append(d)
         return found

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import fields, replace
 from datetime import datetime, time
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +26,18 @@ from notifier.domain.status import AlertStatus, AlertSummary, DeliveryFacts, Del
 
 PENDING = DeliveryStatus.PENDING.value
 _MAX_SUMMARY_ERROR = 2000
+RecordT = TypeVar("RecordT")
+
+
+def _columns(table: sa.Table, record: object) -> dict[str, object]:
+    """A record's fields that are the table's columns (same names), as values to write."""
+    return {f.name: getattr(record, f.name) for f in fields(record) if f.name in table.c}  # type: ignore[arg-type]
+
+
+def _from_row(cls: type[RecordT], row: sa.Row, **converted: object) -> RecordT:
+    """A record from the row's columns of the same names; `converted` gives the ones that need more than that."""
+    values = {f.name: row._mapping[f.name] for f in fields(cls) if f.name in row._mapping}  # type: ignore[arg-type]
+    return cls(**{**values, **converted})
 
 
 # -- alerts -----------------------------------------------------------------------------------------
@@ -289,32 +303,9 @@ class SqlDeliveryRepository:
         self._session = session
 
     def add(self, made: Sequence[Delivery]) -> None:
-        if not made:
-            return
-        self._session.execute(
-            deliveries.insert(),
-            [
-                {
-                    "delivery_id": d.delivery_id,
-                    "alert_id": d.alert_id,
-                    "route_id": d.route_id,
-                    "route_tenant_id": d.route_tenant,
-                    "channel": d.channel.value,
-                    "destination": d.destination[:300],
-                    "state": d.state.value,
-                    "accepted_at": d.accepted_at,
-                    "deliver_at": d.deliver_at,
-                    "silent": d.silent,
-                    "dispatch_id": d.dispatch_id,
-                    "digest": d.digest,
-                    "attempts": d.attempts,
-                    "last_error": d.last_error,
-                    "next_attempt_at": d.next_attempt_at,
-                    "delivered_at": d.delivered_at,
-                }
-                for d in made
-            ],
-        )
+        if made:
+            rows = [_columns(deliveries, replace(d, destination=d.destination[:300])) for d in made]
+            self._session.execute(deliveries.insert(), rows)
 
     def for_alerts(self, alert_ids: Sequence[str]) -> dict[str, list[Delivery]]:
         found: dict[str, list[Delivery]] = {i: [] for i in alert_ids}
@@ -416,23 +407,13 @@ class SqlDeliveryRepository:
 
 
 def _delivery(row: sa.Row) -> Delivery:
-    return Delivery(
-        delivery_id=row.delivery_id,
-        alert_id=row.alert_id,
-        route_id=row.route_id,
-        route_tenant=row.route_tenant_id,
+    return _from_row(
+        Delivery,
+        row,
         channel=Channel(row.channel),
-        destination=row.destination,
         state=DeliveryStatus(row.state),
-        accepted_at=row.accepted_at,
-        deliver_at=row.deliver_at,
         silent=bool(row.silent),
-        dispatch_id=row.dispatch_id,
         digest=bool(row.digest),
-        attempts=row.attempts,
-        last_error=row.last_error,
-        next_attempt_at=row.next_attempt_at,
-        delivered_at=row.delivered_at,
     )
 
 
@@ -461,22 +442,7 @@ class SqlDispatchRepository:
         return _dispatch(row) if row is not None else None
 
     def add(self, dispatch: Dispatch, delivery_ids: Sequence[str]) -> None:
-        self._session.execute(
-            dispatches.insert().values(
-                dispatch_id=dispatch.dispatch_id,
-                route_id=dispatch.route_id,
-                state=dispatch.state.value,
-                digest=dispatch.digest,
-                silent=dispatch.silent,
-                parts_sent=dispatch.parts_sent,
-                attempts=dispatch.attempts,
-                created_at=dispatch.created_at,
-                first_attempt_at=dispatch.first_attempt_at,
-                next_attempt_at=dispatch.next_attempt_at,
-                last_error=dispatch.last_error,
-                delivered_at=dispatch.delivered_at,
-            )
-        )
+        self._session.execute(dispatches.insert().values(**_columns(dispatches, dispatch)))
         self._session.execute(
             deliveries.update()
             .where(deliveries.c.delivery_id.in_(list(delivery_ids)))
@@ -549,20 +515,7 @@ class SqlDispatchRepository:
 
 
 def _dispatch(row: sa.Row) -> Dispatch:
-    return Dispatch(
-        dispatch_id=row.dispatch_id,
-        route_id=row.route_id,
-        state=DeliveryStatus(row.state),
-        digest=bool(row.digest),
-        silent=bool(row.silent),
-        created_at=row.created_at,
-        next_attempt_at=row.next_attempt_at,
-        parts_sent=row.parts_sent,
-        attempts=row.attempts,
-        first_attempt_at=row.first_attempt_at,
-        last_error=row.last_error,
-        delivered_at=row.delivered_at,
-    )
+    return _from_row(Dispatch, row, state=DeliveryStatus(row.state), digest=bool(row.digest), silent=bool(row.silent))
 
 
 # -- tenant settings --------------------------------------------------------------------------------

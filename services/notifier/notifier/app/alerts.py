@@ -43,22 +43,15 @@ class DeliveryView:
 
 @dataclass(frozen=True)
 class AlertView:
+    """An alert as one caller may see it: its delivery summary is over the deliveries shown to that caller."""
+
     alert_id: str
-    tenant_id: str
-    severity: Severity
-    dedup_key: str
-    title: str
-    text: str
-    source: str
-    state: str
+    alert: Alert
     create_time: datetime
-    delivery_time: datetime | None
+    state: str
     attempts: int
     last_error: str
-    labels: Mapping[str, str]
-    resolved: bool
-    url: str
-    occurred_at: datetime
+    delivery_time: datetime | None
     suppressed_count: int
     duplicate_of: str
     deliveries: tuple[DeliveryView, ...]
@@ -181,24 +174,14 @@ def _view(caller: Caller, stored: StoredAlert, deliveries: Sequence[Delivery]) -
         # The summary as this caller may see it: the admin routes' state counts, their errors do not show.
         facts = [replace(d.facts, last_error="") if d.delivery_id in hidden else d.facts for d in deliveries]
         summary = summarize(facts)
-    a = stored.alert
     return AlertView(
         alert_id=stored.alert_id,
-        tenant_id=a.tenant,
-        severity=a.severity,
-        dedup_key=a.dedup_key,
-        title=a.title,
-        text=a.text,
-        source=a.source,
-        state=summary.state.value,
+        alert=stored.alert,
         create_time=stored.create_time,
-        delivery_time=summary.delivery_time,
+        state=summary.state.value,
         attempts=summary.attempts,
         last_error=summary.last_error,
-        labels=a.labels,
-        resolved=a.resolved,
-        url=a.url,
-        occurred_at=a.occurred_at,
+        delivery_time=summary.delivery_time,
         suppressed_count=stored.suppressed_count,
         duplicate_of=stored.duplicate_of or "",
         deliveries=tuple(_delivery_view(d, hidden=d.delivery_id in hidden) for d in deliveries),

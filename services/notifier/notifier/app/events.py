@@ -23,12 +23,13 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from emailengine.ippool.v1 import events_pb2 as ippool_events
+from emailengine.ippool.v1.events_pb2 import IpStateChanged
 from emailengine.platform.v1 import event_pb2
-from emailengine.reputation.v1 import events_pb2 as reputation_events
+from emailengine.reputation.v1.events_pb2 import DomainCheckChanged, IpListingChanged, ZoneHealthChanged
 from libs.errors import InvalidArgument
 from notifier.app.intake import AlertIntake
 from notifier.app.unit_of_work import NotifierUnitOfWork
@@ -62,11 +63,11 @@ def _enum_name(event: Message, field: str, value: int, prefix: str) -> str:
     return found.name.removeprefix(prefix) if found is not None else ""
 
 
-def _state_name(event: ippool_events.IpStateChanged, field: str) -> str:
+def _state_name(event: IpStateChanged, field: str) -> str:
     return _enum_name(event, field, getattr(event, field), "IP_STATE_") or "UNSPECIFIED"
 
 
-def alert_from_ip_state_changed(envelope: event_pb2.EventEnvelope, event: ippool_events.IpStateChanged) -> Alert | None:
+def alert_from_ip_state_changed(envelope: event_pb2.EventEnvelope, event: IpStateChanged) -> Alert | None:
     state, previous = _state_name(event, "state"), _state_name(event, "previous_state")
     if state in _OUT_OF_SERVICE:
         severity = _OUT_OF_SERVICE[state]
@@ -88,9 +89,7 @@ def alert_from_ip_state_changed(envelope: event_pb2.EventEnvelope, event: ippool
     )
 
 
-def alert_from_ip_listing_changed(
-    envelope: event_pb2.EventEnvelope, event: reputation_events.IpListingChanged
-) -> Alert:
+def alert_from_ip_listing_changed(envelope: event_pb2.EventEnvelope, event: IpListingChanged) -> Alert:
     if event.listed:
         severity, title, status = Severity.CRITICAL, f"IP {event.address} listed on {event.zone}", "listed"
     else:
@@ -119,9 +118,7 @@ def alert_from_ip_listing_changed(
     )
 
 
-def alert_from_zone_health_changed(
-    envelope: event_pb2.EventEnvelope, event: reputation_events.ZoneHealthChanged
-) -> Alert:
+def alert_from_zone_health_changed(envelope: event_pb2.EventEnvelope, event: ZoneHealthChanged) -> Alert:
     status = "healthy" if event.healthy else "unhealthy"
     return Alert.create(
         tenant=PLATFORM_TENANT,
@@ -142,13 +139,11 @@ _CHECK_NAMES = {"spf": "SPF", "dkim": "DKIM", "dmarc": "DMARC", "mx": "MX", "ptr
 _CRITICAL_FAILS = frozenset({"blocklist", "spf", "dkim", "dmarc"})
 
 
-def _verdict_name(event: reputation_events.DomainCheckChanged, field: str) -> str:
+def _verdict_name(event: DomainCheckChanged, field: str) -> str:
     return _enum_name(event, field, getattr(event, field), "CHECK_VERDICT_") or "UNSPECIFIED"
 
 
-def alert_from_domain_check_changed(
-    envelope: event_pb2.EventEnvelope, event: reputation_events.DomainCheckChanged
-) -> Alert | None:
+def alert_from_domain_check_changed(envelope: event_pb2.EventEnvelope, event: DomainCheckChanged) -> Alert | None:
     verdict, previous = _verdict_name(event, "verdict"), _verdict_name(event, "previous_verdict")
     check = event.check.strip().lower()
     if verdict == "FAIL":
@@ -195,37 +190,34 @@ def alert_from_domain_check_changed(
     )
 
 
-Mapper = Callable[[event_pb2.EventEnvelope, Message], Alert | None]
+Envelope = event_pb2.EventEnvelope
+EventT = TypeVar("EventT", bound=Message)
 
 
 class EventAlerts:
-    """The event handlers: each turns one event into an alert (or none) accepted in the consumer's unit of work."""
+    """The event handlers: each turns one event into an alert (or none), accepted in the consumer's unit of work."""
 
     def __init__(self, intake: AlertIntake):
         self._intake = intake
 
-    def on_ip_listing_changed(
-        self, uow: NotifierUnitOfWork, envelope: event_pb2.EventEnvelope, event: reputation_events.IpListingChanged
-    ) -> None:
-        self._accept(uow, envelope, event, alert_from_ip_listing_changed)  # type: ignore[arg-type]
+    def on_ip_listing_changed(self, uow: NotifierUnitOfWork, envelope: Envelope, event: IpListingChanged) -> None:
+        self._accept(uow, envelope, event, alert_from_ip_listing_changed)
 
-    def on_ip_state_changed(
-        self, uow: NotifierUnitOfWork, envelope: event_pb2.EventEnvelope, event: ippool_events.IpStateChanged
-    ) -> None:
-        self._accept(uow, envelope, event, alert_from_ip_state_changed)  # type: ignore[arg-type]
+    def on_ip_state_changed(self, uow: NotifierUnitOfWork, envelope: Envelope, event: IpStateChanged) -> None:
+        self._accept(uow, envelope, event, alert_from_ip_state_changed)
 
-    def on_zone_health_changed(
-        self, uow: NotifierUnitOfWork, envelope: event_pb2.EventEnvelope, event: reputation_events.ZoneHealthChanged
-    ) -> None:
-        self._accept(uow, envelope, event, alert_from_zone_health_changed)  # type: ignore[arg-type]
+    def on_zone_health_changed(self, uow: NotifierUnitOfWork, envelope: Envelope, event: ZoneHealthChanged) -> None:
+        self._accept(uow, envelope, event, alert_from_zone_health_changed)
 
-    def on_domain_check_changed(
-        self, uow: NotifierUnitOfWork, envelope: event_pb2.EventEnvelope, event: reputation_events.DomainCheckChanged
-    ) -> None:
-        self._accept(uow, envelope, event, alert_from_domain_check_changed)  # type: ignore[arg-type]
+    def on_domain_check_changed(self, uow: NotifierUnitOfWork, envelope: Envelope, event: DomainCheckChanged) -> None:
+        self._accept(uow, envelope, event, alert_from_domain_check_changed)
 
     def _accept(
-        self, uow: NotifierUnitOfWork, envelope: event_pb2.EventEnvelope, event: Message, mapper: Mapper
+        self,
+        uow: NotifierUnitOfWork,
+        envelope: Envelope,
+        event: EventT,
+        mapper: Callable[[Envelope, EventT], Alert | None],
     ) -> None:
         try:
             alert = mapper(envelope, event)

@@ -61,7 +61,7 @@ class Delivery:
     delivery_id: str
     alert_id: str
     route_id: str
-    route_tenant: str | None  # the route's tenant when the delivery was made (None: an admin route)
+    route_tenant_id: str | None  # the route's tenant when the delivery was made (None: an admin route)
     channel: Channel
     destination: str  # what may be shown of the target: the chat id, or the webhook's origin
     state: DeliveryStatus
@@ -77,7 +77,7 @@ class Delivery:
 
     @property
     def to_admin_route(self) -> bool:
-        return self.route_tenant is None
+        return self.route_tenant_id is None
 
     @property
     def facts(self) -> DeliveryFacts:
