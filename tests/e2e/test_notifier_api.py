@@ -1,11 +1,11 @@
 """The notifier as deployed: its own process on PostgreSQL and Redis, behind the real Envoy, sending to the
 strict Telegram Bot API stand-in over loopback; events arrive on the Redis stream as other services write them.
 
-Issue 5 acceptance, end to end: 1 one listing event → one message in the tenant's chat and one in the admin
-chat, ten identical → still one each; 2 429 retry_after 2 → delivered after >= 2 s, 502 then recovery, the
-process SIGKILLed with undelivered alerts → delivered after restart; 3 Alertmanager payload with two alerts →
-routed messages, malformed → 400 naming the problem; 4 `<`, `&` and 5 000 characters accepted; 5 a tenant's
-token sees only its alerts.
+End to end: one listing event → one message in the tenant's chat and one in the admin chat, ten identical →
+still one each; 429 retry_after 2 → delivered after >= 2 s, 502 then recovery, the process SIGKILLed with
+undelivered alerts → delivered after restart; an Alertmanager payload with two alerts → routed messages,
+malformed → 400 naming the problem; `<`, `&` and 5 000 characters accepted; a tenant's token sees only its
+alerts and can neither reach inside the platform nor aim the bot at a chat not allowed for it.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def test_routes_over_rest_never_return_or_log_their_secret(stack: Stack, tokens:
     assert rest(stack, "DELETE", "/api/v2/alert-routes/sos-hook", tokens["sos"]).status_code == 200
 
 
-# -- acceptance 1 --------------------------------------------------------------------------------------
+# -- one message per chat ------------------------------------------------------------------------------
 
 
 def test_a_listing_event_gives_one_message_per_chat_and_ten_identical_still_one(
@@ -220,7 +220,7 @@ def test_a_listing_event_gives_one_message_per_chat_and_ten_identical_still_one(
     assert {d["route_id"]: d["destination"] for d in sent["deliveries"]}["admins"] == ""  # not the tenant's to see
 
 
-# -- acceptance 2 --------------------------------------------------------------------------------------
+# -- retries and restarts ------------------------------------------------------------------------------
 
 
 def test_429_retry_after_2_is_honoured(stack: Stack, tokens: dict[str, str], bot_api: TelegramBotApiStandIn) -> None:
@@ -272,7 +272,7 @@ def test_502_then_recovery(stack: Stack, tokens: dict[str, str], bot_api: Telegr
     assert wait_delivered(stack, tokens["ulixai"], alert["alert_id"])["attempts"] >= 3
 
 
-# -- acceptance 3 --------------------------------------------------------------------------------------
+# -- Alertmanager --------------------------------------------------------------------------------------
 
 
 def test_alertmanager_payload_with_two_alerts_is_routed(
@@ -336,7 +336,7 @@ def test_malformed_alertmanager_payload_is_400_naming_the_problem(stack: Stack, 
     assert anonymous.status_code == 401
 
 
-# -- acceptance 4 --------------------------------------------------------------------------------------
+# -- long texts with markup ----------------------------------------------------------------------------
 
 
 def test_5000_characters_with_lt_and_amp_reach_the_chat(
@@ -354,7 +354,7 @@ def test_5000_characters_with_lt_and_amp_reach_the_chat(
     wait_delivered(stack, tokens["sos"], alert["alert_id"])
 
 
-# -- acceptance 5 --------------------------------------------------------------------------------------
+# -- who sees what -------------------------------------------------------------------------------------
 
 
 def test_a_tenant_token_sees_only_its_own_alerts(stack: Stack, tokens: dict[str, str]) -> None:
@@ -379,7 +379,7 @@ def test_a_tenant_token_sees_only_its_own_alerts(stack: Stack, tokens: dict[str,
     assert {a.tenant_id for a in over_grpc.alerts} == {"ulixai"}
 
 
-# -- what a tenant's token cannot do ---------------------------------------------------------------------
+# -- what a tenant's token cannot do -------------------------------------------------------------------
 
 
 def test_webhook_routes_into_the_platform_or_the_internal_network_are_a_400_naming_the_field(

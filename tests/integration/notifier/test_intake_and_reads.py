@@ -1,5 +1,5 @@
 """Alerts in (SendAlert rules, Alertmanager payloads, events, concurrent duplicates), routes, webhooks,
-and who reads what (acceptance 3 and 5 at the use-case level; the e2e test repeats them through Envoy)."""
+and who reads what (at the use-case level; the e2e test repeats them through Envoy)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def send(notifier: Notifier, caller: Caller = ADMIN, **fields: Any) -> Any:
     return notifier.alerts.send(caller, **values)
 
 
-# -- acceptance 5: a tenant sees only its own ----------------------------------------------------------
+# -- a tenant sees only its own ----------------------------------------------------------------------
 
 
 def test_a_tenant_sees_only_its_own_alerts_and_platform_alerts_are_for_admins(
@@ -159,7 +159,7 @@ def test_concurrent_duplicates_are_accepted_once(
         factory.close()
 
 
-# -- events -------------------------------------------------------------------------------------------
+# -- events ------------------------------------------------------------------------------------------
 
 
 def test_ip_state_changes_worth_a_message(
@@ -184,7 +184,7 @@ def test_ip_state_changes_worth_a_message(
     assert len(telegram_api.messages(ADMIN_CHAT)) == 4
 
 
-# -- acceptance 3: Alertmanager --------------------------------------------------------------------------
+# -- Alertmanager ------------------------------------------------------------------------------------
 
 
 def test_an_alertmanager_payload_with_two_alerts_is_routed(
@@ -245,7 +245,7 @@ def test_a_tenant_token_may_post_alertmanager_alerts_only_for_its_tenant(make_sq
     assert receipt.accepted == 1
 
 
-# -- routes and webhooks ---------------------------------------------------------------------------------
+# -- routes and webhooks -----------------------------------------------------------------------------
 
 
 def test_routes_validate_belong_to_their_tenant_and_never_show_secrets(
@@ -368,7 +368,7 @@ def test_webhook_routes_get_a_signed_body_retried_on_5xx_even_without_telegram(
     assert hook.destination.startswith("http://127.0.0.1:") and "secret-path" not in hook.destination
 
 
-# -- the RQ runner's job function --------------------------------------------------------------------------
+# -- the RQ runner's job function --------------------------------------------------------------------
 
 
 def test_the_rq_job_function_delivers_with_the_runtimes_application(

@@ -1,9 +1,9 @@
 """The durable outbox end to end inside one process: events and API calls in, the strict Bot API stand-in
 out, on SQLite and PostgreSQL, with a fake clock shared by the notifier and the stand-in (no real waiting).
 
-Acceptance points of issue 5 covered here: 1 (one message per chat, ten identical events still one),
-2 (429 retry_after honoured, 502 for a minute then recovery, a crashed worker's sends taken over),
-4 (escaping and splitting accepted by the strict stand-in); and storms, quiet hours, bad formatting.
+Covered here: one message per chat (ten identical events still one); 429 retry_after honoured, 502 for a minute
+then recovery, a crashed worker's sends taken over; escaping and splitting accepted by the strict stand-in;
+storms, quiet hours, bad formatting.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def sends_to(api: TelegramBotApiStandIn, chat: int) -> list[float]:
     return [r.at for r in api.requests if r.api_method == "sendmessage" and r.params.get("chat_id") == chat]
 
 
-# -- acceptance 1 -----------------------------------------------------------------------------------
+# -- one message per chat ----------------------------------------------------------------------------
 
 
 def test_a_listing_event_gives_one_message_per_chat_and_ten_identical_still_one(
@@ -115,7 +115,7 @@ def test_the_dedup_window_reopens_and_delisting_is_its_own_alert(
     assert "listed on zen.spamhaus.org" in texts[2]
 
 
-# -- acceptance 2 -----------------------------------------------------------------------------------
+# -- retries -----------------------------------------------------------------------------------------
 
 
 def test_429_retry_after_is_honoured_by_every_telegram_route(
@@ -184,7 +184,7 @@ def test_a_worker_that_died_mid_send_is_taken_over_when_its_lease_expires(
     assert state_of(restarted, alert.alert_id).state == "DELIVERED"
 
 
-# -- formatting: acceptance 4 and 400s ----------------------------------------------------------------
+# -- formatting and 400s -----------------------------------------------------------------------------
 
 
 def test_5000_characters_with_lt_and_amp_are_escaped_split_and_accepted(
@@ -261,7 +261,7 @@ def test_a_chat_upgraded_to_a_supergroup_is_followed(
     assert view.state == "DELIVERED" and "migrated to -1004000001" in view.deliveries[0].last_error
 
 
-# -- storms and quiet hours ---------------------------------------------------------------------------
+# -- storms and quiet hours --------------------------------------------------------------------------
 
 
 def test_a_storm_is_grouped_into_one_digest_per_chat(
