@@ -10,18 +10,18 @@ from google.protobuf import duration_pb2
 
 from emailengine.ippool.v1 import ippool_service_pb2 as pb
 from ippool.app.allocation import requested_volume
-from ippool.app.records import TenantRecord, Usage
 from ippool.app.tenants import UPDATABLE_PATHS, apply_changes, check_paths
 from ippool.domain.providers import ProviderGroup
-from ippool.domain.tenant import TenantPolicy
-from ippool.server import tenant_changes
+from ippool.domain.tenant import Tenant, TenantPolicy
+from ippool.domain.usage import Usage
+from ippool.mapping import tenant_changes
 from libs.errors import InvalidArgument
 
 NOW = datetime(2026, 1, 5, 9, tzinfo=UTC)
 
 
-def record() -> TenantRecord:
-    return TenantRecord("sos-expat", "SOS Expat", TenantPolicy("sos-expat"), NOW)
+def record() -> Tenant:
+    return Tenant("sos-expat", "SOS Expat", TenantPolicy("sos-expat"), NOW)
 
 
 def fields_of(error: pytest.ExceptionInfo[InvalidArgument]) -> list[str]:
