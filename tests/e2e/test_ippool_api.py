@@ -1,5 +1,5 @@
 """The ip-pool through the real Envoy as a user calls it over REST, on PostgreSQL and Redis (its own stack):
-registration and listing (acceptance 1), allocation (4), bad input and tenant isolation (5), tenant policy,
+registration and listing, allocation, bad input and tenant isolation, tenant policy,
 schedules, health signals, the decision history, and a reputation listing event read from the Redis stream."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The ip-pool API over gRPC: registration and listing (acceptance 1), bad input naming the field and tenant
-isolation with nothing half-written (acceptance 5), tenant policy by field mask, schedules, signals."""
+"""The ip-pool API over gRPC: registration and listing, bad input naming the field and tenant isolation
+with nothing half-written, tenant policy by field mask, schedules, signals."""
 
 from __future__ import annotations
 

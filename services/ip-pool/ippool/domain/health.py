@@ -1,7 +1,7 @@
 """What the daily warmup decision looks at: the tenant's thresholds and one day's delivery report.
 
 Public API:
-    HealthPolicy(...)      -- per-tenant thresholds; defaults are the issue's, validated on construction
+    HealthPolicy(...)      -- per-tenant thresholds with conservative defaults, validated on construction
     DEFAULT_HEALTH_POLICY
     DayReport(day, sent, delivered, bounced, complained, blocklisted=False, throttled_providers=frozenset())
 
@@ -27,7 +27,10 @@ from libs.errors import Violations
 
 @dataclass(frozen=True)
 class HealthPolicy:
-    """Health gates of the daily warmup decision; one per tenant (defaults from issue 3)."""
+    """Health gates of the daily warmup decision; one per tenant.
+
+    The fields are the gates: the tenant API, the stored policy and the update mask are derived from them.
+    """
 
     min_delivered_share: float = 0.90
     """Advance only if the day delivered at least this share of its target."""
