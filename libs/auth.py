@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from libs.errors import PermissionDenied, Unauthenticated
+from libs.files import private_directory, write_private_file
 
 ALGORITHM = "ES256"
 
@@ -39,7 +40,8 @@ class Caller:
 
     @property
     def is_admin(self) -> bool:
-        return self.role in (Role.ADMIN, Role.SERVICE)
+        """Every tenant: an admin, or a service acting for the platform (not for one tenant)."""
+        return self.role is Role.ADMIN or (self.role is Role.SERVICE and not self.tenant_id)
 
     def may_read(self, tenant_id: str) -> bool:
         return self.is_admin or tenant_id == self.tenant_id
@@ -80,12 +82,11 @@ def ensure_local_keys(private_key_path: Path, jwks_path: Path) -> bool:
     """
     if jwks_path.exists():
         return False
-    private_key_path.parent.mkdir(parents=True, exist_ok=True)
-    jwks_path.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(private_key_path.parent)
+    private_directory(jwks_path.parent)
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    private_key_path.write_bytes(pem)
-    private_key_path.chmod(0o600)
+    write_private_file(private_key_path, pem)
     write_jwks(jwks_path, [key.public_key()])
     return True
 
@@ -134,15 +135,37 @@ def mint_token(
 # -- verification ---------------------------------------------------------------------------------
 
 
-class TokenVerifier:
-    """Verifies bearer tokens against a JWKS file (read once, as Envoy does)."""
+SERVICE_ISSUER = "email-engine-services"
 
-    def __init__(self, jwks_path: Path, issuer: str, audience: str):
+
+class TokenVerifier:
+    """Verifies bearer tokens against a JWKS file (read once, as Envoy does).
+
+    Two kinds of token reach a service: users' tokens (the operator's JWKS, the one Envoy checks too) and
+    service tokens (`service_jwks_path`: a key Envoy does not know, so a service token presented at the gateway
+    is refused there). A user token can never carry the `service` role, and a service token only that role.
+    """
+
+    def __init__(self, jwks_path: Path, issuer: str, audience: str, service_jwks_path: Path | None = None):
         self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_json(jwks_path.read_text()).keys}
         self._issuer = issuer
         self._audience = audience
+        self._services: TokenVerifier | None = None
+        if service_jwks_path is not None and service_jwks_path.exists():
+            self._services = TokenVerifier(service_jwks_path, SERVICE_ISSUER, audience)
 
     def verify(self, authorization: str | None) -> Caller:
+        if self._services is not None and _issuer_of(authorization) == SERVICE_ISSUER:
+            caller = self._services._verify(authorization)
+            if caller.role is not Role.SERVICE:
+                raise Unauthenticated("Jwt verification fails: a service token carries the service role only")
+            return caller
+        caller = self._verify(authorization)
+        if caller.role is Role.SERVICE and self._issuer != SERVICE_ISSUER:
+            raise Unauthenticated("Jwt verification fails: the service role is for service tokens")
+        return caller
+
+    def _verify(self, authorization: str | None) -> Caller:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthenticated("Jwt is missing")
         token = authorization.removeprefix("Bearer ").strip()
@@ -152,22 +175,39 @@ class TokenVerifier:
             last_error: Exception | None = None
             for jwk in candidates:
                 try:
+                    # Only the algorithm of the key's own type: a token signed with another (an RS256 token
+                    # against an EC key, "none", HS256 with the public key as secret) is refused, not tried.
                     claims = jwt.decode(
                         token,
                         jwk.key,
-                        algorithms=[ALGORITHM, "RS256"],
+                        algorithms=[jwk.algorithm_name],
                         issuer=self._issuer,
                         audience=self._audience,
                         options={"require": ["exp", "iss", "sub"]},
                     )
                     return caller_from_claims(claims)
-                except jwt.InvalidSignatureError as exc:
+                except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError, jwt.InvalidKeyError) as exc:
                     last_error = exc
             raise Unauthenticated("Jwt verification fails") from last_error
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("Jwt is expired") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"Jwt verification fails: {exc}") from None
+        except (ValueError, TypeError, KeyError):
+            # A malformed token (bad header types, a key of the wrong kind): a refusal, never a stack trace.
+            raise Unauthenticated("Jwt verification fails") from None
+
+
+def _issuer_of(authorization: str | None) -> str:
+    """The unverified `iss` claim, only to choose which keys verify the token."""
+    if not authorization or not authorization.startswith("Bearer "):
+        return ""
+    try:
+        claims = jwt.decode(authorization.removeprefix("Bearer ").strip(), options={"verify_signature": False})
+    except Exception:
+        return ""
+    issuer = claims.get("iss") if isinstance(claims, dict) else None
+    return issuer if isinstance(issuer, str) else ""
 
 
 def caller_from_claims(claims: dict[str, Any]) -> Caller:

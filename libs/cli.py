@@ -93,6 +93,7 @@ def serve(service: str) -> None:
     _configure(service)
     s = settings()
     ensure_local_keys(s.private_key_path, s.jwks_path)
+    ensure_local_keys(s.service_key_path, s.service_jwks_path)
     if not s.redis_url:
         log.warning(
             "REDIS_URL is not set: this service's events reach only subscribers in its own process; "
@@ -129,12 +130,13 @@ def gateway() -> None:
 @main.command()
 def run() -> None:
     """The whole product on this machine: four services and Envoy. Ctrl-C stops everything."""
-    from libs.server import ServiceHost
+    from libs.server import ServiceHost, start_all, stop_all
 
     s = settings()
     _configure("email-engine")
     if ensure_local_keys(s.private_key_path, s.jwks_path):
         log.info("created a local signing key", extra={"jwks": str(s.jwks_path)})
+    ensure_local_keys(s.service_key_path, s.service_jwks_path)
     config = write_gateway_config()
     children: dict[str, subprocess.Popen[bytes]] = {}
     hosts: list[ServiceHost] = []
@@ -148,8 +150,7 @@ def run() -> None:
     else:
         # Embedded default: the four services share this process, so in-process events and jobs reach them.
         hosts = [ServiceHost(_definition(name), s) for name in SERVICE_NAMES]
-        for host in hosts:
-            host.start()
+        start_all(hosts)
     children["envoy"] = subprocess.Popen(envoy_command(config))
 
     stop = threading.Event()
@@ -174,11 +175,7 @@ def run() -> None:
     for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
-    stoppers = [threading.Thread(target=h.stop) for h in hosts]
-    for t in stoppers:
-        t.start()
-    for t in stoppers:
-        t.join()
+    stop_all(hosts)
     deadline = time.monotonic() + 15
     for child in children.values():
         try:

@@ -68,6 +68,18 @@ class Settings(BaseSettings):
         default=None, description="Local signing key for `emailengine token`; default DATA_DIR/keys/jwt.pem"
     )
 
+    service_key_file: Path | None = Field(
+        default=None,
+        description="Private key signing the services' short-lived tokens to each other; default "
+        "DATA_DIR/keys/service.pem (created when missing). Envoy never gets it: the gateway refuses service tokens",
+    )
+    service_jwks_file: Path | None = Field(
+        default=None, description="Public keys of the service tokens; default DATA_DIR/keys/service-jwks.json"
+    )
+    service_call_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Deadline of one call from one service to another"
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     grpc_workers: int = Field(default=16, ge=1, le=256, description="Threads serving gRPC calls per service")
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=300)
@@ -75,6 +87,19 @@ class Settings(BaseSettings):
         default=1.0, ge=0, le=60, description="NOT_SERVING before closing, so Envoy's health check notices"
     )
     event_poll_seconds: float = Field(default=0.2, gt=0, le=60, description="Outbox relay poll interval")
+
+    max_request_bytes: int = Field(
+        default=32 << 20,
+        ge=1 << 20,
+        le=256 << 20,
+        description="Largest request body Envoy transcodes and a service accepts (a 100 000-contact campaign fits)",
+    )
+    gateway_max_connections: int = Field(
+        default=10_000, ge=10, le=1_000_000, description="Open downstream connections Envoy accepts at most"
+    )
+    gateway_max_heap_bytes: int = Field(
+        default=1 << 30, ge=64 << 20, description="Envoy's heap size at which it sheds load (overload manager)"
+    )
 
     outbound_allow_networks: str = Field(
         default="",
@@ -120,6 +145,14 @@ class Settings(BaseSettings):
     @property
     def private_key_path(self) -> Path:
         return self.jwt_private_key_file or self.data_dir / "keys" / "jwt.pem"
+
+    @property
+    def service_key_path(self) -> Path:
+        return self.service_key_file or self.data_dir / "keys" / "service.pem"
+
+    @property
+    def service_jwks_path(self) -> Path:
+        return self.service_jwks_file or self.data_dir / "keys" / "service-jwks.json"
 
     def outbound_policy(self) -> OutboundPolicy:
         """How user-supplied URLs are called: the allow-list, the deadline, the size cap, and the platform's own

@@ -6,6 +6,7 @@ start-up under a lock so replicas starting together migrate once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from libs.config import Settings
+from libs.files import private_directory
 
 PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -65,8 +67,12 @@ def connect(settings: Settings, service: str, *, url: str | None = None) -> Data
             conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         return Database(engine, schema, sessionmaker(engine, expire_on_commit=False))
     if not url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{settings.data_dir / (schema_name(service) + '.db')}"
+        # The service's data (webhook secrets among it) is readable by this user only; SQLite gives its -wal and
+        # -shm files the main file's mode.
+        private_directory(settings.data_dir)
+        path = settings.data_dir / (schema_name(service) + ".db")
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        url = f"sqlite:///{path}"
     engine = sa.create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},

@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STREAM = "ee:events"
-STREAM_MAXLEN = 1_000_000  # approximate trim; consumers keep up long before that
 MAX_HANDLING_ATTEMPTS = 5
 
 
@@ -236,17 +235,56 @@ IN_PROCESS = InProcessTransport()
 
 
 class RedisStreamTransport:
-    def __init__(self, client: redis.Redis, stream: str = STREAM):
+    """Appends to the stream. Entries are trimmed only once every consumer group has acknowledged them, so a
+    group that lags (a service down for a day) loses nothing; the groups of every consuming service are created
+    up front, so an event relayed before a service's first start still waits for it."""
+
+    TRIM_EVERY = 500  # sends between two trims
+
+    def __init__(self, client: redis.Redis, stream: str = STREAM, groups: tuple[str, ...] = ()):
         self._redis = client
         self._stream = stream
+        self._sends = 0
+        for group in groups:
+            ensure_group(client, stream, group)
 
     def send(self, event_type: str, raw_envelope: bytes, event_id: str) -> None:
-        self._redis.xadd(
-            self._stream,
-            {"type": event_type, "event_id": event_id, "envelope": raw_envelope},
-            maxlen=STREAM_MAXLEN,
-            approximate=True,
-        )
+        self._redis.xadd(self._stream, {"type": event_type, "event_id": event_id, "envelope": raw_envelope})
+        self._sends += 1
+        if self._sends % self.TRIM_EVERY == 0:
+            trim_acknowledged(self._redis, self._stream)
+
+
+def ensure_group(client: redis.Redis, stream: str, group: str) -> None:
+    try:
+        client.xgroup_create(stream, group, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def trim_acknowledged(client: redis.Redis, stream: str) -> int:
+    """Drops the entries every group has read and acknowledged; returns how many went."""
+    groups = client.xinfo_groups(stream)
+    if not groups:
+        return 0
+    oldest_needed: list[bytes] = []
+    for group in groups:
+        if int(group["pending"]):
+            oldest_needed.append(client.xpending(stream, group["name"])["min"])
+        else:
+            last = group["last-delivered-id"]
+            # Entries up to and including the last delivered one are done: keep from the next id on.
+            ms, _, seq = (last.decode() if isinstance(last, bytes) else last).partition("-")
+            oldest_needed.append(f"{ms}-{int(seq or 0) + 1}".encode())
+    threshold = min(oldest_needed, key=_stream_id)
+    return int(client.xtrim(stream, minid=threshold, approximate=False))
+
+
+def _stream_id(value: bytes | str) -> tuple[int, int]:
+    text = value.decode() if isinstance(value, bytes) else value
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
 
 
 # -- relay ----------------------------------------------------------------------------------------
@@ -310,11 +348,7 @@ class RedisStreamConsumer:
         self._ensure_group()
 
     def _ensure_group(self) -> None:
-        try:
-            self._redis.xgroup_create(self._stream, self._consumer.group, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        ensure_group(self._redis, self._stream, self._consumer.group)
 
     def _process(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
         done = 0

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from libs.config import SERVICE_NAMES, Settings
-from libs.service_catalog import grpc_service_of
+from libs.service_catalog import grpc_service_of, grpc_services_of
 
 PLATFORM_SERVICE = "emailengine.platform.v1.PlatformService"
 JWT_PROVIDER = "email_engine"
@@ -92,19 +92,26 @@ def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
     # PlatformService runs in every service: balanced over whichever are up.
     clusters.append(_cluster("platform", [upstream[n] for n in SERVICE_NAMES], ""))
     routes: list[dict[str, Any]] = [
-        {"match": {"prefix": f"/{grpc_service_of(name)}/"}, "route": {"cluster": name, "timeout": "60s"}}
+        {"match": {"prefix": f"/{api}/"}, "route": {"cluster": name, "timeout": "60s"}}
         for name in SERVICE_NAMES
+        for api in grpc_services_of(name)
     ]
     routes += [
         {"match": {"prefix": f"/{PLATFORM_SERVICE}/"}, "route": {"cluster": "platform", "timeout": "15s"}},
         {"match": {"prefix": "/grpc.health.v1.Health/"}, "route": {"cluster": "platform", "timeout": "5s"}},
     ]
-    transcoded_services = [grpc_service_of(n) for n in SERVICE_NAMES] + [PLATFORM_SERVICE]
+    transcoded_services = [api for n in SERVICE_NAMES for api in grpc_services_of(n)] + [PLATFORM_SERVICE]
     jwks = settings.jwks_path
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "api",
         "codec_type": "AUTO",
+        # Slow or idle clients cost a connection, not a worker: headers within 10 s, no stream idle past 5 min.
+        "request_headers_timeout": "10s",
+        "stream_idle_timeout": "300s",
+        "common_http_protocol_options": {"idle_timeout": "3600s", "headers_with_underscores_action": "REJECT_REQUEST"},
+        "http2_protocol_options": {"max_concurrent_streams": 256},
+        "max_request_headers_kb": 64,
         "access_log": [
             {
                 "name": "envoy.access_loggers.stdout",
@@ -188,7 +195,8 @@ def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
                         "reject_unknown_query_parameters": True,
                         "reject_binding_body_field_collisions": True,
                     },
-                    "max_request_body_size": 64 * 1024 * 1024,
+                    # The whole body is buffered here, before jwt_authn: no more than the services accept.
+                    "max_request_body_size": settings.max_request_bytes,
                     "max_response_body_size": 64 * 1024 * 1024,
                 },
             },
@@ -221,7 +229,9 @@ def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
         ],
     }
     return {
+        # Loopback only; and never reachable by a request the product makes for a user (libs.outbound).
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": settings.envoy_admin_port}}},
+        "overload_manager": _overload_manager(settings),
         "static_resources": {
             "listeners": [
                 {
@@ -234,6 +244,37 @@ def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
             ],
             "clusters": clusters,
         },
+    }
+
+
+def _overload_manager(settings: Settings) -> dict[str, Any]:
+    """A cap on open connections, and load shed (then refused) before Envoy's heap runs out."""
+    heap = "envoy.resource_monitors.fixed_heap"
+    return {
+        "refresh_interval": "0.25s",
+        "resource_monitors": [
+            {
+                "name": "envoy.resource_monitors.global_downstream_max_connections",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                    "max_active_downstream_connections": settings.gateway_max_connections,
+                },
+            },
+            {
+                "name": heap,
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig",
+                    "max_heap_size_bytes": settings.gateway_max_heap_bytes,
+                },
+            },
+        ],
+        "actions": [
+            {"name": "envoy.overload_actions.shrink_heap", "triggers": [{"name": heap, "threshold": {"value": 0.9}}]},
+            {
+                "name": "envoy.overload_actions.stop_accepting_requests",
+                "triggers": [{"name": heap, "threshold": {"value": 0.98}}],
+            },
+        ],
     }
 
 

@@ -6,6 +6,7 @@ Both fan out to the four services over gRPC, so whichever process Envoy picks gi
 from __future__ import annotations
 
 import heapq
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 
@@ -21,6 +22,8 @@ from libs.errors import Unavailable
 from libs.interceptor import current_authorization, current_caller
 from libs.pagination import page_size
 from libs.service_catalog import grpc_service_of
+
+log = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT_SECONDS = 1.0
 
@@ -50,7 +53,9 @@ class PlatformServicer(pb_grpc.PlatformServiceServicer):
                 health_pb2.HealthCheckRequest(service=grpc_service_of(name)), timeout=HEALTH_TIMEOUT_SECONDS
             )
         except grpc.RpcError as exc:
-            return pb.ServiceHealth(service=name, status="UNKNOWN", detail=f"{exc.code().name}: {exc.details()}")
+            # The public answer says only that the service did not answer; the peer's text (addresses) is logged.
+            log.warning("health check failed", extra={"service": name, "error": f"{exc.code().name}: {exc.details()}"})
+            return pb.ServiceHealth(service=name, status="UNKNOWN", detail=exc.code().name)
         status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
         return pb.ServiceHealth(service=name, status=status)
 

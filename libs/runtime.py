@@ -45,13 +45,14 @@ class Runtime:
     consumer: EventConsumer
     redis: redis.Redis | None
     app: Any = None
+    grpc_server: grpc.Server | None = None
     on_stop: list[Callable[[], None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class ServiceDefinition(Generic[AppT]):
     name: str  # "ip-pool"
-    grpc_service: str  # "emailengine.ippool.v1.IpPoolService"
+    grpc_service: str  # "emailengine.ippool.v1.IpPoolService": its main API, whose health Envoy checks
     migrations: Path
     # The application: use cases over the service's adapters, built once per runtime.
     build: Callable[[Runtime], AppT]
@@ -60,11 +61,17 @@ class ServiceDefinition(Generic[AppT]):
     # The service's own settings (EE_<SERVICE>_*), read and validated once at start (libs.config.load).
     load_config: Callable[[], Any] = lambda: None
     # The events it consumes and the unit of work its handlers run in.
-    subscriptions: Callable[[AppT], Subscriptions | None] = lambda _app: None
+    subscriptions: Callable[[AppT], Subscriptions] | None = None
     # Periodic jobs, from the service's settings alone (the scheduler builds no application).
     periodic_jobs: Callable[[Any], list[PeriodicJob]] = lambda _config: []
     # Called once the service serves (e.g. to start a background loop); stop hooks go to runtime.on_stop.
     start: Callable[[AppT], None] = lambda _app: None
+    # Further gRPC APIs the same process serves (routed and transcoded by Envoy like the main one).
+    more_grpc_services: tuple[str, ...] = ()
+
+    @property
+    def grpc_services(self) -> tuple[str, ...]:
+        return (self.grpc_service, *self.more_grpc_services)
 
 
 def _wait_for_migrations(db: Database, definition: ServiceDefinition[Any], seconds: float) -> None:
@@ -112,7 +119,6 @@ def build_runtime(
     )
     runtime.app = definition.build(runtime)
     runtime.jobs.bind(runtime.app)
-    subscriptions = definition.subscriptions(runtime.app)
-    if subscriptions is not None:
-        runtime.consumer.subscribe(subscriptions)
+    if definition.subscriptions is not None:
+        runtime.consumer.subscribe(definition.subscriptions(runtime.app))
     return runtime

@@ -22,44 +22,59 @@ from tenacity import RetryCallState, Retrying, wait_exponential
 
 from emailengine.platform.v1 import platform_service_pb2, platform_service_pb2_grpc
 from libs import events
-from libs.auth import TokenVerifier
+from libs.auth import TokenVerifier, ensure_local_keys
 from libs.clock import Clock
 from libs.config import Settings
 from libs.interceptor import PlatformInterceptor
 from libs.platform_service import PlatformServicer
 from libs.runtime import Runtime, ServiceDefinition, build_runtime
+from libs.service_catalog import consumer_groups
 
 log = logging.getLogger(__name__)
 
 
 class ServiceHost:
-    """Runs one service: serve(), then stop() (or SIGTERM) for a graceful exit."""
+    """Runs one service. Start: `prepare()` (everything wired, nothing running), then `start()`. Stop, in phases
+    so that several hosts in one process stop in the right order: `stop_intake()` (no new calls, in-flight ones
+    finish and commit), `flush_events()` (the relay hands on what they committed), `close()`."""
 
     def __init__(self, definition: ServiceDefinition, settings: Settings, clock: Clock | None = None):
-        self.runtime: Runtime
         self.definition = definition
         self.settings = settings
-        self.runtime = build_runtime(definition, settings, clock)
+        self.runtime: Runtime = build_runtime(definition, settings, clock)
         self.health = health.HealthServicer(
             experimental_non_blocking=True,
             experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1),
         )
         self._stopping = threading.Event()
+        self._intake_stopped = False
+        self._closed = False
         self._background: list[threading.Thread] = []
         self._metrics_server: object | None = None
+        self._relay: events.OutboxRelay | None = None
+        self._relayed: Counter | None = None
 
     # -- start -------------------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def prepare(self) -> None:
+        """Wires the gRPC server and subscribes the event consumer; nothing listens or runs yet. In the embedded
+        layout every host is prepared before any starts, so no event is relayed before its consumers exist."""
+        if self.runtime.grpc_server is not None:
+            return
         s, rt = self.settings, self.runtime
-        verifier = TokenVerifier(s.jwks_path, s.jwt_issuer, s.jwt_audience)
+        ensure_local_keys(s.service_key_path, s.service_jwks_path)
+        verifier = TokenVerifier(s.jwks_path, s.jwt_issuer, s.jwt_audience, service_jwks_path=s.service_jwks_path)
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=s.grpc_workers, thread_name_prefix=f"{self.definition.name}-rpc"),
             interceptors=(
                 PromServerInterceptor(enable_handling_time_histogram=True, registry=rt.metrics),
                 PlatformInterceptor(self.definition.name, verifier, rt.db),
             ),
-            options=[("grpc.so_reuseport", 0)],
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", s.max_request_bytes),
+                ("grpc.max_send_message_length", 64 << 20),
+            ],
         )
         rt.grpc_server = server
         self.definition.add_servicers(rt.app, server)
@@ -71,13 +86,21 @@ class ServiceHost:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (
-                self.definition.grpc_service,
+                *self.definition.grpc_services,
                 platform_service_pb2.DESCRIPTOR.services_by_name["PlatformService"].full_name,
                 health.SERVICE_NAME,
                 reflection.SERVICE_NAME,
             ),
             server,
         )
+        if rt.redis is None:
+            events.IN_PROCESS.subscribe(rt.consumer)
+
+    def start(self) -> None:
+        self.prepare()
+        s, rt = self.settings, self.runtime
+        server = rt.grpc_server
+        assert server is not None
         address = s.listen_address(self.definition.name)
         if server.add_insecure_port(address) == 0:
             raise SystemExit(f"{self.definition.name}: cannot listen on {address}")
@@ -97,28 +120,27 @@ class ServiceHost:
 
     def _start_event_threads(self) -> None:
         rt = self.runtime
-        relayed = Counter("emailengine_events_relayed_total", "Events moved from the outbox", registry=rt.metrics)
+        self._relayed = Counter("emailengine_events_relayed_total", "Events moved from the outbox", registry=rt.metrics)
         applied = Counter(
             "emailengine_events_applied_total", "Events applied by this service", ["event_type"], registry=rt.metrics
         )
         rt.consumer.on_applied = lambda event_type: applied.labels(event_type).inc()
         transport: events.Transport
         if rt.redis is not None:
-            transport = events.RedisStreamTransport(rt.redis)
+            transport = events.RedisStreamTransport(rt.redis, groups=consumer_groups())
             if rt.consumer.handlers:
                 reader = events.RedisStreamConsumer(rt.redis, rt.consumer)
                 self._spawn("event-consumer", lambda: reader.poll_once(block_ms=500))
         else:
             transport = events.IN_PROCESS
-            events.IN_PROCESS.subscribe(rt.consumer)
-        relay = events.OutboxRelay(rt.db, transport)
+        self._relay = events.OutboxRelay(rt.db, transport)
+        self._spawn("outbox-relay", self._relay_step, idle_wait=self.settings.event_poll_seconds)
 
-        def relay_step() -> int:
-            moved = relay.relay_once()
-            relayed.inc(moved)
-            return moved
-
-        self._spawn("outbox-relay", relay_step, idle_wait=self.settings.event_poll_seconds)
+    def _relay_step(self) -> int:
+        assert self._relay is not None and self._relayed is not None
+        moved = self._relay.relay_once()
+        self._relayed.inc(moved)
+        return moved
 
     def _spawn(self, name: str, step: Callable[[], int], idle_wait: float = 0.0) -> None:
         """Runs `step` in a loop until stop; a failing step is retried with backoff, never ending the loop."""
@@ -147,20 +169,39 @@ class ServiceHost:
 
     # -- stop --------------------------------------------------------------------------------------
 
-    def stop(self) -> None:
-        """NOT_SERVING first (so Envoy stops sending), then let in-flight calls finish, then exit."""
-        if self._stopping.is_set():
+    def stop_intake(self) -> None:
+        """NOT_SERVING first (so Envoy stops sending), then let in-flight calls finish and commit; no new jobs."""
+        if self._intake_stopped:
             return
+        self._intake_stopped = True
         log.info("shutting down")
         self.health.enter_graceful_shutdown()
         time.sleep(self.settings.shutdown_drain_seconds)
-        self._stopping.set()
         rt = self.runtime
         if rt.grpc_server is not None:
             rt.grpc_server.stop(self.settings.shutdown_grace_seconds).wait()
+        rt.jobs.stop()
+
+    def flush_events(self) -> None:
+        """Stops the event threads, then relays what the last calls committed (nothing waits for a restart)."""
+        self._stopping.set()
         for thread in self._background:
             thread.join(timeout=5)
-        rt.jobs.stop()
+        if self._relay is None:
+            return
+        for _ in range(100):
+            try:
+                if not self._relay_step():
+                    return
+            except Exception:
+                log.exception("final relay failed; the events stay in the outbox for the next start")
+                return
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        rt = self.runtime
         events.IN_PROCESS.unsubscribe(rt.consumer)
         for hook in rt.on_stop:
             hook()
@@ -170,9 +211,35 @@ class ServiceHost:
         rt.db.dispose()
         log.info("stopped")
 
+    def stop(self) -> None:
+        self.stop_intake()
+        self.flush_events()
+        self.close()
+
     def wait(self) -> None:
         while not self._stopping.is_set():
             self._stopping.wait(1)
+
+
+def start_all(hosts: list[ServiceHost]) -> None:
+    """Every host wired and subscribed before any starts serving or relaying."""
+    for host in hosts:
+        host.prepare()
+    for host in hosts:
+        host.start()
+
+
+def stop_all(hosts: list[ServiceHost]) -> None:
+    """Intake stopped everywhere (in parallel: each drains), then events flushed, then everything closed."""
+    stoppers = [threading.Thread(target=h.stop_intake) for h in hosts]
+    for t in stoppers:
+        t.start()
+    for t in stoppers:
+        t.join()
+    for host in hosts:
+        host.flush_events()
+    for host in hosts:
+        host.close()
 
 
 def serve_forever(hosts: list[ServiceHost]) -> None:
@@ -185,11 +252,6 @@ def serve_forever(hosts: list[ServiceHost]) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    for host in hosts:
-        host.start()
+    start_all(hosts)
     done.wait()
-    stoppers = [threading.Thread(target=h.stop) for h in hosts]
-    for t in stoppers:
-        t.start()
-    for t in stoppers:
-        t.join()
+    stop_all(hosts)

@@ -40,4 +40,15 @@ def definition_of(service: str) -> ServiceDefinition[Any]:
 
 
 def grpc_service_of(service: str) -> str:
+    """The service's main API (the one its health is checked under)."""
     return definition_of(service).grpc_service
+
+
+def grpc_services_of(service: str) -> tuple[str, ...]:
+    """Every API the service's process serves."""
+    return definition_of(service).grpc_services
+
+
+def consumer_groups() -> tuple[str, ...]:
+    """The stream's consumer groups: one per service that consumes events, named after it."""
+    return tuple(name for name, definition in definitions().items() if definition.subscriptions is not None)

@@ -281,3 +281,32 @@ def test_envoy_config_validates(stack: Stack) -> None:
     result = subprocess.run([str(envoy), "--mode", "validate", "-c", config], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout
+
+
+def test_a_service_token_works_between_services_and_never_through_the_gateway(stack: Stack) -> None:
+    """The services' own identity: accepted on a service port, for the tenant it names only; refused by Envoy."""
+    from libs.config import Settings
+    from libs.service_client import ServiceClients
+
+    operator = stack.token("--tenant", "sos-expat")
+    rest(stack, "POST", "/api/v2/ips", operator, json={"address": "192.0.2.61", "tenant_id": "sos-expat"})
+    clients = ServiceClients(Settings(_env_file=None, data_dir=stack.data_dir, **_ports(stack)), "campaign-gateway")
+    request = ippool_pb.GetIpRequest(address="192.0.2.61")
+    ip = clients.call(
+        "ip-pool", ippool_grpc.IpPoolServiceStub, "GetIp", request, tenant_id="sos-expat", idempotent=True
+    )
+    assert ip.tenant_id == "sos-expat"
+    with pytest.raises(grpc.RpcError) as foreign:
+        clients.call("ip-pool", ippool_grpc.IpPoolServiceStub, "GetIp", request, tenant_id="ulixai", idempotent=True)
+    assert foreign.value.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED)
+    service_token = clients._tokens.token("")
+    through_envoy = rest(stack, "GET", "/api/v2/ips/192.0.2.61", service_token)
+    assert through_envoy.status_code == 401
+
+
+def _ports(stack: Stack) -> dict[str, int]:
+    ports: dict[str, int] = {}
+    for name, stem in (("ip-pool", "ippool"), ("reputation", "reputation"), ("notifier", "notifier")):
+        ports[f"{stem}_grpc_port"] = port_of(stack.env, name)
+    ports["campaign_gateway_grpc_port"] = port_of(stack.env, "campaign-gateway")
+    return ports

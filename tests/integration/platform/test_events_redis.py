@@ -8,9 +8,11 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+import redis
 import sqlalchemy as sa
 
 from emailengine.ippool.v1 import events_pb2
@@ -150,3 +152,35 @@ def test_a_poison_event_is_dead_lettered_and_the_group_moves_on(
     assert client.xpending(stream, "poison")["pending"] == 0
     with consumer_db.transaction() as session:
         assert session.execute(sa.select(sa.func.count()).select_from(events.event_dead_letters)).scalar() == 1
+
+
+def test_the_stream_is_never_trimmed_past_a_lagging_group(redis_server: RedisServer) -> None:
+    """Only what every consumer group has read and acknowledged is dropped (not 'about a million entries')."""
+    client = redis.Redis.from_url(redis_server.url)
+    stream = f"ee:trim:{uuid.uuid4().hex[:8]}"
+    transport = events.RedisStreamTransport(client, stream=stream, groups=("fast", "lagging"))
+    for i in range(10):
+        transport.send("t", b"x", f"e{i}")
+    for group, count in (("fast", 10), ("lagging", 3)):
+        read = client.xreadgroup(group, "c1", {stream: ">"}, count=count)
+        client.xack(stream, group, *[entry_id for entry_id, _ in read[0][1]])
+    client.xreadgroup("lagging", "c1", {stream: ">"}, count=2)  # read, not yet acknowledged
+    assert events.trim_acknowledged(client, stream) == 3
+    assert client.xlen(stream) == 7
+    rest = client.xreadgroup("lagging", "c2", {stream: ">"})
+    assert len(rest[0][1]) == 5  # nothing the lagging group still needs was dropped
+
+
+def test_the_redis_rate_limit_is_shared_by_replicas(redis_server: RedisServer) -> None:
+    from libs.errors import ResourceExhausted
+    from libs.rate_limit import Limit, RedisRateLimiter
+
+    client = redis.Redis.from_url(redis_server.url)
+    replicas = [RedisRateLimiter(client, prefix=f"ee:rate:{uuid.uuid4().hex[:6]}:")] * 2
+    limit = Limit(per_minute=1, burst=2)
+    replicas[0].acquire("sos-expat", limit, what="ScanTenant")
+    replicas[1].acquire("sos-expat", limit, what="ScanTenant")
+    with pytest.raises(ResourceExhausted) as refused:
+        replicas[0].acquire("sos-expat", limit, what="ScanTenant")
+    assert 55 <= refused.value.retry_after_seconds <= 60
+    replicas[1].acquire("ulixai", limit, what="ScanTenant")

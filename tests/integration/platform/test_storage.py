@@ -155,3 +155,18 @@ def test_an_event_that_keeps_failing_is_dead_lettered_and_does_not_block_the_nex
         dead = session.execute(sa.select(events.event_dead_letters)).all()
     assert [(d.consumer_group, d.attempts) for d in dead] == [("dl", events.MAX_HANDLING_ATTEMPTS)]
     assert "cannot apply this one" in dead[0].error
+
+
+def test_sqlite_databases_and_their_directory_are_private(tmp_path: Path) -> None:
+    """Webhook secrets live in the notifier's database: nobody but the service's user may read the file."""
+    from libs.config import Settings
+    from libs.db import connect
+
+    data_dir = tmp_path / "var"
+    db = connect(Settings(data_dir=data_dir, database_url=""), "notifier")
+    with db.transaction() as session:
+        session.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+    db.dispose()
+    assert data_dir.stat().st_mode & 0o077 == 0
+    for path in data_dir.iterdir():
+        assert path.stat().st_mode & 0o077 == 0, path

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -92,3 +93,82 @@ def test_tenant_rules() -> None:
     assert admin.visible_tenant("") == ""
     with pytest.raises(PermissionDenied):
         operator.visible_tenant("ulixai")
+
+
+def test_an_rs256_token_sent_straight_to_a_service_is_refused_without_a_stack_trace(tmp_path: Path) -> None:
+    """A token signed with RS256 (with or without our key id) is an UNAUTHENTICATED answer, never an error."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private, jwks = tmp_path / "k.pem", tmp_path / "jwks.json"
+    ensure_local_keys(private, jwks)
+    verifier = TokenVerifier(jwks, "ee", "ee")
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ours = json.loads(jwks.read_text())["keys"][0]["kid"]
+    claims = {"iss": "ee", "aud": "ee", "sub": "x", "role": "admin", "exp": int(time.time()) + 60}
+    for headers in ({}, {"kid": ours}):
+        token = jwt.encode(claims, rsa_key, algorithm="RS256", headers=headers)
+        with pytest.raises(Unauthenticated):
+            verifier.verify(f"Bearer {token}")
+    for garbage in ("a.b.c", "eyJhbGciOiJub25lIn0.e30.", "eyJraWQiOjF9.e30.x"):
+        with pytest.raises(Unauthenticated):
+            verifier.verify(f"Bearer {garbage}")
+
+
+def test_the_signing_key_is_never_readable_by_others(tmp_path: Path) -> None:
+    private, jwks = tmp_path / "keys" / "jwt.pem", tmp_path / "keys" / "jwks.json"
+    ensure_local_keys(private, jwks)
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "keys").stat().st_mode & 0o077 == 0
+
+
+def _service_keys(tmp_path: Path) -> tuple[Path, Path, Path]:
+    private, jwks = tmp_path / "k.pem", tmp_path / "jwks.json"
+    ensure_local_keys(private, jwks)
+    service_private, service_jwks = tmp_path / "service.pem", tmp_path / "service-jwks.json"
+    ensure_local_keys(service_private, service_jwks)
+    return jwks, service_private, service_jwks
+
+
+def test_a_service_token_carries_the_tenant_it_acts_for(tmp_path: Path) -> None:
+    from libs.auth import SERVICE_ISSUER
+
+    jwks, service_private, service_jwks = _service_keys(tmp_path)
+    verifier = TokenVerifier(jwks, "ee", "ee", service_jwks_path=service_jwks)
+    token = mint_token(
+        service_private,
+        issuer=SERVICE_ISSUER,
+        audience="ee",
+        subject="service:campaign-gateway",
+        role=Role.SERVICE,
+        tenant_id="sos-expat",
+        ttl_seconds=60,
+    )
+    caller = verifier.verify(f"Bearer {token}")
+    assert (caller.role, caller.tenant_id, caller.is_admin) == (Role.SERVICE, "sos-expat", False)
+    assert caller.may_read("sos-expat") and not caller.may_read("ulixai")
+    platform = mint_token(
+        service_private, issuer=SERVICE_ISSUER, audience="ee", subject="service:ip-pool", role=Role.SERVICE
+    )
+    assert verifier.verify(f"Bearer {platform}").is_admin
+
+
+def test_the_service_role_is_refused_on_a_users_key_and_a_service_key_outside_the_services(tmp_path: Path) -> None:
+    from libs.auth import SERVICE_ISSUER
+
+    jwks, service_private, _service_jwks = _service_keys(tmp_path)
+    user_key = tmp_path / "k.pem"
+    forged = mint_token(user_key, issuer="ee", audience="ee", subject="me", role=Role.SERVICE)
+    gateway = TokenVerifier(jwks, "ee", "ee")  # what Envoy knows: the users' keys only
+    with pytest.raises(Unauthenticated):
+        gateway.verify(f"Bearer {forged}")
+    service_token = mint_token(
+        service_private, issuer=SERVICE_ISSUER, audience="ee", subject="service:x", role=Role.SERVICE
+    )
+    with pytest.raises(Unauthenticated):
+        gateway.verify(f"Bearer {service_token}")
+    admin_on_service_key = mint_token(
+        service_private, issuer=SERVICE_ISSUER, audience="ee", subject="x", role=Role.ADMIN
+    )
+    services = TokenVerifier(jwks, "ee", "ee", service_jwks_path=tmp_path / "service-jwks.json")
+    with pytest.raises(Unauthenticated):
+        services.verify(f"Bearer {admin_on_service_key}")

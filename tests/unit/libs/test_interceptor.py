@@ -78,3 +78,14 @@ def test_an_unreachable_database_is_unavailable(call: Any) -> None:
 
 def test_anything_else_is_internal_with_a_reference(call: Any) -> None:
     assert call(raiser(RuntimeError("boom"))) == grpc.StatusCode.INTERNAL
+
+
+def test_a_nul_character_in_any_text_field_is_refused_with_the_field_named() -> None:
+    from emailengine.notifier.v1 import notifier_service_pb2 as notifier_pb
+    from libs.interceptor import reject_nul_characters
+
+    reject_nul_characters(notifier_pb.SendAlertRequest(tenant_id="sos-expat", text="fine"))
+    request = notifier_pb.SendAlertRequest(tenant_id="sos\x00expat", labels={"zone": "a\x00"})
+    with pytest.raises(InvalidArgument) as refused:
+        reject_nul_characters(request)
+    assert {v.field for v in refused.value.violations} == {"tenant_id", "labels[zone]"}

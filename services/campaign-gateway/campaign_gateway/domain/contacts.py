@@ -44,3 +44,21 @@ def clean_contacts(
         seen.add(email)
         cleaned.append(Contact(email, contact.first_name, contact.last_name, dict(contact.fields)))
     return cleaned
+
+
+# MailWizz list tags are upper-case: [A-Z0-9_], at most 50 characters (ListField::rules).
+_TAG = re.compile(r"^[A-Z0-9_]{1,50}$")
+
+
+def mailwizz_fields(contact: Contact) -> dict[str, str]:
+    """The MailWizz list fields of a contact besides EMAIL: FNAME and LNAME, then its own fields upper-cased.
+
+    Empty values are left out (MailWizz would store them as empty anyway) and a field whose name cannot be a
+    MailWizz tag is left out too, so a bulk import never fails on a field the list cannot have.
+    """
+    fields = {"FNAME": contact.first_name.strip(), "LNAME": contact.last_name.strip()}
+    for name, value in contact.fields.items():
+        tag = name.strip().upper().replace("-", "_").replace(" ", "_")
+        if _TAG.match(tag) and tag not in ("EMAIL", "FNAME", "LNAME"):
+            fields[tag] = value
+    return {tag: value for tag, value in fields.items() if value != ""}

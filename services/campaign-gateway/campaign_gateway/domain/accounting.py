@@ -1,0 +1,487 @@
+"""THE place where PowerMTA accounting records become per-IP, per-provider, per-day figures for the warmup.
+
+Public API:
+    RecordType                       -- d, b, t, rb, f (the record types email-engine asks PowerMTA for)
+    record_type(raw) -> RecordType | None     -- "d"/"delivery", ... ; None for tq, r, rs and anything else
+    AccountingRecord                 -- one record, the fields that matter, as the adapters parse them
+    BounceClass, bounce_class(bounce_cat) -> BounceClass
+    Deferral, classify_deferral(record, *, group) -> Deferral
+    record_identity(record) -> bytes          -- 16-byte identity: the same record seen twice counts once
+    local_day(moment, tz) -> date
+    Origin, origin_keys(record), OriginStore (protocol), OriginIndex (in memory)
+                                     -- what is remembered of each d/b record to attribute rb/f records
+    TotalsKey(address, day, provider), DayTotals, Outcome, Unmatched
+    AccountingAggregator(timezone_for, provider_for=classify_domain, address_for_vmta=address_from_vmta,
+                         totals_seed=None, seen_seed=(), origins=OriginIndex(), pending_seed=())
+        .add(record) -> Outcome, .add_all(records), .resolve_pending() -> int, .totals() -> dict,
+        .unmatched() -> list[Unmatched], .pending -> tuple[AccountingRecord, ...], .seen -> frozenset[bytes],
+        .counts -> Mapping[Outcome, int]
+
+The rules, each in one place below:
+
+* Bounce classes (`bounce_class`): HARD = bad-mailbox, inactive-mailbox, bad-domain and SOFT = quota-issues,
+  no-answer-from-host, relaying-issues, routing-errors, exactly as MailWizz's `/dswh/pmta` reads them. Decided here
+  for the other PowerMTA categories: message-expired, bad-connection and protocol-errors are SOFT too (the
+  receiver did not refuse the address, delivery just did not happen); spam-related, policy-related,
+  content-related, virus-related, invalid-sender, bad-configuration, other, an empty or unknown category are OTHER
+  (MailWizz's "internal": not about the recipient, often about the sender's reputation). OTHER is counted apart
+  (`bounced_other`), never dropped: the bounce rate the warmup reads is hard + soft + other.
+* Attribution: d, b and t records name their VMTA; the VMTA is the IP (`address_for_vmta`, by default the inverse
+  of `pmta_config.vmta_name`), falling back to dlvSourceIp. rb and f records have no VMTA: each d/b record is
+  remembered (`OriginIndex`) under its header_Message-Id, its (envId, rcpt) and its (orig, rcpt) -- orig is the
+  VERP return path when MailWizz uses one -- and an rb/f record is attributed to the first key that matches, in
+  that order. One that matches nothing is kept pending (its original may come later in the same batch) and
+  reported by `unmatched()` if `resolve_pending()` cannot place it either.
+* The day: the tenant-local day on which the original message was QUEUED (timeQueued of the d/b/t record, or of
+  the original for rb/f; timeLogged when a record has no timeQueued). A bounce that arrives two days later, or a
+  complaint a week later, lands on the day of the mail that caused it, so each day's rates are final once its
+  late events are in.
+* Identity: a record is the same record when its type, both times, orig, rcpt, VMTA, DSN status, diagnostic,
+  bounce category, envId, jobId, Message-Id and feedback type are the same (`record_identity`). Re-reading a file,
+  overlapping pulls, or the pipe and the file both carrying a record count it once.
+* Counting, per (IP address, local day, provider group), as ABSOLUTE running totals (seed them with stored
+  totals and identities; store them back whole):
+    sent       d + b: every message that reached an outcome from the IP, once;
+    delivered  d (accepted by the receiving MTA; a later rb adds a bounce, it does not take the delivery back);
+    bounced_hard / bounced_soft / bounced_other   b and rb by `bounce_class`;
+    complained f;
+    deferred   t: every deferral attempt;
+    throttled  t whose reply is the provider's reputation throttling (`provider_replies`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, tzinfo
+from enum import StrEnum
+from ipaddress import ip_address
+from typing import NamedTuple, Protocol
+
+from campaign_gateway.domain.pmta_config import address_from_vmta
+from campaign_gateway.domain.provider_replies import ReplyClass, classify_reply
+from campaign_gateway.domain.providers import ProviderGroup, classify_domain
+
+
+class RecordType(StrEnum):
+    DELIVERED = "d"
+    BOUNCED = "b"
+    TRANSIENT = "t"
+    REMOTE_BOUNCE = "rb"
+    FEEDBACK = "f"
+
+
+_TYPE_NAMES: dict[str, RecordType] = {
+    **{kind.value: kind for kind in RecordType},
+    "delivery": RecordType.DELIVERED,
+    "bounce": RecordType.BOUNCED,
+    "transient": RecordType.TRANSIENT,
+    "remote-bounce": RecordType.REMOTE_BOUNCE,
+    "feedback-loop": RecordType.FEEDBACK,
+}
+
+
+def record_type(raw: str) -> RecordType | None:
+    """The record type of a `type` column; None for the types email-engine does not count (tq, r, rs, ...)."""
+    return _TYPE_NAMES.get(raw.strip().lower())
+
+
+class AccountingRecord(NamedTuple):
+    """One accounting record, whatever it came from (CSV file, pipe, NDJSON push). Strings are "" when absent."""
+
+    type: RecordType
+    time_logged: datetime
+    time_queued: datetime | None
+    orig: str
+    rcpt: str
+    vmta: str
+    dsn_status: str
+    dsn_diag: str
+    bounce_cat: str
+    env_id: str
+    job_id: str
+    message_id: str
+    """header_Message-Id without its angle brackets."""
+    dlv_source_ip: str = ""
+    feedback_type: str = ""
+
+
+class BounceClass(StrEnum):
+    HARD = "HARD"
+    SOFT = "SOFT"
+    OTHER = "OTHER"
+
+
+HARD_CATEGORIES = frozenset({"bad-mailbox", "inactive-mailbox", "bad-domain"})
+SOFT_CATEGORIES = frozenset(
+    {
+        # MailWizz's soft list
+        "quota-issues",
+        "no-answer-from-host",
+        "relaying-issues",
+        "routing-errors",
+        # decided here: delivery did not happen, the address was not refused
+        "message-expired",
+        "bad-connection",
+        "protocol-errors",
+    }
+)
+
+
+def bounce_class(bounce_cat: str) -> BounceClass:
+    category = bounce_cat.strip().lower()
+    if category in HARD_CATEGORIES:
+        return BounceClass.HARD
+    if category in SOFT_CATEGORIES:
+        return BounceClass.SOFT
+    return BounceClass.OTHER
+
+
+@dataclass(frozen=True)
+class Deferral:
+    group: ProviderGroup
+    reply_class: ReplyClass
+
+    @property
+    def throttling(self) -> bool:
+        """Reputation-class throttling by the provider, as opposed to an ordinary deferral."""
+        return self.reply_class is ReplyClass.REPUTATION
+
+
+def classify_deferral(record: AccountingRecord, *, group: ProviderGroup) -> Deferral:
+    """What a t record's reply says, read with the patterns of the recipient's provider group."""
+    return Deferral(group=group, reply_class=classify_reply(group=group, reply=record.dsn_diag))
+
+
+_MOMENTS: dict[datetime, str] = {}
+_MOMENTS_LIMIT = 100_000
+
+
+def _moment(value: datetime | None) -> str:
+    """Seconds since the epoch as text: the same instant written with any offset gives the same identity."""
+    if value is None:
+        return ""
+    text = _MOMENTS.get(value)
+    if text is None:
+        if len(_MOMENTS) >= _MOMENTS_LIMIT:
+            _MOMENTS.clear()
+        text = _MOMENTS[value] = str(int(value.timestamp()))
+    return text
+
+
+def record_identity(record: AccountingRecord) -> bytes:
+    """16 bytes that are equal exactly when two records are the same record (see the module rules)."""
+    text = "\x1f".join(
+        (
+            record.type,  # a StrEnum member is its value as a string
+            _moment(record.time_logged),
+            _moment(record.time_queued),
+            record.orig,
+            record.rcpt.lower(),
+            record.vmta,
+            record.dsn_status,
+            record.dsn_diag,
+            record.bounce_cat,
+            record.env_id,
+            record.job_id,
+            record.message_id,
+            record.feedback_type,
+        )
+    )
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def local_day(moment: datetime, tz: tzinfo) -> date:
+    """The calendar day of `moment` in the tenant's time zone (naive times are taken as UTC)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(tz).date()
+
+
+class TotalsKey(NamedTuple):
+    address: str
+    day: date
+    provider: ProviderGroup
+
+
+@dataclass
+class DayTotals:
+    """Absolute counters for one (IP, local day, provider group)."""
+
+    sent: int = 0
+    delivered: int = 0
+    bounced_hard: int = 0
+    bounced_soft: int = 0
+    bounced_other: int = 0
+    complained: int = 0
+    deferred: int = 0
+    throttled: int = 0
+
+    @property
+    def bounced(self) -> int:
+        return self.bounced_hard + self.bounced_soft + self.bounced_other
+
+    def copy(self) -> DayTotals:
+        return DayTotals(**{f.name: getattr(self, f.name) for f in fields(self)})
+
+
+class Origin(NamedTuple):
+    """What an rb/f record needs to know about the message it is about."""
+
+    address: str
+    day: date
+    provider: str
+    """The ProviderGroup's value (a plain string hashes faster than an enum member)."""
+
+
+_new_origin = tuple.__new__
+
+
+def origin_keys(record: AccountingRecord) -> list[str]:
+    """The keys a d/b record is remembered under and an rb/f record is looked up by, in lookup order.
+
+    Plain strings (a tag, then the parts joined by a unit separator): millions of them are cheaper to hash and to
+    keep than tuples, which the garbage collector would have to walk; a repository can store them as they are.
+    """
+    rcpt = record.rcpt.lower()
+    keys = []
+    if record.message_id:
+        keys.append("m\x1f" + record.message_id)
+    if record.env_id:
+        keys.append(f"e\x1f{record.env_id}\x1f{rcpt}")
+    if record.orig:
+        keys.append(f"o\x1f{record.orig.lower()}\x1f{rcpt}")
+    return keys
+
+
+class OriginStore(Protocol):
+    """Where originals are remembered between ingestion runs (a complaint may come a week after its message)."""
+
+    def remember(self, record: AccountingRecord, origin: Origin) -> None: ...
+
+    def find(self, record: AccountingRecord) -> Origin | None: ...
+
+
+class OriginIndex:
+    """The in-memory OriginStore: each key of `origin_keys` -> Origin; the latest registration of a key wins."""
+
+    def __init__(self) -> None:
+        self._origins: dict[str, Origin] = {}
+
+    def __len__(self) -> int:
+        return len(self._origins)
+
+    def remember(self, record: AccountingRecord, origin: Origin) -> None:
+        for key in origin_keys(record):
+            self._origins[key] = origin
+
+    def find(self, record: AccountingRecord) -> Origin | None:
+        for key in origin_keys(record):
+            found = self._origins.get(key)
+            if found is not None:
+                return found
+        return None
+
+
+_DAY_CACHE_LIMIT = 100_000
+
+
+class Outcome(StrEnum):
+    COUNTED = "COUNTED"
+    DUPLICATE = "DUPLICATE"
+    PENDING = "PENDING"
+    """An rb/f whose original is not known yet; `resolve_pending` tries again."""
+    UNATTRIBUTED = "UNATTRIBUTED"
+    """A d/b/t record whose VMTA is not an IP email-engine knows."""
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """An rb/f record no original could be found for (never counted)."""
+
+    type: RecordType
+    rcpt_domain: str
+    time_logged: datetime
+    reason: str
+
+
+_OUTCOMES = tuple(Outcome)
+_COUNTED, _DUPLICATE, _PENDING, _UNATTRIBUTED = (_OUTCOMES.index(outcome) for outcome in Outcome)
+_LATE_TYPES = frozenset({RecordType.REMOTE_BOUNCE, RecordType.FEEDBACK})
+
+
+@dataclass
+class AccountingAggregator:
+    """Running totals over a stream of records; feed it records in any order, read absolute totals.
+
+    Internally counters are keyed by (address, day, group value): enum members hash in Python, and this runs
+    once per record.
+    """
+
+    timezone_for: Callable[[str], tzinfo]
+    """The tenant time zone of an IP address."""
+    provider_for: Callable[[str], ProviderGroup] = classify_domain
+    """Provider group of a recipient domain (plug an MX-aware classifier here; answers are cached per domain)."""
+    address_for_vmta: Callable[[str], str | None] = address_from_vmta
+    totals_seed: Mapping[TotalsKey, DayTotals] | None = None
+    seen_seed: Iterable[bytes] = ()
+    origins: OriginStore = field(default_factory=OriginIndex)
+    pending_seed: Iterable[AccountingRecord] = ()
+    """rb/f records a previous run could not attribute (`pending`): tried again as originals arrive."""
+    _totals: dict[tuple[str, date, str], DayTotals] = field(init=False)
+    _seen: set[bytes] = field(init=False)
+    _pending: list[AccountingRecord] = field(init=False, default_factory=list)
+    _tally: list[int] = field(init=False, default_factory=lambda: [0] * len(_OUTCOMES))
+    _addresses: dict[str, str | None] = field(init=False, default_factory=dict)
+    _providers: dict[str, tuple[ProviderGroup, str]] = field(init=False, default_factory=dict)
+    _zones: dict[str, tzinfo] = field(init=False, default_factory=dict)
+    _days: dict[tuple[str, datetime], date] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._totals = {
+            (key.address, key.day, key.provider.value): value.copy() for key, value in (self.totals_seed or {}).items()
+        }
+        self._seen = set(self.seen_seed)
+        self._pending = list(self.pending_seed)
+        self._tally[_PENDING] = len(self._pending)
+
+    @property
+    def seen(self) -> frozenset[bytes]:
+        return frozenset(self._seen)
+
+    @property
+    def counts(self) -> Mapping[Outcome, int]:
+        return {outcome: self._tally[index] for index, outcome in enumerate(_OUTCOMES) if self._tally[index]}
+
+    def totals(self) -> dict[TotalsKey, DayTotals]:
+        """A copy of every counter, sorted by address, day and provider."""
+        return {
+            TotalsKey(address, day, ProviderGroup(group)): self._totals[(address, day, group)].copy()
+            for address, day, group in sorted(self._totals)
+        }
+
+    @property
+    def pending(self) -> tuple[AccountingRecord, ...]:
+        """The rb/f records still waiting for their original: store them with the totals, seed them next run."""
+        return tuple(self._pending)
+
+    def unmatched(self) -> list[Unmatched]:
+        return [
+            Unmatched(
+                type=record.type,
+                rcpt_domain=record.rcpt.rsplit("@", 1)[-1].lower(),
+                time_logged=record.time_logged,
+                reason="no d/b record with its Message-Id, envId+rcpt or orig+rcpt",
+            )
+            for record in self._pending
+        ]
+
+    def add_all(self, records: Iterable[AccountingRecord]) -> None:
+        for record in records:
+            self.add(record)
+
+    def add(self, record: AccountingRecord) -> Outcome:
+        identity = record_identity(record)
+        if identity in self._seen:
+            self._tally[_DUPLICATE] += 1
+            return Outcome.DUPLICATE
+        index = self._add_late(record) if record.type in _LATE_TYPES else self._add_direct(record)
+        if index != _UNATTRIBUTED:
+            # A pending record is remembered too: seen again, it must not be queued twice.
+            self._seen.add(identity)
+        self._tally[index] += 1
+        return _OUTCOMES[index]
+
+    def resolve_pending(self) -> int:
+        """Attribute the rb/f records whose originals have arrived since; returns how many were counted."""
+        waiting, self._pending = self._pending, []
+        counted = sum(1 for record in waiting if self._add_late(record) == _COUNTED)
+        self._tally[_PENDING] -= counted
+        self._tally[_COUNTED] += counted
+        return counted
+
+    def _address(self, record: AccountingRecord) -> str | None:
+        vmta = record.vmta
+        if vmta:
+            try:
+                address = self._addresses[vmta]
+            except KeyError:
+                address = self._addresses[vmta] = self.address_for_vmta(vmta)
+            if address:
+                return address
+        if record.dlv_source_ip:
+            try:
+                return str(ip_address(record.dlv_source_ip))
+            except ValueError:
+                return None
+        return None
+
+    def _provider(self, rcpt: str) -> tuple[ProviderGroup, str]:
+        """The recipient's group, and its value as a plain string for the counters' keys."""
+        domain = rcpt[rcpt.rfind("@") + 1 :].strip().rstrip(".").lower()
+        found = self._providers.get(domain)
+        if found is None:
+            group = self.provider_for(domain)
+            found = self._providers[domain] = (group, group.value)
+        return found
+
+    def _day(self, address: str, moment: datetime) -> date:
+        key = (address, moment)
+        day = self._days.get(key)
+        if day is None:
+            zone = self._zones.get(address)
+            if zone is None:
+                zone = self._zones[address] = self.timezone_for(address)
+            if len(self._days) >= _DAY_CACHE_LIMIT:
+                self._days.clear()
+            day = self._days[key] = local_day(moment, zone)
+        return day
+
+    def _bucket(self, address: str, day: date, provider: str) -> DayTotals:
+        key = (address, day, provider)
+        bucket = self._totals.get(key)
+        if bucket is None:
+            bucket = self._totals[key] = DayTotals()
+        return bucket
+
+    def _add_direct(self, record: AccountingRecord) -> int:
+        address = self._address(record)
+        if address is None:
+            return _UNATTRIBUTED
+        provider, provider_key = self._provider(record.rcpt)
+        day = self._day(address, record.time_queued or record.time_logged)
+        bucket = self._bucket(address, day, provider_key)
+        if record.type is RecordType.TRANSIENT:
+            bucket.deferred += 1
+            if classify_deferral(record, group=provider).throttling:
+                bucket.throttled += 1
+            return _COUNTED
+        bucket.sent += 1
+        if record.type is RecordType.DELIVERED:
+            bucket.delivered += 1
+        else:
+            _count_bounce(bucket, record.bounce_cat)
+        self.origins.remember(record, _new_origin(Origin, (address, day, provider_key)))
+        return _COUNTED
+
+    def _add_late(self, record: AccountingRecord) -> int:
+        origin = self.origins.find(record)
+        if origin is None:
+            self._pending.append(record)
+            return _PENDING
+        bucket = self._bucket(*origin)
+        if record.type is RecordType.FEEDBACK:
+            bucket.complained += 1
+        else:
+            _count_bounce(bucket, record.bounce_cat)
+        return _COUNTED
+
+
+def _count_bounce(bucket: DayTotals, bounce_cat: str) -> None:
+    kind = bounce_class(bounce_cat)
+    if kind is BounceClass.HARD:
+        bucket.bounced_hard += 1
+    elif kind is BounceClass.SOFT:
+        bucket.bounced_soft += 1
+    else:
+        bucket.bounced_other += 1
