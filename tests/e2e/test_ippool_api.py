@@ -109,13 +109,20 @@ def test_bad_input_and_other_tenants_over_rest(stack: Stack, tokens: dict[str, s
     again = rest(stack, "POST", "/api/v2/ips", ulixai, json={"address": "192.0.2.20", "tenant_id": "ulixai"})
     assert again.status_code == 409 and again.json()["code"] == 6
 
-    denied = [
+    # Another tenant's IP is not found, exactly like a missing one; a call naming another tenant is refused.
+    unseen = [
         ("GET", "/api/v2/ips/192.0.2.20", None),
         ("POST", "/api/v2/ips/192.0.2.20:pause", {}),
         ("POST", "/api/v2/ips/192.0.2.20:retire", {}),
         ("GET", "/api/v2/ips/192.0.2.20/decisions", None),
         ("POST", "/api/v2/ips/192.0.2.20:recordListing", {"zone": "zen.spamhaus.org", "listed": True}),
         ("POST", "/api/v2/delivery-stats:record", {"stats": [{"address": "192.0.2.20", "sent": 10}]}),
+    ]
+    for method, path, body in unseen:
+        reply = rest(stack, method, path, ulixai, json=body) if body is not None else rest(stack, method, path, ulixai)
+        assert reply.status_code == 404, (method, path, reply.text)
+        assert reply.json()["message"] == "ip '192.0.2.20' not found"
+    denied = [
         ("POST", "/api/v2/ips", {"address": "192.0.2.22", "tenant_id": "sos-expat"}),
         ("POST", "/api/v2/tenants/sos-expat:allocate", {"volume": 10}),
         ("PATCH", "/api/v2/tenants/sos-expat", {"time_zone": "Europe/Paris"}),

@@ -28,6 +28,14 @@ from libs.pagination import decode_token, encode_token, page_size
 ADMIN_RULE = "ADMIN"
 
 
+def visible_ip(uow: IpPoolUnitOfWork, caller: Caller, address: str, *, lock: bool = False) -> Ip:
+    """The IP, if the caller may see it; another tenant's answers exactly like a missing one."""
+    ip = uow.ips.get(address, lock=lock)
+    if ip is None or not caller.may_read(ip.tenant_id):
+        raise NotFound("ip", address)
+    return ip
+
+
 class IpUseCases:
     def __init__(self, unit_of_work: Callable[[], IpPoolUnitOfWork], clock: Clock):
         self._uow = unit_of_work
@@ -126,10 +134,7 @@ class IpUseCases:
     def get(self, caller: Caller, address: str) -> IpToday:
         normalised = str(parse_ip_address(address))
         with self._uow() as uow:
-            ip = uow.ips.get(normalised)
-            if ip is None:
-                raise NotFound("ip", normalised)
-            caller.require_read(ip.tenant_id)
+            ip = visible_ip(uow, caller, normalised)
             return ips_today(uow, [ip], self._clock.now())[0]
 
     def list(
@@ -153,10 +158,7 @@ class IpUseCases:
         if before is not None and not isinstance(before, int):
             raise InvalidArgument("page_token", "is not a token this API returned")
         with self._uow() as uow:
-            ip = uow.ips.get(normalised)
-            if ip is None:
-                raise NotFound("ip", normalised)
-            caller.require_read(ip.tenant_id)
+            visible_ip(uow, caller, normalised)
             found = uow.decisions.list(normalised, tenant_id="", kind=kind, before_id=before, limit=limit + 1)
         page = found[:limit]
         return page, encode_token({"before": page[-1].decision_id}) if len(found) > limit else ""
@@ -177,9 +179,7 @@ class IpUseCases:
         normalised = str(parse_ip_address(address))
         now = self._clock.now()
         with self._uow() as uow:
-            ip = uow.ips.get(normalised, lock=True)
-            if ip is None:
-                raise NotFound("ip", normalised)
+            ip = visible_ip(uow, caller, normalised, lock=True)
             caller.require_write(ip.tenant_id)
             audit.note(tenant_id=ip.tenant_id)
             tenant = uow.tenants.get(ip.tenant_id)

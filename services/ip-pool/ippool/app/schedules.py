@@ -117,9 +117,9 @@ class ScheduleUseCases:
 
     def get(self, caller: Caller, tenant_id: str, schedule_id: str) -> TenantSchedule:
         validate_tenant_id(tenant_id)
-        caller.require_read(tenant_id)
         with self._uow() as uow:
-            if uow.tenants.get(tenant_id) is None:
+            if uow.tenants.get(tenant_id) is None or not caller.may_read(tenant_id):
+                # Another tenant's schedules answer exactly like those of a tenant that does not exist.
                 raise NotFound("tenant", tenant_id)
             if schedule_id == DEFAULT_SCHEDULE.schedule_id:
                 return BUILT_IN_SCHEDULE

@@ -20,6 +20,7 @@ from emailengine.platform.v1 import event_pb2
 from emailengine.reputation.v1 import events_pb2 as reputation_events
 from ippool.app.history import record_transition
 from ippool.app.ip_today import IpToday, ips_today
+from ippool.app.ips import visible_ip
 from ippool.app.schedules import schedule_of
 from ippool.app.unit_of_work import IpPoolUnitOfWork
 from ippool.domain.address import parse_ip_address
@@ -33,7 +34,7 @@ from ippool.domain.usage import DayCounts
 from libs import audit
 from libs.auth import Caller
 from libs.clock import Clock
-from libs.errors import InvalidArgument, NotFound, Violations
+from libs.errors import InvalidArgument, Violations
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,7 @@ class SignalUseCases:
             # The same (IP, day, provider) twice in a batch: the later totals win, as if sent one after the other.
             totals: dict[tuple[str, date, ProviderGroup], tuple[str, str, date, ProviderGroup, DayCounts]] = {}
             for index, entry in enumerate(valid):
-                ip = ips.get(entry.address) or uow.ips.get(entry.address)
-                if ip is None:
-                    raise NotFound("ip", entry.address)
+                ip = ips.get(entry.address) or visible_ip(uow, caller, entry.address)
                 ips[entry.address] = ip
                 caller.require_write(ip.tenant_id)
                 audit.note(tenant_id=ip.tenant_id)
@@ -148,9 +147,7 @@ class SignalUseCases:
         problems.raise_if_any()
         now = self._clock.now()
         with self._uow() as uow:
-            ip = uow.ips.get(normalised, lock=True)
-            if ip is None:
-                raise NotFound("ip", normalised)
+            ip = visible_ip(uow, caller, normalised, lock=True)
             caller.require_write(ip.tenant_id)
             audit.note(tenant_id=ip.tenant_id)
             updated = self._apply_listing(

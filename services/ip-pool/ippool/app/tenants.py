@@ -130,6 +130,14 @@ def apply_changes(tenant: Tenant, changes: dict[str, Any]) -> Tenant:
     return replace(tenant, display_name=display_name, policy=new_policy)
 
 
+def visible_tenant(uow: IpPoolUnitOfWork, caller: Caller, tenant_id: str) -> Tenant:
+    """The tenant, if the caller may see it; another tenant answers exactly like a missing one."""
+    found = uow.tenants.get(tenant_id) if caller.may_read(tenant_id) else None
+    if found is None:
+        raise NotFound("tenant", tenant_id)
+    return found
+
+
 class TenantUseCases:
     def __init__(self, unit_of_work: Callable[[], IpPoolUnitOfWork], clock: Clock):
         self._uow = unit_of_work
@@ -167,12 +175,8 @@ class TenantUseCases:
 
     def get(self, caller: Caller, tenant_id: str) -> Tenant:
         validate_tenant_id(tenant_id)
-        caller.require_read(tenant_id)
         with self._uow() as uow:
-            found = uow.tenants.get(tenant_id)
-        if found is None:
-            raise NotFound("tenant", tenant_id)
-        return found
+            return visible_tenant(uow, caller, tenant_id)
 
     def list(self, caller: Caller, size: int, token: str) -> tuple[list[Tenant], str]:
         limit = page_size(size)

@@ -1,0 +1,123 @@
+"""What no tenant can do to ip-pool: learn what other tenants own, squat an address for good, or make a call
+end in INTERNAL with garbage page tokens or numbers out of range."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from google.rpc import error_details_pb2  # noqa: F401  (the status details' types, to read them)
+from grpc_status import rpc_status
+
+from emailengine.ippool.v1 import ippool_service_pb2 as pb
+from libs.auth import Role
+from tests.integration.ippool.conftest import IpPoolService
+
+pytestmark = pytest.mark.integration
+
+INT32_MAX = 2**31 - 1
+
+
+def refusal(service: IpPoolService, method: str, request: Any, token: str | None = None) -> tuple[str, str, str]:
+    """(code, message, details) of a call that must fail, the details as text."""
+    with pytest.raises(grpc.RpcError) as caught:
+        service.call(method, request, token)
+    status = rpc_status.from_call(caught.value)
+    details = "" if status is None else json.dumps([json_format.MessageToDict(d) for d in status.details])
+    return caught.value.code().name, caught.value.details() or "", details
+
+
+def same_refusal(
+    service: IpPoolService, method: str, token: str, existing: Any, missing: Any, names: tuple[str, str]
+) -> tuple[str, str, str]:
+    """The refusal of `existing` (another tenant's), checked to be the refusal of `missing` with its name."""
+    foreign = refusal(service, method, existing, token)
+    absent = refusal(service, method, missing, token)
+    assert foreign == tuple(part.replace(names[1], names[0]) for part in absent), method
+    return foreign
+
+
+def token_of(position: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+# -- existence oracle ------------------------------------------------------------------------------------
+
+
+def test_existence_oracle_another_tenants_resources_answer_exactly_like_missing_ones(ippool: IpPoolService) -> None:
+    ippool.register("192.0.2.10")
+    ippool.call(
+        "CreateSchedule",
+        pb.CreateScheduleRequest(
+            tenant_id="sos-expat", schedule=pb.Schedule(schedule_id="gentle", steps=[pb.WarmupStep(daily_volume=9)])
+        ),
+    )
+    ulixai = ippool.token("ulixai")
+    viewer = ippool.token("ulixai", role=Role.VIEWER)
+    ip, nothing = "192.0.2.10", "192.0.2.99"
+    by_address: list[tuple[str, Any]] = [
+        ("GetIp", lambda a: pb.GetIpRequest(address=a)),
+        ("ListIpDecisions", lambda a: pb.ListIpDecisionsRequest(address=a)),
+        ("PauseIp", lambda a: pb.PauseIpRequest(address=a)),
+        ("ResumeIp", lambda a: pb.ResumeIpRequest(address=a)),
+        ("RetireIp", lambda a: pb.RetireIpRequest(address=a)),
+        ("RecordListing", lambda a: pb.RecordListingRequest(address=a, zone="zen.spamhaus.org", listed=True)),
+        ("RecordDeliveryStats", lambda a: pb.RecordDeliveryStatsRequest(stats=[pb.DeliveryStats(address=a, sent=1)])),
+    ]
+    for method, request in by_address:
+        code, message, _ = same_refusal(ippool, method, ulixai, request(ip), request(nothing), (ip, nothing))
+        assert (code, message) == ("NOT_FOUND", f"ip '{ip}' not found"), method
+    for method, request in by_address[:2]:  # a viewer's reads too
+        assert same_refusal(ippool, method, viewer, request(ip), request(nothing), (ip, nothing))[0] == "NOT_FOUND"
+    tenant, no_tenant = "sos-expat", "nobody-here"
+    assert same_refusal(
+        ippool,
+        "GetTenant",
+        ulixai,
+        pb.GetTenantRequest(tenant_id=tenant),
+        pb.GetTenantRequest(tenant_id=no_tenant),
+        (tenant, no_tenant),
+    )[:2] == ("NOT_FOUND", f"tenant '{tenant}' not found")
+    for schedule_id in ("gentle", "default", "nope"):
+        assert (
+            same_refusal(
+                ippool,
+                "GetSchedule",
+                ulixai,
+                pb.GetScheduleRequest(tenant_id=tenant, schedule_id=schedule_id),
+                pb.GetScheduleRequest(tenant_id=no_tenant, schedule_id=schedule_id),
+                (tenant, no_tenant),
+            )[0]
+            == "NOT_FOUND"
+        )
+    assert ippool.ip(ip).state == pb.IP_STATE_WARMING  # nothing was changed on the way
+
+
+def test_existence_oracle_list_and_write_calls_naming_another_tenant_are_refused_whether_it_exists_or_not(
+    ippool: IpPoolService,
+) -> None:
+    ulixai = ippool.token("ulixai")
+    naming: list[tuple[str, Any]] = [
+        ("ListIps", lambda t: pb.ListIpsRequest(tenant_id=t)),
+        ("ListSchedules", lambda t: pb.ListSchedulesRequest(tenant_id=t)),
+        ("CreateIp", lambda t: pb.CreateIpRequest(address="192.0.2.60", tenant_id=t)),
+        ("AllocateVolume", lambda t: pb.AllocateVolumeRequest(tenant_id=t, volume=10)),
+        ("UpdateTenant", lambda t: pb.UpdateTenantRequest(tenant=pb.Tenant(tenant_id=t, time_zone="Europe/Paris"))),
+        (
+            "CreateSchedule",
+            lambda t: pb.CreateScheduleRequest(
+                tenant_id=t, schedule=pb.Schedule(schedule_id="s", steps=[pb.WarmupStep(daily_volume=5)])
+            ),
+        ),
+    ]
+    for method, request in naming:
+        code, _, _ = same_refusal(
+            ippool, method, ulixai, request("sos-expat"), request("nobody-here"), ("sos-expat", "nobody-here")
+        )
+        assert code == "PERMISSION_DENIED", method
+    # Listing tenants shows the caller's own only.
+    assert [t.tenant_id for t in ippool.call("ListTenants", pb.ListTenantsRequest(), ulixai).tenants] == ["ulixai"]
