@@ -140,6 +140,23 @@ def test_bad_input_and_other_tenants_over_rest(stack: Stack, tokens: dict[str, s
     assert ok(rest(stack, "GET", "/api/v2/tenants/sos-expat", sos))["time_zone"] == "UTC"
 
 
+def test_an_admin_transfers_or_releases_a_squatted_address_over_rest(stack: Stack, tokens: dict[str, str]) -> None:
+    sos, ulixai, admin = tokens["sos"], tokens["ulixai"], tokens["admin"]
+    for address in ("192.0.2.70", "192.0.2.71"):
+        ok(rest(stack, "POST", "/api/v2/ips", ulixai, json={"address": address, "tenant_id": "ulixai"}))
+    transfer = {"tenant_id": "sos-expat", "reason": "needed by sos-expat"}
+    assert rest(stack, "POST", "/api/v2/ips/192.0.2.70:transfer", ulixai, json=transfer).status_code == 403
+    moved = ok(rest(stack, "POST", "/api/v2/ips/192.0.2.70:transfer", admin, json=transfer))
+    assert (moved["tenant_id"], moved["state"]) == ("sos-expat", "IP_STATE_WARMING")
+    assert rest(stack, "GET", "/api/v2/ips/192.0.2.70", ulixai).status_code == 404
+    released = ok(rest(stack, "POST", "/api/v2/ips/192.0.2.71:release", admin, json={}))
+    assert released["state"] == "IP_STATE_RETIRED" and "release_time" in released
+    taken = ok(rest(stack, "POST", "/api/v2/ips", sos, json={"address": "192.0.2.71", "tenant_id": "sos-expat"}))
+    assert (taken["tenant_id"], taken["state"]) == ("sos-expat", "IP_STATE_WARMING")
+    actions = [d["action"] for d in ok(rest(stack, "GET", "/api/v2/ips/192.0.2.71/decisions", admin))["decisions"]]
+    assert actions == ["REGISTER", "RELEASE_ADDRESS", "REGISTER"]
+
+
 def test_allocation_over_rest(stack: Stack, tokens: dict[str, str]) -> None:
     sos, ulixai = tokens["sos"], tokens["ulixai"]
     for n in (30, 31, 32, 33, 34):

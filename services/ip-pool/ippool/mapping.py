@@ -129,6 +129,7 @@ def ip_to_proto(found: IpToday) -> pb.Ip:
     _set_time(message.update_time, ip.update_time)
     _set_time(message.standby_since, ip.standby_since)
     _set_time(message.delisted_at, ip.delisted_at)
+    _set_time(message.release_time, ip.released_at)
     return message
 
 

@@ -75,6 +75,14 @@ class IpPoolServicer(pb_grpc.IpPoolServiceServicer):
     def RetireIp(self, request: pb.RetireIpRequest, context: grpc.ServicerContext) -> pb.Ip:
         return ip_to_proto(self._ips.retire(current_caller(), request.address, request.reason))
 
+    def ReleaseIp(self, request: pb.ReleaseIpRequest, context: grpc.ServicerContext) -> pb.Ip:
+        return ip_to_proto(self._ips.release(current_caller(), request.address, request.reason))
+
+    def TransferIp(self, request: pb.TransferIpRequest, context: grpc.ServicerContext) -> pb.Ip:
+        return ip_to_proto(
+            self._ips.transfer(current_caller(), request.address, tenant_id=request.tenant_id, reason=request.reason)
+        )
+
     def ListIpDecisions(
         self, request: pb.ListIpDecisionsRequest, context: grpc.ServicerContext
     ) -> pb.ListIpDecisionsResponse:

@@ -13,9 +13,12 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2  # noqa: F401  (the status details' types, to read them)
 from grpc_status import rpc_status
 
+from emailengine.ippool.v1 import events_pb2
 from emailengine.ippool.v1 import ippool_service_pb2 as pb
+from ippool import jobs
 from libs.auth import Role
 from tests.integration.ippool.conftest import IpPoolService
+from tests.integration.ippool.test_warmup_job import outbox_events
 
 pytestmark = pytest.mark.integration
 
@@ -121,3 +124,91 @@ def test_existence_oracle_list_and_write_calls_naming_another_tenant_are_refused
         assert code == "PERMISSION_DENIED", method
     # Listing tenants shows the caller's own only.
     assert [t.tenant_id for t in ippool.call("ListTenants", pb.ListTenantsRequest(), ulixai).tenants] == ["ulixai"]
+
+
+# -- squatting -------------------------------------------------------------------------------------------
+
+
+def test_squatting_an_admin_releases_an_address_and_another_tenant_registers_it(ippool: IpPoolService) -> None:
+    squatter, needs_it = ippool.token("ulixai"), ippool.token("sos-expat")
+    ippool.register("192.0.2.10", tenant="ulixai", token=squatter)
+    ippool.stats(pb.DeliveryStats(address="192.0.2.10", sent=20, delivered=20))
+    code, _, _ = refusal(ippool, "CreateIp", pb.CreateIpRequest(address="192.0.2.10", tenant_id="sos-expat"), needs_it)
+    assert code == "ALREADY_EXISTS"
+
+    released = ippool.call("ReleaseIp", pb.ReleaseIpRequest(address="192.0.2.10", reason="claimed by sos-expat"))
+    assert (released.state, released.tenant_id, released.quota.daily) == (pb.IP_STATE_RETIRED, "ulixai", 0)
+    assert ippool.call("ReleaseIp", pb.ReleaseIpRequest(address="192.0.2.10")) == released  # again: no change
+    # Until someone registers it, the releasing tenant still sees its retired IP and its history.
+    assert ippool.call("GetIp", pb.GetIpRequest(address="192.0.2.10"), squatter).state == pb.IP_STATE_RETIRED
+    taken = ippool.call("CreateIp", pb.CreateIpRequest(address="192.0.2.10", tenant_id="sos-expat"), needs_it)
+    assert (taken.state, taken.tenant_id, taken.quota.daily, taken.warmup.step_index) == (
+        pb.IP_STATE_WARMING,
+        "sos-expat",
+        50,
+        0,
+    )
+    assert refusal(ippool, "GetIp", pb.GetIpRequest(address="192.0.2.10"), squatter)[0] == "NOT_FOUND"
+    # The new owner's history starts at its registration; an admin sees the whole of it, with who did what.
+    own = ippool.call("ListIpDecisions", pb.ListIpDecisionsRequest(address="192.0.2.10"), needs_it).decisions
+    assert [(d.action, d.tenant_id) for d in own] == [("REGISTER", "sos-expat")]
+    every = ippool.decisions("192.0.2.10")
+    assert [(d.action, d.tenant_id, d.actor) for d in every] == [
+        ("REGISTER", "sos-expat", "operator-sos-expat"),
+        ("RELEASE_ADDRESS", "ulixai", "admin-all"),
+        ("REGISTER", "ulixai", "operator-ulixai"),
+    ]
+    assert "claimed by sos-expat" in every[1].reason
+    retired = [(e.tenant_id, e.state) for e in outbox_events(ippool, events_pb2.IpStateChanged)]
+    assert retired == [("ulixai", pb.IP_STATE_RETIRED)]
+    assert [e.tenant_id for e in outbox_events(ippool, events_pb2.IpRegistered)] == ["ulixai", "sos-expat"]
+    # Its warmup is decided for the new owner alone.
+    ippool.next_day()
+    assert jobs.daily_warmup(ippool.app).decided == 1
+
+
+def test_squatting_an_admin_transfers_an_address_to_the_tenant_that_needs_it(ippool: IpPoolService) -> None:
+    ippool.register("192.0.2.10", tenant="ulixai")
+    ippool.call("PauseIp", pb.PauseIpRequest(address="192.0.2.10"))
+    moved = ippool.call(
+        "TransferIp", pb.TransferIpRequest(address="192.0.2.10", tenant_id="sos-expat", reason="ticket 42")
+    )
+    assert (moved.tenant_id, moved.state, moved.quota.daily, moved.warmup.schedule_id) == (
+        "sos-expat",
+        pb.IP_STATE_WARMING,
+        50,
+        "default",
+    )
+    again = ippool.call("TransferIp", pb.TransferIpRequest(address="192.0.2.10", tenant_id="sos-expat"))
+    assert again == moved  # already there: nothing changes
+    assert ippool.call("GetIp", pb.GetIpRequest(address="192.0.2.10"), ippool.token("sos-expat")) == moved
+    assert refusal(ippool, "GetIp", pb.GetIpRequest(address="192.0.2.10"), ippool.token("ulixai"))[0] == "NOT_FOUND"
+    history = ippool.decisions("192.0.2.10")
+    assert [(d.action, d.tenant_id) for d in history[:2]] == [("REGISTER", "sos-expat"), ("TRANSFER", "ulixai")]
+    assert all(d.actor == "admin-all" for d in history[:2]) and "ticket 42" in history[1].reason
+    changes = [(e.tenant_id, e.previous_state, e.state) for e in outbox_events(ippool, events_pb2.IpStateChanged)]
+    assert changes[-1] == ("ulixai", pb.IP_STATE_PAUSED, pb.IP_STATE_RETIRED)
+    assert [e.tenant_id for e in outbox_events(ippool, events_pb2.IpRegistered)] == ["ulixai", "sos-expat"]
+    # A listed address moves in standby; an unknown receiving tenant is named.
+    ippool.call("RecordListing", pb.RecordListingRequest(address="192.0.2.10", zone="zen.spamhaus.org", listed=True))
+    back = ippool.call("TransferIp", pb.TransferIpRequest(address="192.0.2.10", tenant_id="ulixai"))
+    assert (back.tenant_id, back.state, list(back.active_listings)) == (
+        "ulixai",
+        pb.IP_STATE_STANDBY,
+        ["zen.spamhaus.org"],
+    )
+    code, _, details = refusal(
+        ippool, "TransferIp", pb.TransferIpRequest(address="192.0.2.10", tenant_id="nobody-here")
+    )
+    assert code == "INVALID_ARGUMENT" and "tenant_id" in details
+
+
+def test_squatting_release_and_transfer_are_for_admins_only(ippool: IpPoolService) -> None:
+    ippool.register("192.0.2.10")
+    own = ippool.token("sos-expat")
+    before = ippool.decisions("192.0.2.10")
+    assert refusal(ippool, "ReleaseIp", pb.ReleaseIpRequest(address="192.0.2.10"), own)[0] == "PERMISSION_DENIED"
+    transfer = pb.TransferIpRequest(address="192.0.2.10", tenant_id="ulixai")
+    assert refusal(ippool, "TransferIp", transfer, own)[0] == "PERMISSION_DENIED"
+    assert refusal(ippool, "TransferIp", transfer, ippool.token("ulixai"))[0] == "PERMISSION_DENIED"
+    assert ippool.decisions("192.0.2.10") == before

@@ -77,7 +77,7 @@ def check_rows_read_back(db: Database) -> None:
         assert warming is not None
         assert warming.position == WarmupPosition(step_index=2, sending_day_in_step=4)
         assert (warming.state, warming.sending_day, warming.decided_day) == (IpState.WARMING, 10, date(2025, 12, 1))
-        assert warming.create_time == REGISTERED and warming.standby_since is None
+        assert warming.create_time == REGISTERED and warming.standby_since is None and warming.released_at is None
         assert [ip.address for ip in uow.ips.of_tenant("sos-expat")] == ["192.0.2.10", "192.0.2.11"]
         assert uow.ips.undecided("sos-expat", date(2026, 1, 5)) == ["192.0.2.10", "192.0.2.11"]
         shown = ips_today(uow, uow.ips.list(tenant_id="sos-expat", state=None, after="", limit=10), NOW)

@@ -280,3 +280,38 @@ def test_a_listing_event_puts_the_ip_in_standby_one_step_lower(pool: FakeIpPool)
     pool.clock.advance(timedelta(hours=24))  # type: ignore[attr-defined]
     assert pool.daily.release_standbys() == 1
     assert pool.ips.get(SOS, "192.0.2.10").ip.state is IpState.WARMING
+
+
+# -- an address squatted ---------------------------------------------------------------------------------
+
+
+def test_an_admin_transfers_an_address_and_each_tenant_keeps_only_its_own_history(pool: FakeIpPool) -> None:
+    register(pool, "192.0.2.10", caller=ULIXAI, tenant="ulixai")
+    with pytest.raises(PermissionDenied):
+        pool.ips.transfer(ULIXAI, "192.0.2.10", tenant_id="sos-expat", reason="")
+    moved = pool.ips.transfer(ADMIN, "192.0.2.10", tenant_id="sos-expat", reason="ticket 42")
+    assert (moved.ip.tenant_id, moved.ip.state, moved.quota.daily) == ("sos-expat", IpState.WARMING, 50)
+    with pytest.raises(NotFound):
+        pool.ips.get(ULIXAI, "192.0.2.10")
+    own, _ = pool.ips.decisions(SOS, "192.0.2.10", kind=None, size=10, token="")
+    every, _ = pool.ips.decisions(ADMIN, "192.0.2.10", kind=None, size=10, token="")
+    assert [d.action for d in own] == ["REGISTER"]
+    assert [(d.action, d.tenant_id) for d in every] == [
+        ("REGISTER", "sos-expat"),
+        ("TRANSFER", "ulixai"),
+        ("REGISTER", "ulixai"),
+    ]
+    assert [e.tenant_id for e in pool.events(events_pb2.IpRegistered)] == ["ulixai", "sos-expat"]
+    assert [(e.tenant_id, e.state) for e in pool.events(events_pb2.IpStateChanged)] == [
+        ("ulixai", state_number(IpState.RETIRED))
+    ]
+
+
+def test_a_released_address_may_be_registered_by_any_tenant_and_an_unreleased_one_not(pool: FakeIpPool) -> None:
+    register(pool, "192.0.2.10", caller=ULIXAI, tenant="ulixai")
+    with pytest.raises(AlreadyExists):
+        register(pool, "192.0.2.10")
+    released = pool.ips.release(ADMIN, "192.0.2.10", "")
+    assert released.ip.state is IpState.RETIRED and released.ip.released_at == START
+    taken = register(pool, "192.0.2.10")
+    assert (taken.ip.tenant_id, taken.ip.state, taken.ip.released_at) == ("sos-expat", IpState.WARMING, None)

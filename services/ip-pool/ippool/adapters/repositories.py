@@ -293,8 +293,7 @@ class SqlIpRepository:
 
     def save(self, ip: Ip) -> None:
         values = _ip_values(ip)
-        for key in ("address", "tenant_id", "create_time"):
-            del values[key]
+        del values["address"]  # the tenant too may change: a released address registered again
         self._session.execute(ips.update().where(ips.c.address == ip.address).values(**values))
 
     def list(self, *, tenant_id: str, state: IpState | None, after: str, limit: int) -> list[Ip]:

@@ -41,16 +41,20 @@ def record_change(
     actor: str,
     figures: dict[str, Any] | None = None,
     notes: tuple[str, ...] = (),
+    registered: bool = False,
 ) -> IpDecision:
-    """Stores `after` (a new IP when `before` is None), adds the history entry and publishes what changed;
-    the caller commits."""
+    """Stores `after`, adds the history entry and publishes what changed; the caller commits.
+
+    `registered`: `after` is registered for its tenant, as a new IP (`before` None) or on a released address
+    (`before` is what it was): IpRegistered is published and today's quota counts from 0.
+    """
     if before is None:
         uow.ips.add(after)
     else:
         uow.ips.save(after)
     decision = uow.decisions.add(
         history_entry(
-            before=before or after,
+            before=after if registered else before or after,
             after=after,
             schedule=schedule,
             kind=kind,
@@ -64,14 +68,14 @@ def record_change(
             notes=notes,
         )
     )
-    if before is None:
+    if registered:
         uow.publish(
             events_pb2.IpRegistered(
                 address=after.address, tenant_id=after.tenant_id, helo_hostname=after.helo_hostname
             ),
             tenant_id=after.tenant_id,
         )
-    elif before.state != after.state:
+    elif before is not None and before.state != after.state:
         uow.publish(
             events_pb2.IpStateChanged(
                 address=after.address,
@@ -84,7 +88,7 @@ def record_change(
             ),
             tenant_id=after.tenant_id,
         )
-    quota_before = before.effective_daily_quota(schedule, day) if before else 0
+    quota_before = 0 if registered or before is None else before.effective_daily_quota(schedule, day)
     quota_after = after.effective_daily_quota(schedule, day)
     if quota_before != quota_after:
         publish_quota_changed(
@@ -105,17 +109,20 @@ def record_transition(
     actor: str,
     reason: str = "",
     state_reason: str = "",
+    released_at: datetime | None = None,
 ) -> Ip:
     """A lifecycle transition of `ip` recorded (see `record_change`); returns the IP as it is now.
 
     `reason` (for the history and the events) is the transition's own unless given; the IP's `state_reason`
     becomes `state_reason` if given, else that reason when the state changed, and stays as it was otherwise.
+    `released_at` is set on an address an admin releases.
     """
     why = reason or transition.reason
     after = replace(
         ip.with_status(transition.after),
         state_reason=state_reason or (why if transition.state_changed else ip.state_reason),
         update_time=transition.at,
+        released_at=released_at or ip.released_at,
     )
     record_change(
         uow,

@@ -1,4 +1,5 @@
-"""Use cases on sending IPs: register, read (with today's quota), list, pause, resume, retire, history.
+"""Use cases on sending IPs: register, read (with today's quota), list, pause, resume, retire, history; and for
+admins, release an address (any tenant may register it again) or transfer it to another tenant.
 
 Validation is the domain's (`ippool.domain.registration`, `ippool.domain.address`); states move only by the
 domain's lifecycle transitions; every change is saved with its history entry and events by
@@ -8,6 +9,7 @@ domain's lifecycle transitions; every change is saved with its history entry and
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from ippool.app.history import record_change, record_transition
 from ippool.app.ip_today import IpToday, ips_today
@@ -16,9 +18,10 @@ from ippool.app.unit_of_work import IpPoolUnitOfWork
 from ippool.domain.address import parse_ip_address
 from ippool.domain.history import DecisionKind, IpDecision
 from ippool.domain.ip import Ip
-from ippool.domain.lifecycle import IpState, Transition, pause, resume, retire
-from ippool.domain.registration import validate_name, validate_registration
-from ippool.domain.schedule import WarmupPosition, daily_quota
+from ippool.domain.lifecycle import IpState, IpStatus, Transition, enter_standby, pause, release, resume, retire
+from ippool.domain.registration import IpRegistration, validate_name, validate_registration, validate_tenant_id
+from ippool.domain.schedule import WarmupSchedule, daily_quota
+from ippool.domain.tenant import Tenant
 from libs import audit
 from libs.auth import Caller
 from libs.clock import Clock
@@ -90,44 +93,149 @@ class IpUseCases:
                     problems.add("schedule_id", f"unknown schedule {chosen!r} for tenant {registration.tenant_id!r}")
                 problems.raise_if_any()
                 assert tenant is not None and schedule is not None
-                if uow.ips.get(normalised) is not None:
+                existing = uow.ips.get(normalised, lock=True)
+                if existing is not None and existing.released_at is None:
                     raise AlreadyExists("ip", normalised, "an address belongs to one tenant")
-                today = tenant.local_day(now)
-                quota = daily_quota(schedule, WarmupPosition.start())
-                ip = Ip(
-                    address=normalised,
-                    tenant_id=registration.tenant_id,
-                    purpose=registration.purpose.value.lower(),
-                    pool=registration.pool,
-                    pmta_node=registration.pmta_node or "",
-                    helo_hostname=registration.helo_hostname or "",
-                    state=IpState.WARMING,
-                    state_reason=f"registered: warmup starts at {quota}/day",
-                    schedule_id=schedule.schedule_id,
-                    position=WarmupPosition.start(),
-                    sending_day=1,
-                    decided_day=today,
-                    create_time=now,
-                    update_time=now,
-                )
-                record_change(
-                    uow,
-                    before=None,
-                    after=ip,
-                    schedule=schedule,
-                    day=today,
-                    kind=DecisionKind.LIFECYCLE,
-                    action="REGISTER",
-                    rule=ADMIN_RULE,
-                    reason=f"registered on schedule {schedule.schedule_id!r}: {ip.state_reason}",
-                    now=now,
-                    actor=caller.subject,
+                ip = self._register(
+                    uow, registration, tenant, schedule, replacing=existing, why="", now=now, actor=caller.subject
                 )
                 registered = ips_today(uow, [ip], now)[0]
                 uow.commit()
         except Aborted:
             raise AlreadyExists("ip", normalised, "an address belongs to one tenant") from None
         return registered
+
+    @staticmethod
+    def _register(
+        uow: IpPoolUnitOfWork,
+        registration: IpRegistration,
+        tenant: Tenant,
+        schedule: WarmupSchedule,
+        *,
+        replacing: Ip | None,
+        why: str,
+        now: datetime,
+        actor: str,
+    ) -> Ip:
+        """The address registered for `tenant` at the start of `schedule`, on a new row or on the released
+        one it replaces (in STANDBY when a zone still lists it)."""
+        status = IpStatus.registered()
+        state_reason = f"registered: warmup starts at {daily_quota(schedule, status.position)}/day"
+        zones = uow.listings.zones(str(registration.address)) if replacing else []
+        if zones:
+            listed = enter_standby(status, schedule, now=now, reason=f"listed by {', '.join(zones)}")
+            status, state_reason = listed.after, listed.reason
+        today = tenant.local_day(now)
+        ip = Ip(
+            address=str(registration.address),
+            tenant_id=tenant.tenant_id,
+            purpose=registration.purpose.value.lower(),
+            pool=registration.pool,
+            pmta_node=registration.pmta_node or "",
+            helo_hostname=registration.helo_hostname or "",
+            state=status.state,
+            state_reason=state_reason,
+            schedule_id=schedule.schedule_id,
+            position=status.position,
+            sending_day=1,
+            decided_day=today,
+            create_time=now,
+            update_time=now,
+            standby_since=status.standby_since,
+        )
+        record_change(
+            uow,
+            before=replacing,
+            after=ip,
+            registered=True,
+            schedule=schedule,
+            day=today,
+            kind=DecisionKind.LIFECYCLE,
+            action="REGISTER",
+            rule=ADMIN_RULE,
+            reason=f"{why}registered on schedule {schedule.schedule_id!r}: {state_reason}",
+            now=now,
+            actor=actor,
+        )
+        return ip
+
+    # -- release and transfer (admins) -------------------------------------------------------------------
+
+    def release(self, caller: Caller, address: str, reason: str) -> IpToday:
+        """Frees the address for any tenant to register again; the IP stays, retired, with its tenant until then."""
+        caller.require_admin()
+        normalised = str(parse_ip_address(address))
+        now = self._clock.now()
+        with self._uow() as uow:
+            ip = visible_ip(uow, caller, normalised, lock=True)
+            audit.note(tenant_id=ip.tenant_id, resource=f"ips/{normalised}")
+            if ip.released_at is None:
+                ip = self._release(uow, ip, action="RELEASE_ADDRESS", reason=reason, now=now, actor=caller.subject)
+            released = ips_today(uow, [ip], now)[0]
+            uow.commit()
+        return released
+
+    def transfer(self, caller: Caller, address: str, *, tenant_id: str, reason: str) -> IpToday:
+        """Moves the address to `tenant_id` at once: released from its tenant, registered for the other."""
+        caller.require_admin()
+        problems = Violations()
+        normalised = ""
+        try:
+            normalised = str(parse_ip_address(address))
+        except InvalidArgument as error:
+            problems.items.extend(error.violations)
+        try:
+            validate_tenant_id(tenant_id)
+        except InvalidArgument as error:
+            problems.items.extend(error.violations)
+        problems.raise_if_any()
+        audit.note(tenant_id=tenant_id, resource=f"ips/{normalised}")
+        now = self._clock.now()
+        with self._uow() as uow:
+            ip = visible_ip(uow, caller, normalised, lock=True)
+            receiving = uow.tenants.get(tenant_id)
+            if receiving is None:
+                raise InvalidArgument("tenant_id", f"unknown tenant {tenant_id!r}")
+            if ip.tenant_id != tenant_id or ip.released_at is not None:
+                schedule = find_schedule(uow, tenant_id, receiving.policy.schedule_id)
+                assert schedule is not None  # a tenant's default schedule exists (UpdateTenant checks it)
+                why = f"transferred by hand: {reason}; " if reason else "transferred by hand; "
+                if ip.released_at is None:
+                    ip = self._release(uow, ip, action="TRANSFER", reason=reason, now=now, actor=caller.subject)
+                facts = validate_registration(
+                    address=ip.address,
+                    tenant_id=tenant_id,
+                    purpose=ip.purpose,
+                    pool=ip.pool,
+                    pmta_node=ip.pmta_node or None,
+                    helo_hostname=ip.helo_hostname or None,
+                )
+                ip = self._register(
+                    uow, facts, receiving, schedule, replacing=ip, why=why, now=now, actor=caller.subject
+                )
+            moved = ips_today(uow, [ip], now)[0]
+            uow.commit()
+        return moved
+
+    @staticmethod
+    def _release(uow: IpPoolUnitOfWork, ip: Ip, *, action: str, reason: str, now: datetime, actor: str) -> Ip:
+        transition = release(ip.status, now=now)
+        text = f"{transition.reason}: {reason}" if reason else f"{transition.reason} ({actor})"
+        tenant = uow.tenants.get(ip.tenant_id)
+        assert tenant is not None
+        return record_transition(
+            uow,
+            ip,
+            transition,
+            schedule=schedule_of(uow, ip),
+            day=tenant.local_day(now),
+            action=action,
+            rule=ADMIN_RULE,
+            actor=actor,
+            reason=text,
+            state_reason=text,
+            released_at=now,
+        )
 
     # -- read --------------------------------------------------------------------------------------------
 
@@ -159,7 +267,9 @@ class IpUseCases:
             raise InvalidArgument("page_token", "is not a token this API returned")
         with self._uow() as uow:
             visible_ip(uow, caller, normalised)
-            found = uow.decisions.list(normalised, tenant_id="", kind=kind, before_id=before, limit=limit + 1)
+            # A tenant sees the entries made while the address was its own; an admin sees them all.
+            own = "" if caller.is_admin else caller.tenant_id
+            found = uow.decisions.list(normalised, tenant_id=own, kind=kind, before_id=before, limit=limit + 1)
         page = found[:limit]
         return page, encode_token({"before": page[-1].decision_id}) if len(found) > limit else ""
 

@@ -72,7 +72,9 @@ class IpRepository(Protocol):
         """Aborted when the address is registered."""
         ...
 
-    def save(self, ip: Ip) -> None: ...
+    def save(self, ip: Ip) -> None:
+        """Every field but the address (a released address registered again changes tenant)."""
+        ...
 
     def list(self, *, tenant_id: str, state: IpState | None, after: str, limit: int) -> list[Ip]:
         """By address, after `after`; every tenant's when `tenant_id` is empty."""

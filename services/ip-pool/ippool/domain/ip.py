@@ -4,11 +4,12 @@ send on a given day.
 Public API:
     Ip(address, tenant_id, purpose, pool, pmta_node, helo_hostname, state, state_reason, schedule_id, position,
        sending_day, decided_day, create_time, update_time, resting_until=None, standby_since=None,
-       delisted_at=None)
+       delisted_at=None, released_at=None)
     Ip.status / Ip.with_status(status)   -- the lifecycle part (`lifecycle.IpStatus`) read and replaced
     Ip.effective_daily_quota(schedule, day) -> int
 
-The address is the identity: one address belongs to one tenant at a time.
+The address is the identity: one address belongs to one tenant at a time. An admin may release it
+(`released_at`): it stays retired with its tenant until any tenant registers it again.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class Ip:
     resting_until: date | None = None
     standby_since: datetime | None = None
     delisted_at: datetime | None = None
+    released_at: datetime | None = None
+    """When an admin freed the address for any tenant to register again."""
 
     @property
     def status(self) -> IpStatus:
