@@ -17,7 +17,7 @@ from emailengine.ippool.v1 import events_pb2
 from emailengine.ippool.v1 import ippool_service_pb2 as pb
 from ippool import jobs
 from libs.auth import Role
-from tests.integration.ippool.conftest import IpPoolService
+from tests.integration.ippool.conftest import IpPoolService, count
 from tests.integration.ippool.test_warmup_job import outbox_events
 
 pytestmark = pytest.mark.integration
@@ -212,3 +212,24 @@ def test_squatting_release_and_transfer_are_for_admins_only(ippool: IpPoolServic
     assert refusal(ippool, "TransferIp", transfer, own)[0] == "PERMISSION_DENIED"
     assert refusal(ippool, "TransferIp", transfer, ippool.token("ulixai"))[0] == "PERMISSION_DENIED"
     assert ippool.decisions("192.0.2.10") == before
+
+
+# -- numbers and page tokens -----------------------------------------------------------------------------
+
+
+def test_allocate_volume_0_with_provider_volumes_of_2_31_minus_1_is_invalid_and_writes_nothing(
+    ippool: IpPoolService,
+) -> None:
+    ippool.register("192.0.2.10")
+    huge = [pb.ProviderVolume(provider=p, volume=INT32_MAX) for p in (pb.PROVIDER_GROUP_GMAIL, pb.PROVIDER_GROUP_YAHOO)]
+    for validate_only in (False, True):
+        request = pb.AllocateVolumeRequest(
+            tenant_id="sos-expat", volume=0, volume_by_provider=huge, validate_only=validate_only
+        )
+        code, _, details = refusal(ippool, "AllocateVolume", request)
+        assert code == "INVALID_ARGUMENT" and "volume_by_provider" in details
+    assert count(ippool, "allocations") == count(ippool, "allocation_lines") == 0
+    # One provider at the largest volume the contract carries is a correct answer.
+    single = pb.AllocateVolumeRequest(tenant_id="sos-expat", volume_by_provider=huge[:1], plan_horizon_days=0)
+    answer = ippool.call("AllocateVolume", single)
+    assert (answer.requested, answer.allocated_today, answer.unplanned) == (INT32_MAX, 20, INT32_MAX - 20)

@@ -115,6 +115,11 @@ def test_allocation_requests() -> None:
     with pytest.raises(InvalidArgument) as caught:
         requested_volume(10, [(ProviderGroup.OTHER, 20)])
     assert fields_of(caught) == ["volume_by_provider"]
+    largest = 2**31 - 1
+    assert requested_volume(0, [(ProviderGroup.GMAIL, largest)]) == {ProviderGroup.GMAIL: largest}
+    with pytest.raises(InvalidArgument) as caught:
+        requested_volume(0, [(ProviderGroup.GMAIL, largest), (ProviderGroup.YAHOO, largest)])
+    assert fields_of(caught) == ["volume_by_provider"]
 
 
 def test_used_today_never_counts_an_allocated_message_twice_nor_forgets_earlier_sends() -> None:

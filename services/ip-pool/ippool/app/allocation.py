@@ -28,6 +28,9 @@ from libs.clock import Clock
 from libs.errors import InvalidArgument, NotFound, Violations
 
 DEFAULT_PLAN_HORIZON_DAYS = 60
+# The most one call may ask for: every count of the answer (requested, remainder, plan days) fits the contract's
+# 32-bit integers, and the request is refused whole, before anything is reserved.
+MAX_VOLUME = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ def requested_volume(
     broken_down = sum(wanted.values())
     if by_provider and volume > 0 and broken_down > volume:
         problems.add("volume_by_provider", f"adds up to {broken_down}, more than volume {volume}")
+    elif broken_down > MAX_VOLUME:
+        problems.add("volume_by_provider", f"adds up to {broken_down}, more than {MAX_VOLUME} messages in one call")
     problems.raise_if_any()
     if not by_provider:
         return volume
