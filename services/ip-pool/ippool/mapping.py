@@ -212,12 +212,18 @@ def tenant_to_proto(tenant: Tenant) -> pb.Tenant:
     return message
 
 
-def _part_value(part: Message, name: str) -> Any:
+def _part_value(part: Message, path: str) -> Any:
     """A policy field's value, or None when the request leaves it unset (= its default)."""
+    name = path.rpartition(".")[2]
     if name not in part.DESCRIPTOR.fields_by_name or not part.HasField(name):
         return None
     value = getattr(part, name)
-    return value.ToTimedelta() if isinstance(value, Message) else value
+    if not isinstance(value, Message):
+        return value
+    try:
+        return value.ToTimedelta()
+    except (OverflowError, ValueError):  # beyond what a duration can be here (or nanos out of range)
+        raise InvalidArgument(f"tenant.{path}", "is not a duration this API accepts") from None
 
 
 def tenant_changes(message: pb.Tenant, paths: list[str]) -> dict[str, Any]:
@@ -236,7 +242,9 @@ def tenant_changes(message: pb.Tenant, paths: list[str]) -> dict[str, Any]:
         part, _, name = path.partition(".")
         if part in PARTS:
             sub = getattr(message, part)
-            changes[path] = {n: _part_value(sub, n) for n in PART_FIELDS[part]} if not name else _part_value(sub, name)
+            changes[path] = (
+                {n: _part_value(sub, f"{part}.{n}") for n in PART_FIELDS[part]} if not name else _part_value(sub, path)
+            )
         elif path in pb.Tenant.DESCRIPTOR.fields_by_name and not name:
             changes[path] = getattr(message, path)
         else:

@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import json_format
+from google.protobuf import duration_pb2, field_mask_pb2, json_format
 from google.rpc import error_details_pb2  # noqa: F401  (the status details' types, to read them)
 from grpc_status import rpc_status
 
@@ -233,3 +233,144 @@ def test_allocate_volume_0_with_provider_volumes_of_2_31_minus_1_is_invalid_and_
     single = pb.AllocateVolumeRequest(tenant_id="sos-expat", volume_by_provider=huge[:1], plan_horizon_days=0)
     answer = ippool.call("AllocateVolume", single)
     assert (answer.requested, answer.allocated_today, answer.unplanned) == (INT32_MAX, 20, INT32_MAX - 20)
+
+
+GARBAGE_TOKENS = [
+    "garbage",
+    "!!!",
+    "x" * 5000,
+    token_of([]),
+    token_of("after"),
+    token_of({"after": 12}),
+    token_of({"after": {"nested": [1, 2]}}),
+    token_of({"after": "\u0000"}),
+    token_of({"after": "a" * 10_000}),
+    token_of({"before": "x"}),
+    token_of({"before": True}),
+    token_of({"before": -1}),
+    token_of({"before": 10**30}),
+    token_of({"before": 1.5}),
+]
+
+
+def answers(service: IpPoolService, method: str, request: Any) -> str:
+    try:
+        service.call(method, request)
+    except grpc.RpcError as error:
+        return error.code().name
+    return "OK"
+
+
+def never_internal(service: IpPoolService) -> None:
+    service.register("192.0.2.10")
+    outcomes: dict[str, set[str]] = {}
+
+    def check(label: str, method: str, request: Any) -> None:
+        outcome = answers(service, method, request)
+        outcomes.setdefault(label, set()).add(outcome)
+        assert outcome not in ("INTERNAL", "UNKNOWN"), (label, request)
+
+    for token in GARBAGE_TOKENS:
+        check("ListIps token", "ListIps", pb.ListIpsRequest(page_token=token))
+        check("ListTenants token", "ListTenants", pb.ListTenantsRequest(page_token=token))
+        check("ListSchedules token", "ListSchedules", pb.ListSchedulesRequest(tenant_id="sos-expat", page_token=token))
+        check(
+            "ListIpDecisions token",
+            "ListIpDecisions",
+            pb.ListIpDecisionsRequest(address="192.0.2.10", page_token=token),
+        )
+    for size in (-1, -(2**31), INT32_MAX):
+        check("page sizes", "ListIps", pb.ListIpsRequest(page_size=size))
+        check("page sizes", "ListTenants", pb.ListTenantsRequest(page_size=size))
+        check("page sizes", "ListSchedules", pb.ListSchedulesRequest(tenant_id="sos-expat", page_size=size))
+        check("page sizes", "ListIpDecisions", pb.ListIpDecisionsRequest(address="192.0.2.10", page_size=size))
+    check("enums", "ListIps", pb.ListIpsRequest(state=99))
+    check("enums", "ListIpDecisions", pb.ListIpDecisionsRequest(address="192.0.2.10", kind=-5))
+    for value in (-1, -(2**31), INT32_MAX):
+        stats = pb.DeliveryStats(address="192.0.2.10", sent=value, delivered=value, throttled=value, provider=value)
+        check("stats", "RecordDeliveryStats", pb.RecordDeliveryStatsRequest(stats=[stats]))
+        check("allocation", "AllocateVolume", pb.AllocateVolumeRequest(tenant_id="sos-expat", volume=value))
+        check(
+            "allocation",
+            "AllocateVolume",
+            pb.AllocateVolumeRequest(
+                tenant_id="sos-expat",
+                volume=value,
+                plan_horizon_days=value,
+                volume_by_provider=[pb.ProviderVolume(provider=value, volume=value)],
+            ),
+        )
+        step = pb.WarmupStep(daily_volume=value, sending_days=value)
+        check(
+            "schedule",
+            "CreateSchedule",
+            pb.CreateScheduleRequest(
+                tenant_id="sos-expat", schedule=pb.Schedule(schedule_id=f"s{value & 0xFFFF}", steps=[step])
+            ),
+        )
+        policy = pb.Tenant(
+            tenant_id="sos-expat",
+            sending_window_start_hour=value,
+            sending_window_end_hour=value,
+            health=pb.HealthGates(
+                min_sample=value,
+                idle_rewarm_days=value,
+                max_bounce_rate_to_advance=float(value),
+                standby_cooldown=duration_pb2.Duration(seconds=value),
+            ),
+            rotation=pb.RotationPolicy(
+                full_use_days=value, rest_days=value, warm_capacity_floor=value, rewarm_steps_back=value
+            ),
+            provider_shares=pb.ProviderShares(gmail=float(value)),
+        )
+        check("tenant", "UpdateTenant", pb.UpdateTenantRequest(tenant=policy))
+        check(
+            "tenant",
+            "CreateTenant",
+            pb.CreateTenantRequest(tenant=pb.Tenant(tenant_id=f"t-{value & 0xFFFF}x", health=policy.health)),
+        )
+    for days in (10**6, 10**9):  # durations a timedelta cannot hold, or that overflow a date when added
+        for seconds in (days * 86_400, -days * 86_400, 315_576_000_000, 2**62):
+            cooldown = pb.HealthGates(standby_cooldown=duration_pb2.Duration(seconds=seconds))
+            check(
+                "durations",
+                "UpdateTenant",
+                pb.UpdateTenantRequest(tenant=pb.Tenant(tenant_id="sos-expat", health=cooldown)),
+            )
+    for nanos in (-1, 10**9, -(10**9)):
+        cooldown = pb.HealthGates(standby_cooldown=duration_pb2.Duration(seconds=1, nanos=nanos))
+        check(
+            "durations",
+            "UpdateTenant",
+            pb.UpdateTenantRequest(tenant=pb.Tenant(tenant_id="sos-expat", health=cooldown)),
+        )
+    mask = field_mask_pb2.FieldMask(paths=["rotation.rest_days", "health.idle_rewarm_days"])
+    longest = pb.Tenant(
+        tenant_id="sos-expat",
+        health=pb.HealthGates(idle_rewarm_days=INT32_MAX),
+        rotation=pb.RotationPolicy(rest_days=INT32_MAX - 1),
+    )
+    check("tenant", "UpdateTenant", pb.UpdateTenantRequest(tenant=longest, update_mask=mask))
+    for day in ("0001-01-01", "9999-12-31", "2026-02-30", "20260105", "2026-01-05T00:00:00"):
+        stats = pb.DeliveryStats(address="192.0.2.10", sent=1, day=day)
+        check("days", "RecordDeliveryStats", pb.RecordDeliveryStatsRequest(stats=[stats]))
+    # Whatever was accepted above, the periodic jobs still run.
+    service.call(
+        "UpdateTenant",
+        pb.UpdateTenantRequest(tenant=pb.Tenant(tenant_id="sos-expat", rotation=pb.RotationPolicy(enabled=True))),
+    )
+    for _ in range(3):
+        service.next_day()
+        jobs.daily_warmup(service.app)
+        jobs.standby_release(service.app)
+    assert "INVALID_ARGUMENT" in outcomes["ListIps token"] and "INVALID_ARGUMENT" in outcomes["durations"]
+
+
+def test_garbage_page_tokens_and_out_of_range_numbers_never_answer_internal_on_sqlite(ippool: IpPoolService) -> None:
+    never_internal(ippool)
+
+
+def test_garbage_page_tokens_and_out_of_range_numbers_never_answer_internal_on_postgresql(
+    ippool_pg: IpPoolService,
+) -> None:
+    never_internal(ippool_pg)

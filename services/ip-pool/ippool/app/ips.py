@@ -13,6 +13,7 @@ from datetime import datetime
 
 from ippool.app.history import record_change, record_transition
 from ippool.app.ip_today import IpToday, ips_today
+from ippool.app.page_tokens import after_key, before_id, token_after, token_before
 from ippool.app.schedules import find_schedule, schedule_of
 from ippool.app.unit_of_work import IpPoolUnitOfWork
 from ippool.domain.address import parse_ip_address
@@ -26,7 +27,7 @@ from libs import audit
 from libs.auth import Caller
 from libs.clock import Clock
 from libs.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, Violations
-from libs.pagination import decode_token, encode_token, page_size
+from libs.pagination import page_size
 
 ADMIN_RULE = "ADMIN"
 
@@ -250,28 +251,25 @@ class IpUseCases:
     ) -> tuple[list[IpToday], str]:
         tenant = caller.visible_tenant(tenant_id)
         limit = page_size(size)
-        position = decode_token(token) or {}
+        after = after_key(token) or ""
         with self._uow() as uow:
-            found = uow.ips.list(tenant_id=tenant, state=state, after=str(position.get("after", "")), limit=limit + 1)
+            found = uow.ips.list(tenant_id=tenant, state=state, after=after, limit=limit + 1)
             page = ips_today(uow, found[:limit], self._clock.now())
-        return page, encode_token({"after": page[-1].ip.address}) if len(found) > limit else ""
+        return page, token_after(page[-1].ip.address) if len(found) > limit else ""
 
     def decisions(
         self, caller: Caller, address: str, *, kind: DecisionKind | None, size: int, token: str
     ) -> tuple[list[IpDecision], str]:
         normalised = str(parse_ip_address(address))
         limit = page_size(size)
-        position = decode_token(token) or {}
-        before = position.get("before")
-        if before is not None and not isinstance(before, int):
-            raise InvalidArgument("page_token", "is not a token this API returned")
+        before = before_id(token)
         with self._uow() as uow:
             visible_ip(uow, caller, normalised)
             # A tenant sees the entries made while the address was its own; an admin sees them all.
             own = "" if caller.is_admin else caller.tenant_id
             found = uow.decisions.list(normalised, tenant_id=own, kind=kind, before_id=before, limit=limit + 1)
         page = found[:limit]
-        return page, encode_token({"before": page[-1].decision_id}) if len(found) > limit else ""
+        return page, token_before(page[-1].decision_id or 0) if len(found) > limit else ""
 
     # -- lifecycle commands ------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ippool.app.page_tokens import after_key, token_after
 from ippool.app.unit_of_work import IpPoolUnitOfWork
 from ippool.domain.ip import Ip
 from ippool.domain.registration import validate_name, validate_tenant_id
@@ -22,7 +23,7 @@ from ippool.domain.schedule import (
 from libs.auth import Caller
 from libs.clock import Clock
 from libs.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument, NotFound, Violations
-from libs.pagination import decode_token, encode_token, page_size
+from libs.pagination import page_size
 
 MAX_DISPLAY_NAME = 200
 
@@ -133,14 +134,12 @@ class ScheduleUseCases:
         validate_tenant_id(tenant_id)
         caller.require_read(tenant_id)
         limit = page_size(size)
-        position = decode_token(token)
-        after = str(position.get("after", "")) if position else ""
+        after = after_key(token)
         with self._uow() as uow:
             if uow.tenants.get(tenant_id) is None:
                 raise NotFound("tenant", tenant_id)
-            found: list[TenantSchedule] = [] if position else [BUILT_IN_SCHEDULE]
-            found += uow.schedules.list(tenant_id, after=after, limit=limit + 1 - len(found))
+            found: list[TenantSchedule] = [BUILT_IN_SCHEDULE] if after is None else []
+            found += uow.schedules.list(tenant_id, after=after or "", limit=limit + 1 - len(found))
         page = found[:limit]
         last = "" if page and page[-1].built_in else (page[-1].schedule.schedule_id if page else "")
-        next_token = encode_token({"after": last}) if len(found) > limit else ""
-        return page, next_token
+        return page, token_after(last) if len(found) > limit else ""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import fields, replace
 from typing import Any
 
+from ippool.app.page_tokens import after_key, token_after
 from ippool.app.schedules import find_schedule
 from ippool.app.unit_of_work import IpPoolUnitOfWork
 from ippool.domain.health import HealthPolicy
@@ -24,7 +25,7 @@ from ippool.domain.tenant import Tenant, TenantPolicy
 from libs.auth import Caller
 from libs.clock import Clock
 from libs.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, Violations
-from libs.pagination import decode_token, encode_token, page_size
+from libs.pagination import page_size
 
 TOP_FIELDS = (
     "display_name",
@@ -180,15 +181,11 @@ class TenantUseCases:
 
     def list(self, caller: Caller, size: int, token: str) -> tuple[list[Tenant], str]:
         limit = page_size(size)
-        position = decode_token(token) or {}
+        after = after_key(token) or ""
         with self._uow() as uow:
-            found = uow.tenants.list(
-                only=None if caller.is_admin else caller.tenant_id,
-                after=str(position.get("after", "")),
-                limit=limit + 1,
-            )
+            found = uow.tenants.list(only=None if caller.is_admin else caller.tenant_id, after=after, limit=limit + 1)
         page = found[:limit]
-        return page, encode_token({"after": page[-1].tenant_id}) if len(found) > limit else ""
+        return page, token_after(page[-1].tenant_id) if len(found) > limit else ""
 
     def update(self, caller: Caller, tenant_id: str, changes: dict[str, Any]) -> Tenant:
         validate_tenant_id(tenant_id, "tenant.tenant_id")
