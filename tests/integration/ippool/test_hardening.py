@@ -354,6 +354,19 @@ def never_internal(service: IpPoolService) -> None:
     for day in ("0001-01-01", "9999-12-31", "2026-02-30", "20260105", "2026-01-05T00:00:00"):
         stats = pb.DeliveryStats(address="192.0.2.10", sent=1, day=day)
         check("days", "RecordDeliveryStats", pb.RecordDeliveryStatsRequest(stats=[stats]))
+    for text in ("", "x" * 10_000, "ü" * 300, "192.0.2.10/24", "::ffff:300.1.1.1", "0x7f000001", " 192.0.2.10 "):
+        check("text", "GetIp", pb.GetIpRequest(address=text))
+        check("text", "CreateIp", pb.CreateIpRequest(address=text, tenant_id=text, pool=text, helo_hostname=text))
+        check("text", "PauseIp", pb.PauseIpRequest(address="192.0.2.10", reason=text * 10))
+        check("text", "ResumeIp", pb.ResumeIpRequest(address=text, reason=text))
+        check("text", "RecordListing", pb.RecordListingRequest(address="192.0.2.10", zone=text, reason=text))
+        check("text", "GetTenant", pb.GetTenantRequest(tenant_id=text))
+        check("text", "GetSchedule", pb.GetScheduleRequest(tenant_id="sos-expat", schedule_id=text))
+        check("text", "ReleaseIp", pb.ReleaseIpRequest(address=text, reason=text))
+        check("text", "TransferIp", pb.TransferIpRequest(address="192.0.2.10", tenant_id=text, reason=text))
+        check(
+            "text", "UpdateTenant", pb.UpdateTenantRequest(tenant=pb.Tenant(tenant_id="sos-expat", display_name=text))
+        )
     # Whatever was accepted above, the periodic jobs still run.
     service.call(
         "UpdateTenant",
