@@ -132,8 +132,8 @@ def test_auth_and_error_matrix(stack: Stack, channel: grpc.Channel, tmp_path_fac
     reply = rest(stack, "GET", "/api/v2/ips", expired)
     assert reply.status_code == 401
     assert reply.json()["message"] == "Jwt is expired"
-    # Another tenant's resource → 403; a viewer's write → 403.
-    assert rest(stack, "GET", "/api/v2/ips/192.0.2.20", ulixai).status_code == 403
+    # Another tenant's resource → 404, as if missing; a list naming another tenant → 403; a viewer's write → 403.
+    assert rest(stack, "GET", "/api/v2/ips/192.0.2.20", ulixai).status_code == 404
     assert rest(stack, "GET", "/api/v2/ips?tenant_id=sos-expat", ulixai).status_code == 403
     assert rest(stack, "GET", "/api/v2/ips/192.0.2.20", viewer).status_code == 200
     denied = rest(stack, "POST", "/api/v2/ips/192.0.2.20:pause", viewer, json={})
