@@ -18,6 +18,7 @@ a service identity that carries the tenant on whose behalf the call is made.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,14 @@ StubT = TypeVar("StubT")
 
 TOKEN_TTL_SECONDS = 60
 _RETRIED_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class ServiceTokens:
@@ -75,11 +84,20 @@ class ServiceClients:
         self._lock = threading.Lock()
 
     def channel(self, peer: str) -> grpc.Channel:
+        """A name is resolved by DNS and every address it gives is used in turn (a Kubernetes headless Service:
+        calls spread over the replicas instead of sticking to the first pod; the servers' connection age makes
+        clients re-resolve, so new replicas get their share)."""
         with self._lock:
             if peer not in self._channels:
+                address = self._settings.grpc_address(peer)
+                host = address.rpartition(":")[0].strip("[]")
+                target = address if _is_ip(host) else f"dns:///{address}"
                 self._channels[peer] = grpc.insecure_channel(
-                    self._settings.grpc_address(peer),
-                    options=[("grpc.max_send_message_length", self._settings.max_request_bytes)],
+                    target,
+                    options=[
+                        ("grpc.max_send_message_length", self._settings.max_request_bytes),
+                        ("grpc.lb_policy_name", "round_robin"),
+                    ],
                 )
             return self._channels[peer]
 
