@@ -14,11 +14,10 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.config import load
-from libs.errors import FieldViolation, InvalidArgument
+from libs.errors import InvalidArgument
 from reputation.adapters.dns_client import NAMESERVERS_ENV, TIMEOUT_ENV, DnsSettings
 from reputation.adapters.dnsbl_scanner import ZoneBudget
 from reputation.domain.scan import DEFAULT_SCAN_INTERVAL, validate_scan_interval
-from reputation.domain.validation import normalize_zone_name
 from reputation.domain.zones import DEFAULT_CATALOGUE, Zone, ZoneCatalogue, ZoneKind
 
 SCAN_INTERVAL_ENV = "EE_REPUTATION_SCAN_INTERVAL_SECONDS"
@@ -121,44 +120,11 @@ def build_config(own: ReputationSettings, dns: DnsEnvSettings) -> ReputationConf
     )
 
 
-def find_zone(catalogue: ZoneCatalogue, handle: str) -> Zone | None:
-    """A zone by key, by the name queried, or by its public name (`zen.spamhaus.org` even when retargeted)."""
-    found = catalogue.get(handle)
-    if found is None:
-        public = DEFAULT_CATALOGUE.get(handle)
-        found = catalogue.get(public.key) if public is not None else None
-    return found
-
-
-def select_zones(catalogue: ZoneCatalogue, handles: list[str], kind: ZoneKind, field_name: str) -> tuple[Zone, ...]:
-    """The zones named, in order, duplicates dropped; every unknown zone or zone of the wrong kind is named."""
-    problems: list[FieldViolation] = []
-    zones: list[Zone] = []
-    for i, handle in enumerate(handles):
-        where = f"{field_name}[{i}]"
-        zone = find_zone(catalogue, handle) if isinstance(handle, str) else None
-        if zone is None:
-            try:
-                normalize_zone_name(handle, where)
-                problems.append(FieldViolation(where, f"unknown blocklist zone {handle!r}"))
-            except InvalidArgument as exc:
-                problems.extend(exc.violations)
-        elif zone.kind is not kind:
-            problems.append(
-                FieldViolation(where, f"{handle!r} lists {zone.kind.value}s; {field_name} takes {kind.value} lists")
-            )
-        elif zone not in zones:
-            zones.append(zone)
-    if problems:
-        raise InvalidArgument.many(problems)
-    return tuple(zones)
-
-
 def _default_zones(catalogue: ZoneCatalogue, value: str, kind: ZoneKind, env: str) -> tuple[Zone, ...]:
     handles = [h.strip() for h in value.split(",") if h.strip()]
     if not handles:
         return catalogue.ip_zones() if kind is ZoneKind.IP else catalogue.domain_zones()
-    return select_zones(catalogue, handles, kind, env)
+    return catalogue.select(handles, env, kind)
 
 
 def load_config() -> ReputationConfig:

@@ -13,11 +13,12 @@ from libs.errors import InvalidArgument
 from reputation.app import protos
 from reputation.app.listings import StoredListing, listing_event, state_from_json, state_to_json
 from reputation.app.scanning import slot_of
-from reputation.app.tenant_zones import parse_choice, validate_tenant_id
+from reputation.app.tenant_zones import parse_choice
 from reputation.config import DnsEnvSettings, ReputationSettings, build_config
 from reputation.domain.checks import CheckKind, CheckResult, Verdict
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome, ListingStatus, interpret_answer
 from reputation.domain.scan import ChangeKind, ListingChange, ScanResult
+from reputation.domain.validation import validate_tenant_id
 from reputation.domain.zones import JUNKEMAILFILTER, SPAMHAUS_ZEN, Severity, ZoneKind
 
 README = (Path(__file__).parents[3] / "README.md").read_text()

@@ -19,7 +19,7 @@ from reputation.adapters.dns_lookup import DnsLookup, ResolverLookup, SyncResolv
 from reputation.adapters.spf_check import SpfChecker, dnspython_spf_lookup
 from reputation.domain.checks import CheckKind, CheckResult, DomainReport, Verdict
 from reputation.domain.dkim import dkim_record_name, dkim_verdict
-from reputation.domain.dmarc import dmarc_lookup_names, dmarc_verdict
+from reputation.domain.dmarc import dmarc_lookup_names, dmarc_verdict, is_dmarc_record
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome
 from reputation.domain.host_dns import fcrdns_verdict, mx_verdict, parse_mx
 from reputation.domain.spf_record import spf_verdict
@@ -27,6 +27,7 @@ from reputation.domain.validation import (
     IPAddress,
     normalize_domain,
     normalize_hostname,
+    parse_each,
     parse_ip,
     validate_selector,
 )
@@ -110,8 +111,7 @@ class DomainChecker:
             answer = await self.lookup.resolve(name, "TXT")
             answers.append((name, answer))
             if answer.outcome.is_failure or (
-                answer.outcome is DnsOutcome.ANSWER
-                and any(r.replace(" ", "").lower().startswith("v=dmarc1") for r in answer.records)
+                answer.outcome is DnsOutcome.ANSWER and any(is_dmarc_record(r) for r in answer.records)
             ):
                 break
         return dmarc_verdict(domain, answers)
@@ -170,28 +170,8 @@ def _validate(
         name = normalize_domain(domain, "domain")
     except InvalidArgument as exc:
         problems.items.extend(exc.violations)
-    if len(ips) > MAX_IPS:
-        problems.add("ips", f"at most {MAX_IPS} IPs per validation")
-    if len(selectors) > MAX_SELECTORS:
-        problems.add("dkim_selectors", f"at most {MAX_SELECTORS} selectors per validation")
-    addresses: list[IPAddress] = []
-    for i, value in enumerate(ips[:MAX_IPS]):
-        try:
-            ip = parse_ip(value, f"ips[{i}]")
-        except InvalidArgument as exc:
-            problems.items.extend(exc.violations)
-            continue
-        if ip not in addresses:
-            addresses.append(ip)
-    chosen: list[str] = []
-    for i, value in enumerate(selectors[:MAX_SELECTORS]):
-        try:
-            selector = validate_selector(value, f"dkim_selectors[{i}]")
-        except InvalidArgument as exc:
-            problems.items.extend(exc.violations)
-            continue
-        if selector not in chosen:
-            chosen.append(selector)
+    addresses = parse_each(ips, parse_ip, "ips", problems, max_items=MAX_IPS)
+    chosen = parse_each(selectors, validate_selector, "dkim_selectors", problems, max_items=MAX_SELECTORS)
     helos: dict[IPAddress, str] = {}
     for key, value in helo_names.items():
         where = f"helo_names[{key}]"

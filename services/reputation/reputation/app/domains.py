@@ -21,7 +21,7 @@ from reputation.adapters.domain_checks import MAX_IPS, MAX_SELECTORS, DomainChec
 from reputation.adapters.tables import monitored_ips
 from reputation.app import protos
 from reputation.app.scanning import scan_async
-from reputation.app.tenant_zones import choice_for, validate_tenant_id
+from reputation.app.tenant_zones import choice_for
 from reputation.app.zone_health import record_health
 from reputation.config import ReputationConfig
 from reputation.domain.checks import DomainReport
@@ -30,8 +30,10 @@ from reputation.domain.validation import (
     IPAddress,
     normalize_domain,
     normalize_hostname,
-    parse_ips,
-    validate_selectors,
+    parse_each,
+    parse_ip,
+    validate_selector,
+    validate_tenant_id,
 )
 from reputation.domain.zones import Zone
 
@@ -99,32 +101,18 @@ def _validate(
     domain: str, ips: Sequence[str], selectors: Sequence[str], helo: str, tracking: Sequence[str]
 ) -> tuple[str, list[IPAddress], list[str], str, list[str]]:
     problems = Violations()
-    name, addresses, chosen, helo_name, tracked = "", [], [], "", []
-
-    def attempt(fn, *args):  # type: ignore[no-untyped-def]
+    name, helo_name = "", ""
+    try:
+        name = normalize_domain(domain, "domain")
+    except InvalidArgument as exc:
+        problems.items.extend(exc.violations)
+    addresses = parse_each(ips, parse_ip, "ips", problems, max_items=MAX_IPS)
+    chosen = parse_each(selectors, validate_selector, "dkim_selectors", problems, max_items=MAX_SELECTORS)
+    if helo.strip():
         try:
-            return fn(*args)
+            helo_name = normalize_hostname(helo, "helo_hostname")
         except InvalidArgument as exc:
             problems.items.extend(exc.violations)
-            return None
-
-    name = attempt(normalize_domain, domain, "domain") or ""
-    if len(ips) > MAX_IPS:
-        problems.add("ips", f"at most {MAX_IPS} IPs per validation")
-    else:
-        addresses = attempt(parse_ips, list(ips), "ips") or []
-    if len(selectors) > MAX_SELECTORS:
-        problems.add("dkim_selectors", f"at most {MAX_SELECTORS} selectors per validation")
-    else:
-        chosen = attempt(validate_selectors, list(selectors), "dkim_selectors") or []
-    if helo.strip():
-        helo_name = attempt(normalize_hostname, helo, "helo_hostname") or ""
-    if len(tracking) > MAX_TRACKING_DOMAINS:
-        problems.add("tracking_domains", f"at most {MAX_TRACKING_DOMAINS} tracking domains per validation")
-    else:
-        for i, value in enumerate(tracking):
-            found = attempt(normalize_domain, value, f"tracking_domains[{i}]")
-            if found and found not in tracked and found != name:
-                tracked.append(found)
+    tracked = parse_each(tracking, normalize_domain, "tracking_domains", problems, max_items=MAX_TRACKING_DOMAINS)
     problems.raise_if_any()
-    return name, addresses, chosen, helo_name, tracked
+    return name, addresses, chosen, helo_name, [d for d in tracked if d != name]

@@ -30,12 +30,12 @@ from reputation.adapters.tables import monitored_ips, scan_results
 from reputation.app import protos
 from reputation.app.listings import BATCH, Recorded, current_listings, prune_history, record_scans
 from reputation.app.metrics import ReputationMetrics
-from reputation.app.tenant_zones import choices_for, validate_tenant_id
+from reputation.app.tenant_zones import choices_for
 from reputation.app.zone_health import record_health
 from reputation.config import ReputationConfig
 from reputation.domain.dnsbl import ZoneHealth
 from reputation.domain.scan import ScanResult
-from reputation.domain.validation import parse_ip
+from reputation.domain.validation import parse_ip, validate_tenant_id
 from reputation.domain.zones import Zone
 
 log = logging.getLogger(__name__)

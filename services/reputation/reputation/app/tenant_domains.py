@@ -42,7 +42,7 @@ from reputation.app import protos
 from reputation.app.listings import SOURCE, aware, lock_rows
 from reputation.app.metrics import ReputationMetrics
 from reputation.app.scanning import scan_async, slot_of
-from reputation.app.tenant_zones import choice_for, validate_tenant_id
+from reputation.app.tenant_zones import choice_for
 from reputation.app.zone_health import record_health
 from reputation.config import ReputationConfig
 from reputation.domain.checks import CheckKind, CheckResult, DomainReport, Verdict, worst
@@ -57,6 +57,7 @@ from reputation.domain.tenant_domains import (
     parse_domain_list,
     planned_checks,
 )
+from reputation.domain.validation import validate_tenant_id
 from reputation.domain.zones import Zone, ZoneKind
 
 log = logging.getLogger(__name__)

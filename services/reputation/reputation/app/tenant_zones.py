@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,19 +11,8 @@ from sqlalchemy.orm import Session
 
 from libs.errors import FieldViolation, InvalidArgument
 from reputation.adapters.tables import tenant_zones
-from reputation.config import ReputationConfig, select_zones
+from reputation.config import ReputationConfig
 from reputation.domain.zones import Zone, ZoneKind
-
-_TENANT = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
-
-
-def validate_tenant_id(value: str, field_name: str = "tenant_id") -> str:
-    text = (value or "").strip()
-    if not text:
-        raise InvalidArgument(field_name, "a tenant id is required")
-    if not _TENANT.match(text):
-        raise InvalidArgument(field_name, f"{value!r} is not a tenant id (lower-case letters, digits, '-', '_')")
-    return text
 
 
 @dataclass(frozen=True)
@@ -71,7 +59,7 @@ def parse_choice(
     fields = (("ip_zones", ip_handles, ZoneKind.IP), ("domain_zones", domain_handles, ZoneKind.DOMAIN))
     for field_name, handles, kind in fields:
         try:
-            chosen[field_name] = select_zones(config.catalogue, list(handles), kind, field_name)
+            chosen[field_name] = config.catalogue.select(list(handles), field_name, kind)
         except InvalidArgument as exc:
             problems.extend(exc.violations)
     if problems:

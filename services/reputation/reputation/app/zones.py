@@ -8,9 +8,10 @@ from libs.clock import Clock
 from libs.db import Database
 from reputation.app import protos
 from reputation.app.listings import drop_zones
-from reputation.app.tenant_zones import TenantZoneChoice, choice_for, parse_choice, store_choice, validate_tenant_id
+from reputation.app.tenant_zones import TenantZoneChoice, choice_for, parse_choice, store_choice
 from reputation.app.zone_health import UNCHECKED, health_rows
 from reputation.config import ReputationConfig
+from reputation.domain.validation import validate_tenant_id
 
 
 class ZoneUseCases:

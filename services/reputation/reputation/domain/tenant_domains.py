@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from libs.errors import InvalidArgument, Violations
 from reputation.domain.checks import CheckKind, Verdict
-from reputation.domain.validation import normalize_domain, validate_selector
+from reputation.domain.validation import normalize_domain, parse_each, validate_selector
 
 SENDING = "sending"
 TRACKING = "tracking"
@@ -67,24 +67,20 @@ def parse_domain_list(
     chosen: list[SendingDomain] = []
     if len(sending) > MAX_SENDING_DOMAINS:
         problems.add("sending_domains", f"at most {MAX_SENDING_DOMAINS} sending domains per tenant")
-    if len(tracking) > MAX_TRACKING_DOMAINS:
-        problems.add("tracking_domains", f"at most {MAX_TRACKING_DOMAINS} tracking domains per tenant")
     for i, (domain, selectors) in enumerate(sending[:MAX_SENDING_DOMAINS]):
         where = f"sending_domains[{i}]"
         name = _attempt(problems, normalize_domain, domain, f"{where}.domain")
         if name and any(s.domain == name for s in chosen):
             problems.add(f"{where}.domain", f"{name!r} is listed twice")
             name = ""
-        picked: list[str] = []
-        if len(selectors) > MAX_SELECTORS_PER_DOMAIN:
-            problems.add(f"{where}.dkim_selectors", f"at most {MAX_SELECTORS_PER_DOMAIN} selectors per domain")
-        for j, value in enumerate(selectors[:MAX_SELECTORS_PER_DOMAIN]):
-            selector = _attempt(problems, validate_selector, value, f"{where}.dkim_selectors[{j}]")
-            if selector and selector not in picked:
-                picked.append(selector)
+        picked = parse_each(
+            selectors, validate_selector, f"{where}.dkim_selectors", problems, max_items=MAX_SELECTORS_PER_DOMAIN
+        )
         if name:
             chosen.append(SendingDomain(name, tuple(picked)))
     tracked: list[str] = []
+    if len(tracking) > MAX_TRACKING_DOMAINS:
+        problems.add("tracking_domains", f"at most {MAX_TRACKING_DOMAINS} tracking domains per tenant")
     for i, value in enumerate(tracking[:MAX_TRACKING_DOMAINS]):
         name = _attempt(problems, normalize_domain, value, f"tracking_domains[{i}]")
         if name in tracked:
@@ -95,9 +91,9 @@ def parse_domain_list(
     return TenantDomainList(tenant_id, tuple(chosen), tuple(tracked))
 
 
-def _attempt(problems: Violations, check, value: str, where: str) -> str:  # type: ignore[no-untyped-def]
+def _attempt(problems: Violations, check: Callable[[str, str], str], value: str, where: str) -> str:
     try:
-        return str(check(value, where))
+        return check(value, where)
     except InvalidArgument as exc:
         problems.items.extend(exc.violations)
         return ""

@@ -17,8 +17,8 @@ from enum import IntEnum, StrEnum
 from ipaddress import IPv4Address, IPv4Network
 from types import MappingProxyType
 
-from libs.errors import FieldViolation, InvalidArgument
-from reputation.domain.validation import normalize_zone_name
+from libs.errors import InvalidArgument
+from reputation.domain.validation import normalize_zone_name, parse_each
 
 
 class ZoneKind(StrEnum):
@@ -422,25 +422,32 @@ class ZoneCatalogue:
         """A zone by key (`spamhaus-zen`) or DNS name (`zen.spamhaus.org`), any case."""
         return self._index.get(handle.strip().lower().rstrip("."))
 
-    def select(self, handles: Sequence[str], field_name: str = "zones") -> tuple[Zone, ...]:
-        """The zones named, in the given order; every unknown or malformed name is reported at once."""
-        chosen: list[Zone] = []
-        bad: list[FieldViolation] = []
-        for i, handle in enumerate(handles):
-            where = f"{field_name}[{i}]"
-            zone = self.get(handle) if isinstance(handle, str) else None
+    def find(self, handle: str) -> Zone | None:
+        """A zone by key, by the name queried, or by its public name (`zen.spamhaus.org` even when retargeted)."""
+        found = self.get(handle)
+        if found is None and self is not DEFAULT_CATALOGUE:
+            public = DEFAULT_CATALOGUE.get(handle)
+            found = self.get(public.key) if public is not None else None
+        return found
+
+    def select(
+        self, handles: Sequence[str], field_name: str = "zones", kind: ZoneKind | None = None
+    ) -> tuple[Zone, ...]:
+        """The zones named (of `kind`, when given), in the given order, duplicates dropped; every unknown or
+        malformed name, and every zone of the wrong kind, is reported at once."""
+
+        def pick(handle: str, where: str) -> Zone:
+            zone = self.find(handle) if isinstance(handle, str) else None
             if zone is None:
-                try:
-                    normalize_zone_name(handle, where)
-                except InvalidArgument as exc:
-                    bad.extend(exc.violations)
-                    continue
-                bad.append(FieldViolation(where, f"unknown blocklist zone {handle!r}"))
-            elif zone not in chosen:
-                chosen.append(zone)
-        if bad:
-            raise InvalidArgument.many(bad)
-        return tuple(chosen)
+                normalize_zone_name(handle, where)  # a malformed name says so rather than "unknown"
+                raise InvalidArgument(where, f"unknown blocklist zone {handle!r}")
+            if kind is not None and zone.kind is not kind:
+                raise InvalidArgument(
+                    where, f"{handle!r} lists {zone.kind.value}s; {field_name} takes {kind.value} lists"
+                )
+            return zone
+
+        return tuple(parse_each(handles, pick, field_name))
 
     def ip_zones(self) -> tuple[Zone, ...]:
         return tuple(z for z in self.zones if z.kind is ZoneKind.IP)
