@@ -10,6 +10,7 @@ import pytest
 
 from emailengine.reputation.v1 import reputation_service_pb2 as pb
 from libs.errors import InvalidArgument
+from reputation.adapters.dns_client import Nameserver
 from reputation.app import protos
 from reputation.app.listings import StoredListing, listing_event, state_from_json, state_to_json
 from reputation.app.scanning import slot_of
@@ -54,14 +55,42 @@ def test_defaults() -> None:
         ({"zone_budgets": {"nope": {}}}, "EE_REPUTATION_ZONE_BUDGETS"),
         ({"ip_zones": "spamcop,spamhaus-dbl"}, "EE_REPUTATION_IP_ZONES[1]"),
         ({"domain_zones": "nope.example"}, "EE_REPUTATION_DOMAIN_ZONES[0]"),
-        ({"dns": {"nameservers": "resolver.example:53"}}, "EE_DNS_NAMESERVERS"),
-        ({"dns": {"nameservers": "", "timeout": "0"}}, "EE_DNS_TIMEOUT"),
     ],
 )
 def test_bad_settings_name_the_variable(own: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         config(**own)
     assert caught.value.violations[0].field == field
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("EE_DNS_NAMESERVERS", "resolver.example:53"),
+        ("EE_DNS_NAMESERVERS", "127.0.0.1:99999"),
+        ("EE_DNS_TIMEOUT", "0"),
+        ("EE_DNS_TIMEOUT", "61"),
+        ("EE_DNS_TIMEOUT", "soon"),
+    ],
+)
+def test_bad_dns_settings_stop_the_process_naming_the_variable(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reputation.config import load_config
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SystemExit):
+        load_config()
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"configuration error: {variable}: ")
+
+
+def test_dns_settings_are_typed_and_read_once() -> None:
+    dns = DnsEnvSettings(nameservers="127.0.0.1:5353, [::1]:5300", timeout=0.5)
+    assert dns.nameservers == (Nameserver("127.0.0.1", 5353), Nameserver("::1", 5300)) and dns.timeout == 0.5
+    resolver = dns.resolver()
+    assert resolver.nameservers == dns.nameservers and resolver.timeout == 0.5 and resolver.check_timeout == 10.0
+    assert DnsEnvSettings(nameservers="").resolver().nameservers  # empty: the system's resolvers
 
 
 def test_scan_interval_down_to_one_minute_and_retargeted_zones() -> None:

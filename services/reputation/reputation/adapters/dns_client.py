@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import socket
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import ip_address
 from typing import Protocol
@@ -32,9 +31,6 @@ import dns.resolver
 
 from libs.errors import InvalidArgument
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome
-
-NAMESERVERS_ENV = "EE_DNS_NAMESERVERS"
-TIMEOUT_ENV = "EE_DNS_TIMEOUT"
 
 A = dns.rdatatype.A
 AAAA = dns.rdatatype.AAAA
@@ -72,14 +68,12 @@ def _parse_one(item: str, field_name: str) -> Nameserver:
     return Nameserver(host, port)
 
 
-def parse_nameservers(value: str | None, field_name: str = NAMESERVERS_ENV) -> tuple[Nameserver, ...]:
-    """`EE_DNS_NAMESERVERS`: comma-separated `host:port` (`[v6]:port`, port defaults to 53).
+def parse_nameservers(value: str, field_name: str = "EE_DNS_NAMESERVERS") -> tuple[Nameserver, ...]:
+    """Comma-separated `host:port` (`[v6]:port`; the port defaults to 53); empty gives none.
 
-    Empty → the system resolver (/etc/resolv.conf). It should be the operator's own recursive
-    resolver: public resolvers are refused by Spamhaus (127.255.255.254) and others.
+    They should be the operator's own recursive resolvers: public resolvers are refused by Spamhaus
+    (127.255.255.254) and others.
     """
-    if value is None or not value.strip():
-        return system_nameservers()
     return tuple(_parse_one(item, field_name) for item in value.split(",") if item.strip())
 
 
@@ -101,20 +95,6 @@ class DnsSettings:
     timeout: float = 2.0  # one query, all attempts included
     attempts: int = 2  # sends per query (each nameserver in turn)
     check_timeout: float = 10.0  # one whole check (an SPF evaluation, a selector's DKIM, …)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> DnsSettings:
-        env = os.environ if env is None else env
-        timeout_text = env.get(TIMEOUT_ENV, "").strip()
-        timeout = 2.0
-        if timeout_text:
-            try:
-                timeout = float(timeout_text)
-            except ValueError:
-                raise InvalidArgument(TIMEOUT_ENV, f"{timeout_text!r} is not a number of seconds") from None
-            if not 0.05 <= timeout <= 60:
-                raise InvalidArgument(TIMEOUT_ENV, "must be between 0.05 and 60 seconds")
-        return cls(parse_nameservers(env.get(NAMESERVERS_ENV)), timeout=timeout, check_timeout=max(10.0, 5 * timeout))
 
 
 class DnsQueryClient(Protocol):
