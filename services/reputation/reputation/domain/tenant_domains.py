@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from libs.errors import InvalidArgument, Violations
-from reputation.domain.checks import CheckKind, Verdict
+from reputation.domain.checks import CheckKind, CheckResult, Verdict
 from reputation.domain.validation import normalize_domain, parse_each, validate_selector
 
 SENDING = "sending"
@@ -136,3 +136,40 @@ def fold_verdict(believed: Verdict | None, observed: Verdict) -> VerdictStep:
     if known is None:
         return VerdictStep(observed, True, observed is not Verdict.PASS)
     return VerdictStep(observed, observed is not known, observed is not known)
+
+
+@dataclass(frozen=True)
+class CheckState:
+    """What the service believes about one check of a tenant's domains, kept between runs."""
+
+    key: CheckKey
+    role: str  # SENDING or TRACKING
+    verdict: Verdict  # UNKNOWN while no check could judge yet
+    result: CheckResult  # the check that gave the believed verdict (the last one, while unknown)
+    verdict_at: datetime | None = None  # when the believed verdict was last confirmed
+    changed_at: datetime | None = None  # when it last changed
+    unknown_reason: str = ""  # the latest check, when it could not judge: why, and when
+    unknown_at: datetime | None = None
+
+    @property
+    def believed(self) -> Verdict | None:
+        return None if self.verdict is Verdict.UNKNOWN else self.verdict
+
+
+def fold_check(
+    state: CheckState | None, *, key: CheckKey, role: str, result: CheckResult, observed_at: datetime
+) -> tuple[CheckState, VerdictStep] | None:
+    """One result folded into the stored belief (`fold_verdict`); None when a later run's verdict is stored
+    already. An UNKNOWN only notes why; it keeps the verdict, its time and its result."""
+    if state is not None and state.verdict_at is not None and state.verdict_at > observed_at:
+        return None
+    believed = state.believed if state is not None else None
+    step = fold_verdict(believed, result.verdict)
+    if result.verdict is Verdict.UNKNOWN:
+        if state is not None and believed is not None:
+            return replace(state, unknown_reason=result.reason, unknown_at=observed_at), step
+        base = state or CheckState(key, role, Verdict.UNKNOWN, result)
+        pending = replace(base, role=role, verdict=Verdict.UNKNOWN, result=result)
+        return replace(pending, unknown_reason=result.reason, unknown_at=observed_at), step
+    changed_at = observed_at if step.changed else (state.changed_at if state is not None else None)
+    return CheckState(key, role, result.verdict, result, observed_at, changed_at), step

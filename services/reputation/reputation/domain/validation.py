@@ -161,3 +161,22 @@ def parse_each(
     if problems is None:
         found.raise_if_any()
     return out
+
+
+MAX_CHECKED_IPS = 256
+MAX_CHECKED_SELECTORS = 32
+
+
+def parse_domain_check(
+    domain: str, ips: Sequence[str], selectors: Sequence[str], problems: Violations
+) -> tuple[str, list[IPAddress], list[str]]:
+    """What a domain validation checks: the domain, the IPs sending for it and its DKIM selectors, each bad one
+    named (`domain`, `ips[1]`, `dkim_selectors[0]`) in `problems`."""
+    name = ""
+    try:
+        name = normalize_domain(domain, "domain")
+    except InvalidArgument as exc:
+        problems.items.extend(exc.violations)
+    addresses = parse_each(ips, parse_ip, "ips", problems, max_items=MAX_CHECKED_IPS)
+    chosen = parse_each(selectors, validate_selector, "dkim_selectors", problems, max_items=MAX_CHECKED_SELECTORS)
+    return name, addresses, chosen

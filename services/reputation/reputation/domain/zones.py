@@ -5,7 +5,7 @@ elsewhere, 127.0.0.1 is a whitelist on JunkEmailFilter, and Spamhaus answers 127
 *your resolver* is the problem. The tables here are data; the one place that applies them to a DNS
 answer is `reputation.domain.dnsbl.interpret_answer`.
 
-Sources: ../shared/reference/dnsbl-and-email-auth.md §4 (each list's documentation, as noted there).
+Sources: each list's own documentation (its usage terms and return codes), as noted per zone below.
 SORBS (dead since 2024-06) and Invaluement (rsync only) are deliberately absent.
 """
 
@@ -457,6 +457,14 @@ class ZoneCatalogue:
 
 
 DEFAULT_CATALOGUE = ZoneCatalogue()
+
+_PUBLIC_NAMES = {zone.key: zone.name for zone in DEFAULT_CATALOGUE.zones}
+
+
+def public_zone_name(zone_key: str, fallback: str = "") -> str:
+    """The list's public DNS name for a catalogue key: what people and other services are shown, never the
+    name actually queried (which may carry a Spamhaus DQS key or point at a private mirror)."""
+    return _PUBLIC_NAMES.get(zone_key) or fallback or zone_key
 
 
 def code_address(value: str) -> IPv4Address | None:
