@@ -23,17 +23,7 @@ from reputation.domain.dmarc import dmarc_lookup_names, dmarc_verdict, is_dmarc_
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome
 from reputation.domain.host_dns import fcrdns_verdict, mx_verdict, parse_mx
 from reputation.domain.spf_record import spf_verdict
-from reputation.domain.validation import (
-    IPAddress,
-    normalize_domain,
-    normalize_hostname,
-    parse_each,
-    parse_ip,
-    validate_selector,
-)
-
-MAX_IPS = 256
-MAX_SELECTORS = 32
+from reputation.domain.validation import IPAddress, normalize_hostname, parse_domain_check, parse_ip
 
 
 class DomainChecker:
@@ -165,13 +155,7 @@ def _validate(
     domain: str, ips: Sequence[str], selectors: Sequence[str], helo_names: Mapping[str, str]
 ) -> tuple[str, list[IPAddress], list[str], dict[IPAddress, str]]:
     problems = Violations()
-    name = ""
-    try:
-        name = normalize_domain(domain, "domain")
-    except InvalidArgument as exc:
-        problems.items.extend(exc.violations)
-    addresses = parse_each(ips, parse_ip, "ips", problems, max_items=MAX_IPS)
-    chosen = parse_each(selectors, validate_selector, "dkim_selectors", problems, max_items=MAX_SELECTORS)
+    name, addresses, chosen = parse_domain_check(domain, ips, selectors, problems)
     helos: dict[IPAddress, str] = {}
     for key, value in helo_names.items():
         where = f"helo_names[{key}]"
