@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from ipaddress import ip_address
-from typing import Any
+from typing import Any, NoReturn
 
 from libs.clock import Clock, FakeClock
 from reputation.app.context import ReputationContext
@@ -281,6 +281,16 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class NoDns:
+    """A DNS port for tests of storage alone: asking it anything fails the test."""
+
+    def scan(self, groups: object) -> NoReturn:
+        raise AssertionError("no DNS question expected")
+
+    def check_domains(self, requests: object, groups: object) -> NoReturn:
+        raise AssertionError("no DNS question expected")
 
 
 class FakeClaims:
