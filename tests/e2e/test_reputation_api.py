@@ -1,6 +1,6 @@
 """Reputation through the real stack (four services on PostgreSQL and Redis behind Envoy) with a real rbldnsd and
-nsd as its DNS: REST as a user calls it, a live listing reported once each way (acceptance 4), the periodic scan
-run by a real RQ worker once per slot, tenant zones and isolation, bad input and a dead DNS server (acceptance 5).
+nsd as its DNS: REST as a user calls it, a live listing reported once each way, the periodic scan
+run by a real RQ worker once per slot, tenant zones and isolation, bad input and a dead DNS server.
 
 The stack's EE_DNS_NAMESERVERS is "rbldnsd,nsd": each answers REFUSED outside its own zones and the client
 then asks the next. EE_REPUTATION_ZONE_NAMES points every catalogue zone at `<key>.rbl.test` on the rbldnsd.
@@ -188,7 +188,7 @@ def listing_events(stack: Stack, address: str) -> list[tuple[bool, str]]:
     return [(e.listed, e.zone_key) for e in found if e.address == address]
 
 
-# -- acceptance 1 over REST ----------------------------------------------------------------------------
+# -- every kind of verdict over REST -------------------------------------------------------------------
 
 
 def test_check_reports_every_verdict_over_rest(stack: Stack, tokens: dict[str, str], watched: list[str]) -> None:
@@ -233,7 +233,7 @@ def test_zone_catalogue_with_health_over_rest(stack: Stack, tokens: dict[str, st
     assert any(c["address"] == "127.255.255.254" and c["kind"] == "error" for c in zen["codes"])
 
 
-# -- acceptance 4: a live listing, once each way ---------------------------------------------------------
+# -- a live listing, once each way ----------------------------------------------------------------------
 
 
 def test_a_live_listing_is_one_listed_event_and_its_removal_one_delisted_event(
@@ -313,7 +313,7 @@ def test_tenant_isolation_over_rest(stack: Stack, tokens: dict[str, str], watche
     assert rest(stack, "GET", f"/api/v2/reputation/ips/{LISTED_IP}").status_code == 401
 
 
-# -- acceptance 2 and 5 over REST: domain checks, bad input ------------------------------------------------
+# -- over REST: domain checks, bad input ------------------------------------------------------------------
 
 
 def test_validate_domain_over_rest(stack: Stack, tokens: dict[str, str], watched: list[str]) -> None:
@@ -435,7 +435,7 @@ def test_tenant_domains_over_rest(stack: Stack, tokens: dict[str, str], watched:
     wait_until(alerted, 15, "domain check alerts")
 
 
-# -- acceptance 5: a DNS server that stops answering (last: it breaks the module's rbldnsd) ----------------------
+# -- a DNS server that stops answering (last: it breaks the module's rbldnsd) ------------------------------------
 
 
 def test_a_dead_dns_server_gives_unknown_results_without_hanging(

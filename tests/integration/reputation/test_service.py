@@ -1,6 +1,6 @@
 """The reputation service running for real (ServiceHost, gRPC, interceptor, outbox, periodic job) against a real
-rbldnsd: every verdict of acceptance 1 through the API, listed/delisted events exactly once (acceptance 4),
-zone health, tenant zones and isolation, bad input and a dead DNS server (acceptance 5)."""
+rbldnsd: every kind of verdict through the API, listed/delisted events exactly once, zone health, tenant zones
+and isolation, bad input and a dead DNS server."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def service(rbl: Rbldnsd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield running
 
 
-# -- acceptance 1 through the service -----------------------------------------------------------------
+# -- every kind of verdict through the service -------------------------------------------------------
 
 
 def test_a_listed_ip_gets_each_lists_meaning_txt_reason_and_one_event_per_zone(service: ReputationService) -> None:
@@ -139,7 +139,7 @@ def test_history_newest_first(service: ReputationService) -> None:
     assert reply.latest.scan_time.ToDatetime() == service.clock.now().replace(tzinfo=None)
 
 
-# -- acceptance 4: a live change, reported once each way by the periodic job ---------------------------
+# -- a live change, reported once each way by the periodic job ----------------------------------------
 
 
 def test_live_listing_gives_one_listed_then_one_delisted_event(service: ReputationService, rbl: Rbldnsd) -> None:
@@ -315,7 +315,7 @@ def test_zones_that_list_the_world_or_died_are_unhealthy_ignored_and_alerted(rbl
         assert zones["spamhaus-zen"].healthy
 
 
-# -- acceptance 5: a dead DNS server -----------------------------------------------------------------
+# -- a dead DNS server -------------------------------------------------------------------------------
 
 
 def test_a_dead_dns_server_gives_unknown_with_the_reason_in_bounded_time_and_changes_nothing(
