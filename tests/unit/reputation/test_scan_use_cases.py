@@ -197,6 +197,16 @@ def test_a_viewer_reads_but_does_not_scan_and_an_unknown_ip_is_not_found(ips: Ip
     assert caught.value.violations[0].field == "address"
 
 
+def test_another_tenants_ip_reads_exactly_like_an_unknown_one(ips: IpScans) -> None:
+    for call in (ips.get, ips.check):
+        with pytest.raises(NotFound) as foreign:
+            call(ULIXAI, IP)
+        with pytest.raises(NotFound) as unknown:
+            call(ULIXAI, "198.51.100.1")
+        assert str(foreign.value).replace(IP, "?") == str(unknown.value).replace("198.51.100.1", "?")
+        assert foreign.value.resource_type == unknown.value.resource_type == "ip"
+
+
 # -- tenants' zone choices -------------------------------------------------------------------------------------
 
 

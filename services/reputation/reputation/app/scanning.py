@@ -54,16 +54,17 @@ class IpScans(UseCases):
         wanted = str(parse_ip(address, "address"))
         size = DEFAULT_HISTORY if history_size <= 0 else min(history_size, MAX_HISTORY)
         with self._uow() as uow:
-            ip = self._watched(uow, wanted)
-            caller.require_read(ip.tenant_id)
+            ip = self._visible(uow, caller, wanted)
             scans = uow.scans.latest(ip.address, size + 1)
             listings = uow.listings.get(ip.address)
         return _reputation(ip, listings, latest=scans[0] if scans else None, history=tuple(scans[1:]))
 
     @staticmethod
-    def _watched(uow: ReputationUnitOfWork, address: str) -> WatchedIp:
+    def _visible(uow: ReputationUnitOfWork, caller: Caller, address: str) -> WatchedIp:
+        """The IP, when the caller may see it. Another tenant's IP is answered exactly like an unknown one: what
+        another tenant owns is not to be learnt by trying addresses."""
         ip = uow.ips.get(address)
-        if ip is None:
+        if ip is None or not caller.may_read(ip.tenant_id):
             raise NotFound("ip", address)
         return ip
 
@@ -73,7 +74,7 @@ class IpScans(UseCases):
         """Scans one IP now. Every CheckIp goes through here (the place for a per-tenant limit on DNS use)."""
         wanted = str(parse_ip(address, "address"))
         with self._uow() as uow:
-            ip = self._watched(uow, wanted)
+            ip = self._visible(uow, caller, wanted)
         caller.require_write(ip.tenant_id)
         if not ip.active:
             raise FailedPrecondition(f"IP {ip.address} is retired: it is no longer scanned")
