@@ -114,3 +114,11 @@ def test_parse_each_names_every_bad_item_drops_duplicates_and_keeps_order() -> N
     with pytest.raises(InvalidArgument) as caught:
         parse_each(["192.0.2.1"] * 5 + ["nope"], parse_ip, "ips", max_items=3)
     assert [v.field for v in caught.value.violations] == ["ips"]  # the list is too long; the rest is not read
+
+
+def test_an_answer_does_not_grow_with_the_input() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        parse_each(["x" * 100_000 + str(i) for i in range(200)], parse_ip, "ips", max_items=256)
+    violations = caught.value.violations
+    assert len(violations) == 11 and violations[-1].field == "ips[10]" and "190 more" in violations[-1].description
+    assert len(str(caught.value)) < 2000

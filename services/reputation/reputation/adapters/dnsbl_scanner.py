@@ -29,7 +29,7 @@ from reputation.domain.dnsbl import (
     zone_covers,
 )
 from reputation.domain.scan import ScanResult
-from reputation.domain.validation import IPAddress, normalize_domain, parse_each, parse_ip
+from reputation.domain.validation import IPAddress, normalize_domain, parse_each, parse_ip, quoted
 from reputation.domain.zones import Zone, ZoneKind
 
 Target = IPAddress | str
@@ -71,7 +71,7 @@ def parse_target(value: Target, field_name: str = "targets") -> Target:
     try:
         return normalize_domain(value, field_name)
     except InvalidArgument:
-        raise InvalidArgument(field_name, f"{value!r} is neither an IP address nor a domain name") from None
+        raise InvalidArgument(field_name, f"{quoted(value)} is neither an IP address nor a domain name") from None
 
 
 class DnsblScanner:

@@ -23,7 +23,7 @@ from reputation.domain.dmarc import dmarc_lookup_names, dmarc_verdict, is_dmarc_
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome
 from reputation.domain.host_dns import fcrdns_verdict, mx_verdict, parse_mx
 from reputation.domain.spf_record import spf_verdict
-from reputation.domain.validation import IPAddress, normalize_hostname, parse_domain_check, parse_ip
+from reputation.domain.validation import IPAddress, normalize_hostname, parse_domain_check, parse_ip, raise_if_any
 
 
 class DomainChecker:
@@ -163,5 +163,5 @@ def _validate(
             helos[parse_ip(key, where)] = normalize_hostname(value, where)
         except InvalidArgument as exc:
             problems.items.extend(exc.violations)
-    problems.raise_if_any()
+    raise_if_any(problems)
     return name, addresses, chosen, helos

@@ -25,6 +25,7 @@ from reputation.domain.validation import (
     normalize_hostname,
     parse_domain_check,
     parse_each,
+    raise_if_any,
     validate_tenant_id,
 )
 
@@ -44,9 +45,7 @@ class DomainValidation(UseCases):
         tracking_domains: Sequence[str] = (),
     ) -> DomainReport:
         """Every ValidateDomain goes through here (the place for a per-tenant limit on DNS use)."""
-        tenant = caller.visible_tenant(tenant_id.strip())
-        if tenant:
-            tenant = validate_tenant_id(tenant)
+        tenant = caller.visible_tenant(validate_tenant_id(tenant_id) if tenant_id.strip() else "")
         name, addresses, selectors, helo, tracking = _validate(
             domain, ips, dkim_selectors, helo_hostname, tracking_domains
         )
@@ -76,5 +75,5 @@ def _validate(
         except InvalidArgument as exc:
             problems.items.extend(exc.violations)
     tracked = parse_each(tracking, normalize_domain, "tracking_domains", problems, max_items=MAX_TRACKING_DOMAINS)
-    problems.raise_if_any()
+    raise_if_any(problems)
     return name, addresses, chosen, helo_name, [d for d in tracked if d != name]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from libs.auth import Caller
-from libs.errors import FailedPrecondition, NotFound
+from libs.errors import FailedPrecondition, InvalidArgument, NotFound
 from reputation.app.context import UseCases
 from reputation.app.dns import ScanGroup
 from reputation.app.listings import BATCH, Recorded, record_scans
@@ -52,7 +52,9 @@ class IpScans(UseCases):
     def get(self, caller: Caller, address: str, history_size: int = 0) -> IpReputation:
         """The IP's latest scan, its history (newest first) and its current listings, in one unit of work."""
         wanted = str(parse_ip(address, "address"))
-        size = DEFAULT_HISTORY if history_size <= 0 else min(history_size, MAX_HISTORY)
+        if history_size < 0:
+            raise InvalidArgument("history_size", "must not be negative (0 gives the default)")
+        size = min(history_size or DEFAULT_HISTORY, MAX_HISTORY)
         with self._uow() as uow:
             ip = self._visible(uow, caller, wanted)
             scans = uow.scans.latest(ip.address, size + 1)

@@ -12,8 +12,11 @@ from reputation.app.views import ZoneStatus
 from reputation.config import ReputationConfig
 from reputation.domain.dnsbl import ZoneHealthRecord
 from reputation.domain.tenant_zones import TenantZoneChoice, TenantZones, zones_for
-from reputation.domain.validation import validate_tenant_id
+from reputation.domain.validation import raise_if_any, validate_tenant_id
 from reputation.domain.zones import Zone, ZoneKind
+
+# More than the catalogue holds, with room for a zone named twice (by key and by name).
+MAX_CHOSEN_ZONES = 64
 
 
 def tenant_zones(config: ReputationConfig, choice: TenantZoneChoice) -> TenantZones:
@@ -35,10 +38,10 @@ def parse_choice(
     fields = (("ip_zones", ip_handles, ZoneKind.IP), ("domain_zones", domain_handles, ZoneKind.DOMAIN))
     for field_name, handles, kind in fields:
         try:
-            chosen[field_name] = config.catalogue.select(list(handles), field_name, kind)
+            chosen[field_name] = config.catalogue.select(handles, field_name, kind, max_items=MAX_CHOSEN_ZONES)
         except InvalidArgument as exc:
             problems.items.extend(exc.violations)
-    problems.raise_if_any()
+    raise_if_any(problems)
     return chosen["ip_zones"], chosen["domain_zones"]
 
 

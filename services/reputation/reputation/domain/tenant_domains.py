@@ -16,7 +16,7 @@ from datetime import datetime
 
 from libs.errors import InvalidArgument, Violations
 from reputation.domain.checks import CheckKind, CheckResult, Verdict
-from reputation.domain.validation import normalize_domain, parse_each, validate_selector
+from reputation.domain.validation import normalize_domain, parse_each, quoted, raise_if_any, validate_selector
 
 SENDING = "sending"
 TRACKING = "tracking"
@@ -71,7 +71,7 @@ def parse_domain_list(
         where = f"sending_domains[{i}]"
         name = _attempt(problems, normalize_domain, domain, f"{where}.domain")
         if name and any(s.domain == name for s in chosen):
-            problems.add(f"{where}.domain", f"{name!r} is listed twice")
+            problems.add(f"{where}.domain", f"{quoted(name)} is listed twice")
             name = ""
         picked = parse_each(
             selectors, validate_selector, f"{where}.dkim_selectors", problems, max_items=MAX_SELECTORS_PER_DOMAIN
@@ -84,10 +84,10 @@ def parse_domain_list(
     for i, value in enumerate(tracking[:MAX_TRACKING_DOMAINS]):
         name = _attempt(problems, normalize_domain, value, f"tracking_domains[{i}]")
         if name in tracked:
-            problems.add(f"tracking_domains[{i}]", f"{name!r} is listed twice")
+            problems.add(f"tracking_domains[{i}]", f"{quoted(name)} is listed twice")
         elif name:
             tracked.append(name)
-    problems.raise_if_any()
+    raise_if_any(problems)
     return TenantDomainList(tenant_id, tuple(chosen), tuple(tracked))
 
 

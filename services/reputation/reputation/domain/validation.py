@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import TypeVar
 
-from libs.errors import InvalidArgument, Violations
+from libs.errors import FieldViolation, InvalidArgument, Violations
 
 IPAddress = IPv4Address | IPv6Address
 RawT = TypeVar("RawT")
@@ -22,6 +22,27 @@ MAX_NAME_LENGTH = 253
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _NUMERIC = re.compile(r"^[0-9]+$")
 _TENANT = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
+# Problems named in one answer; more are summed up in one line, so an answer stays small whatever the request.
+MAX_SHOWN_PROBLEMS = 10
+MAX_SHOWN_CHARACTERS = 40
+
+
+def quoted(value: object) -> str:
+    """A caller's value as a problem shows it: quoted, and cut short (an answer never grows with the input)."""
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text) if len(text) <= MAX_SHOWN_CHARACTERS else repr(text[:MAX_SHOWN_CHARACTERS]) + "…"
+
+
+def raise_if_any(problems: Violations) -> None:
+    """Raises InvalidArgument naming the problems found, the first MAX_SHOWN_PROBLEMS of them and then how many
+    more there are (gRPC refuses an answer whose error details outgrow its metadata limit)."""
+    shown = problems.items[:MAX_SHOWN_PROBLEMS]
+    if not shown:
+        return
+    if len(problems.items) > len(shown):
+        more = len(problems.items) - len(shown)
+        shown.append(FieldViolation(problems.items[len(shown)].field, f"and {more} more problems from here on"))
+    raise InvalidArgument.many(shown)
 
 
 def validate_tenant_id(value: str, field_name: str = "tenant_id") -> str:
@@ -30,7 +51,7 @@ def validate_tenant_id(value: str, field_name: str = "tenant_id") -> str:
     if not text:
         raise InvalidArgument(field_name, "a tenant id is required")
     if not _TENANT.match(text):
-        raise InvalidArgument(field_name, f"{value!r} is not a tenant id (lower-case letters, digits, '-', '_')")
+        raise InvalidArgument(field_name, f"{quoted(value)} is not a tenant id (lower-case letters, digits, '-', '_')")
     return text
 
 
@@ -40,15 +61,15 @@ def parse_ip(value: str, field_name: str = "address") -> IPAddress:
         raise InvalidArgument(field_name, "an IP address is required")
     text = value.strip()
     if "%" in text:
-        raise InvalidArgument(field_name, f"{value!r} has a zone index; give a global IP address")
+        raise InvalidArgument(field_name, f"{quoted(value)} has a zone index; give a global IP address")
     try:
         ip = ip_address(text)
     except ValueError:
-        raise InvalidArgument(field_name, f"{value!r} is not an IPv4 or IPv6 address") from None
+        raise InvalidArgument(field_name, f"{quoted(value)} is not an IPv4 or IPv6 address") from None
     if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip.is_unspecified or ip.is_multicast:
-        raise InvalidArgument(field_name, f"{value!r} cannot be a sending address")
+        raise InvalidArgument(field_name, f"{quoted(value)} cannot be a sending address")
     return ip
 
 
@@ -62,24 +83,24 @@ def _hostname(value: str, field_name: str, what: str, min_labels: int) -> str:
         try:
             text = text.encode("idna").decode("ascii")
         except UnicodeError:
-            raise InvalidArgument(field_name, f"{value!r} is not a valid internationalised {what}") from None
+            raise InvalidArgument(field_name, f"{quoted(value)} is not a valid internationalised {what}") from None
     text = text.lower()
     if len(text) > MAX_NAME_LENGTH:
         raise InvalidArgument(field_name, f"{what} is longer than {MAX_NAME_LENGTH} characters")
     labels = text.split(".")
     if len(labels) < min_labels:
-        raise InvalidArgument(field_name, f"{value!r} is not a fully qualified {what}")
+        raise InvalidArgument(field_name, f"{quoted(value)} is not a fully qualified {what}")
     for label in labels:
         if not label:
-            raise InvalidArgument(field_name, f"{value!r} has an empty label")
+            raise InvalidArgument(field_name, f"{quoted(value)} has an empty label")
         if not _LABEL.match(label):
             raise InvalidArgument(
                 field_name,
-                f"{value!r} has an invalid label {label[:70]!r}: use letters, digits and inner hyphens, "
+                f"{quoted(value)} has an invalid label {quoted(label)}: use letters, digits and inner hyphens, "
                 "at most 63 characters",
             )
     if min_labels > 1 and _NUMERIC.match(labels[-1]):
-        raise InvalidArgument(field_name, f"{value!r} is not a domain name (numeric top-level label)")
+        raise InvalidArgument(field_name, f"{quoted(value)} is not a domain name (numeric top-level label)")
     return text
 
 
@@ -112,7 +133,7 @@ def validate_selector(value: str, field_name: str = "dkim_selectors") -> str:
         if not _SELECTOR_LABEL.match(label):
             raise InvalidArgument(
                 field_name,
-                f"{value!r} is not a valid DKIM selector: only letters, digits, inner hyphens and dots are allowed",
+                f"{quoted(value)} is not a valid DKIM selector: only letters, digits, inner hyphens and dots",
             )
     return text.lower()
 
@@ -159,7 +180,7 @@ def parse_each(
         if not unique or item not in out:
             out.append(item)
     if problems is None:
-        found.raise_if_any()
+        raise_if_any(found)
     return out
 
 

@@ -18,7 +18,7 @@ from ipaddress import IPv4Address, IPv4Network
 from types import MappingProxyType
 
 from libs.errors import InvalidArgument
-from reputation.domain.validation import normalize_zone_name, parse_each
+from reputation.domain.validation import normalize_zone_name, parse_each, quoted
 
 
 class ZoneKind(StrEnum):
@@ -431,7 +431,12 @@ class ZoneCatalogue:
         return found
 
     def select(
-        self, handles: Sequence[str], field_name: str = "zones", kind: ZoneKind | None = None
+        self,
+        handles: Sequence[str],
+        field_name: str = "zones",
+        kind: ZoneKind | None = None,
+        *,
+        max_items: int | None = None,
     ) -> tuple[Zone, ...]:
         """The zones named (of `kind`, when given), in the given order, duplicates dropped; every unknown or
         malformed name, and every zone of the wrong kind, is reported at once."""
@@ -440,14 +445,14 @@ class ZoneCatalogue:
             zone = self.find(handle) if isinstance(handle, str) else None
             if zone is None:
                 normalize_zone_name(handle, where)  # a malformed name says so rather than "unknown"
-                raise InvalidArgument(where, f"unknown blocklist zone {handle!r}")
+                raise InvalidArgument(where, f"unknown blocklist zone {quoted(handle)}")
             if kind is not None and zone.kind is not kind:
                 raise InvalidArgument(
-                    where, f"{handle!r} lists {zone.kind.value}s; {field_name} takes {kind.value} lists"
+                    where, f"{quoted(handle)} lists {zone.kind.value}s; {field_name} takes {kind.value} lists"
                 )
             return zone
 
-        return tuple(parse_each(handles, pick, field_name))
+        return tuple(parse_each(handles, pick, field_name, max_items=max_items))
 
     def ip_zones(self) -> tuple[Zone, ...]:
         return tuple(z for z in self.zones if z.kind is ZoneKind.IP)
