@@ -1,9 +1,10 @@
 """Resolver settings and a fast asyncio DNS client for blocklist scanning.
 
 Why a hand-rolled client: a scan is tens of thousands of one-question A lookups. dnspython's
-resolver opens a socket per query and waits for each answer; here a few long-lived UDP sockets
-carry hundreds of queries in flight, matched back by (id, question). Answers are still decoded by
-dnspython, and a truncated reply is retried over TCP with dnspython.
+resolver opens a socket per query and waits for each answer; here a few UDP sockets carry hundreds of
+queries in flight, matched back by (source, id, question), each socket replaced after
+`QUERIES_PER_SOCKET` queries so that its random source port does not stay guessable (RFC 5452). Answers
+are still decoded by dnspython, and a truncated reply is retried over TCP with dnspython.
 
 Time is bounded: each query ends within `timeout` seconds whatever the server does (no answer,
 ICMP refused, garbage), as a `DnsAnswer` with outcome TIMEOUT/ERROR — never an exception.
