@@ -11,26 +11,22 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from prometheus_client import CollectorRegistry
 
 from emailengine.reputation.v1 import reputation_service_pb2 as pb
 from libs.auth import Caller, Role
 from libs.clock import FakeClock
 from libs.db import Database, migrate
 from libs.tables import event_outbox
-from reputation.adapters.unit_of_work import JobRunClaims, SqlReputationUnitOfWork
-from reputation.app.context import ReputationContext
-from reputation.app.metrics import ReputationMetrics
+from reputation.adapters.unit_of_work import SqlReputationUnitOfWork
 from reputation.app.scanning import IpScans
 from reputation.app.zones import ZoneUseCases
 from reputation.bootstrap import DEFINITION
-from reputation.config import DnsEnvSettings, ReputationSettings, build_config
 from reputation.domain.checks import CheckKind, Verdict
 from reputation.domain.dnsbl import HealthStatus, ListingStatus
 from reputation.domain.tenant_domains import SendingDomain
 from reputation.domain.watch import WatchedIp
 from reputation.domain.zones import Severity
-from tests.unit.reputation.fakes import NoDns
+from tests.integration.reputation.service import storage_only
 
 pytestmark = pytest.mark.integration
 
@@ -180,14 +176,7 @@ def test_the_use_cases_carry_on_from_the_upgraded_rows(empty_db: Database) -> No
     write_each_revision(db)
     migrate(db, DEFINITION.migrations)
     clock = FakeClock(T0 + timedelta(days=1))
-    context = ReputationContext(
-        unit_of_work=lambda: SqlReputationUnitOfWork(db, source="reputation", clock=clock),
-        config=build_config(ReputationSettings(), DnsEnvSettings(nameservers="127.0.0.1:53")),
-        clock=clock,
-        dns=NoDns(),
-        claims=JobRunClaims(db),
-        metrics=ReputationMetrics(CollectorRegistry()),
-    )
+    context = storage_only(db, clock)
     operator = Caller("sos-operator", Role.OPERATOR, "sos-expat")
     reply = IpScans(context).get(operator, LISTED, history_size=5)
     assert reply.listed and [z.zone_key for z in reply.current_listings] == ["spamhaus-zen"]

@@ -10,23 +10,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry
 
 from libs.auth import Caller, Role
 from libs.clock import FakeClock
 from libs.db import Database, migrate
-from reputation.adapters.unit_of_work import JobRunClaims, SqlReputationUnitOfWork
-from reputation.app.context import ReputationContext
 from reputation.app.listings import record_scans
-from reputation.app.metrics import ReputationMetrics
 from reputation.app.scanning import IpScans
 from reputation.bootstrap import DEFINITION
-from reputation.config import DnsEnvSettings, ReputationSettings, build_config
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome, interpret_answer
 from reputation.domain.scan import ScanResult
 from reputation.domain.watch import WatchedIp
 from reputation.domain.zones import DEFAULT_IP_ZONES, ZoneKind
-from tests.unit.reputation.fakes import NoDns
+from tests.integration.reputation.service import storage_only
 
 pytestmark = pytest.mark.integration
 
@@ -66,14 +61,7 @@ def test_get_ip_reputation_takes_three_queries_whatever_the_history_or_the_listi
     db = empty_db
     migrate(db, DEFINITION.migrations)
     clock = FakeClock(datetime(2026, 1, 5, tzinfo=UTC))
-    context = ReputationContext(
-        unit_of_work=lambda: SqlReputationUnitOfWork(db, source="reputation", clock=clock),
-        config=build_config(ReputationSettings(), DnsEnvSettings(nameservers="127.0.0.1:53")),
-        clock=clock,
-        dns=NoDns(),
-        claims=JobRunClaims(db),
-        metrics=ReputationMetrics(CollectorRegistry()),
-    )
+    context = storage_only(db, clock)
     ips = IpScans(context)
     viewer = Caller("viewer", Role.VIEWER, "sos-expat")
     with context.unit_of_work() as uow:
