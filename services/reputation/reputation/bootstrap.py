@@ -17,6 +17,7 @@ from emailengine.ippool.v1 import events_pb2 as ippool_events
 from emailengine.reputation.v1 import reputation_service_pb2_grpc as pb_grpc
 from libs.events import Subscriptions
 from libs.jobs import PeriodicJob
+from libs.rate_limit import InMemoryRateLimiter, RedisRateLimiter
 from libs.runtime import Runtime, ServiceDefinition
 from reputation import jobs
 from reputation.adapters.dns_checks import ResolverDnsChecks
@@ -57,6 +58,7 @@ def build(rt: Runtime) -> ReputationApp:
         dns=ResolverDnsChecks(config.dns, clock=rt.clock, max_in_flight=config.max_in_flight, budgets=config.budgets),
         claims=JobRunClaims(rt.db),
         metrics=ReputationMetrics(rt.metrics),
+        limiter=RedisRateLimiter(rt.redis) if rt.redis is not None else InMemoryRateLimiter(),
     )
     return ReputationApp(
         config=config,

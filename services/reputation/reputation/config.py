@@ -19,10 +19,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from libs.config import load
 from libs.errors import InvalidArgument
+from libs.rate_limit import Limit
 from reputation.adapters.dns_client import DnsSettings, Nameserver, parse_nameservers, system_nameservers
 from reputation.adapters.dnsbl_scanner import ZoneBudget
 from reputation.domain.scan import DEFAULT_SCAN_INTERVAL, validate_scan_interval
 from reputation.domain.zones import DEFAULT_CATALOGUE, Zone, ZoneCatalogue, ZoneKind
+
+# The two allowances a tenant's on-demand DNS use draws on.
+CHECKS = "reputation-checks"  # CheckIp, ValidateDomain
+TENANT_SCANS = "reputation-tenant-scans"  # ScanTenant, CheckTenantDomains
 
 SCAN_INTERVAL_ENV = "EE_REPUTATION_SCAN_INTERVAL_SECONDS"
 DOMAIN_CHECK_INTERVAL_ENV = "EE_REPUTATION_DOMAIN_CHECK_INTERVAL_SECONDS"
@@ -101,6 +106,14 @@ class ReputationSettings(BaseSettings):
     )
     max_in_flight: int = Field(default=512, ge=1, le=8192, description="DNS questions in flight during a scan")
     history_days: int = Field(default=90, ge=1, le=3650, description="Scan results kept per IP")
+    checks_per_minute: float = Field(
+        default=30, gt=0, le=6000, description="On-demand CheckIp and ValidateDomain calls per tenant and minute"
+    )
+    checks_burst: int = Field(default=10, ge=1, le=1000, description="...of which this many at once")
+    tenant_scans_per_hour: float = Field(
+        default=12, gt=0, le=3600, description="On-demand ScanTenant and CheckTenantDomains calls per tenant and hour"
+    )
+    tenant_scans_burst: int = Field(default=3, ge=1, le=100, description="...of which this many at once")
 
     _split_zones = field_validator("ip_zones", "domain_zones", mode="before")(_comma_separated)
 
@@ -119,6 +132,9 @@ class ReputationConfig:
     scan_tick: timedelta = timedelta(seconds=60)
     domain_check_interval: timedelta = DEFAULT_SCAN_INTERVAL
     history: timedelta = timedelta(days=90)
+    # Per tenant: the calls that send DNS questions to the blocklist operators on demand.
+    check_limit: Limit = field(default_factory=lambda: Limit(CHECKS, per_minute=30, burst=10))
+    tenant_scan_limit: Limit = field(default_factory=lambda: Limit(TENANT_SCANS, per_minute=12 / 60, burst=3))
 
 
 def build_config(own: ReputationSettings, dns: DnsEnvSettings) -> ReputationConfig:
@@ -153,6 +169,8 @@ def build_config(own: ReputationSettings, dns: DnsEnvSettings) -> ReputationConf
         scan_tick=timedelta(seconds=own.scan_tick_seconds),
         domain_check_interval=domain_interval,
         history=timedelta(days=own.history_days),
+        check_limit=Limit(CHECKS, per_minute=own.checks_per_minute, burst=own.checks_burst),
+        tenant_scan_limit=Limit(TENANT_SCANS, per_minute=own.tenant_scans_per_hour / 60, burst=own.tenant_scans_burst),
     )
 
 

@@ -33,6 +33,7 @@ from emailengine.reputation.v1 import reputation_service_pb2_grpc as pb_grpc
 from libs import events
 from libs.clock import Clock, FakeClock
 from libs.db import Database
+from libs.rate_limit import InMemoryRateLimiter
 from libs.tables import event_outbox
 from reputation.adapters.unit_of_work import JobRunClaims, SqlReputationUnitOfWork
 from reputation.app.context import ReputationContext
@@ -111,6 +112,11 @@ def rbl_env(nameserver: str, **extra: str) -> dict[str, str]:
         "EE_DNS_TIMEOUT": "1",
         "EE_REPUTATION_ZONE_NAMES": json.dumps(ZONE_NAMES),
         "EE_REPUTATION_SCAN_TICK_SECONDS": "3600",  # the tests call the job themselves
+        # The tests check in loops; the limits have their own test.
+        "EE_REPUTATION_CHECKS_PER_MINUTE": "6000",
+        "EE_REPUTATION_CHECKS_BURST": "1000",
+        "EE_REPUTATION_TENANT_SCANS_PER_HOUR": "3600",
+        "EE_REPUTATION_TENANT_SCANS_BURST": "100",
         **extra,
     }
 
@@ -203,6 +209,7 @@ def storage_only(db: Database, clock: Clock) -> ReputationContext:
         dns=NoDns(),
         claims=JobRunClaims(db),
         metrics=ReputationMetrics(CollectorRegistry()),
+        limiter=InMemoryRateLimiter(),
     )
 
 

@@ -16,6 +16,7 @@ import grpc
 import pytest
 import sqlalchemy as sa
 from google.protobuf import json_format
+from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from emailengine.reputation.v1 import events_pb2
@@ -512,3 +513,31 @@ def test_concurrent_scans_and_replicas_publish_each_change_once(
         with one.db.transaction() as session:
             assert session.execute(sa.select(sa.func.count()).select_from(scan_results)).scalar_one() == 8 + 2
             assert session.execute(sa.select(sa.func.count()).select_from(ip_listings)).scalar_one() == 2
+
+
+def test_no_rate_limit_on_the_calls_that_cost_dns_queries_is_now_a_429_per_tenant(rbl: Rbldnsd, tmp_path: Path) -> None:
+    """A tenant checking in a loop gets RESOURCE_EXHAUSTED with a retry delay; another tenant is not slowed."""
+    env = rbl_env(
+        rbl.nameserver,
+        EE_REPUTATION_CHECKS_PER_MINUTE="6",
+        EE_REPUTATION_CHECKS_BURST="2",
+        EE_REPUTATION_TENANT_SCANS_PER_HOUR="1",
+        EE_REPUTATION_TENANT_SCANS_BURST="1",
+    )
+    with running_reputation(tmp_path, env) as svc:
+        svc.watch(CLEAN_IP)
+        svc.watch(WHITELISTED_IP, tenant="ulixai")
+        sos = svc.token("sos-expat")
+        svc.check(CLEAN_IP, sos)
+        svc.check(CLEAN_IP, sos)
+        with pytest.raises(grpc.RpcError) as limited:
+            svc.check(CLEAN_IP, sos)
+        assert limited.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "CheckIp" in (limited.value.details() or "")
+        status = rpc_status.from_call(limited.value)
+        assert status is not None and any(d.Is(error_details_pb2.RetryInfo.DESCRIPTOR) for d in status.details)
+        svc.check(WHITELISTED_IP, svc.token("ulixai"))  # the other tenant's allowance is untouched
+        svc.call("ScanTenant", pb.ScanTenantRequest(tenant_id="sos-expat"), sos)
+        with pytest.raises(grpc.RpcError) as scans:
+            svc.call("ScanTenant", pb.ScanTenantRequest(tenant_id="sos-expat"), sos)
+        assert scans.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -332,5 +332,13 @@ def fake_reputation(config: ReputationConfig, clock: FakeClock | None = None) ->
         dns=dns,
         claims=claims,
         metrics=ReputationMetrics(CollectorRegistry()),
+        limiter=NoLimits(),
     )
     return FakeReputation(store, clock, dns, claims, context)
+
+
+class NoLimits:
+    """The use-case tests call as often as they like; the limits are tested on their own."""
+
+    def acquire(self, key: str, limit: object, *, what: str) -> None:
+        pass

@@ -44,11 +44,12 @@ class DomainValidation(UseCases):
         tenant_id: str = "",
         tracking_domains: Sequence[str] = (),
     ) -> DomainReport:
-        """Every ValidateDomain goes through here (the place for a per-tenant limit on DNS use)."""
+        """Checks a domain now (every ValidateDomain, within the caller's allowance of on-demand checks)."""
         tenant = caller.visible_tenant(validate_tenant_id(tenant_id) if tenant_id.strip() else "")
         name, addresses, selectors, helo, tracking = _validate(
             domain, ips, dkim_selectors, helo_hostname, tracking_domains
         )
+        self._limit(caller, self._config.check_limit, "ValidateDomain")
         with self._uow() as uow:
             registered = uow.ips.helo_names(tenant, [str(a) for a in addresses]) if addresses and tenant else {}
             zones = tenant_zones(self._config, uow.tenant_zones.get(tenant)).domain_zones

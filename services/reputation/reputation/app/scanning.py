@@ -73,8 +73,9 @@ class IpScans(UseCases):
     # -- scans ----------------------------------------------------------------------------------
 
     def check(self, caller: Caller, address: str) -> IpReputation:
-        """Scans one IP now. Every CheckIp goes through here (the place for a per-tenant limit on DNS use)."""
+        """Scans one IP now (every CheckIp, within the caller's allowance of on-demand checks)."""
         wanted = str(parse_ip(address, "address"))
+        self._limit(caller, self._config.check_limit, "CheckIp")
         with self._uow() as uow:
             ip = self._visible(uow, caller, wanted)
         caller.require_write(ip.tenant_id)
@@ -88,10 +89,10 @@ class IpScans(UseCases):
         return _reputation(ip, listings, latest=ScanRecord.of(run.recorded[0].scan, "check"))
 
     def scan_tenant(self, caller: Caller, tenant_id: str) -> TenantScan:
-        """Scans every watched IP of a tenant now. Every ScanTenant goes through here (the place for a per-tenant
-        limit on DNS use)."""
+        """Scans every watched IP of a tenant now (every ScanTenant, within the caller's allowance of scans)."""
         tenant = validate_tenant_id(tenant_id or caller.tenant_id)
         caller.require_write(tenant)
+        self._limit(caller, self._config.tenant_scan_limit, "ScanTenant")
         with self._uow() as uow:
             ips = uow.ips.active(tenant)
         run = self.scan_ips(ips, "tenant_scan")

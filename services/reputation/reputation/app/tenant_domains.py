@@ -83,10 +83,10 @@ class TenantDomainChecks(UseCases):
         return view
 
     def check(self, caller: Caller, tenant_id: str) -> TenantDomainRun:
-        """Checks the tenant's domains now. Every CheckTenantDomains goes through here (the place for a per-tenant
-        limit on DNS use)."""
+        """Checks the tenant's domains now (every CheckTenantDomains, within the caller's allowance of scans)."""
         tenant = validate_tenant_id(tenant_id or caller.tenant_id)
         caller.require_write(tenant)
+        self._limit(caller, self._config.tenant_scan_limit, "CheckTenantDomains")
         runs = self.run([tenant], "check")
         return runs[0] if runs else TenantDomainRun(tenant, [], [])
 

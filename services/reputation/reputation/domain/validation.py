@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import TypeVar
 
-from libs.errors import FieldViolation, InvalidArgument, Violations
+from libs.errors import InvalidArgument, Violations, quoted
 
 IPAddress = IPv4Address | IPv6Address
 RawT = TypeVar("RawT")
@@ -22,27 +22,11 @@ MAX_NAME_LENGTH = 253
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _NUMERIC = re.compile(r"^[0-9]+$")
 _TENANT = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
-# Problems named in one answer; more are summed up in one line, so an answer stays small whatever the request.
-MAX_SHOWN_PROBLEMS = 10
-MAX_SHOWN_CHARACTERS = 40
-
-
-def quoted(value: object) -> str:
-    """A caller's value as a problem shows it: quoted, and cut short (an answer never grows with the input)."""
-    text = value if isinstance(value, str) else repr(value)
-    return repr(text) if len(text) <= MAX_SHOWN_CHARACTERS else repr(text[:MAX_SHOWN_CHARACTERS]) + "…"
 
 
 def raise_if_any(problems: Violations) -> None:
-    """Raises InvalidArgument naming the problems found, the first MAX_SHOWN_PROBLEMS of them and then how many
-    more there are (gRPC refuses an answer whose error details outgrow its metadata limit)."""
-    shown = problems.items[:MAX_SHOWN_PROBLEMS]
-    if not shown:
-        return
-    if len(problems.items) > len(shown):
-        more = len(problems.items) - len(shown)
-        shown.append(FieldViolation(problems.items[len(shown)].field, f"and {more} more problems from here on"))
-    raise InvalidArgument.many(shown)
+    """Raises InvalidArgument naming the problems found (libs.errors keeps the answer small)."""
+    problems.raise_if_any()
 
 
 def validate_tenant_id(value: str, field_name: str = "tenant_id") -> str:
