@@ -42,6 +42,8 @@ PUBLIC_METHODS = frozenset(
     }
 )
 
+PLATFORM_PREFIX = "/emailengine.platform.v1.PlatformService/"
+
 # Fields that name the resource a call acts on, most specific first, and the collection each belongs to.
 _RESOURCE_FIELDS = (
     ("address", "ips"),
@@ -161,7 +163,9 @@ class PlatformInterceptor(grpc.ServerInterceptor):
                     raise Unavailable("the database is not reachable; try again shortly") from exc
                 raise
         except ServiceError as exc:
-            status = to_status(exc, self._service)
+            # PlatformService answers from whichever process Envoy picks: its errors carry one domain.
+            domain = "platform" if method.startswith(PLATFORM_PREFIX) else self._service
+            status = to_status(exc, domain)
             outcome, message = status.code.name, exc.message
             context.abort_with_status(status)
         except Exception as exc:
