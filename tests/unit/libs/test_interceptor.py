@@ -89,3 +89,37 @@ def test_a_nul_character_in_any_text_field_is_refused_with_the_field_named() -> 
     with pytest.raises(InvalidArgument) as refused:
         reject_nul_characters(request)
     assert {v.field for v in refused.value.violations} == {"tenant_id", "labels[zone]"}
+
+
+def test_streaming_rpc_handlers_skip_the_platform_interceptor_no_more(tmp_path: Path) -> None:
+    """A client-streaming or server-streaming handler is wrapped like a unary one: no token, no call."""
+    private, jwks = tmp_path / "k.pem", tmp_path / "jwks.json"
+    ensure_local_keys(private, jwks)
+    interceptor = PlatformInterceptor("campaign-gateway", TokenVerifier(jwks, "ee", "ee"), db=None)
+    reached: list[str] = []
+
+    def upload(requests: Any, _context: Any) -> str:
+        reached.extend(requests)
+        return "done"
+
+    def watch(_request: Any, _context: Any) -> Any:
+        reached.append("watch")
+        yield "event"
+
+    handlers = {
+        "stream_unary": grpc.stream_unary_rpc_method_handler(upload),
+        "unary_stream": grpc.unary_stream_rpc_method_handler(watch),
+    }
+    for kind, handler in handlers.items():
+        details = type(
+            "Details", (), {"method": f"/emailengine.campaign.v1.CampaignService/{kind}", "invocation_metadata": ()}
+        )
+        wrapped = interceptor.intercept_service(lambda _d, handler=handler: handler, details())
+        behaviour = getattr(wrapped, kind)
+        context = FakeContext()
+        with contextlib.suppress(Aborted):
+            result = behaviour(iter(["a", "b"]) if kind == "stream_unary" else object(), context)
+            if kind == "unary_stream":
+                list(result)
+        assert context.status is not None and context.status.code == grpc.StatusCode.UNAUTHENTICATED, kind
+    assert reached == []
