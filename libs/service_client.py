@@ -18,7 +18,6 @@ a service identity that carries the tenant on whose behalf the call is made.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 from collections.abc import Callable
@@ -29,20 +28,12 @@ from google.protobuf.message import Message
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from libs.auth import SERVICE_ISSUER, Role, ensure_local_keys, mint_token
-from libs.config import Settings
+from libs.config import Settings, is_ip_literal, split_host_port
 
 StubT = TypeVar("StubT")
 
 TOKEN_TTL_SECONDS = 60
 _RETRIED_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class ServiceTokens:
@@ -90,8 +81,8 @@ class ServiceClients:
         with self._lock:
             if peer not in self._channels:
                 address = self._settings.grpc_address(peer)
-                host = address.rpartition(":")[0].strip("[]")
-                target = address if _is_ip(host) else f"dns:///{address}"
+                host, _port = split_host_port(address)
+                target = address if is_ip_literal(host) else f"dns:///{address}"
                 self._channels[peer] = grpc.insecure_channel(
                     target,
                     options=[

@@ -265,17 +265,24 @@ def test_sigterm_reports_not_serving_and_finishes_in_flight_calls(stack: Stack) 
     stack.start_service("campaign-gateway")
 
 
-def test_envoy_config_validates(stack: Stack) -> None:
+def gateway_config_path(stack: Stack) -> str:
+    """The Envoy config the stack's settings render (written beside its data)."""
     import sys
-    from pathlib import Path
 
-    config = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", "from libs.cli import write_gateway_config; print(write_gateway_config())"],
         capture_output=True,
         text=True,
         check=True,
         env=stack.env,
     ).stdout.strip()
+
+
+def test_envoy_config_validates(stack: Stack) -> None:
+    import sys
+    from pathlib import Path
+
+    config = gateway_config_path(stack)
     assert config.startswith(str(stack.data_dir))
     envoy = Path(sys.executable).parent / "envoy"
     result = subprocess.run([str(envoy), "--mode", "validate", "-c", config], capture_output=True, text=True)
@@ -315,24 +322,20 @@ def _ports(stack: Stack) -> dict[str, int]:
 def test_envoy_starts_with_no_downstream_connection_limit_and_a_64_mib_body_buffer_no_more(stack: Stack) -> None:
     """Envoy caps connections and sheds load (overload manager), and a body larger than the services accept is
     refused with a clear JSON answer (not buffered up to 64 MiB first); the gateway keeps serving."""
-    import sys
+    from pathlib import Path
 
     import yaml
 
-    config_path = subprocess.run(
-        [sys.executable, "-c", "from libs.cli import write_gateway_config; print(write_gateway_config())"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=stack.env,
-    ).stdout.strip()
-    config = yaml.safe_load(open(config_path))
+    config_path = gateway_config_path(stack)
+    config = yaml.safe_load(Path(config_path).read_text())
     monitors = {m["name"] for m in config["overload_manager"]["resource_monitors"]}
     assert "envoy.resource_monitors.global_downstream_max_connections" in monitors
     assert "envoy.resource_monitors.fixed_heap" in monitors
     limit = 32 << 20
     operator = stack.token("--tenant", "sos-expat")
-    huge = b'{"tenant":"sos-expat","template_id":"t","contacts":[' + b'{"email":"a@example.org"},' * (limit // 13) + b"]}"
+    huge = (
+        b'{"tenant":"sos-expat","template_id":"t","contacts":[' + b'{"email":"a@example.org"},' * (limit // 13) + b"]}"
+    )
     reply = httpx.post(
         f"{stack.gateway}/api/v2/campaigns",
         content=huge,

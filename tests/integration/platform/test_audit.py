@@ -21,28 +21,13 @@ from libs.interceptor import PlatformInterceptor
 from libs.service_catalog import definition_of
 from libs.tables import audit_entries, event_outbox
 from libs.unit_of_work import SqlUnitOfWork
+from tests.fakes import Aborted, FakeGrpcContext
 
 pytestmark = pytest.mark.integration
 
 CREATE = "/emailengine.ippool.v1.IpPoolService/CreateIp"
 PAUSE = "/emailengine.ippool.v1.IpPoolService/PauseIp"
 SECRET = "hunter2-super-secret-webhook-key"
-
-
-class Aborted(Exception):
-    pass
-
-
-class FakeContext:
-    def abort_with_status(self, status: Any) -> None:
-        self.status = status
-        raise Aborted
-
-    def code(self) -> None:
-        return None
-
-    def details(self) -> str:
-        return ""
 
 
 @pytest.fixture()
@@ -58,7 +43,7 @@ def setup(tmp_path: Path) -> Any:
 
     def run(method: str, request: Any, role: Role, handler: Any) -> None:
         metadata = {"authorization": f"Bearer {token(role)}"}
-        with contextlib.suppress(Aborted), interceptor._serving(method, metadata, request, FakeContext()):  # type: ignore[arg-type]
+        with contextlib.suppress(Aborted), interceptor._serving(method, metadata, request, FakeGrpcContext()):  # type: ignore[arg-type]
             handler(request)
 
     yield db, run

@@ -13,27 +13,9 @@ import sqlalchemy.exc
 from libs.auth import Role, TokenVerifier, ensure_local_keys, mint_token
 from libs.errors import InvalidArgument
 from libs.interceptor import PlatformInterceptor
+from tests.fakes import Aborted, FakeGrpcContext
 
 METHOD = "/emailengine.ippool.v1.IpPoolService/CreateIp"
-
-
-class Aborted(Exception):
-    pass
-
-
-class FakeContext:
-    def __init__(self) -> None:
-        self.status: grpc.Status | None = None
-
-    def abort_with_status(self, status: grpc.Status) -> None:
-        self.status = status
-        raise Aborted
-
-    def code(self) -> None:
-        return None
-
-    def details(self) -> str:
-        return ""
 
 
 @pytest.fixture()
@@ -46,7 +28,7 @@ def call(tmp_path: Path) -> Any:
     interceptor = PlatformInterceptor("ip-pool", TokenVerifier(jwks, "ee", "ee"), db=None)
 
     def run(handler: Any) -> grpc.StatusCode | None:
-        context = FakeContext()
+        context = FakeGrpcContext()
         metadata = {"authorization": f"Bearer {token}"}
         with contextlib.suppress(Aborted), interceptor._serving(METHOD, metadata, object(), context):  # type: ignore[arg-type]
             handler(object(), context)
@@ -116,7 +98,7 @@ def test_streaming_rpc_handlers_skip_the_platform_interceptor_no_more(tmp_path: 
         )
         wrapped = interceptor.intercept_service(lambda _d, handler=handler: handler, details())
         behaviour = getattr(wrapped, kind)
-        context = FakeContext()
+        context = FakeGrpcContext()
         with contextlib.suppress(Aborted):
             result = behaviour(iter(["a", "b"]) if kind == "stream_unary" else object(), context)
             if kind == "unary_stream":
