@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime
-
-import ipaddress
 
 import pytest
 from pydantic import SecretStr
