@@ -291,10 +291,21 @@ class FakeServerTable:
     rows_by_id: dict[int, ServerRow] = field(default_factory=dict)
     applied: list[SyncPlan] = field(default_factory=list)
 
-    def add(self, address: str, *, status: str = "active", warmup_plan_id: int | None = None) -> int:
+    def add(
+        self, address: str, *, status: str = "active", warmup_plan_id: int | None = None, customer_id: int = 1
+    ) -> int:
         server_id = len(self.rows_by_id) + 1
         self.rows_by_id[server_id] = ServerRow(
-            server_id, 1, f"ee {address}", "pmta1.example", 25, status, 50, 500, warmup_plan_id, vmta_name(address)
+            server_id,
+            customer_id,
+            f"ee {address}",
+            "pmta1.example",
+            25,
+            status,
+            50,
+            500,
+            warmup_plan_id,
+            vmta_name(address),
         )
         return server_id
 

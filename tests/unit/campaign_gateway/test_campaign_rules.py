@@ -8,7 +8,9 @@ from campaign_gateway.domain.contacts import Contact, ProblemKind, check_contact
 from campaign_gateway.domain.preflight import (
     DomainCheck,
     IpListing,
+    ServerUse,
     Verdict,
+    campaign_server_refusal,
     check_capacity,
     check_delivery_servers,
     check_domains,
@@ -106,8 +108,25 @@ def test_listings_capacity_and_servers() -> None:
     beyond = check_capacity(requested=10, allocated_today=2, planned_later=3, unplanned=5, horizon_days=60)
     assert not beyond.passed and "5 of 10" in beyond.detail
     assert check_capacity(requested=10, allocated_today=2, planned_later=8, unplanned=0, horizon_days=60).passed
-    missing = check_delivery_servers(servers=[("192.0.2.10", 4), ("192.0.2.11", None)])
+    missing = check_delivery_servers(servers=[ServerUse("192.0.2.10", 4), ServerUse("192.0.2.11", None)])
     assert not missing.passed and "192.0.2.11" in missing.detail
+    partly = check_delivery_servers(
+        servers=[ServerUse("192.0.2.10", 4), ServerUse("192.0.2.11", 5, "it is inactive now")]
+    )
+    assert partly.passed and "192.0.2.11 (server 5) left out: it is inactive now" in partly.detail
+    assert not check_delivery_servers(servers=[ServerUse("192.0.2.11", 5, "it is inactive now")]).passed
+
+
+def test_mailwizz_keeps_only_the_customers_own_active_campaign_servers() -> None:
+    def refusal(**changes: object) -> str:
+        values: dict[str, object] = {"status": "active", "use_for": "all", "customer_id": 3, "tenant_customer_id": 3}
+        values.update(changes)
+        return campaign_server_refusal(**values)  # type: ignore[arg-type]
+
+    assert refusal() == "" and refusal(status="in-use") == "" and refusal(use_for="campaigns") == ""
+    assert refusal(status="inactive") == "it is inactive now"
+    assert "customer 4" in refusal(customer_id=4)
+    assert refusal(use_for="transactional") == "it is used for transactional only"
 
 
 def test_names_fingerprints_and_stages() -> None:

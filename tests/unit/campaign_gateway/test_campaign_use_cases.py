@@ -170,6 +170,8 @@ def test_bad_request_fields_are_named_together(world: World) -> None:
         ("no_capacity", "capacity"),
         ("too_much", "capacity"),
         ("no_server", "delivery_servers"),
+        ("all_inactive", "delivery_servers"),
+        ("another_customer", "delivery_servers"),
     ],
 )
 def test_a_failing_preflight_names_its_check_and_reserves_and_creates_nothing(
@@ -192,12 +194,29 @@ def test_a_failing_preflight_names_its_check_and_reserves_and_creates_nothing(
         world.ippool.capacity_per_ip = 10
     elif breakage == "no_server":
         del world.table.rows_by_id[world.server_ids[0]]
+    elif breakage in ("all_inactive", "another_customer"):
+        world.table.rows_by_id.clear()
+        for address in IPS:
+            if breakage == "all_inactive":
+                world.table.add(address, status="inactive")
+            else:
+                world.table.add(address, customer_id=2)
     with pytest.raises(FailedPrecondition) as refused:
         world.create(people(100), **options)
     assert refused.value.metadata["check"] == check and f"'{check}'" in refused.value.message
     assert world.api.lists == {} and world.api.campaigns == {}
     assert all(validate_only for _, validate_only in world.ippool.allocations)
     assert world.store.tables.get("campaigns", {}) == {}
+
+
+def test_a_server_mailwizz_would_drop_is_left_out_of_the_campaign(world: World) -> None:
+    row = world.table.rows_by_id[world.server_ids[1]]
+    world.table.rows_by_id[world.server_ids[1]] = type(row)(**{**row.__dict__, "status": "inactive"})
+    report = world.create(people(500))
+    _, spec, _ = world.api.campaigns[report.campaign.mailwizz.campaign_uid]  # type: ignore[attr-defined]
+    assert list(spec.delivery_server_ids) == [world.server_ids[0]]
+    allocate = next(s for s in report.steps if s.step == "allocate")  # type: ignore[attr-defined]
+    assert f"{IPS[1]} (it is inactive now)" in allocate.detail
 
 
 def test_domains_never_checked_are_checked_now(world: World) -> None:

@@ -127,6 +127,7 @@ class ServerRow:
     daily_quota: int
     warmup_plan_id: int | None
     vmta: str | None
+    use_for: str = "all"  # all, campaigns, transactional, ...: what MailWizz uses the server for
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ def _table(prefix: str) -> Table:
         Column("daily_quota", Integer, nullable=False),
         Column("meta_data", LargeBinary),
         Column("status", String(15), nullable=False),
+        Column("use_for", String(15), nullable=False),
         Column("date_added", String(19), nullable=False),
         Column("last_updated", String(19), nullable=False),
     )
@@ -367,6 +369,7 @@ class MailwizzDeliveryServers:
             "daily_quota": settings.daily_quota,
             "meta_data": additional_headers_meta([(VMTA_HEADER, vmta)]),
             "status": ServerStatus.INACTIVE.value,
+            "use_for": "all",
             "date_added": stamp,
             "last_updated": stamp,
         }
@@ -482,4 +485,5 @@ def _row(record: Mapping[str, Any]) -> ServerRow:
         daily_quota=int(record["daily_quota"]),
         warmup_plan_id=record["warmup_plan_id"],
         vmta=vmta_of(headers_from_meta(record["meta_data"])),
+        use_for=str(record["use_for"]),
     )

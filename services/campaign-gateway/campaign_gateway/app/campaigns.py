@@ -83,9 +83,11 @@ from campaign_gateway.domain.contacts import (
     normalized_email,
     suppression_key,
 )
-from campaign_gateway.domain.pmta_config import vmta_name
+from campaign_gateway.domain.pmta_config import address_from_vmta, vmta_name
 from campaign_gateway.domain.preflight import (
     PreflightCheck,
+    ServerUse,
+    campaign_server_refusal,
     check_capacity,
     check_delivery_servers,
     check_domains,
@@ -368,10 +370,11 @@ class CampaignUseCases:
         if self._quota_sync is not None:
             # The rows of the IPs it will use exist, with today's quotas, before the campaign is created.
             self._quota_sync.sync_tenant(tenant)
-        servers = self._server_ids(mailwizz)
-        checks.append(check_delivery_servers(servers=[(address, servers.get(address)) for address in addresses]))
+        servers = self._servers(mailwizz)
+        uses = [servers.get(address) or ServerUse(address, None) for address in addresses]
+        checks.append(check_delivery_servers(servers=uses))
         shares = tuple(
-            IpShare(a.address, a.volume, dict(a.by_provider), servers.get(a.address), vmta_name(a.address))
+            IpShare(a.address, a.volume, dict(a.by_provider), _usable_id(servers.get(a.address)), vmta_name(a.address))
             for a in preview.allocations
         )
         return checks, shares
@@ -380,19 +383,25 @@ class CampaignUseCases:
         assert self._ippool is not None
         return [ip.address for ip in self._ippool.list_ips(tenant_id=tenant) if ip.state in SENDING_IP_STATES]
 
-    def _server_ids(self, mailwizz: TenantMailwizz) -> dict[str, int]:
-        """address -> MailWizz server id, for the rows whose X-Virtual-MTA names an IP's VMTA."""
-        from campaign_gateway.domain.pmta_config import address_from_vmta
-
+    def _servers(self, mailwizz: TenantMailwizz) -> dict[str, ServerUse]:
+        """Each IP's delivery server (the row whose X-Virtual-MTA names its VMTA), and whether MailWizz would take
+        it for a campaign now."""
         try:
             rows = mailwizz.servers.rows()
         except MailwizzDbError as failure:
             raise Unavailable(f"the MailWizz database of tenant {mailwizz.view.tenant!r} failed: {failure}") from None
-        found: dict[str, int] = {}
+        found: dict[str, ServerUse] = {}
         for row in rows:
             address = address_from_vmta(row.vmta) if row.vmta else None
-            if address is not None and row.status not in ("disabled", "pending-delete"):
-                found.setdefault(address, row.server_id)
+            if address is None or row.status in ("disabled", "pending-delete") or address in found:
+                continue
+            refusal = campaign_server_refusal(
+                status=row.status,
+                use_for=row.use_for,
+                customer_id=row.customer_id,
+                tenant_customer_id=mailwizz.view.customer_id,
+            )
+            found[address] = ServerUse(address, row.server_id, refusal)
         return found
 
     # ------------------------------------------------------------------ the stages
@@ -476,16 +485,18 @@ class CampaignUseCases:
                 by_provider=campaign.plan.requested_by_provider,
                 validate_only=False,
             )
-            servers = self._server_ids(mailwizz)
+            servers = self._servers(mailwizz)
             fallback = [] if result.allocations else self._sending_ips(campaign.tenant)
         except ServiceError as failure:
             raise _Stop(failure) from None
         shares = tuple(
-            IpShare(a.address, a.volume, dict(a.by_provider), servers.get(a.address), vmta_name(a.address))
+            IpShare(a.address, a.volume, dict(a.by_provider), _usable_id(servers.get(a.address)), vmta_name(a.address))
             for a in result.allocations
         )
         # Nothing can go today: MailWizz still needs the servers the following days' volume goes through.
-        shares += tuple(IpShare(address, 0, {}, servers.get(address), vmta_name(address)) for address in fallback)
+        shares += tuple(
+            IpShare(address, 0, {}, _usable_id(servers.get(address)), vmta_name(address)) for address in fallback
+        )
         plan = replace(
             campaign.plan,
             allocation_id=result.allocation_id,
@@ -497,10 +508,18 @@ class CampaignUseCases:
             unplanned=result.unplanned,
             excluded=result.excluded,
         )
-        missing = [ip.address for ip in shares if ip.delivery_server_id is None]
+        missing = [
+            f"{ip.address} ({servers[ip.address].refusal if ip.address in servers else 'no delivery server'})"
+            for ip in shares
+            if ip.delivery_server_id is None
+        ]
         if not plan.delivery_server_ids:
+            # MailWizz, given no server it takes, would send through any server of the customer.
             raise _Stop(
-                FailedPrecondition("no allocated IP has a MailWizz delivery server", reason="NO_DELIVERY_SERVER")
+                FailedPrecondition(
+                    "no allocated IP has a delivery server MailWizz would take now: " + ", ".join(missing),
+                    reason="NO_DELIVERY_SERVER",
+                )
             )
         detail = (
             f"allocation {result.allocation_id}: {result.allocated_today} today over "
@@ -508,7 +527,7 @@ class CampaignUseCases:
             + f"; {result.remainder} on the following days"
         )
         if missing:
-            detail += f"; without a delivery server (left out): {', '.join(missing)}"
+            detail += f"; left out of the MailWizz campaign: {', '.join(missing)}"
         campaign = replace(campaign, stage=CampaignStage.ALLOCATED, plan=plan)
         return self._advance(campaign, owner, "allocate", detail)
 
@@ -810,6 +829,10 @@ class CampaignUseCases:
         page = found[:limit]
         next_token = TimePosition(page[-1].create_time, page[-1].key).encode() if len(found) > limit else ""
         return page, next_token
+
+
+def _usable_id(server: ServerUse | None) -> int | None:
+    return server.server_id if server is not None and not server.refusal else None
 
 
 def _without(remaining: list[SubscriberInput], done: BulkResult) -> list[SubscriberInput]:

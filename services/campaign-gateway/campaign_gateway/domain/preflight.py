@@ -8,7 +8,9 @@ Public API:
     check_domains(*, from_email, sending_domains, checks) -> PreflightCheck      -- rules 1-3
     check_listings(*, listings) -> PreflightCheck                                  -- rule 4
     check_capacity(*, requested, allocated_today, planned_later, unplanned, horizon_days) -> PreflightCheck -- rule 5
-    check_delivery_servers(*, servers) -> PreflightCheck                           -- rule 6
+    ServerUse(address, server_id, refusal="")
+    campaign_server_refusal(*, status, use_for, customer_id, tenant_customer_id) -> str   -- rule 7
+    check_delivery_servers(*, servers) -> PreflightCheck                           -- rules 6-7
     first_failure(checks) -> PreflightCheck | None
 
 The rules (each check is named, so a refusal says which one failed):
@@ -26,6 +28,12 @@ The rules (each check is named, so a refusal says which one failed):
     horizon: nothing sendable at all, or contacts left beyond the horizon, fail it.
  6. "delivery_servers": every IP the campaign would use has its MailWizz delivery server (the row naming its
     virtual MTA); otherwise MailWizz could not send through it.
+ 7. MailWizz keeps, of the servers a campaign is created with, only those available to the customer now: its
+    own (the tenant's MailWizz customer), `active` or `in-use`, used for all mail or for campaigns. It drops any
+    other id without a word, and a campaign left with no server sends through any server the customer has. So a
+    server MailWizz would drop is left out (and reported), and when none is left the check fails: outside the
+    tenant's sending window every server is inactive, so a campaign is created within it (its send time may be
+    later).
 """
 
 from __future__ import annotations
@@ -131,16 +139,46 @@ def check_capacity(
     )
 
 
-def check_delivery_servers(*, servers: Sequence[tuple[str, int | None]]) -> PreflightCheck:
-    """Rule 6: `servers` is (address, MailWizz server id or None) for each IP the campaign would use."""
-    missing = [address for address, server_id in servers if server_id is None]
+@dataclass(frozen=True)
+class ServerUse:
+    """An IP's MailWizz delivery server (None: it has none), and why MailWizz would drop it ("": it would not)."""
+
+    address: str
+    server_id: int | None
+    refusal: str = ""
+
+
+def campaign_server_refusal(
+    *, status: str, use_for: str, customer_id: int | None, tenant_customer_id: int | None
+) -> str:
+    """Rule 7: why MailWizz would drop this server from a new campaign ("" when it would keep it)."""
+    if customer_id != tenant_customer_id:
+        return f"it belongs to MailWizz customer {customer_id}, not the tenant's ({tenant_customer_id})"
+    if status not in ("active", "in-use"):
+        return f"it is {status} now"
+    if use_for not in ("all", "campaigns"):
+        return f"it is used for {use_for} only"
+    return ""
+
+
+def check_delivery_servers(*, servers: Sequence[ServerUse]) -> PreflightCheck:
+    """Rules 6-7, for each IP the campaign would use."""
+    missing = [s.address for s in servers if s.server_id is None]
     if missing:
         return PreflightCheck(
             "delivery_servers", False, f"no MailWizz delivery server for {', '.join(missing)} (see the quota sync)"
         )
-    return PreflightCheck(
-        "delivery_servers", True, ", ".join(f"{address} -> server {server_id}" for address, server_id in servers)
-    )
+    usable = [s for s in servers if not s.refusal]
+    dropped = "; ".join(f"{s.address} (server {s.server_id}) left out: {s.refusal}" for s in servers if s.refusal)
+    if not usable:
+        return PreflightCheck(
+            "delivery_servers",
+            False,
+            f"MailWizz would take none of the servers ({dropped}) and would then send through any server of the "
+            "customer",
+        )
+    detail = ", ".join(f"{s.address} -> server {s.server_id}" for s in usable)
+    return PreflightCheck("delivery_servers", True, detail + (f"; {dropped}" if dropped else ""))
 
 
 def first_failure(checks: Sequence[PreflightCheck]) -> PreflightCheck | None:
