@@ -383,6 +383,12 @@ class MailwizzApiStandIn:
         with self._lock:
             self._faults.append(_Fault(count, path, status=status))
 
+    def clear_faults(self) -> None:
+        """Forget the faults and delays not used yet (the outage is over)."""
+        with self._lock:
+            self._faults.clear()
+            self._delays.clear()
+
     def delay_next(self, count: int, seconds: float, *, path: str | None = None) -> None:
         """Hold the next `count` answers for `seconds` (the work is still done, as on a slow real server)."""
         with self._lock:
