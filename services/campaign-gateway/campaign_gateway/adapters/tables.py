@@ -39,7 +39,7 @@ campaigns = sa.Table(
     sa.Column("update_time", sa.DateTime(timezone=True), nullable=True),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
-    sa.UniqueConstraint("tenant", "request_id", name="uq_campaigns_tenant_request"),
+    sa.Index("uq_campaigns_tenant_request", "tenant", "request_id", unique=True),
 )
 
 campaign_contacts = sa.Table(

@@ -38,16 +38,15 @@ _CAMPAIGN_COLUMNS = (
 
 
 def upgrade() -> None:
-    # Campaigns stored before this revision were never handed to MailWizz: they keep their state, and their
-    # received count is what they were accepted with.
-    with op.batch_alter_table("campaigns") as batch:
-        for name, kind, options in _CAMPAIGN_COLUMNS:
-            batch.add_column(sa.Column(name, kind, **options))
-        batch.create_unique_constraint("uq_campaigns_tenant_request", ["tenant", "request_id"])
+    # Columns are added in place and the uniqueness is an index: SQLite would otherwise copy `campaigns`, which
+    # its foreign keys (campaign_contacts) forbid. Campaigns stored before were never handed to MailWizz: they
+    # keep their state, and what they received is what they were accepted with.
+    for name, kind, options in _CAMPAIGN_COLUMNS:
+        op.add_column("campaigns", sa.Column(name, kind, **options))
     op.execute("UPDATE campaigns SET received = contact_count")
+    op.create_index("uq_campaigns_tenant_request", "campaigns", ["tenant", "request_id"], unique=True)
     op.create_index("ix_campaigns_state", "campaigns", ["state"])
-    with op.batch_alter_table("campaign_contacts") as batch:
-        batch.add_column(sa.Column("position", sa.Integer(), nullable=True))
+    op.add_column("campaign_contacts", sa.Column("position", sa.Integer(), nullable=True))
     op.create_table(
         "campaign_problems",
         sa.Column("campaign_id", sa.String(36), sa.ForeignKey("campaigns.campaign_id"), primary_key=True),
@@ -88,10 +87,8 @@ def downgrade() -> None:
     op.drop_table("suppressions")
     op.drop_table("campaign_steps")
     op.drop_table("campaign_problems")
-    with op.batch_alter_table("campaign_contacts") as batch:
-        batch.drop_column("position")
+    op.drop_column("campaign_contacts", "position")
     op.drop_index("ix_campaigns_state", table_name="campaigns")
-    with op.batch_alter_table("campaigns") as batch:
-        batch.drop_constraint("uq_campaigns_tenant_request", type_="unique")
-        for name, _, _ in reversed(_CAMPAIGN_COLUMNS):
-            batch.drop_column(name)
+    op.drop_index("uq_campaigns_tenant_request", table_name="campaigns")
+    for name, _, _ in reversed(_CAMPAIGN_COLUMNS):
+        op.drop_column("campaigns", name)
