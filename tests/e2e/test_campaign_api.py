@@ -75,7 +75,7 @@ def stack(
         "EE_DNS_TIMEOUT": "1",
         "EE_REPUTATION_ZONE_NAMES": json.dumps(ZONE_NAMES),
         "EE_OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8",
-        "EE_CAMPAIGN_GATEWAY_MAILWIZZ": json.dumps({"sos-expat": mailwizz_settings(standin, database_url)}),
+        "EE_CAMPAIGN_GATEWAY_MAILWIZZ": json.dumps({"sos-expat": mailwizz_settings(standin.url, database_url)}),
         "EE_CAMPAIGN_GATEWAY_PMTA_SMTP_HOSTS": json.dumps({"pmta1": "pmta1.internal:2525"}),
     }
     with production_stack(tmp_path_factory.mktemp("campaignstack"), postgres, redis_server, extra) as running:

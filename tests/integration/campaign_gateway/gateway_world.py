@@ -99,9 +99,9 @@ def create_customer(mariadb: MariadbServer, database: str, customer_id: int, ema
     )
 
 
-def mailwizz_settings(standin: MailwizzApiStandIn, database_url: str, **overrides: Any) -> dict[str, Any]:
+def mailwizz_settings(base_url: str, database_url: str, /, **overrides: Any) -> dict[str, Any]:
     values = {
-        "base_url": standin.url,
+        "base_url": base_url,
         "api_key": KEY,
         "database_url": database_url,
         "table_prefix": "mw_",
@@ -226,7 +226,7 @@ def running_world(
                 sending_domains=[reputation_pb.SendingDomain(domain=SENDING_DOMAIN, dkim_selectors=["s2048"])],
             ),
         )
-        settings = {TENANT: mailwizz_settings(standin, database_url, **(mailwizz or {}))}
+        settings = {TENANT: mailwizz_settings(standin.url, database_url, **(mailwizz or {}))}
         addresses = {
             "EE_IPPOOL_ADDRESS": ippool.settings.grpc_address("ip-pool"),
             "EE_REPUTATION_ADDRESS": reputation.settings.grpc_address("reputation"),

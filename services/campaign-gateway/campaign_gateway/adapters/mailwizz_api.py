@@ -62,12 +62,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -384,9 +385,19 @@ class DeliveryServerRef:
 # --------------------------------------------------------------------------- PHP form encoding
 
 
+# Bytes PHP's urlencode() escapes; one regex pass over the UTF-8 bytes is several times faster than quote_plus,
+# which matters for bulk imports (four fields per subscriber, 100 000 subscribers).
+_PHP_UNSAFE = re.compile(rb"[^A-Za-z0-9_.\-]")
+_PHP_ESCAPES = {bytes([b]): b"+" if b == 0x20 else f"%{b:02X}".encode() for b in range(256)}
+
+
+def _php_escape(match: re.Match[bytes]) -> bytes:
+    return _PHP_ESCAPES[match.group()]
+
+
 def php_urlencode(value: str) -> str:
-    """PHP's urlencode(): alphanumerics and `-_.` as is, space as `+`, anything else as `%XX`."""
-    return quote_plus(value, safe="").replace("~", "%7E")
+    """PHP's urlencode(): alphanumerics and `-_.` as is, space as `+`, anything else as `%XX` (of UTF-8 bytes)."""
+    return _PHP_UNSAFE.sub(_php_escape, value.encode("utf-8")).decode("ascii")
 
 
 def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
