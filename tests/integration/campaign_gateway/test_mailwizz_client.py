@@ -17,6 +17,7 @@ from campaign_gateway.adapters.mailwizz_api import (
     MailwizzAuthError,
     MailwizzBatchIncomplete,
     MailwizzClient,
+    MailwizzDestinationRefused,
     MailwizzTimeout,
     MailwizzUnavailable,
     MailwizzValidationError,
@@ -258,3 +259,14 @@ def test_tenants_see_only_their_own_objects(
     assert other.find_list_by_name("ee-campaign-42") is None
     with pytest.raises(MailwizzValidationError):
         other.create_campaign(_campaign_spec(list_uid))
+
+
+def test_a_mailwizz_on_a_private_address_is_refused_unless_the_operator_allows_it(
+    standin: MailwizzApiStandIn, tenant: Customer
+) -> None:
+    with closing(GuardedClient(OutboundPolicy(deadline_seconds=5))) as public_only:
+        client = MailwizzClient(standin.url, ApiKey(SecretStr(KEY)), public_only, retry=FAST)
+        with pytest.raises(MailwizzDestinationRefused) as refused:
+            client.find_template_by_name("cold_v1")
+    assert "loopback" in refused.value.message and KEY not in refused.value.message
+    assert sum(standin.calls.values()) == 0
