@@ -18,6 +18,7 @@ from emailengine.campaign.v1 import campaign_service_pb2 as pb
 from emailengine.ippool.v1 import ippool_service_pb2 as ippool_pb
 from tests.harness.dns_servers import Nsd, Rbldnsd
 from tests.harness.mariadb import MariadbServer
+from tests.harness.servers import wait_until
 from tests.integration.campaign_gateway.gateway_world import (
     KEY,
     NO_MAIL_DOMAIN,
@@ -289,3 +290,24 @@ def test_the_binding_view_shows_where_mailwizz_is_never_a_key(world: World) -> N
         lambda: world.call("GetMailwizzBinding", pb.GetMailwizzBindingRequest(tenant=TENANT), world.token("ulixai"))
     )
     assert other.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_caller_that_gives_up_does_not_stop_the_creation_and_the_same_request_finds_it(world: World) -> None:
+    world.standin.delay_next(4, 1.0)  # a slow MailWizz: the caller's deadline passes first
+    request = pb.CreateCampaignRequest(
+        tenant=TENANT, template_id="cold_v1", contacts=contacts(2_000), request_id="impatient"
+    )
+    metadata = (("authorization", f"Bearer {world.token()}"),)
+    error = rpc_error(lambda: world.stub.CreateCampaign(request, metadata=metadata, timeout=1.5))
+    assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+    def listed() -> list[pb.Campaign]:
+        return list(world.call("ListCampaigns", pb.ListCampaignsRequest(tenant=TENANT)).campaigns)
+
+    wait_until(lambda: len(listed()) == 1, 20, "the campaign stored")
+    meanwhile = world.call("CreateCampaign", request)  # while it is being made: the same campaign, as it stands
+    assert meanwhile.campaign_id == listed()[0].campaign_id
+    wait_until(lambda: listed()[0].state == pb.CAMPAIGN_STATE_SENDING, 30, "the creation carried on")
+    done = world.call("CreateCampaign", request)
+    assert done.campaign_id == meanwhile.campaign_id and done.state == pb.CAMPAIGN_STATE_SENDING
+    assert (created(world, "list"), created(world, "campaign"), created(world, "subscriber")) == (1, 1, 2_000)
