@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -266,6 +267,7 @@ def main() -> None:
             print(line.format("POST /api/v2/campaigns through Envoy", rest_took, count / rest_took))
     finally:
         mariadb.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
