@@ -9,10 +9,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from emailengine.campaign.v1 import campaign_service_pb2 as pb
+from emailengine.campaign.v1 import campaign_service_pb2_grpc as pb_grpc
 from tests.harness.dns_servers import Nsd, Rbldnsd
 from tests.harness.mariadb import MariadbServer
 from tests.harness.servers import PostgresServer, RedisServer, Stack, production_stack, wait_until
@@ -163,3 +166,18 @@ def test_rest_errors_name_what_is_wrong(stack: Stack, token: str) -> None:
     binding = rest(stack, "GET", "/api/v2/mailwizz/bindings/sos-expat", token)
     assert binding.status_code == 200 and KEY not in binding.text
     assert binding.json()["auth"] == "api-key"
+
+
+def test_a_large_list_streams_over_grpc_through_envoy(
+    stack: Stack, token: str, mailwizz: tuple[MailwizzApiStandIn, Customer, str, sa.Engine]
+) -> None:
+    _, customer, _, _ = mailwizz
+    header = pb.CreateCampaignRequest(tenant="sos-expat", template_id="cold_v1", request_id="stream-e2e")
+    people = [pb.Contact(email=f"stream{n}@r{n % 5 + 1}.test") for n in range(3_000)]
+    stream = [pb.UploadCampaignRequest(header=header)] + [
+        pb.UploadCampaignRequest(contacts=pb.ContactChunk(contacts=people[i : i + 1000])) for i in range(0, 3000, 1000)
+    ]
+    stub = pb_grpc.CampaignServiceStub(grpc.insecure_channel(stack.grpc_target))
+    campaign = stub.UploadCampaign(iter(stream), metadata=(("authorization", f"Bearer {token}"),), timeout=120)
+    assert campaign.state == pb.CAMPAIGN_STATE_SENDING and campaign.contact_count == 3_000
+    assert len(customer.lists[campaign.mailwizz.list_uid].subscribers) == 3_000

@@ -220,6 +220,7 @@ class CampaignUseCases:
             )
         campaign = replace(campaign, preflight=tuple(checks), plan=replace(campaign.plan, ips=allocation_ips))
         owner = uuid.uuid4().hex
+        audit.note(tenant_id=campaign.tenant, resource=f"campaigns/{campaign.campaign_id}")
         with self._uow() as uow:
             uow.campaigns.add(campaign, list(check.accepted), check.positions)
             uow.campaigns.add_problems(campaign.campaign_id, check.problems)
@@ -234,7 +235,6 @@ class CampaignUseCases:
                 ),
             )
             uow.commit()
-        audit.note(tenant_id=campaign.tenant, resource=f"campaigns/{campaign.campaign_id}")
         return self._run(campaign, mailwizz, owner=owner, resuming=False)
 
     def _validate(self, request: CampaignRequest) -> None:

@@ -26,6 +26,7 @@ the periodic full sync (`EE_CAMPAIGN_GATEWAY_QUOTA_SYNC_SECONDS`) repairs anythi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -51,6 +52,8 @@ from emailengine.platform.v1 import event_pb2
 from libs.auth import Caller
 from libs.clock import Clock
 from libs.errors import FailedPrecondition, NotFound, Unavailable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,9 @@ class MailwizzQuotaSync:
                 reports.append(self.sync_tenant(tenant))
             except (Unavailable, FailedPrecondition):
                 continue  # recorded in the tenant's sync state by sync_tenant
+            except Exception as failure:  # one tenant's surprise must not stop the others' sync
+                log.exception("quota sync failed", extra={"tenant": tenant})
+                self._record_failure(tenant, f"the sync failed unexpectedly ({type(failure).__name__})")
         return reports
 
     def sync_tenant(self, tenant: str, *, dry_run: bool = False) -> QuotaSyncReport:
