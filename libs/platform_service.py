@@ -1,6 +1,7 @@
-"""PlatformService, served by every service process: product health and the audit log.
+"""PlatformService, served by every service process: product health, the audit log and the dead letters.
 
-Both fan out to the four services over gRPC, so whichever process Envoy picks gives the whole picture.
+Each fans out to the four services over gRPC, so whichever process Envoy picks gives the whole picture; a replay
+is forwarded to the service whose dead letter it is.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import heapq
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 from importlib.metadata import PackageNotFoundError, version
 
 import grpc
@@ -18,9 +20,10 @@ from emailengine.platform.v1 import platform_service_pb2_grpc as pb_grpc
 from libs import audit
 from libs.config import SERVICE_NAMES, Settings
 from libs.db import Database
-from libs.errors import Unavailable
+from libs.dead_letters import DeadLetter, DeadLetters
+from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from libs.interceptor import current_authorization, current_caller
-from libs.pagination import page_size
+from libs.pagination import TimePosition, page_size
 from libs.service_catalog import grpc_service_of
 
 log = logging.getLogger(__name__)
@@ -34,10 +37,11 @@ except PackageNotFoundError:
 
 
 class PlatformServicer(pb_grpc.PlatformServiceServicer):
-    def __init__(self, service: str, settings: Settings, db: Database):
+    def __init__(self, service: str, settings: Settings, db: Database, dead_letters: DeadLetters | None = None):
         self._service = service
         self._settings = settings
         self._db = db
+        self._dead_letters = dead_letters
         self._channels = {name: grpc.insecure_channel(settings.grpc_address(name)) for name in SERVICE_NAMES}
         self._pool = ThreadPoolExecutor(max_workers=len(SERVICE_NAMES), thread_name_prefix="fanout")
 
@@ -90,3 +94,93 @@ class PlatformServicer(pb_grpc.PlatformServiceServicer):
             self._db, tenant_id=request.tenant_id, limit=page_size(request.page_size), page_token=request.page_token
         )
         return pb.ListAuditEntriesResponse(audit_entries=entries)
+
+    # -- dead letters -------------------------------------------------------------------------------------
+
+    def ListDeadLetters(
+        self, request: pb.ListDeadLettersRequest, context: grpc.ServicerContext
+    ) -> pb.ListDeadLettersResponse:
+        current_caller().require_admin()
+        size = page_size(request.page_size)
+        services = [_known_service(request.service)] if request.service else list(SERVICE_NAMES)
+        metadata = (("authorization", current_authorization()),)
+        per_service = pb.ListDeadLettersRequest(
+            include_replayed=request.include_replayed, page_size=size, page_token=request.page_token
+        )
+
+        def fetch(name: str) -> list[pb.DeadLetter]:
+            stub = pb_grpc.PlatformServiceStub(self._channels[name])
+            try:
+                return list(stub.ListServiceDeadLetters(per_service, metadata=metadata, timeout=5).dead_letters)
+            except grpc.RpcError as exc:
+                raise Unavailable(f"dead letters of {name} unavailable: {exc.code().name}") from None
+
+        streams = list(self._pool.map(fetch, services))
+        merged = heapq.merge(*streams, key=lambda d: (d.failed_at.ToNanoseconds(), d.event_id), reverse=True)
+        page = [letter for _, letter in zip(range(size), merged, strict=False)]
+        token = _position_of(page[-1]).encode() if len(page) == size else ""
+        return pb.ListDeadLettersResponse(dead_letters=page, next_page_token=token)
+
+    def ListServiceDeadLetters(
+        self, request: pb.ListDeadLettersRequest, context: grpc.ServicerContext
+    ) -> pb.ListDeadLettersResponse:
+        current_caller().require_admin()
+        if self._dead_letters is None:
+            return pb.ListDeadLettersResponse()
+        found = self._dead_letters.list(
+            include_replayed=request.include_replayed,
+            limit=page_size(request.page_size),
+            after=TimePosition.decode(request.page_token),
+        )
+        return pb.ListDeadLettersResponse(dead_letters=[_letter(d) for d in found])
+
+    def ReplayDeadLetter(self, request: pb.ReplayDeadLetterRequest, context: grpc.ServicerContext) -> pb.DeadLetter:
+        current_caller().require_admin()
+        owner = _known_service(request.service)
+        stub = pb_grpc.PlatformServiceStub(self._channels[owner])
+        metadata = (("authorization", current_authorization()),)
+        try:
+            return stub.ReplayServiceDeadLetter(request, metadata=metadata, timeout=60)
+        except grpc.RpcError as exc:
+            status = exc.code()
+            if status in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+                error = NotFound("dead letter", request.event_id) if status == grpc.StatusCode.NOT_FOUND else None
+                raise error or FailedPrecondition(exc.details() or "the event failed again") from None
+            raise Unavailable(f"{owner} did not answer the replay: {status.name}") from None
+
+    def ReplayServiceDeadLetter(
+        self, request: pb.ReplayDeadLetterRequest, context: grpc.ServicerContext
+    ) -> pb.DeadLetter:
+        current_caller().require_admin()
+        if self._dead_letters is None or request.service != self._service:
+            raise NotFound("dead letter", request.event_id)
+        audit.note(resource=f"dead-letters/{request.service}/{request.event_id}")
+        return _letter(self._dead_letters.replay(request.event_id))
+
+
+def _known_service(name: str) -> str:
+    if name not in SERVICE_NAMES:
+        raise InvalidArgument("service", f"must be one of {', '.join(SERVICE_NAMES)}")
+    return name
+
+
+def _position_of(letter: pb.DeadLetter) -> TimePosition:
+    return TimePosition(letter.failed_at.ToDatetime(tzinfo=UTC), letter.event_id)
+
+
+def _letter(letter: DeadLetter) -> pb.DeadLetter:
+    message = pb.DeadLetter(
+        service=letter.service,
+        event_id=letter.event_id,
+        event_type=letter.event_type,
+        source=letter.source,
+        tenant_id=letter.tenant_id,
+        error=letter.error,
+        attempts=letter.attempts,
+    )
+    message.failed_at.FromDatetime(letter.failed_at)
+    if letter.occurred_at is not None:
+        message.occurred_at.FromDatetime(letter.occurred_at)
+    if letter.replayed_at is not None:
+        message.replayed_at.FromDatetime(letter.replayed_at)
+    return message

@@ -25,6 +25,7 @@ from libs import events
 from libs.auth import TokenVerifier, ensure_local_keys
 from libs.clock import Clock
 from libs.config import Settings
+from libs.dead_letters import DeadLetters
 from libs.interceptor import PlatformInterceptor
 from libs.platform_service import PlatformServicer
 from libs.runtime import Runtime, ServiceDefinition, build_runtime
@@ -84,7 +85,7 @@ class ServiceHost:
         for job in self.definition.periodic_jobs(rt.config):
             rt.jobs.every(job)
         platform_service_pb2_grpc.add_PlatformServiceServicer_to_server(
-            PlatformServicer(self.definition.name, s, rt.db), server
+            PlatformServicer(self.definition.name, s, rt.db, DeadLetters(rt.db, rt.consumer)), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

@@ -364,3 +364,36 @@ def test_envoy_starts_with_no_downstream_connection_limit_and_a_64_mib_body_buff
     assert reply.status_code in (413, 429), reply.text[:500]
     assert isinstance(reply.json()["code"], int) and "larger" in reply.text + "Payload Too Large"
     assert rest(stack, "GET", "/api/v2/health").status_code == 200
+
+
+def test_dead_letters_are_listed_and_replayed_by_an_admin_over_rest(stack: Stack) -> None:
+    """An event reputation could not apply, seen from the platform's API and applied again on demand."""
+    import uuid
+
+    from google.protobuf import any_pb2
+
+    from emailengine.ippool.v1 import events_pb2 as ippool_events
+    from emailengine.platform.v1 import event_pb2
+    from libs.config import Settings
+    from libs.db import connect
+    from libs.events import EventConsumer
+
+    payload = any_pb2.Any()
+    payload.Pack(ippool_events.IpRegistered(address="192.0.2.72", tenant_id="sos-expat"))
+    event_id = str(uuid.uuid4())
+    raw = event_pb2.EventEnvelope(event_id=event_id, source="ip-pool", tenant_id="sos-expat", payload=payload)
+    db = connect(Settings(_env_file=None, database_url=stack.env["DATABASE_URL"]), "reputation")
+    try:
+        EventConsumer(group="reputation", db=db).dead_letter(raw.SerializeToString(), RuntimeError("boom"), 5)
+    finally:
+        db.dispose()
+    admin, operator = stack.token("--admin"), stack.token("--tenant", "sos-expat")
+    assert rest(stack, "GET", "/api/v2/dead-letters", operator).status_code == 403
+    listed = rest(stack, "GET", "/api/v2/dead-letters?service=reputation", admin).json()["dead_letters"]
+    assert [(d["event_id"], d["service"], d["attempts"]) for d in listed] == [(event_id, "reputation", 5)]
+    replay = rest(stack, "POST", f"/api/v2/dead-letters/reputation/{event_id}:replay", admin, json={})
+    assert replay.status_code == 200 and replay.json()["replayed_at"]
+    assert rest(stack, "GET", "/api/v2/reputation/ips/192.0.2.72", operator).status_code == 200  # now watched
+    assert rest(stack, "GET", "/api/v2/dead-letters", admin).json()["dead_letters"] == []
+    missing = rest(stack, "POST", f"/api/v2/dead-letters/notifier/{uuid.uuid4()}:replay", admin, json={})
+    assert missing.status_code == 404

@@ -309,6 +309,23 @@ CASES = [
         path_field="settings.tenant_id",
         query={"update_mask": "allowed_telegram_chat_ids"},
     ),
+    Case(
+        "PlatformService.ListDeadLetters",
+        "GET",
+        "/api/v2/dead-letters",
+        write=False,
+        ids="none",
+        query={"service": "reputation"},
+    ),
+    Case(
+        "PlatformService.ReplayDeadLetter",
+        "POST",
+        "/api/v2/dead-letters/reputation/{id}:replay",
+        {},
+        ids="dead-letter",
+        path_field="event_id",
+        fixed={"service": "reputation"},
+    ),
     Case("PlatformService.GetHealth", "GET", "/api/v2/health", write=False, ids="none", own=True),
     Case(
         "PlatformService.ListAuditEntries",
@@ -373,6 +390,7 @@ def world(stack: Stack) -> World:
             "route": ("sos-route", "nosuch-route"),
             "campaign": (campaign, str(uuid.uuid4())),
             "none": ("", ""),
+            "dead-letter": (str(uuid.uuid4()), str(uuid.uuid4())),
         },
         tokens={
             "ulixai": stack.token("--tenant", "ulixai"),
