@@ -57,7 +57,11 @@ def connect(settings: Settings, service: str, *, url: str | None = None) -> Data
         schema = schema_name(service)
         engine = sa.create_engine(
             url,
-            pool_pre_ping=True,
+            # No ping before each checkout (a round trip per call): a connection found dead is discarded with
+            # every older one (SQLAlchemy invalidates the pool on a disconnect), the call answers UNAVAILABLE,
+            # and Envoy retries reads; connections are recycled before any idle timeout cuts them.
+            pool_pre_ping=False,
+            pool_recycle=1800,
             pool_size=pool_size,
             max_overflow=pool_size,
             connect_args={"options": f"-csearch_path={schema}"},

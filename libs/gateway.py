@@ -16,6 +16,12 @@ from libs.config import SERVICE_NAMES, Settings, is_ip_literal, split_host_port
 from libs.service_catalog import grpc_service_of, grpc_services_of
 
 PLATFORM_SERVICE = "emailengine.platform.v1.PlatformService"
+READ_RETRIES = {
+    "retry_on": "unavailable,reset,connect-failure,refused-stream",
+    "num_retries": 2,
+    "per_try_timeout": "20s",
+    "retry_back_off": {"base_interval": "0.05s", "max_interval": "0.5s"},
+}
 JWT_PROVIDER = "email_engine"
 
 
@@ -71,17 +77,35 @@ def _status_mapper(http_status: int, grpc_code: int) -> dict[str, Any]:
     }
 
 
+def read_methods(api: str) -> list[str]:
+    """The gRPC paths of an API's reads (GET bindings and `read_only` methods), from the contract."""
+    from google.protobuf import descriptor_pool
+
+    from libs.interceptor import is_read_method
+
+    try:
+        service = descriptor_pool.Default().FindServiceByName(api)
+    except KeyError:
+        return []
+    return [path for m in service.methods if is_read_method(path := f"/{api}/{m.name}")]
+
+
 def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
     # Each service where its EE_*_ADDRESS says (a Kubernetes Service name in a cluster), else this host.
     upstream = {name: split_host_port(settings.grpc_address(name)) for name in SERVICE_NAMES}
     clusters = [_cluster(name, [upstream[name]], grpc_service_of(name)) for name in SERVICE_NAMES]
     # PlatformService runs in every service: balanced over whichever are up.
     clusters.append(_cluster("platform", [upstream[n] for n in SERVICE_NAMES], ""))
-    routes: list[dict[str, Any]] = [
-        {"match": {"prefix": f"/{api}/"}, "route": {"cluster": name, "timeout": "60s"}}
-        for name in SERVICE_NAMES
-        for api in grpc_services_of(name)
-    ]
+    routes: list[dict[str, Any]] = []
+    for name in SERVICE_NAMES:
+        for api in grpc_services_of(name):
+            # Reads are safe to send again: a replica that stopped or a connection reset mid-call costs a retry
+            # on another replica, not an error. Writes go once (the caller decides; a create is never doubled).
+            routes += [
+                {"match": {"path": path}, "route": {"cluster": name, "timeout": "60s", "retry_policy": READ_RETRIES}}
+                for path in read_methods(api)
+            ]
+            routes.append({"match": {"prefix": f"/{api}/"}, "route": {"cluster": name, "timeout": "60s"}})
     routes += [
         {"match": {"prefix": f"/{PLATFORM_SERVICE}/"}, "route": {"cluster": "platform", "timeout": "15s"}},
         {"match": {"prefix": "/grpc.health.v1.Health/"}, "route": {"cluster": "platform", "timeout": "5s"}},
