@@ -37,7 +37,7 @@ def test_the_new_policy_parts_have_their_defaults_and_take_a_field_mask(ippool: 
         True,
         False,
     )
-    assert (tenant.health.decision_hour, tenant.health.window_days, tenant.health.min_complaints) == (6, 7, 3)
+    assert (tenant.health.decision_hour, tenant.health.window_days, tenant.health.min_complaints) == (6, 7, 5)
     assert (tenant.provider_shares.orange, tenant.provider_shares.laposte) == (pytest.approx(0.2), pytest.approx(0.1))
     assert tenant.purposes.transactional_on_marketing_ips and tenant.purposes.cold_pool == ""
 
@@ -153,7 +153,7 @@ def test_the_customers_provider_groups_deferrals_and_the_decision_record(ippool:
     orange = next(p for p in figures.by_provider if p.provider == "ORANGE")
     assert (orange.cap, orange.given, orange.deferred, orange.attempts, orange.feedback_loop) == (10, 10, 4, 14, True)
     assert figures.window.first_day == figures.window.last_day == figures.day
-    assert decision.policy["health.min_complaints"] == "3" and decision.policy["provider_shares.orange"] == "0.2"
+    assert decision.policy["health.min_complaints"] == "5" and decision.policy["provider_shares.orange"] == "0.2"
 
 
 def test_allocation_by_purpose_and_pool_over_grpc(ippool: IpPoolService) -> None:

@@ -232,50 +232,61 @@ def test_one_complaint_in_199_at_the_100_message_minimum_is_not_a_step_back() ->
 
 
 def test_gmails_deliveries_do_not_dilute_the_complaint_rate() -> None:
-    # 3 Yahoo complaints: over every delivery 3 / 2 000 = 0.15 % (a hold), over Yahoo's 600 it is 0.5 %.
-    yesterday = report(gmail=clean(1400), yahoo=DayCounts(600, 600, complained=3))
+    # 5 Yahoo complaints: over every delivery 5 / 3 300 = 0.15 % (a hold), over Yahoo's 1 000 it is 0.5 %.
+    yesterday = report(gmail=clean(2300), yahoo=DayCounts(1000, 1000, complained=5))
     decision = decide(WarmupPosition(3, 2), yesterday)
     assert (decision.action, decision.rule) == (Action.STEP_BACK, Rule.COMPLAINT_STEP_BACK)
     assert decision.figures is not None
-    assert (decision.figures.feedback_loop_delivered, decision.figures.feedback_loop_complained) == (600, 3)
+    assert (decision.figures.feedback_loop_delivered, decision.figures.feedback_loop_complained) == (1000, 5)
     assert "0.50%" in decision.reason and "all feedback-loop providers" in decision.reason
     assert decision.policy["feedback_loops"] == "MICROSOFT,YAHOO,ORANGE,SFR,LAPOSTE,OTHER"
 
 
 def test_a_complaint_from_a_provider_without_a_feedback_loop_rates_nothing() -> None:
     figures = complaint_figures(
-        yesterday=report(gmail=DayCounts(500, 500, complained=3), microsoft=clean(500)),
+        yesterday=report(gmail=DayCounts(500, 500, complained=5), microsoft=clean(500)),
         window=[],
         feedback_loops=DEFAULT_FEEDBACK_LOOPS,
         policy=HealthPolicy(),
     )
-    assert (figures.yesterday.delivered, figures.yesterday.complained, figures.ignored_complaints) == (500, 0, 3)
+    assert (figures.yesterday.delivered, figures.yesterday.complained, figures.ignored_complaints) == (500, 0, 5)
     # A tenant enrolled in Gmail's feedback loop can say so.
     enrolled = complaint_figures(
-        yesterday=report(gmail=DayCounts(500, 500, complained=3)),
+        yesterday=report(gmail=DayCounts(500, 500, complained=5)),
         window=[],
         feedback_loops=FeedbackLoops(gmail=True),
         policy=HealthPolicy(),
     )
-    assert enrolled.yesterday.counted and enrolled.yesterday.rate == pytest.approx(0.006)
+    assert enrolled.yesterday.counted and enrolled.yesterday.rate == pytest.approx(0.01)
 
 
-def test_one_provider_above_the_limit_is_enough() -> None:
-    # Microsoft 3 in 500 (0.6 %), Orange clean: all loops together 3 / 1 500 = 0.2 % (a hold), Microsoft alone steps
-    # back.
-    yesterday = report(microsoft=DayCounts(500, 500, complained=3), orange=clean(1000))
+def test_one_provider_above_the_step_back_limit_is_enough() -> None:
+    # Microsoft 5 in 800 (0.63 %), Orange clean: all loops together 5 / 2 500 = 0.2 % (a hold), Microsoft alone
+    # steps back.
+    yesterday = report(microsoft=DayCounts(800, 800, complained=5), orange=clean(1700))
     decision = decide(WarmupPosition(3, 2), yesterday)
     assert decision.rule is Rule.COMPLAINT_STEP_BACK and "MICROSOFT" in decision.reason
 
 
+def test_one_provider_between_the_limits_alone_does_not_hold() -> None:
+    # Microsoft 5 in 2 500 (0.2 %) but every loop provider together 5 in 12 500 (0.04 %): the hold reads them
+    # together, the step back (0.3 %) is not reached, the IP advances.
+    yesterday = report(microsoft=DayCounts(2500, 2500, complained=5), orange=clean(10000))
+    decision = decide(WarmupPosition(5, 2), yesterday)
+    assert decision.action is Action.ADVANCE
+    assert decision.figures is not None
+    microsoft = next(p for p in decision.figures.by_provider if p.provider == "MICROSOFT")
+    assert microsoft.complaint_rate == pytest.approx(0.002) and microsoft.complaint_rate_counted
+
+
 def test_complaints_spread_over_days_count_in_the_window_and_never_twice() -> None:
-    days = [report(day=DAY - timedelta(days=n), yahoo=DayCounts(200, 200, complained=1)) for n in (2, 1)]
+    days = [report(day=DAY - timedelta(days=n), yahoo=DayCounts(200, 200, complained=1)) for n in (4, 3, 2, 1)]
     yesterday = report(yahoo=DayCounts(200, 200, complained=1))
-    decision = decide(STEP_200, yesterday, earlier=days)  # 3 in 600 over three days: 0.5 %
+    decision = decide(STEP_200, yesterday, earlier=days)  # 5 in 1 000 over five days: 0.5 %
     assert (decision.action, decision.rule) == (Action.STEP_BACK, Rule.COMPLAINT_STEP_BACK)
     assert decision.window_start_after == TODAY
     assert decision.figures is not None and decision.figures.window is not None
-    assert (decision.figures.window.first_day, decision.figures.window.days) == (DAY - timedelta(days=2), 3)
+    assert (decision.figures.window.first_day, decision.figures.window.days) == (DAY - timedelta(days=4), 5)
     # The next day the same three complaints are behind the window's start: they do not step back again.
     after = decide(
         decision.position_after,
@@ -293,7 +304,7 @@ def test_the_brief_thresholds_stay_where_they_apply() -> None:
         0.003,
         100,
     )
-    hold = report(microsoft=DayCounts(1500, 1500, complained=3))  # 0.2 %
+    hold = report(microsoft=DayCounts(2500, 2500, complained=5))  # 0.2 %
     assert decide(WarmupPosition(3, 2), hold).rule is Rule.COMPLAINT_HOLD
 
 
@@ -435,7 +446,7 @@ def test_allocation_respects_held_provider_caps() -> None:
 def test_a_decision_names_the_policy_values_and_figures_it_used() -> None:
     decision = decide(STEP_200, report(gmail=clean(80), microsoft=clean(60)))
     assert decision.policy["health.min_delivered_share"] == "0.9"
-    assert decision.policy["health.min_sample"] == "100" and decision.policy["health.min_complaints"] == "3"
+    assert decision.policy["health.min_sample"] == "100" and decision.policy["health.min_complaints"] == "5"
     assert decision.policy["health.decision_hour"] == "6" and decision.policy["health.window_days"] == "7"
     assert decision.policy["provider_shares.gmail"] == "0.4"
     record = decision.to_record()

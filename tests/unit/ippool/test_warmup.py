@@ -107,7 +107,7 @@ def test_complaints_at_035_percent_step_back() -> None:
 
 
 def test_complaints_between_the_limits_hold() -> None:
-    report = DayReport(day=DAY_ONE, sent=1500, delivered=1500, complained=3)  # 0.2 %
+    report = DayReport(day=DAY_ONE, sent=4000, delivered=4000, complained=5)  # 0.125 %
     decision = decide(at(3, 2), report, DAY_ONE + timedelta(days=1))
     assert (decision.action, decision.rule) == (Action.HOLD, Rule.COMPLAINT_HOLD)
 

@@ -11,12 +11,19 @@ Why this way:
   are the denominator: Gmail and iCloud send no per-message complaints, and a Gmail-heavy list must not look
   cleaner than it is because Gmail's deliveries dilute the rate. A complaint recorded for a provider outside the
   loops (a Signal Spam CSV for Free, say) is shown in `ignored_complaints` and rates nothing.
-- Per provider, because each provider judges the IP on what it sees (Yahoo's 0.3 % is Yahoo's view); and all
-  loop providers together, because at the first steps no single provider sees the 100-message minimum.
+- All loop providers together for both limits, and each provider alone for the step back: 0.3 % is the limit
+  each provider applies to what it sees (Yahoo's and Gmail's "never"), while 0.1 % is a whole sender's "stay
+  below" (Gmail's). Holding on any one provider's 0.1 % would read many small samples every day and hold a clean
+  IP by chance alone (`warmup` applies this).
 - Yesterday alone catches a spike; the window (`window_days` of revised totals) catches what arrives late and
   what accumulates: complaints reach us hours or days after the mail, and land on the day of their message.
-- A rate counts only when it rests on `min_sample` deliveries AND `min_complaints` complaints. At the
-  100-message minimum one complaint in 199 is 0.5 %: one person's click, not a verdict on the IP.
+- A rate counts only when it rests on `min_sample` deliveries AND `min_complaints` (5) complaints. At the
+  100-message minimum one complaint in 199 is 0.5 %: one person's click, not a verdict on the IP. Why five: a
+  warming IP's per-provider samples are a few thousand deliveries a week, and a clean list (0.03 %) shows three
+  complaints in 2 500 deliveries (0.12 %) in about one window in twenty-five -- with several providers, several
+  IPs and a window sliding every day, that is a false hold or step back every few days; five happens in about one
+  window in a thousand, so a 90-day simulated warmup of six IPs at 0.03 % does not trip, while a list at 0.5 %
+  never gets warm.
 """
 
 from __future__ import annotations

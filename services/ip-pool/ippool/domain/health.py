@@ -78,9 +78,9 @@ class HealthPolicy:
     """An IP that has not sent for this many days starts its schedule again."""
     standby_cooldown: timedelta = timedelta(hours=24)
     """After the last delisting, a standby IP waits this long before it sends again."""
-    min_complaints: int = 3
+    min_complaints: int = 5
     """A complaint rate counts only when it rests on at least this many complaints: at the 100-message minimum,
-    1 complaint in 199 delivered is 0.5 %, which is chance, not a verdict."""
+    1 complaint in 199 delivered is 0.5 %, which is chance, not a verdict (see `complaints` for why five)."""
     window_days: int = 7
     """Days of revised totals (yesterday included) the bounce and complaint gates read besides yesterday alone."""
     decision_hour: int = 6

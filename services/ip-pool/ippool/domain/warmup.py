@@ -28,7 +28,8 @@ rules, first match wins:
  4. BLOCKLISTED         a listing that put the IP in standby               -> hold (it sends nothing anyway).
     LISTING_HOLD        a listing whose action is HOLD_WARMUP (`listings`)  -> hold: send at this step, no climb.
     BOUNCE_HOLD         bounce rate >= 2 %, yesterday or over the window      -> hold.
-    COMPLAINT_HOLD      complaint rate >= 0.1 %, as for the step back         -> hold.
+    COMPLAINT_HOLD      complaint rate >= 0.1 %, all feedback-loop providers together, yesterday or over the
+                        window                                              -> hold.
     DELIVERED_SHARE     delivered < 90 % of what the IP could send          -> hold.
  5. HEALTHY             everything passed                                    -> advance: one more sending day.
 
@@ -37,7 +38,7 @@ that defers the IP for its reputation has its cap held or stepped back, and rele
 stops; the IP itself is not held for it. Listings that only alert are noted, never decide.
 
 Rates count only on enough mail (`health`): a bounce rate on `min_sample` (100) sent; a complaint rate on
-`min_sample` delivered to feedback-loop providers and `min_complaints` (3) complaints. Below that a rate is shown,
+`min_sample` delivered to feedback-loop providers and `min_complaints` (5) complaints. Below that a rate is shown,
 noted, and treated as healthy (2 bounces out of 20 change nothing; 1 complaint in 199 is not a step back).
 
 The window: the bounce and complaint gates read yesterday alone (a spike) and the last `window_days` (7) days
@@ -441,8 +442,13 @@ def _bounce_rates(f: DayFigures) -> list[tuple[float, str]]:
     return sorted(found, key=lambda item: -item[0])
 
 
-def _complaint_rates(complaints: ComplaintFigures) -> list[ComplaintRate]:
-    return [rate for rate in complaints.counted() if rate.scope == "yesterday" or rate.first_day != rate.last_day]
+def _complaint_rates(complaints: ComplaintFigures, *, per_provider: bool) -> list[ComplaintRate]:
+    """The counted rates, highest first: all loop providers together, and each one alone when `per_provider`."""
+    return [
+        rate
+        for rate in complaints.counted()
+        if (per_provider or rate.provider is None) and (rate.scope == "yesterday" or rate.first_day != rate.last_day)
+    ]
 
 
 def _step_back_findings(day: _Day, policy: HealthPolicy) -> list[_Finding]:
@@ -452,7 +458,7 @@ def _step_back_findings(day: _Day, policy: HealthPolicy) -> list[_Finding]:
         found.append(
             _Finding(Rule.BOUNCE_STEP_BACK, f"{bounces[0][1]} >= step-back limit {_pct(policy.step_back_bounce_rate)}")
         )
-    complaints = _complaint_rates(day.complaints)
+    complaints = _complaint_rates(day.complaints, per_provider=True)
     if complaints and (complaints[0].rate or 0.0) >= policy.step_back_complaint_rate:
         found.append(
             _Finding(
@@ -478,7 +484,7 @@ def _hold_findings(day: _Day, report: DayReport, policy: HealthPolicy) -> list[_
         found.append(
             _Finding(Rule.BOUNCE_HOLD, f"{bounces[0][1]} >= advance limit {_pct(policy.max_bounce_rate_to_advance)}")
         )
-    complaints = _complaint_rates(day.complaints)
+    complaints = _complaint_rates(day.complaints, per_provider=False)
     if complaints and (complaints[0].rate or 0.0) >= policy.max_complaint_rate_to_advance:
         found.append(
             _Finding(
