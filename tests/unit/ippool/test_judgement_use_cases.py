@@ -116,7 +116,7 @@ def test_a_delisting_lifts_only_what_that_listing_caused(pool: FakeIpPool) -> No
     assert (released.action, released.rule, released.policy) == (
         "RELEASE",
         "COOLDOWN",
-        {"health.standby_cooldown": "1 day, 0:00:00"},
+        {"health.standby_cooldown": "86400s"},
     )
 
 

@@ -243,7 +243,8 @@ class DailyUseCases:
                     action="RELEASE",
                     rule="COOLDOWN",
                     actor=SYSTEM_ACTOR,
-                    policy={"health.standby_cooldown": str(tenant.policy.health.standby_cooldown)},
+                    # As the API writes a duration: "86400s".
+                    policy={"health.standby_cooldown": f"{tenant.policy.health.standby_cooldown.total_seconds():g}s"},
                 )
                 uow.commit()
                 released += 1
