@@ -1,16 +1,21 @@
 """The ip-pool's proto <-> dataclass mapping, for the servicer (`server.py`).
 
-Policy parts (`HealthGates`, `ProviderShares`, `RotationPolicy`) are mapped field by field from the domain
-dataclasses (`dataclasses.fields`), so a new gate needs its field in the domain and in the proto, nothing here.
+Policy parts (`HealthGates`, `ProviderShares`, `RotationPolicy`, `ListingPolicy`, `FeedbackLoops`,
+`PurposePolicy`) are mapped field by field from the domain dataclasses (`dataclasses.fields`), so a new gate needs
+its field in the domain and in the proto, nothing here; a domain enum field maps to the proto enum of the same
+name (`ListingAction.STANDBY` <-> `LISTING_ACTION_STANDBY`). A decision's stored figures map the same way, by
+field name, nested messages included.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 
@@ -18,12 +23,14 @@ from emailengine.ippool.v1 import ippool_service_pb2 as pb
 from ippool.app.allocation import AllocationView
 from ippool.app.ip_today import IpToday
 from ippool.app.tenants import PART_FIELDS, PARTS
+from ippool.domain.health import DayCounts
 from ippool.domain.history import DecisionKind, IpDecision
 from ippool.domain.lifecycle import IpState
+from ippool.domain.listings import ListingSeverity
 from ippool.domain.providers import ProviderGroup
+from ippool.domain.purposes import CampaignPurpose
 from ippool.domain.schedule import TenantSchedule
 from ippool.domain.tenant import Tenant
-from ippool.domain.usage import DayCounts
 from libs.errors import InvalidArgument
 
 # -- enums -----------------------------------------------------------------------------------------------
@@ -55,6 +62,27 @@ def provider_to_proto(group: ProviderGroup) -> int:
 def provider_from_proto(value: int, field_name: str) -> ProviderGroup | None:
     name = _enum_name(pb.ProviderGroup, value, "PROVIDER_GROUP_", field_name)
     return ProviderGroup(name) if name else None
+
+
+def severity_from_proto(value: int) -> ListingSeverity:
+    """A request's listing severity; UNSPECIFIED stays UNSPECIFIED (taken as CRITICAL by the listing policy)."""
+    name = _enum_name(pb.ListingSeverity, value, "LISTING_SEVERITY_", "severity")
+    return ListingSeverity(name) if name else ListingSeverity.UNSPECIFIED
+
+
+def purpose_from_proto(value: int) -> str:
+    """A request's campaign purpose by name ("" when unspecified: the use case takes it as MARKETING)."""
+    name = _enum_name(pb.CampaignPurpose, value, "CAMPAIGN_PURPOSE_", "purpose")
+    return CampaignPurpose(name).value if name else ""
+
+
+def _enum_prefix(enum: EnumDescriptor) -> str:
+    """The prefix of a proto enum's values: ListingAction -> LISTING_ACTION_."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper() + "_"
+
+
+def _enum_number(enum: EnumDescriptor, name: str) -> int:
+    return enum.values_by_name[_enum_prefix(enum) + name].number
 
 
 def kind_to_proto(kind: DecisionKind) -> int:
@@ -119,6 +147,7 @@ def ip_to_proto(found: IpToday) -> pb.Ip:
                     cap=p.cap,
                     used_today=p.used_today,
                     remaining_today=p.remaining_today,
+                    held=p.held,
                 )
                 for p in quota.by_provider
             ],
@@ -145,17 +174,31 @@ _AS_PYTHON = {
 }
 
 
-def _figures_to_proto(figures: dict[str, Any], message: pb.DayFigures) -> None:
-    """The stored figures (`warmup.DayFigures.to_record()`) into the message, field by field."""
+def _scalar(descriptor: FieldDescriptor, value: Any) -> Any:
+    if descriptor.enum_type is not None:
+        return _enum_number(descriptor.enum_type, str(value)) if str(value) else 0
+    return _AS_PYTHON[descriptor.cpp_type](value)
+
+
+def record_to_proto(record: dict[str, Any], message: Message) -> None:
+    """A stored record (`warmup.DayFigures.to_record()`, a listing) into the message, field by field: nested
+    messages and repeated fields too, enums by their name without prefix. Keys the message lacks (figures of
+    another version) are left out."""
     for descriptor in message.DESCRIPTOR.fields:
-        value = figures.get(descriptor.name)
+        value = record.get(descriptor.name)
         if value is None:
             continue
-        convert = _AS_PYTHON[descriptor.cpp_type]
-        if descriptor.is_repeated:
-            getattr(message, descriptor.name).extend(convert(v) for v in value)
+        target = getattr(message, descriptor.name)
+        if descriptor.message_type is not None:
+            if descriptor.is_repeated:
+                for item in value:
+                    record_to_proto(item, target.add())
+            else:
+                record_to_proto(value, target)
+        elif descriptor.is_repeated:
+            target.extend(_scalar(descriptor, v) for v in value)
         else:
-            setattr(message, descriptor.name, convert(value))
+            setattr(message, descriptor.name, _scalar(descriptor, value))
 
 
 def decision_to_proto(decision: IpDecision) -> pb.IpDecision:
@@ -176,10 +219,13 @@ def decision_to_proto(decision: IpDecision) -> pb.IpDecision:
         quota_before=decision.quota_before,
         quota_after=decision.quota_after,
         actor=decision.actor,
+        policy=dict(decision.policy),
     )
     _set_time(message.time, decision.time)
     if decision.figures:
-        _figures_to_proto(decision.figures, message.figures)
+        record_to_proto(decision.figures, message.figures)
+    if decision.listing:
+        record_to_proto(decision.listing, message.listing)
     return message
 
 
@@ -191,6 +237,8 @@ def _part_to_proto(part: object, message: Message) -> None:
         value = getattr(part, item.name)
         if isinstance(value, timedelta):
             getattr(message, item.name).FromTimedelta(value)
+        elif isinstance(value, StrEnum):
+            setattr(message, item.name, _enum_number(message.DESCRIPTOR.fields_by_name[item.name].enum_type, value))
         else:
             setattr(message, item.name, value)
 
@@ -218,6 +266,14 @@ def _part_value(part: Message, path: str) -> Any:
     if name not in part.DESCRIPTOR.fields_by_name or not part.HasField(name):
         return None
     value = getattr(part, name)
+    enum = part.DESCRIPTOR.fields_by_name[name].enum_type
+    if enum is not None:
+        if not value:
+            return None  # UNSPECIFIED: the default
+        found = enum.values_by_number.get(value)
+        if found is None:
+            raise InvalidArgument(f"tenant.{path}", f"unknown value {value}")
+        return found.name.removeprefix(_enum_prefix(enum))
     if not isinstance(value, Message):
         return value
     try:

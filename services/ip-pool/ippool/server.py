@@ -20,7 +20,9 @@ from ippool.mapping import (
     ip_to_proto,
     kind_from_proto,
     provider_from_proto,
+    purpose_from_proto,
     schedule_to_proto,
+    severity_from_proto,
     state_from_proto,
     tenant_changes,
     tenant_to_proto,
@@ -112,6 +114,7 @@ class IpPoolServicer(pb_grpc.IpPoolServiceServicer):
                 zone=request.zone,
                 listed=request.listed,
                 reason=request.reason,
+                severity=severity_from_proto(request.severity),
             )
         )
 
@@ -127,6 +130,8 @@ class IpPoolServicer(pb_grpc.IpPoolServiceServicer):
                 ],
                 plan_horizon_days=request.plan_horizon_days if request.HasField("plan_horizon_days") else None,
                 validate_only=request.validate_only,
+                purpose=purpose_from_proto(request.purpose),
+                pool=request.pool,
             )
         )
 

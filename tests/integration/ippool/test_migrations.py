@@ -1,5 +1,7 @@
 """The ip-pool's migrations from its first revision, with rows in the tables, on SQLite and on PostgreSQL: the
-rows written at revision 0001 (with the tables as they were then) read back through today's repositories."""
+rows written at revision 0001 (with the tables as they were then) read back through today's repositories, and so
+do the listings, delivery stats and decisions written at revision 0003 (before listing severities, held provider
+caps and deferrals)."""
 
 from __future__ import annotations
 
@@ -14,9 +16,14 @@ from alembic.config import Config
 from ippool.adapters.unit_of_work import SqlIpPoolUnitOfWork
 from ippool.app.ip_today import ips_today
 from ippool.bootstrap import DEFINITION, SERVICE
-from ippool.domain.health import DEFAULT_HEALTH_POLICY
+from ippool.domain.health import DEFAULT_HEALTH_POLICY, DayCounts
+from ippool.domain.history import DecisionKind
 from ippool.domain.lifecycle import IpState
+from ippool.domain.listings import DEFAULT_LISTING_POLICY, ActiveListing, ListingAction, ListingSeverity
+from ippool.domain.providers import DEFAULT_FEEDBACK_LOOPS, ProviderGroup
+from ippool.domain.purposes import DEFAULT_PURPOSE_POLICY
 from ippool.domain.schedule import WarmupPosition
+from ippool.mapping import decision_to_proto
 from libs.clock import FakeClock
 from libs.config import Settings
 from libs.db import Database, connect, migrate
@@ -28,13 +35,17 @@ REGISTERED = datetime(2025, 12, 1, 8, 30, tzinfo=UTC)
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
-def upgrade_to_first_revision(db: Database) -> None:
+def upgrade_to(db: Database, revision: str) -> None:
     with db.engine.begin() as conn:
         cfg = Config()
         cfg.set_main_option("script_location", str(DEFINITION.migrations))
         cfg.attributes["connection"] = conn
         cfg.attributes["schema"] = db.schema
-        command.upgrade(cfg, "ippool_0001")
+        command.upgrade(cfg, revision)
+
+
+def upgrade_to_first_revision(db: Database) -> None:
+    upgrade_to(db, "ippool_0001")
 
 
 def insert_first_revision_rows(db: Database) -> None:
@@ -89,11 +100,69 @@ def check_rows_read_back(db: Database) -> None:
         assert uow.listings.zones("192.0.2.10") == ["zen.spamhaus.org"]
 
 
+def insert_third_revision_rows(db: Database) -> None:
+    """A listing, a day of delivery stats (with throttling) and a warmup decision as revision 0003 stored them."""
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO ip_listings (address, zone, listed_since, reason)"
+                " VALUES ('192.0.2.11', 'bl.spamcop.net', :t, '127.0.0.2')"
+            ),
+            {"t": REGISTERED},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO delivery_stats (address, day, provider, tenant_id, sent, delivered, bounced, complained,"
+                " throttled, update_time) VALUES ('192.0.2.10', :day, 'GMAIL', 'sos-expat', 80, 78, 2, 0, 3, :t)"
+            ),
+            {"day": date(2025, 12, 1), "t": REGISTERED},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO ip_decisions (address, tenant_id, kind, day, warmup_day, action, rule, reason, figures,"
+                " notes, state_before, state_after, step_index_before, step_index_after, quota_before, quota_after,"
+                " time, actor) VALUES ('192.0.2.10', 'sos-expat', 'WARMUP', :day, :day, 'HOLD', 'PROVIDER_THROTTLED',"
+                " 'throttled by GMAIL', :figures, '[]', 'WARMING', 'WARMING', 2, 2, 500, 500, :t, 'system')"
+            ),
+            {
+                "day": date(2025, 12, 2),
+                "figures": '{"day": "2025-12-01", "target": 500, "throttled_providers": ["GMAIL"]}',
+                "t": REGISTERED,
+            },
+        )
+
+
+def check_third_revision_rows_read_back(db: Database) -> None:
+    with SqlIpPoolUnitOfWork(db, source=SERVICE, clock=FakeClock(NOW)) as uow:
+        # A listing seen before severities caused a standby: it keeps doing so until delisted.
+        assert uow.listings.active("192.0.2.11") == [
+            ActiveListing("bl.spamcop.net", ListingSeverity.UNSPECIFIED, ListingAction.STANDBY, "")
+        ]
+        counts = uow.delivery_stats.day_counts("192.0.2.10", date(2025, 12, 1))
+        assert counts == {ProviderGroup.GMAIL: DayCounts(80, 78, 2, 0, throttled=3, deferred=0)}
+        assert counts[ProviderGroup.GMAIL].attempts == 83
+        tenant = uow.tenants.get("sos-expat")
+        assert tenant is not None
+        assert (tenant.policy.listings, tenant.policy.feedback_loops, tenant.policy.purposes) == (
+            DEFAULT_LISTING_POLICY,
+            DEFAULT_FEEDBACK_LOOPS,
+            DEFAULT_PURPOSE_POLICY,
+        )
+        ip = uow.ips.get("192.0.2.10")
+        assert ip is not None and ip.provider_holds == {} and ip.window_start is None
+        (old,) = uow.decisions.list("192.0.2.10", tenant_id="", kind=DecisionKind.WARMUP, before_id=None, limit=5)
+        assert (old.rule, old.policy, old.listing) == ("PROVIDER_THROTTLED", {}, None)
+        assert decision_to_proto(old).figures.throttled_providers == ["GMAIL"]
+
+
 def upgrade_from_the_first_revision_and_read_back(db: Database) -> None:
     try:
         upgrade_to_first_revision(db)
         insert_first_revision_rows(db)
+        upgrade_to(db, "ippool_0003")
+        insert_third_revision_rows(db)
         migrate(db, DEFINITION.migrations)
+        check_third_revision_rows_read_back(db)
         check_rows_read_back(db)
     finally:
         db.dispose()

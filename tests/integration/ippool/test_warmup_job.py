@@ -88,8 +88,8 @@ def test_days_missed_by_the_job_are_caught_up_one_by_one(ippool: IpPoolService) 
     assert [d.day for d in ippool.decisions("192.0.2.10", WARMUP)] == ["2026-01-08", "2026-01-07", "2026-01-06"]
 
 
-def test_the_day_follows_the_tenants_time_zone(ippool: IpPoolService) -> None:
-    # Europe/Paris is UTC+1 in January: its day starts at 23:00 UTC.
+def test_the_day_follows_the_tenants_time_zone_and_is_decided_at_its_decision_hour(ippool: IpPoolService) -> None:
+    # Europe/Paris is UTC+1 in January: its day starts at 23:00 UTC, its decision hour (06:00) at 05:00 UTC.
     ippool.call(
         "UpdateTenant",
         pb.UpdateTenantRequest(
@@ -107,9 +107,12 @@ def test_the_day_follows_the_tenants_time_zone(ippool: IpPoolService) -> None:
     ippool.clock.set(ippool.clock.now().replace(hour=22, minute=59))
     assert jobs.daily_warmup(ippool.app).decided == 0
     assert ippool.ip("198.51.100.7").quota.hourly == 0  # 23:59 Paris: outside the window
-    ippool.clock.advance(timedelta(minutes=2))  # 00:01 Paris on the 6th
-    assert jobs.daily_warmup(ippool.app).decided == 1
+    ippool.clock.advance(timedelta(minutes=2))  # 00:01 Paris on the 6th: the new day's quota, not yet decided
+    assert jobs.daily_warmup(ippool.app).decided == 0
     assert ippool.ip("198.51.100.7").quota.day == "2026-01-06"
+    ippool.clock.advance(timedelta(hours=5, minutes=59))  # 06:00 Paris
+    assert jobs.daily_warmup(ippool.app).decided == 1
+    assert ippool.ip("198.51.100.7").warmup.decided_day == "2026-01-06"
 
 
 def _fast_schedule(ippool: IpPoolService) -> None:
@@ -172,19 +175,32 @@ def test_bad_days_hold_or_step_back_and_the_history_shows_rule_and_figures(ippoo
     assert any("not counted" in note for note in few.notes)
 
 
-def test_throttling_and_no_sending_hold(ippool: IpPoolService) -> None:
-    ippool.register("192.0.2.31")
+def test_throttling_holds_the_providers_cap_not_the_ip_and_no_sending_holds(ippool: IpPoolService) -> None:
+    _fast_schedule(ippool)
+    ippool.register("192.0.2.31", schedule_id="fast")  # 1 000/day: Gmail's cap 400, Microsoft's 300
     ippool.register("192.0.2.32")
     ippool.stats(
-        pb.DeliveryStats(address="192.0.2.31", provider=pb.PROVIDER_GROUP_GMAIL, sent=20, delivered=20, throttled=3),
-        pb.DeliveryStats(address="192.0.2.31", provider=pb.PROVIDER_GROUP_OTHER, sent=30, delivered=30),
+        # One Microsoft 451 4.7.650 among 301 attempts: nothing. Gmail 421-4.7.28 on 60 of 460: Gmail's cap held.
+        pb.DeliveryStats(
+            address="192.0.2.31", provider=pb.PROVIDER_GROUP_MICROSOFT, sent=300, delivered=300, throttled=1, deferred=1
+        ),
+        pb.DeliveryStats(
+            address="192.0.2.31", provider=pb.PROVIDER_GROUP_GMAIL, sent=400, delivered=400, throttled=60, deferred=60
+        ),
+        pb.DeliveryStats(address="192.0.2.31", provider=pb.PROVIDER_GROUP_OTHER, sent=300, delivered=300),
     )
     ippool.next_day()
     jobs.daily_warmup(ippool.app)
-    throttled = ippool.decisions("192.0.2.31", WARMUP)[0]
-    assert (throttled.action, throttled.rule) == ("HOLD", "PROVIDER_THROTTLED")
-    assert list(throttled.figures.throttled_providers) == ["GMAIL"]
-    assert throttled.figures.sent == 50  # the providers' figures add up
+    decision = ippool.decisions("192.0.2.31", WARMUP)[0]
+    assert (decision.action, decision.rule, decision.quota_after) == ("ADVANCE", "HEALTHY", 2000)
+    assert list(decision.figures.throttled_providers) == ["GMAIL"]
+    assert decision.figures.sent == 1000  # the providers' figures add up
+    gmail = next(p for p in decision.figures.by_provider if p.provider == "GMAIL")
+    assert (gmail.attempts, gmail.throttled, gmail.held_cap_after) == (460, 60, 400)
+    assert gmail.throttle_rate == pytest.approx(60 / 460) and gmail.throttle_rate_counted
+    assert decision.policy["health.throttle_hold_rate"] == "0.1"
+    caps = {p.provider: (p.cap, p.held) for p in ippool.ip("192.0.2.31").quota.by_provider}
+    assert caps[pb.PROVIDER_GROUP_GMAIL] == (400, True) and caps[pb.PROVIDER_GROUP_MICROSOFT] == (600, False)
     idle = ippool.decisions("192.0.2.32", WARMUP)[0]
     assert (idle.action, idle.rule) == ("HOLD", "NO_SENDING")
 

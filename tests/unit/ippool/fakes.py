@@ -18,13 +18,15 @@ from ippool.app.ips import IpUseCases
 from ippool.app.schedules import ScheduleUseCases
 from ippool.app.signals import SignalUseCases
 from ippool.app.tenants import TenantUseCases
+from ippool.domain.health import DayCounts
 from ippool.domain.history import DecisionKind, IpDecision
 from ippool.domain.ip import Ip
 from ippool.domain.lifecycle import IpState
+from ippool.domain.listings import ActiveListing, ListingAction, ListingSeverity
 from ippool.domain.providers import ProviderGroup
 from ippool.domain.schedule import TenantSchedule
 from ippool.domain.tenant import Tenant
-from ippool.domain.usage import DayCounts, Reservation
+from ippool.domain.usage import Reservation
 from libs.clock import Clock
 from libs.errors import Aborted
 from tests.fakes import FakeStore, FakeUnitOfWork
@@ -160,6 +162,13 @@ class FakeDeliveryStats:
     def day_counts(self, address: str, day: date) -> dict[ProviderGroup, DayCounts]:
         return {p: c for (a, d, p), c in self.rows.items() if (a, d) == (address, day)}
 
+    def days_counts(self, address: str, first: date, last: date) -> dict[date, dict[ProviderGroup, DayCounts]]:
+        found: dict[date, dict[ProviderGroup, DayCounts]] = {}
+        for (a, d, p), c in self.rows.items():
+            if a == address and first <= d <= last:
+                found.setdefault(d, {})[p] = c
+        return found
+
     def sent(self, days: Mapping[str, date]) -> dict[str, dict[ProviderGroup, int]]:
         found: dict[str, dict[ProviderGroup, int]] = {}
         for (address, day, provider), counts in self.rows.items():
@@ -170,7 +179,7 @@ class FakeDeliveryStats:
 
 class FakeListings:
     def __init__(self, tables: dict[str, Any]):
-        self.rows: dict[tuple[str, str], str] = tables.setdefault("listings", {})
+        self.rows: dict[tuple[str, str], ActiveListing] = tables.setdefault("listings", {})
 
     def zones(self, address: str) -> list[str]:
         return sorted(zone for a, zone in self.rows if a == address)
@@ -178,14 +187,33 @@ class FakeListings:
     def zones_of(self, addresses: Iterable[str]) -> dict[str, list[str]]:
         return {a: self.zones(a) for a in addresses if self.zones(a)}
 
-    def add(self, address: str, zone: str, *, since: datetime, reason: str) -> bool:
+    def active(self, address: str) -> list[ActiveListing]:
+        return [self.rows[(address, zone)] for zone in self.zones(address)]
+
+    def get(self, address: str, zone: str) -> ActiveListing | None:
+        return self.rows.get((address, zone))
+
+    def add(
+        self,
+        address: str,
+        zone: str,
+        *,
+        since: datetime,
+        reason: str,
+        severity: ListingSeverity = ListingSeverity.UNSPECIFIED,
+        action: ListingAction = ListingAction.STANDBY,
+        policy_field: str = "",
+    ) -> bool:
         if (address, zone) in self.rows:
             return False
-        self.rows[(address, zone)] = reason
+        self.rows[(address, zone)] = ActiveListing(zone, severity, action, policy_field)
         return True
 
-    def remove(self, address: str, zone: str) -> bool:
-        return self.rows.pop((address, zone), None) is not None
+    def upgrade(self, address: str, listing: ActiveListing, *, reason: str) -> None:
+        self.rows[(address, listing.zone)] = listing
+
+    def remove(self, address: str, zone: str) -> ActiveListing | None:
+        return self.rows.pop((address, zone), None)
 
 
 class FakeAllocations:
@@ -202,6 +230,16 @@ class FakeAllocations:
                 if days.get(line.address) == reservation.day:
                     by_provider = found.setdefault(line.address, {})
                     by_provider[line.provider] = max(by_provider.get(line.provider, 0), line.level)
+        return found
+
+    def committed_on(self, address: str, first: date, last: date) -> dict[date, dict[ProviderGroup, int]]:
+        found: dict[date, dict[ProviderGroup, int]] = {}
+        for reservation in self.rows:
+            if first <= reservation.day <= last:
+                for line in reservation.lines:
+                    if line.address == address:
+                        by_provider = found.setdefault(reservation.day, {})
+                        by_provider[line.provider] = max(by_provider.get(line.provider, 0), line.level)
         return found
 
 

@@ -13,10 +13,10 @@ from emailengine.reputation.v1 import events_pb2 as reputation_events
 from ippool.app.history import state_number
 from ippool.app.schedules import StepInput
 from ippool.app.signals import StatsInput
+from ippool.domain.health import DayCounts
 from ippool.domain.history import DecisionKind
 from ippool.domain.lifecycle import IpState
 from ippool.domain.providers import ProviderGroup
-from ippool.domain.usage import DayCounts
 from libs.auth import Caller, Role
 from libs.clock import FakeClock
 from libs.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied

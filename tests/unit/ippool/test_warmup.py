@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
 
-from ippool.domain.health import DayReport, HealthPolicy
+from ippool.domain.health import DayCounts, DayReport, HealthPolicy
 from ippool.domain.lifecycle import IpState, IpStatus
+from ippool.domain.listings import ActiveListing, ListingAction, ListingSeverity, effect
 from ippool.domain.providers import ProviderGroup
 from ippool.domain.schedule import (
     DEFAULT_SCHEDULE,
@@ -105,7 +107,7 @@ def test_complaints_at_035_percent_step_back() -> None:
 
 
 def test_complaints_between_the_limits_hold() -> None:
-    report = DayReport(day=DAY_ONE, sent=1500, delivered=1500, complained=2)  # 0.13 %
+    report = DayReport(day=DAY_ONE, sent=4000, delivered=4000, complained=5)  # 0.125 %
     decision = decide(at(3, 2), report, DAY_ONE + timedelta(days=1))
     assert (decision.action, decision.rule) == (Action.HOLD, Rule.COMPLAINT_HOLD)
 
@@ -155,13 +157,23 @@ def test_tiny_first_step_judges_delivered_share_over_what_was_sent() -> None:
     assert decision.rule is Rule.DELIVERED_SHARE
 
 
-def test_blocklisting_and_throttling_hold() -> None:
-    listed = DayReport(day=DAY_ONE, sent=500, delivered=500, blocklisted=True)
+def test_listings_hold_by_their_action_and_throttling_holds_the_provider_not_the_ip() -> None:
+    spamhaus = ActiveListing("zen.spamhaus.org", ListingSeverity.HIGH, ListingAction.STANDBY, "listings.high")
+    psbl = ActiveListing("psbl.surriel.com", ListingSeverity.MEDIUM, ListingAction.HOLD_WARMUP, "listings.medium")
+    listed = DayReport(day=DAY_ONE, sent=500, delivered=500, listings=effect([spamhaus]))
     assert decide(at(2, 3), listed, DAY_ONE + timedelta(days=1)).rule is Rule.BLOCKLISTED
-    throttled = DayReport(day=DAY_ONE, sent=500, delivered=500, throttled_providers=frozenset({ProviderGroup.YAHOO}))
+    held = decide(at(2, 3), replace(listed, listings=effect([psbl])), DAY_ONE + timedelta(days=1))
+    assert (held.action, held.rule) == (Action.HOLD, Rule.LISTING_HOLD)
+    assert "psbl.surriel.com (MEDIUM: HOLD_WARMUP)" in held.reason
+    assert held.policy["listings.medium"] == "HOLD_WARMUP"
+    yahoo = DayCounts(sent=100, delivered=100, throttled=40, deferred=40)  # 40 of 140 attempts: 29 %
+    throttled = DayReport.of(
+        day=DAY_ONE, by_provider={ProviderGroup.YAHOO: yahoo, ProviderGroup.OTHER: DayCounts(400, 400)}
+    )
     decision = decide(at(2, 3), throttled, DAY_ONE + timedelta(days=1))
-    assert (decision.action, decision.rule) == (Action.HOLD, Rule.PROVIDER_THROTTLED)
-    assert "YAHOO" in decision.reason
+    assert (decision.action, decision.rule) == (Action.ADVANCE, Rule.HEALTHY)
+    assert decision.provider_holds_after == {ProviderGroup.YAHOO: 100}
+    assert decision.figures is not None and decision.figures.throttled_providers == ("YAHOO",)
 
 
 def test_step_back_from_the_first_step_restarts_it() -> None:

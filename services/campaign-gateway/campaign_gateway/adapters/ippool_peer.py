@@ -37,7 +37,7 @@ class PoolIp:
     day: date | None
     daily_quota: int
     hourly_quota: int
-    provider_caps: dict[str, int] = field(default_factory=dict)  # GMAIL, MICROSOFT, YAHOO, OTHER
+    provider_caps: dict[str, int] = field(default_factory=dict)  # GMAIL, MICROSOFT, ..., ICLOUD, OTHER
     resting: bool = False
 
 
@@ -75,12 +75,15 @@ class DayTotals:
 
     address: str
     day: date
-    provider: str  # GMAIL, MICROSOFT, YAHOO, OTHER
+    provider: str  # GMAIL, MICROSOFT, ..., ICLOUD, OTHER
     sent: int
     delivered: int
     bounced: int
     complained: int
     throttled: int
+    """Reputation-class deferrals (the provider slows this IP for its volume or reputation)."""
+    deferred: int = 0
+    """Every deferral attempt, throttled ones included: with `sent`, the attempts ip-pool rates throttling over."""
 
 
 class IpPoolPeer:
@@ -134,10 +137,20 @@ class IpPoolPeer:
         )
 
     def allocate(
-        self, *, tenant_id: str, volume: int, by_provider: dict[str, int], validate_only: bool
+        self,
+        *,
+        tenant_id: str,
+        volume: int,
+        by_provider: dict[str, int],
+        validate_only: bool,
+        purpose: str = "",
+        pool: str = "",
     ) -> AllocationResult:
         """Reserves (or, validate_only, computes) today's volume over the tenant's healthy IPs. Not retried: a
-        reservation made twice would hold twice the quota."""
+        reservation made twice would hold twice the quota.
+
+        `purpose`: MARKETING, TRANSACTIONAL or COLD; empty is MARKETING for ip-pool, which never puts it on a
+        transactional IP. `pool`: only that pool's IPs; empty is every pool but the tenant's cold pool."""
         request = pb.AllocateVolumeRequest(
             tenant_id=tenant_id,
             volume=volume,
@@ -146,6 +159,8 @@ class IpPoolPeer:
                 for g, v in sorted(by_provider.items())
             ],
             validate_only=validate_only,
+            purpose=pb.CampaignPurpose.Value(f"CAMPAIGN_PURPOSE_{purpose.upper()}") if purpose else 0,  # type: ignore[arg-type]
+            pool=pool,
         )
         reply: pb.Allocation = self._call("AllocateVolume", request, tenant_id=tenant_id, idempotent=validate_only)  # type: ignore[assignment]
         return AllocationResult(
@@ -174,6 +189,7 @@ class IpPoolPeer:
                     bounced=t.bounced,
                     complained=t.complained,
                     throttled=t.throttled,
+                    deferred=t.deferred,
                 )
                 for t in totals
             ]

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, fields, replace
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 from typing import Any, TypeVar, get_type_hints
 
 import sqlalchemy as sa
@@ -29,16 +30,18 @@ from ippool.adapters.tables import (
     tenant_day_runs,
     tenants,
 )
-from ippool.domain.health import HealthPolicy
+from ippool.domain.health import DayCounts, HealthPolicy
 from ippool.domain.history import DecisionKind, IpDecision
 from ippool.domain.ip import Ip
 from ippool.domain.lifecycle import IpState
-from ippool.domain.providers import ProviderGroup, ProviderShares
+from ippool.domain.listings import ActiveListing, ListingAction, ListingPolicy, ListingSeverity
+from ippool.domain.providers import FeedbackLoops, ProviderGroup, ProviderShares
+from ippool.domain.purposes import PurposePolicy
 from ippool.domain.rotation import RotationPolicy
 from ippool.domain.schedule import TenantSchedule, WarmupPosition, WarmupSchedule, WarmupStep
 from ippool.domain.sending_day import SendingWindow
 from ippool.domain.tenant import Tenant, TenantPolicy
-from ippool.domain.usage import DayCounts, Reservation
+from ippool.domain.usage import Reservation
 from libs.errors import Aborted
 
 PolicyPart = TypeVar("PolicyPart")
@@ -100,7 +103,10 @@ def _inserted(session: Session, statement: Any, what: str) -> Any:
 
 def policy_to_json(part: object) -> dict[str, Any]:
     data = asdict(part)  # type: ignore[call-overload]
-    return {name: v.total_seconds() if isinstance(v, timedelta) else v for name, v in data.items()}
+    return {
+        name: v.total_seconds() if isinstance(v, timedelta) else str(v) if isinstance(v, StrEnum) else v
+        for name, v in data.items()
+    }
 
 
 def policy_from_json(cls: type[PolicyPart], data: Mapping[str, Any] | None) -> PolicyPart:
@@ -125,6 +131,9 @@ def _tenant(row: sa.Row) -> Tenant:
         provider_shares=policy_from_json(ProviderShares, row.provider_shares),
         rotation=policy_from_json(RotationPolicy, row.rotation),
         schedule_id=row.default_schedule_id,
+        listings=policy_from_json(ListingPolicy, row.listings),
+        feedback_loops=policy_from_json(FeedbackLoops, row.feedback_loops),
+        purposes=policy_from_json(PurposePolicy, row.purposes),
     )
     return Tenant(
         tenant_id=row.tenant_id,
@@ -149,6 +158,9 @@ def _tenant_values(tenant: Tenant) -> dict[str, Any]:
         "health": policy_to_json(policy.health),
         "provider_shares": policy_to_json(policy.provider_shares),
         "rotation": policy_to_json(policy.rotation),
+        "listings": policy_to_json(policy.listings),
+        "feedback_loops": policy_to_json(policy.feedback_loops),
+        "purposes": policy_to_json(policy.purposes),
     }
 
 
@@ -262,7 +274,8 @@ class SqlScheduleRepository:
 
 def _ip(row: sa.Row) -> Ip:
     position = WarmupPosition(row.step_index, row.sending_day_in_step, row.last_sending_day)
-    return _from_row(Ip, row, state=IpState(row.state), position=position)
+    holds = {ProviderGroup(group): int(cap) for group, cap in (row.provider_holds or {}).items()}
+    return _from_row(Ip, row, state=IpState(row.state), position=position, provider_holds=holds)
 
 
 def _ip_values(ip: Ip) -> dict[str, Any]:
@@ -273,6 +286,7 @@ def _ip_values(ip: Ip) -> dict[str, Any]:
         step_index=ip.position.step_index,
         sending_day_in_step=ip.position.sending_day_in_step,
         last_sending_day=ip.position.last_sending_day,
+        provider_holds={group.value: cap for group, cap in ip.provider_holds.items()},
     )
 
 
@@ -345,6 +359,7 @@ def _decision(row: sa.Row) -> IpDecision:
         decision_id=row.id,
         kind=DecisionKind(row.kind),
         notes=tuple(row.notes or ()),
+        policy=dict(row.policy or {}),
         state_before=IpState(row.state_before),
         state_after=IpState(row.state_after),
     )
@@ -363,6 +378,7 @@ class SqlDecisionRepository:
             # Unique per address: a warmup day is decided once, whichever replica gets there first.
             warmup_day=decision.day if decision.kind is DecisionKind.WARMUP else None,
             notes=list(decision.notes),
+            policy=dict(decision.policy),
             state_before=decision.state_before.value,
             state_after=decision.state_after.value,
         )
@@ -418,13 +434,18 @@ class SqlDeliveryStatsRepository:
         )
 
     def day_counts(self, address: str, day: date) -> dict[ProviderGroup, DayCounts]:
+        return self.days_counts(address, day, day).get(day, {})
+
+    def days_counts(self, address: str, first: date, last: date) -> dict[date, dict[ProviderGroup, DayCounts]]:
         rows = self._session.execute(
-            sa.select(delivery_stats).where(delivery_stats.c.address == address, delivery_stats.c.day == day)
+            sa.select(delivery_stats).where(
+                delivery_stats.c.address == address, delivery_stats.c.day >= first, delivery_stats.c.day <= last
+            )
         )
-        return {
-            ProviderGroup(r.provider): DayCounts(r.sent, r.delivered, r.bounced, r.complained, r.throttled)
-            for r in rows
-        }
+        found: dict[date, dict[ProviderGroup, DayCounts]] = defaultdict(dict)
+        for row in rows:
+            found[row.day][ProviderGroup(row.provider)] = _from_row(DayCounts, row)
+        return dict(found)
 
     def sent(self, days: Mapping[str, date]) -> dict[str, dict[ProviderGroup, int]]:
         found: dict[str, dict[ProviderGroup, int]] = defaultdict(dict)
@@ -441,6 +462,15 @@ class SqlDeliveryStatsRepository:
                 if days[row.address] == row.day:
                     found[row.address][ProviderGroup(row.provider)] = row.sent
         return dict(found)
+
+
+def _listing(row: sa.Row) -> ActiveListing:
+    return ActiveListing(
+        zone=row.zone,
+        severity=ListingSeverity(row.severity),
+        action=ListingAction(row.action),
+        policy_field=row.policy_field,
+    )
 
 
 class SqlListingRepository:
@@ -463,22 +493,61 @@ class SqlListingRepository:
                 found[row.address].append(row.zone)
         return dict(found)
 
-    def add(self, address: str, zone: str, *, since: datetime, reason: str) -> bool:
-        exists = self._session.execute(
-            sa.select(ip_listings.c.zone).where(ip_listings.c.address == address, ip_listings.c.zone == zone)
+    def active(self, address: str) -> list[ActiveListing]:
+        query = sa.select(ip_listings).where(ip_listings.c.address == address).order_by(ip_listings.c.zone)
+        return [_listing(row) for row in self._session.execute(query)]
+
+    def get(self, address: str, zone: str) -> ActiveListing | None:
+        row = self._session.execute(
+            sa.select(ip_listings).where(ip_listings.c.address == address, ip_listings.c.zone == zone)
         ).first()
-        if exists:
+        return _listing(row) if row else None
+
+    def add(
+        self,
+        address: str,
+        zone: str,
+        *,
+        since: datetime,
+        reason: str,
+        severity: ListingSeverity = ListingSeverity.UNSPECIFIED,
+        action: ListingAction = ListingAction.STANDBY,
+        policy_field: str = "",
+    ) -> bool:
+        if self.get(address, zone) is not None:
             return False
         self._session.execute(
-            ip_listings.insert().values(address=address, zone=zone, listed_since=since, reason=reason)
+            ip_listings.insert().values(
+                address=address,
+                zone=zone,
+                listed_since=since,
+                reason=reason,
+                severity=severity.value,
+                action=action.value,
+                policy_field=policy_field,
+            )
         )
         return True
 
-    def remove(self, address: str, zone: str) -> bool:
-        result = self._session.execute(
-            ip_listings.delete().where(ip_listings.c.address == address, ip_listings.c.zone == zone)
+    def upgrade(self, address: str, listing: ActiveListing, *, reason: str) -> None:
+        self._session.execute(
+            ip_listings.update()
+            .where(ip_listings.c.address == address, ip_listings.c.zone == listing.zone)
+            .values(
+                severity=listing.severity.value,
+                action=listing.action.value,
+                policy_field=listing.policy_field,
+                reason=reason,
+            )
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def remove(self, address: str, zone: str) -> ActiveListing | None:
+        found = self.get(address, zone)
+        if found is not None:
+            self._session.execute(
+                ip_listings.delete().where(ip_listings.c.address == address, ip_listings.c.zone == zone)
+            )
+        return found
 
 
 class SqlAllocationRepository:
@@ -526,6 +595,18 @@ class SqlAllocationRepository:
             for row in rows:
                 if days[row.address] == row.day:
                     found[row.address][ProviderGroup(row.provider)] = int(row.level)
+        return dict(found)
+
+    def committed_on(self, address: str, first: date, last: date) -> dict[date, dict[ProviderGroup, int]]:
+        lines = allocation_lines.c
+        rows = self._session.execute(
+            sa.select(lines.day, lines.provider, sa.func.max(lines.level).label("level"))
+            .where(lines.address == address, lines.day >= first, lines.day <= last)
+            .group_by(lines.day, lines.provider)
+        )
+        found: dict[date, dict[ProviderGroup, int]] = defaultdict(dict)
+        for row in rows:
+            found[row.day][ProviderGroup(row.provider)] = int(row.level)
         return dict(found)
 
 

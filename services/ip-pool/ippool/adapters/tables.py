@@ -21,6 +21,9 @@ tenants = sa.Table(
     sa.Column("health", sa.JSON, nullable=False),
     sa.Column("provider_shares", sa.JSON, nullable=False),
     sa.Column("rotation", sa.JSON, nullable=False),
+    sa.Column("listings", sa.JSON, nullable=False, server_default="{}"),
+    sa.Column("feedback_loops", sa.JSON, nullable=False, server_default="{}"),
+    sa.Column("purposes", sa.JSON, nullable=False, server_default="{}"),
     # Bumped by every reserving allocation: the row lock serialises a tenant's allocations.
     sa.Column("allocation_seq", sa.Integer, nullable=False, server_default="0"),
 )
@@ -47,6 +50,10 @@ ips = sa.Table(
     sa.Column("delisted_at", sa.DateTime(timezone=True), nullable=True),
     # Set when an admin released the address: any tenant may register it again (the row is then reused).
     sa.Column("released_at", sa.DateTime(timezone=True), nullable=True),
+    # {"MICROSOFT": 60}: caps held below the provider's share because it throttled the IP.
+    sa.Column("provider_holds", sa.JSON, nullable=False, server_default="{}"),
+    # The first day the warmup decision's window may read: the IP's registration, last step back or restart.
+    sa.Column("window_start", sa.Date, nullable=True),
     sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
 )
@@ -77,6 +84,10 @@ ip_decisions = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("figures", sa.JSON, nullable=True),
     sa.Column("notes", sa.JSON, nullable=False),
+    # {"health.min_sample": "100", ...}: the tenant policy values the decision used.
+    sa.Column("policy", sa.JSON, nullable=True),
+    # Listing and delisting entries: {"zone", "severity", "action", "policy"}.
+    sa.Column("listing", sa.JSON, nullable=True),
     sa.Column("state_before", sa.String(20), nullable=False),
     sa.Column("state_after", sa.String(20), nullable=False),
     sa.Column("step_index_before", sa.Integer, nullable=False),
@@ -101,6 +112,7 @@ delivery_stats = sa.Table(
     sa.Column("complained", sa.Integer, nullable=False),
     sa.Column("throttled", sa.Integer, nullable=False),
     sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("deferred", sa.Integer, nullable=False, server_default="0"),
 )
 
 ip_listings = sa.Table(
@@ -110,6 +122,11 @@ ip_listings = sa.Table(
     sa.Column("zone", sa.String(253), primary_key=True),
     sa.Column("listed_since", sa.DateTime(timezone=True), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
+    # The listing's severity and the action the tenant's policy gave it when it was seen (rows from before
+    # severities caused a standby).
+    sa.Column("severity", sa.String(16), nullable=False, server_default="UNSPECIFIED"),
+    sa.Column("action", sa.String(16), nullable=False, server_default="STANDBY"),
+    sa.Column("policy_field", sa.String(32), nullable=False, server_default=""),
 )
 
 allocations = sa.Table(

@@ -5,7 +5,9 @@ allocations committed it to (what it had used when they were made plus what they
 more (`domain.usage.Usage`); an allocation only ever gets the room that is left. A reserving
 allocation (not `validate_only`) is stored with its per-IP lines and counts as used for the rest of the
 tenant's local day; the tenant's row lock serialises two allocations of one tenant, so together they never
-exceed a quota either. Only the tenant's own IPs are ever read.
+exceed a quota either. Only the tenant's own IPs are ever read. The campaign's purpose and pool pick the IPs that
+may carry it (`ippool.domain.purposes`): no purpose is MARKETING, which never goes to a transactional IP; no pool
+is every pool but the tenant's cold pool.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from ippool.app.schedules import schedules_of
 from ippool.app.unit_of_work import IpPoolUnitOfWork
 from ippool.domain.allocation import MAX_PLAN_HORIZON_DAYS, AllocationResult, IpCapacity, allocate
 from ippool.domain.providers import ProviderGroup
-from ippool.domain.registration import validate_tenant_id
+from ippool.domain.purposes import parse_campaign_purpose
+from ippool.domain.registration import validate_name, validate_tenant_id
 from ippool.domain.rotation import is_resting
 from ippool.domain.usage import Reservation, ReservedLine
 from libs import audit
@@ -82,12 +85,19 @@ class AllocationUseCases:
         volume_by_provider: list[tuple[ProviderGroup | None, int]],
         plan_horizon_days: int | None,
         validate_only: bool,
+        purpose: str = "",
+        pool: str = "",
     ) -> AllocationView:
         problems = Violations()
-        try:
-            validate_tenant_id(tenant_id)
-        except InvalidArgument as error:
-            problems.items.extend(error.violations)
+        for check in (
+            lambda: validate_tenant_id(tenant_id),
+            lambda: parse_campaign_purpose(purpose),
+            lambda: validate_name(pool, "pool") if pool else None,
+        ):
+            try:
+                check()
+            except InvalidArgument as error:
+                problems.items.extend(error.violations)
         if plan_horizon_days is not None and not 0 <= plan_horizon_days <= MAX_PLAN_HORIZON_DAYS:
             problems.add("plan_horizon_days", f"must be a whole number from 0 to {MAX_PLAN_HORIZON_DAYS}")
         try:
@@ -118,6 +128,9 @@ class AllocationUseCases:
                     used_today=usage[ip.address].total,
                     used_by_provider=usage[ip.address].by_provider,
                     resting=is_resting(ip.resting_until, today),
+                    purpose=ip.purpose,
+                    pool=ip.pool,
+                    provider_holds=ip.provider_holds,
                 )
                 for ip in ips
             ]
@@ -128,6 +141,9 @@ class AllocationUseCases:
                 today=today,
                 shares=tenant.policy.provider_shares,
                 plan_horizon_days=DEFAULT_PLAN_HORIZON_DAYS if plan_horizon_days is None else plan_horizon_days,
+                purpose=parse_campaign_purpose(purpose),
+                pool=pool,
+                purposes=tenant.policy.purposes,
             )
             if validate_only:
                 return AllocationView("", result)

@@ -1,7 +1,10 @@
 """The periodic work: the daily warmup decision, rotation, and the release of cooled-down standby IPs.
 
 `DailyUseCases.run_day()` is safe to run often and from any number of replicas at once:
-- per tenant, the local day is computed from the clock (quotas reset at local midnight);
+- per tenant, the day to decide is computed from the clock: quotas reset at local midnight, the warmup decision
+  of a day is taken from the tenant's decision hour on (`health.decision_hour`, 06:00 by default), so the night's
+  late bounces and complaints are in; each decision reads yesterday and the window of revised day totals before
+  it (`health.window_days`), what allocations committed the IP to, and the listings active now;
 - each IP whose day is not decided yet is decided in its own unit of work, under its row lock, and the
   decision row is unique per (address, day): a replica that loses the race sees the day decided (or its
   insert is Aborted and rolled back), so every IP advances exactly once per day, and a crash leaves only
@@ -24,8 +27,10 @@ from datetime import date, datetime, timedelta
 from ippool.app.history import record_change, record_transition
 from ippool.app.schedules import schedule_of, schedules_of
 from ippool.app.unit_of_work import IpPoolUnitOfWork
+from ippool.domain.health import DayReport
 from ippool.domain.history import SYSTEM_ACTOR, DecisionKind
 from ippool.domain.lifecycle import SENDING_STATES, IpState, release_standby
+from ippool.domain.listings import effect
 from ippool.domain.rotation import RotationCandidate, decide_rotation
 from ippool.domain.schedule import daily_quota
 from ippool.domain.tenant import Tenant
@@ -38,6 +43,11 @@ log = logging.getLogger(__name__)
 
 MAX_CATCH_UP_DAYS = 62
 ROTATION = "ROTATION"
+
+
+def _days(first: date, before: date) -> list[date]:
+    """Every day from `first` up to the day before `before`."""
+    return [first + timedelta(days=n) for n in range((before - first).days)]
 
 
 @dataclass
@@ -60,15 +70,15 @@ class DailyUseCases:
         with self._uow() as uow:
             tenants = uow.tenants.all()
         for tenant in tenants:
-            today = tenant.local_day(now)
+            due = tenant.decision_day(now)
             with self._uow() as uow:
-                addresses = uow.ips.undecided(tenant.tenant_id, today)
+                addresses = uow.ips.undecided(tenant.tenant_id, due)
             for address in addresses:
                 try:
-                    run.decided += self._decide_ip(address, today, now)
+                    run.decided += self._decide_ip(address, due, now)
                 except Exception:
                     log.exception("warmup decision failed; retried on the next run", extra={"address": address})
-            self._rotate(tenant, today, now, run)
+            self._rotate(tenant, tenant.local_day(now), now, run)
         return run
 
     def _decide_ip(self, address: str, today: date, now: datetime) -> int:
@@ -80,22 +90,35 @@ class DailyUseCases:
                     return 0
                 tenant = uow.tenants.get(ip.tenant_id)
                 assert tenant is not None
+                policy = tenant.policy
                 schedule = schedule_of(uow, ip)
-                blocklisted = bool(uow.listings.zones(address))
+                listings = effect(uow.listings.active(address))
                 day = max(ip.decided_day + timedelta(days=1), today - timedelta(days=MAX_CATCH_UP_DAYS))
+                # Every day any decision below may read, at once: the window before the first one to yesterday.
+                first = day - timedelta(days=policy.health.window_days)
+                counts = uow.delivery_stats.days_counts(address, first, today - timedelta(days=1))
+                committed = uow.allocations.committed_on(address, first, today - timedelta(days=1))
+
+                def report(of: date) -> DayReport:
+                    return day_report(
+                        day=of, counts=counts.get(of, {}), committed=committed.get(of, {}), listings=listings
+                    )
+
                 decided = 0
                 while day <= today:
                     yesterday = day - timedelta(days=1)
+                    window_first = yesterday - timedelta(days=policy.health.window_days - 1)
                     decision = decide_day(
                         today=day,
                         schedule=schedule,
                         position=ip.position,
-                        yesterday=day_report(
-                            day=yesterday,
-                            counts=uow.delivery_stats.day_counts(address, yesterday),
-                            blocklisted=blocklisted,
-                        ),
-                        policy=tenant.policy.health,
+                        yesterday=report(yesterday),
+                        earlier=[report(d) for d in _days(window_first, yesterday) if d in counts],
+                        window_start=ip.window_start,
+                        provider_holds=ip.provider_holds,
+                        policy=policy.health,
+                        shares=policy.provider_shares,
+                        feedback_loops=policy.feedback_loops,
                     )
                     status = apply_decision(ip.status, schedule, decision)
                     sent = decision.figures is not None and decision.figures.sent > 0
@@ -105,6 +128,8 @@ class DailyUseCases:
                         sending_day=1 if decision.action is Action.RESTART else ip.sending_day + int(sent),
                         state_reason=decision.reason if status.state in SENDING_STATES else ip.state_reason,
                         update_time=now,
+                        provider_holds=dict(decision.provider_holds_after),
+                        window_start=decision.window_start_after,
                     )
                     record_change(
                         uow,
@@ -120,6 +145,7 @@ class DailyUseCases:
                         notes=decision.notes,
                         now=now,
                         actor=SYSTEM_ACTOR,
+                        policy=decision.policy,
                     )
                     ip = after
                     decided += 1
@@ -217,6 +243,8 @@ class DailyUseCases:
                     action="RELEASE",
                     rule="COOLDOWN",
                     actor=SYSTEM_ACTOR,
+                    # As the API writes a duration: "86400s".
+                    policy={"health.standby_cooldown": f"{tenant.policy.health.standby_cooldown.total_seconds():g}s"},
                 )
                 uow.commit()
                 released += 1

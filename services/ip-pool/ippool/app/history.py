@@ -7,6 +7,7 @@ state changed, IpQuotaChanged when today's quota changed, each naming the histor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -42,11 +43,14 @@ def record_change(
     figures: dict[str, Any] | None = None,
     notes: tuple[str, ...] = (),
     registered: bool = False,
+    policy: Mapping[str, str] | None = None,
+    listing: dict[str, Any] | None = None,
 ) -> IpDecision:
     """Stores `after`, adds the history entry and publishes what changed; the caller commits.
 
     `registered`: `after` is registered for its tenant, as a new IP (`before` None) or on a released address
-    (`before` is what it was): IpRegistered is published and today's quota counts from 0.
+    (`before` is what it was): IpRegistered is published and today's quota counts from 0. `policy`: the tenant
+    policy values the change used; `listing`: the listing a listing or delisting entry is about.
     """
     if before is None:
         uow.ips.add(after)
@@ -66,6 +70,8 @@ def record_change(
             actor=actor,
             figures=figures,
             notes=notes,
+            policy=policy,
+            listing=listing,
         )
     )
     if registered:
@@ -110,6 +116,8 @@ def record_transition(
     reason: str = "",
     state_reason: str = "",
     released_at: datetime | None = None,
+    policy: Mapping[str, str] | None = None,
+    listing: dict[str, Any] | None = None,
 ) -> Ip:
     """A lifecycle transition of `ip` recorded (see `record_change`); returns the IP as it is now.
 
@@ -136,6 +144,8 @@ def record_transition(
         reason=why,
         now=transition.at,
         actor=actor,
+        policy=policy,
+        listing=listing,
     )
     return after
 

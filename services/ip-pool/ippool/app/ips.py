@@ -20,6 +20,7 @@ from ippool.domain.address import parse_ip_address
 from ippool.domain.history import DecisionKind, IpDecision
 from ippool.domain.ip import Ip
 from ippool.domain.lifecycle import IpState, IpStatus, Transition, enter_standby, pause, release, resume, retire
+from ippool.domain.listings import effect
 from ippool.domain.registration import IpRegistration, validate_name, validate_registration, validate_tenant_id
 from ippool.domain.schedule import WarmupSchedule, daily_quota
 from ippool.domain.tenant import Tenant
@@ -119,12 +120,13 @@ class IpUseCases:
         actor: str,
     ) -> Ip:
         """The address registered for `tenant` at the start of `schedule`, on a new row or on the released
-        one it replaces (in STANDBY when a zone still lists it)."""
+        one it replaces (in STANDBY when a listing that stops it is still active)."""
         status = IpStatus.registered()
         state_reason = f"registered: warmup starts at {daily_quota(schedule, status.position)}/day"
-        zones = uow.listings.zones(str(registration.address)) if replacing else []
-        if zones:
-            listed = enter_standby(status, schedule, now=now, reason=f"listed by {', '.join(zones)}")
+        stopping = effect(uow.listings.active(str(registration.address))).standby if replacing else ()
+        if stopping:
+            zones = ", ".join(item.describe() for item in stopping)
+            listed = enter_standby(status, schedule, now=now, reason=f"listed by {zones}")
             status, state_reason = listed.after, listed.reason
         today = tenant.local_day(now)
         ip = Ip(
@@ -143,6 +145,7 @@ class IpUseCases:
             create_time=now,
             update_time=now,
             standby_since=status.standby_since,
+            window_start=today,  # a released address's earlier figures were another registration's
         )
         record_change(
             uow,
@@ -297,7 +300,8 @@ class IpUseCases:
             if action == "PAUSE":
                 transition = pause(ip.status, now=now)
             elif action == "RESUME":
-                transition = resume(ip.status, schedule, now=now, listed=bool(uow.listings.zones(normalised)))
+                stopping = effect(uow.listings.active(normalised)).standby
+                transition = resume(ip.status, schedule, now=now, listed=bool(stopping))
             else:
                 transition = retire(ip.status, now=now)
             if transition.changed:

@@ -1,12 +1,16 @@
 """Health signals: delivery stats per IP, provider group and day; blocklist listings.
 
 Delivery stats are the day's totals so far for (IP, tenant-local day, provider group): recording the same
-figures again changes nothing, so a retried batch is harmless. The daily warmup decision reads them.
+figures again changes nothing, so a retried batch is harmless, and a day sent again later (late bounces and
+complaints land on the day of their message) replaces its row. The daily warmup decision reads them.
 
 Listings arrive as the reputation service's `IpListingChanged` event (`on_listing_changed`, applied once per
-event by the platform's inbox) or through `RecordListing`. A first listing puts the IP in STANDBY one step
-lower; when the last zone delists it the cool-down starts; the standby job releases it afterwards (see
-`daily.py`). A zone that already lists the IP, or delists an IP it did not list, changes nothing.
+event by the platform's inbox) or through `RecordListing`, each with its severity. The tenant's listing policy
+says what it does (`domain.listings`): STANDBY puts the IP in standby one step lower, and when the last such
+listing clears the cool-down starts, then the standby job releases it (see `daily.py`); HOLD_WARMUP leaves the IP
+sending but its warmup holds (the daily decision reads the active listings); ALERT_ONLY is recorded and nothing
+else. A zone that already lists the IP changes nothing unless its new severity does more (it is upgraded); a
+zone that delists an IP it did not list changes nothing; a delisting lifts only what that listing did.
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ from ippool.app.ips import visible_ip
 from ippool.app.schedules import schedule_of
 from ippool.app.unit_of_work import IpPoolUnitOfWork
 from ippool.domain.address import parse_ip_address
+from ippool.domain.health import DayCounts
 from ippool.domain.history import SYSTEM_ACTOR
 from ippool.domain.ip import Ip
 from ippool.domain.lifecycle import Transition, enter_standby, mark_delisted
+from ippool.domain.listings import ActiveListing, ListingAction, ListingSeverity, effect, listing_action, stronger
 from ippool.domain.providers import ProviderGroup
 from ippool.domain.registration import validate_hostname
+from ippool.domain.schedule import daily_quota
 from ippool.domain.tenant import Tenant
-from ippool.domain.usage import DayCounts
 from libs import audit
 from libs.auth import Caller
 from libs.clock import Clock
@@ -41,6 +47,29 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 10_000
 MAX_AGE_DAYS = 400
 MAX_COUNT = 2**31 - 1
+_EVENT_SEVERITIES = reputation_events.IpListingChanged.DESCRIPTOR.fields_by_name["severity"].enum_type
+
+
+def event_severity(number: int) -> ListingSeverity:
+    """The reputation event's severity in the domain's terms; an unknown number is UNSPECIFIED (taken as
+    CRITICAL: a listing the product does not understand is not waved through)."""
+    value = _EVENT_SEVERITIES.values_by_number.get(number)
+    name = value.name.removeprefix("LISTING_SEVERITY_") if value is not None else ""
+    return ListingSeverity(name) if name in ListingSeverity.__members__ else ListingSeverity.UNSPECIFIED
+
+
+def _listing_record(listing: ActiveListing) -> dict[str, str]:
+    return {
+        "zone": listing.zone,
+        "severity": listing.severity.value,
+        "action": listing.action.value,
+        "policy": listing.policy_field,
+    }
+
+
+def _listing_policy(listing: ActiveListing) -> dict[str, str]:
+    """The policy value a listing's action came from, when it came from the tenant's policy."""
+    return {listing.policy_field: listing.action.value} if listing.policy_field.startswith("listings.") else {}
 
 
 @dataclass(frozen=True)
@@ -133,7 +162,16 @@ class SignalUseCases:
             uow.commit()
         return len(valid)
 
-    def record_listing(self, caller: Caller, *, address: str, zone: str, listed: bool, reason: str) -> IpToday:
+    def record_listing(
+        self,
+        caller: Caller,
+        *,
+        address: str,
+        zone: str,
+        listed: bool,
+        reason: str,
+        severity: ListingSeverity = ListingSeverity.UNSPECIFIED,
+    ) -> IpToday:
         problems = Violations()
         normalised = zone_name = ""
         try:
@@ -151,7 +189,14 @@ class SignalUseCases:
             caller.require_write(ip.tenant_id)
             audit.note(tenant_id=ip.tenant_id)
             updated = self._apply_listing(
-                uow, ip, zone=zone_name, listed=listed, reason=reason, now=now, actor=caller.subject or SYSTEM_ACTOR
+                uow,
+                ip,
+                zone=zone_name,
+                listed=listed,
+                reason=reason,
+                severity=severity,
+                now=now,
+                actor=caller.subject or SYSTEM_ACTOR,
             )
             view = ips_today(uow, [updated], now)[0]
             uow.commit()
@@ -179,12 +224,27 @@ class SignalUseCases:
             return
         actor = f"event:{envelope.source or 'reputation'}"
         self._apply_listing(
-            uow, ip, zone=zone, listed=event.listed, reason=event.reason, now=self._clock.now(), actor=actor
+            uow,
+            ip,
+            zone=zone,
+            listed=event.listed,
+            reason=event.reason,
+            severity=event_severity(event.severity),
+            now=self._clock.now(),
+            actor=actor,
         )
 
     @staticmethod
     def _apply_listing(
-        uow: IpPoolUnitOfWork, ip: Ip, *, zone: str, listed: bool, reason: str, now: datetime, actor: str
+        uow: IpPoolUnitOfWork,
+        ip: Ip,
+        *,
+        zone: str,
+        listed: bool,
+        reason: str,
+        severity: ListingSeverity,
+        now: datetime,
+        actor: str,
     ) -> Ip:
         """One zone's listing or delisting of the (locked) IP; returns the IP as it is afterwards."""
         tenant = uow.tenants.get(ip.tenant_id)
@@ -192,22 +252,68 @@ class SignalUseCases:
         schedule = schedule_of(uow, ip)
         detail = zone + (f" ({reason})" if reason else "")
         if listed:
-            if not uow.listings.add(ip.address, zone, since=now, reason=reason):
-                return ip
-            transition = enter_standby(ip.status, schedule, now=now, reason=f"listed by {detail}")
-            action, rule = ("STANDBY" if transition.state_changed else "LISTED"), "LISTING"
-        else:
-            if not uow.listings.remove(ip.address, zone):
-                return ip
-            remaining = uow.listings.zones(ip.address)
-            if remaining:
-                transition = Transition(
-                    ip.status, ip.status, f"delisted by {detail}; still listed by {', '.join(remaining)}", now
+            action, policy_field = listing_action(severity=severity, policy=tenant.policy.listings)
+            listing = ActiveListing(zone, severity, action, policy_field)
+            existing = uow.listings.get(ip.address, zone)
+            if existing is None:
+                uow.listings.add(
+                    ip.address,
+                    zone,
+                    since=now,
+                    reason=reason,
+                    severity=severity,
+                    action=action,
+                    policy_field=policy_field,
                 )
+                seen = f"listed by {detail}"
+            elif stronger(action, existing.action):
+                uow.listings.upgrade(ip.address, listing, reason=reason)
+                seen = f"listed again by {detail}, now {severity} (was {existing.severity}: {existing.action})"
             else:
+                return ip
+            why = f"{seen}; severity {severity}, {policy_field or 'policy'}: {action}"
+            if action is ListingAction.STANDBY:
+                transition = enter_standby(ip.status, schedule, now=now, reason=why)
+                history_action = "STANDBY" if transition.state_changed else "LISTED"
+            elif action is ListingAction.HOLD_WARMUP:
+                quota = daily_quota(schedule, ip.position)
+                text = f"{why}: keeps sending at its step ({quota}/day), the warmup holds until the delisting"
+                transition = Transition(ip.status, ip.status, text, now)
+                history_action = action.value
+            else:
+                transition = Transition(ip.status, ip.status, f"{why}: alert only, the warmup goes on", now)
+                history_action = action.value
+            rule = "LISTING"
+        else:
+            removed = uow.listings.remove(ip.address, zone)
+            if removed is None:
+                return ip
+            listing = removed
+            remaining = effect(uow.listings.active(ip.address))
+            lifted = f"delisted by {detail} (it was {removed.severity}: {removed.action})"
+            if removed.action is ListingAction.STANDBY and not remaining.standby:
                 transition = mark_delisted(ip.status, now=now)
-                transition = replace(transition, reason=f"{transition.reason} (last: {detail})")
-            action, rule = "DELISTED", "DELISTING"
+                transition = replace(transition, reason=f"{transition.reason} ({lifted})")
+            elif removed.action is ListingAction.STANDBY:
+                still = ", ".join(item.describe() for item in remaining.standby)
+                transition = Transition(ip.status, ip.status, f"{lifted}; still in standby for {still}", now)
+            elif removed.action is ListingAction.HOLD_WARMUP and (remaining.holds or remaining.standby):
+                still = ", ".join(item.describe() for item in (*remaining.standby, *remaining.holds))
+                transition = Transition(ip.status, ip.status, f"{lifted}; the warmup is still held by {still}", now)
+            elif removed.action is ListingAction.HOLD_WARMUP:
+                transition = Transition(ip.status, ip.status, f"{lifted}: the warmup hold is lifted", now)
+            else:
+                transition = Transition(ip.status, ip.status, f"{lifted}: it only alerted, nothing to lift", now)
+            history_action, rule = "DELISTED", "DELISTING"
         return record_transition(
-            uow, ip, transition, schedule=schedule, day=tenant.local_day(now), action=action, rule=rule, actor=actor
+            uow,
+            ip,
+            transition,
+            schedule=schedule,
+            day=tenant.local_day(now),
+            action=history_action,
+            rule=rule,
+            actor=actor,
+            policy=_listing_policy(listing),
+            listing=_listing_record(listing),
         )

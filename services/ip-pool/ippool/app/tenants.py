@@ -1,5 +1,5 @@
 """Use cases on tenants: the companies that send, each with its policy (time zone and sending window, health
-gates, provider shares, rotation, default schedule).
+gates, provider shares, rotation, listing actions, feedback loops, purposes, default schedule).
 
 Updates name the fields they change (`changes`: field path -> value, as an AIP field mask names them, e.g.
 "time_zone", "health.max_bounce_rate_to_advance", or "rotation" for the whole part); a value of None puts the
@@ -17,7 +17,9 @@ from ippool.app.page_tokens import after_key, token_after
 from ippool.app.schedules import find_schedule
 from ippool.app.unit_of_work import IpPoolUnitOfWork
 from ippool.domain.health import HealthPolicy
-from ippool.domain.providers import ProviderShares
+from ippool.domain.listings import ListingPolicy
+from ippool.domain.providers import FeedbackLoops, ProviderShares
+from ippool.domain.purposes import PurposePolicy
 from ippool.domain.registration import validate_tenant_id
 from ippool.domain.rotation import RotationPolicy
 from ippool.domain.sending_day import SendingWindow
@@ -36,7 +38,14 @@ TOP_FIELDS = (
 )
 # The policy parts a mask may name field by field: TenantPolicy's attributes, each a domain dataclass whose
 # fields are the updatable paths (`health.min_sample`), so a new gate is added in the domain alone.
-PARTS: dict[str, type] = {"health": HealthPolicy, "provider_shares": ProviderShares, "rotation": RotationPolicy}
+PARTS: dict[str, type] = {
+    "health": HealthPolicy,
+    "provider_shares": ProviderShares,
+    "rotation": RotationPolicy,
+    "listings": ListingPolicy,
+    "feedback_loops": FeedbackLoops,
+    "purposes": PurposePolicy,
+}
 PART_FIELDS = {part: tuple(f.name for f in fields(cls)) for part, cls in PARTS.items()}
 UPDATABLE_PATHS = frozenset(
     {*TOP_FIELDS, *PARTS, *(f"{part}.{name}" for part, names in PART_FIELDS.items() for name in names)}

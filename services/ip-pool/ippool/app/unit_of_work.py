@@ -14,13 +14,15 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Protocol
 
+from ippool.domain.health import DayCounts
 from ippool.domain.history import DecisionKind, IpDecision
 from ippool.domain.ip import Ip
 from ippool.domain.lifecycle import IpState
+from ippool.domain.listings import ActiveListing, ListingAction, ListingSeverity
 from ippool.domain.providers import ProviderGroup
 from ippool.domain.schedule import TenantSchedule
 from ippool.domain.tenant import Tenant
-from ippool.domain.usage import DayCounts, Reservation
+from ippool.domain.usage import Reservation
 from libs.unit_of_work import UnitOfWork
 
 # Per IP and provider group, for the day asked for each IP.
@@ -114,6 +116,10 @@ class DeliveryStatsRepository(Protocol):
 
     def day_counts(self, address: str, day: date) -> dict[ProviderGroup, DayCounts]: ...
 
+    def days_counts(self, address: str, first: date, last: date) -> dict[date, dict[ProviderGroup, DayCounts]]:
+        """The IP's totals per day (first..last, both included) and provider group; days without any left out."""
+        ...
+
     def sent(self, days: Mapping[str, date]) -> dict[str, ByProvider]:
         """What each IP sent on its day (address -> tenant-local day)."""
         ...
@@ -126,12 +132,32 @@ class ListingRepository(Protocol):
 
     def zones_of(self, addresses: Iterable[str]) -> dict[str, list[str]]: ...
 
-    def add(self, address: str, zone: str, *, since: datetime, reason: str) -> bool:
+    def active(self, address: str) -> list[ActiveListing]:
+        """The IP's listings now, by zone, with the action each was given."""
+        ...
+
+    def get(self, address: str, zone: str) -> ActiveListing | None: ...
+
+    def add(
+        self,
+        address: str,
+        zone: str,
+        *,
+        since: datetime,
+        reason: str,
+        severity: ListingSeverity = ListingSeverity.UNSPECIFIED,
+        action: ListingAction = ListingAction.STANDBY,
+        policy_field: str = "",
+    ) -> bool:
         """False when the zone already lists the IP."""
         ...
 
-    def remove(self, address: str, zone: str) -> bool:
-        """False when the zone did not list the IP."""
+    def upgrade(self, address: str, listing: ActiveListing, *, reason: str) -> None:
+        """A zone that lists the IP again with a stronger action: its severity, action and reason replaced."""
+        ...
+
+    def remove(self, address: str, zone: str) -> ActiveListing | None:
+        """The listing removed; None when the zone did not list the IP."""
         ...
 
 
@@ -140,6 +166,10 @@ class AllocationRepository(Protocol):
 
     def committed(self, days: Mapping[str, date]) -> dict[str, ByProvider]:
         """Per IP and provider group, the highest level reserved on its day (address -> tenant-local day)."""
+        ...
+
+    def committed_on(self, address: str, first: date, last: date) -> dict[date, ByProvider]:
+        """One IP's highest level reserved per day (first..last, both included) and provider group."""
         ...
 
 

@@ -8,10 +8,14 @@ Modules, and where to look for what:
 - `schedule`     -- warmup schedules (steps of N sending days at a daily volume) and an IP's position in one.
 - `health`       -- per-tenant health thresholds (`HealthPolicy`) and one day's delivery report (`DayReport`).
 - `warmup`       -- THE place where a warmup day is decided: `decide_day(...)` -> `Decision`.
+- `complaints`   -- how the complaint rate is measured: feedback-loop providers only, per provider, day and window.
+- `throttling`   -- a provider's throttling rate and its held cap on the IP (held, stepped back, released).
+- `listings`     -- a listing's severity -> action (standby, hold the warmup, alert only), per tenant.
 - `lifecycle`    -- IP states (WARMING, WARM, STANDBY, PAUSED, RETIRED) and their legal transitions.
-- `sending_day`  -- tenant time zone and sending window: local day, day bounds, hourly quota.
-- `providers`    -- mailbox provider groups, recipient-domain classification, per-provider caps.
+- `sending_day`  -- tenant time zone and sending window: local day, decision day, day bounds, hourly quota.
+- `providers`    -- mailbox provider groups, per-provider caps, which providers send complaints (feedback loops).
 - `allocation`   -- spreading a campaign's volume over a tenant's IPs today, plus a send plan for the rest.
+- `purposes`     -- which IPs a campaign's purpose (marketing, transactional, cold) and pool may use.
 - `rotation`     -- optional resting of warm IPs, staggered above a warm-capacity floor.
 - `tenant`       -- a tenant (`Tenant`) and the per-tenant bundle of the policies above (`TenantPolicy`).
 - `history`      -- an IP's history entries (`IpDecision`) and how a change becomes one.

@@ -1,30 +1,37 @@
 """Spreading a campaign's volume over one tenant's IPs: today first, then a day-by-day plan for the rest.
 
 Public API:
-    IpCapacity(address, tenant_id, state, schedule, position, used_today=0, used_by_provider={}, resting=False)
+    IpCapacity(address, tenant_id, state, schedule, position, used_today=0, used_by_provider={}, resting=False,
+               purpose="marketing", pool="default", provider_holds={})
     IpAllocation(address, total, by_provider)
     ExcludedIp(address, reason)
     PlanDay(day_offset, day, total, by_provider)
     AllocationResult(...)               -- today's allocations, remainder, plan, what does not fit, exclusions
-    allocate(*, tenant_id, ips, volume, today, shares=DEFAULT_PROVIDER_SHARES, plan_horizon_days=60)
+    allocate(*, tenant_id, ips, volume, today, shares=DEFAULT_PROVIDER_SHARES, plan_horizon_days=60,
+             purpose=CampaignPurpose.MARKETING, pool="", purposes=DEFAULT_PURPOSE_POLICY)
 
 Rules:
 - Only the tenant's own IPs in WARMING or WARM that are not resting get volume. STANDBY, PAUSED, RETIRED and
-  resting IPs are listed in `excluded` with the reason. Another tenant's IP passed in by mistake is ignored
-  and never named in the result (that would leak it); only `ignored_foreign_ips` counts them.
+  resting IPs are listed in `excluded` with the reason, and so are the IPs the campaign's purpose or pool may not
+  use (`purposes.placement`: a transactional IP never gets marketing or cold volume). Another tenant's IP passed
+  in by mistake is ignored and never named in the result (that would leak it); only `ignored_foreign_ips` counts
+  them.
 - Per IP today: at most its remaining daily quota (quota - used_today) and, per provider group, at most its
-  cap (share x quota) minus what that provider already got today.
+  cap (share x quota, or the provider's held cap when it throttled the IP) minus what that provider already got
+  today.
 - Evenly: each provider group is water-filled -- every IP gets the same amount, except those whose room is
   smaller, which are filled up (a young IP's small quota is used in full, which its warmup needs to advance).
   Groups are served GMAIL, MICROSOFT, YAHOO, then OTHER, because OTHER may use any IP's room while the capped
   groups cannot. The leftover units of an uneven division go to the first IPs in input order: pass the IPs in
-  a stable order (e.g. by address) to get stable results.
+  a stable order (e.g. by address) to get stable results. Tiers: the IPs a purpose uses first (transactional
+  IPs for transactional volume) are filled before the overflow ones (marketing IPs), group by group.
 - `volume` is either one count, taken as OTHER (recipients of no capped provider: pass a per-provider mapping
   whenever the recipients are known, as the campaign gateway does), or a mapping ProviderGroup -> count.
   A negative or non-integer count is InvalidArgument naming `volume` or `volume_by_provider[GROUP]`.
 - The plan projects every eligible IP's quota along its schedule as if every day were healthy, spreads the
   remainder day by day the same way, stops after `plan_horizon_days` and reports what still does not fit as
-  `unplanned`. It is optimistic and ignores other campaigns' future volume: the daily job re-plans.
+  `unplanned`. It is optimistic and ignores other campaigns' future volume: the daily job re-plans. Held provider
+  caps stay as they are in the plan.
 
 Cost: O(n log n) per provider group for n IPs, never per message; plan days with the same quotas and full use
 are computed once and repeated.
@@ -38,6 +45,7 @@ from datetime import date, timedelta
 
 from ippool.domain.lifecycle import SENDING_STATES, IpState
 from ippool.domain.providers import DEFAULT_PROVIDER_SHARES, ProviderGroup, ProviderShares
+from ippool.domain.purposes import DEFAULT_PURPOSE_POLICY, CampaignPurpose, PurposePolicy, placement
 from ippool.domain.schedule import WarmupPosition, WarmupSchedule, daily_quota, project_daily_quotas
 from libs.errors import InvalidArgument, Violations
 
@@ -60,6 +68,11 @@ class IpCapacity:
     used_by_provider: Mapping[ProviderGroup, int] = field(default_factory=dict)
     resting: bool = False
     """Rested today by the rotation policy."""
+    purpose: str = "marketing"
+    """The IP's registered purpose ("marketing" or "transactional")."""
+    pool: str = "default"
+    provider_holds: Mapping[ProviderGroup, int] = field(default_factory=dict)
+    """Caps held below the provider's share (the provider throttled the IP)."""
 
     @property
     def daily_quota(self) -> int:
@@ -161,39 +174,59 @@ def _water_fill(room: list[int], demand: int) -> list[int]:
     return taken  # unreachable: demand < total_room guarantees the loop returns
 
 
+@dataclass(frozen=True)
+class _Fleet:
+    """What does not change from day to day: each eligible IP's tier and held caps."""
+
+    tiers: list[int]
+    holds: list[Mapping[ProviderGroup, int]]
+
+
 def _fill_day(
     quotas: Sequence[int],
     room_total: list[int],
     used_by_group: Mapping[ProviderGroup, Sequence[int]] | None,
     demand: Mapping[ProviderGroup, int],
     shares: ProviderShares,
+    fleet: _Fleet,
 ) -> tuple[dict[ProviderGroup, list[int]], bool]:
-    """One day's spread of `demand` over IPs; also says whether every group used all the room it had."""
+    """One day's spread of `demand` over IPs, tier by tier; also says whether every group used all its room."""
     taken_by_group: dict[ProviderGroup, list[int]] = {}
     saturated = True
+    tiers = sorted(set(fleet.tiers))
     for group in _GROUP_ORDER:
         wanted = demand.get(group, 0)
         if not wanted:
             continue
         basis_points = shares.basis_points(group)
         used = used_by_group.get(group) if used_by_group else None
+        caps = [
+            min(q * basis_points // _BASIS, held.get(group, q)) for q, held in zip(quotas, fleet.holds, strict=True)
+        ]
         if used is None:
-            room = [min(q * basis_points // _BASIS, r) for q, r in zip(quotas, room_total, strict=True)]
+            room = [min(c, r) for c, r in zip(caps, room_total, strict=True)]
         else:
-            room = [
-                min(max(0, q * basis_points // _BASIS - u), r) for q, r, u in zip(quotas, room_total, used, strict=True)
-            ]
+            room = [min(max(0, c - u), r) for c, r, u in zip(caps, room_total, used, strict=True)]
         if wanted < sum(room):
             saturated = False
-        taken = _water_fill(room, wanted)
+        taken = [0] * len(room)
+        for tier in tiers:
+            tier_room = [r if t == tier else 0 for r, t in zip(room, fleet.tiers, strict=True)]
+            tier_taken = _water_fill(tier_room, wanted)
+            taken = [a + b for a, b in zip(taken, tier_taken, strict=True)]
+            wanted -= sum(tier_taken)
         taken_by_group[group] = taken
         room_total[:] = [r - t for r, t in zip(room_total, taken, strict=True)]
     return taken_by_group, saturated
 
 
-def _split_ips(tenant_id: str, ips: Sequence[IpCapacity]) -> tuple[list[IpCapacity], list[ExcludedIp], int]:
-    """Keep the tenant's sending IPs; say why the tenant's other IPs get nothing; count foreign ones."""
+def _split_ips(
+    tenant_id: str, ips: Sequence[IpCapacity], purpose: CampaignPurpose, pool: str, purposes: PurposePolicy
+) -> tuple[list[IpCapacity], list[int], list[ExcludedIp], int]:
+    """Keep the tenant's sending IPs this volume may use, with their tiers; say why the tenant's other IPs get
+    nothing; count foreign ones."""
     eligible: list[IpCapacity] = []
+    tiers: list[int] = []
     excluded: list[ExcludedIp] = []
     foreign = 0
     seen: set[str] = set()
@@ -204,17 +237,22 @@ def _split_ips(tenant_id: str, ips: Sequence[IpCapacity]) -> tuple[list[IpCapaci
         if ip.address in seen:
             raise InvalidArgument("ips", f"{ip.address} is listed twice")
         seen.add(ip.address)
-        if ip.state not in SENDING_STATES:
+        placed = placement(ip_purpose=ip.purpose, ip_pool=ip.pool, purpose=purpose, pool=pool, policy=purposes)
+        if isinstance(placed, str):
+            excluded.append(ExcludedIp(ip.address, placed))
+        elif ip.state not in SENDING_STATES:
             excluded.append(ExcludedIp(ip.address, f"{ip.state}: gets no volume"))
         elif ip.resting:
             excluded.append(ExcludedIp(ip.address, "resting today (rotation policy)"))
         else:
             eligible.append(ip)
-    return eligible, excluded, foreign
+            tiers.append(placed)
+    return eligible, tiers, excluded, foreign
 
 
 def _plan(
     eligible: Sequence[IpCapacity],
+    fleet: _Fleet,
     demand: dict[ProviderGroup, int],
     today: date,
     shares: ProviderShares,
@@ -229,7 +267,7 @@ def _plan(
     offset = 0
     while offset < horizon and any(demand.values()):
         quotas = quotas_by_day[offset]
-        taken_by_group, saturated = _fill_day(quotas, list(quotas), None, demand, shares)
+        taken_by_group, saturated = _fill_day(quotas, list(quotas), None, demand, shares, fleet)
         day_total = {group: sum(taken) for group, taken in taken_by_group.items()}
         repeat = 1
         if saturated:
@@ -260,17 +298,21 @@ def allocate(
     today: date,
     shares: ProviderShares = DEFAULT_PROVIDER_SHARES,
     plan_horizon_days: int = 60,
+    purpose: CampaignPurpose = CampaignPurpose.MARKETING,
+    pool: str = "",
+    purposes: PurposePolicy = DEFAULT_PURPOSE_POLICY,
 ) -> AllocationResult:
     """Allocate `volume` over `tenant_id`'s sending IPs for `today`, and plan the remainder (module docstring)."""
     requested = _requested_volume(volume)
     if not _is_count(plan_horizon_days) or not 0 <= plan_horizon_days <= MAX_PLAN_HORIZON_DAYS:
         raise InvalidArgument("plan_horizon_days", f"must be a whole number from 0 to {MAX_PLAN_HORIZON_DAYS}")
-    eligible, excluded, foreign = _split_ips(tenant_id, ips)
+    eligible, tiers, excluded, foreign = _split_ips(tenant_id, ips, purpose, pool, purposes)
+    fleet = _Fleet(tiers=tiers, holds=[ip.provider_holds for ip in eligible])
 
     quotas = [ip.daily_quota for ip in eligible]
     room_total = [max(0, quota - ip.used_today) for quota, ip in zip(quotas, eligible, strict=True)]
     used_by_group = {group: [ip.used_by_provider.get(group, 0) for ip in eligible] for group in requested}
-    taken_by_group, _ = _fill_day(quotas, room_total, used_by_group, requested, shares)
+    taken_by_group, _ = _fill_day(quotas, room_total, used_by_group, requested, shares, fleet)
 
     allocations: list[IpAllocation] = []
     for index, ip in enumerate(eligible):
@@ -282,7 +324,7 @@ def allocate(
     remainder = {group: count for group, count in remainder.items() if count}
 
     still_open = dict(remainder)
-    plan = _plan(eligible, still_open, today, shares, plan_horizon_days)
+    plan = _plan(eligible, fleet, still_open, today, shares, plan_horizon_days)
     unplanned = {group: count for group, count in still_open.items() if count}
     return AllocationResult(
         tenant_id=tenant_id,

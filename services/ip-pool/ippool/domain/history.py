@@ -6,15 +6,18 @@ Public API:
     SYSTEM_ACTOR       -- the actor of the periodic jobs and of signals without a caller
     IpDecision(...)    -- one entry; `decision_id` is set once stored
     history_entry(*, before, after, schedule, kind, day, action, rule, reason, time, actor, figures=None,
-                  notes=()) -> IpDecision
+                  notes=(), policy=None, listing=None) -> IpDecision
 
 The quotas recorded are the step's volumes before and after (what the IP sends when it sends), so a paused
-IP's entry still shows where its warmup stands.
+IP's entry still shows where its warmup stands. Every entry names the tenant policy values it used (`policy`, by
+field path: "health.min_sample" -> "100", "listings.medium" -> "HOLD_WARMUP"), so a decision can be explained
+after the policy changed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -56,6 +59,10 @@ class IpDecision:
     """The figures a warmup decision looked at (`warmup.DayFigures.to_record()`)."""
     notes: tuple[str, ...] = ()
     decision_id: int | None = None
+    policy: Mapping[str, str] = field(default_factory=dict)
+    """The tenant policy values the decision used, by field path."""
+    listing: dict[str, Any] | None = None
+    """Listing and delisting entries: {"zone", "severity", "action", "policy"}."""
 
 
 def history_entry(
@@ -72,6 +79,8 @@ def history_entry(
     actor: str,
     figures: dict[str, Any] | None = None,
     notes: tuple[str, ...] = (),
+    policy: Mapping[str, str] | None = None,
+    listing: dict[str, Any] | None = None,
 ) -> IpDecision:
     """The history entry of the change from `before` to `after` (the same IP twice for a registration)."""
     return IpDecision(
@@ -84,6 +93,8 @@ def history_entry(
         reason=reason,
         figures=figures,
         notes=notes,
+        policy=dict(policy or {}),
+        listing=listing,
         state_before=before.state,
         state_after=after.state,
         step_index_before=before.position.step_index,

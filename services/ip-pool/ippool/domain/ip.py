@@ -4,9 +4,10 @@ send on a given day.
 Public API:
     Ip(address, tenant_id, purpose, pool, pmta_node, helo_hostname, state, state_reason, schedule_id, position,
        sending_day, decided_day, create_time, update_time, resting_until=None, standby_since=None,
-       delisted_at=None, released_at=None)
+       delisted_at=None, released_at=None, provider_holds={}, window_start=None)
     Ip.status / Ip.with_status(status)   -- the lifecycle part (`lifecycle.IpStatus`) read and replaced
     Ip.effective_daily_quota(schedule, day) -> int
+    Ip.provider_caps(schedule, day, shares) -> dict[ProviderGroup, int]   -- today's cap per provider group
 
 The address is the identity: one address belongs to one tenant at a time. An admin may release it
 (`released_at`): it stays retired with its tenant until any tenant registers it again.
@@ -14,10 +15,12 @@ The address is the identity: one address belongs to one tenant at a time. An adm
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from ippool.domain.lifecycle import SENDING_STATES, IpState, IpStatus
+from ippool.domain.providers import ProviderGroup, ProviderShares, provider_cap
 from ippool.domain.rotation import is_resting
 from ippool.domain.schedule import WarmupPosition, WarmupSchedule, daily_quota
 
@@ -47,6 +50,10 @@ class Ip:
     delisted_at: datetime | None = None
     released_at: datetime | None = None
     """When an admin freed the address for any tenant to register again."""
+    provider_holds: Mapping[ProviderGroup, int] = field(default_factory=dict)
+    """Caps held below the provider's share because it throttled this IP (`throttling`)."""
+    window_start: date | None = None
+    """The first day the warmup decision's window may read: the day of its registration, last step back or restart."""
 
     @property
     def status(self) -> IpStatus:
@@ -66,3 +73,8 @@ class Ip:
         if self.state not in SENDING_STATES or is_resting(self.resting_until, day):
             return 0
         return daily_quota(schedule, self.position)
+
+    def provider_caps(self, schedule: WarmupSchedule, day: date, shares: ProviderShares) -> dict[ProviderGroup, int]:
+        """Each provider group's cap on `day`: its share of the day's quota, or its held cap when lower."""
+        quota = self.effective_daily_quota(schedule, day)
+        return {group: provider_cap(quota, shares, group, self.provider_holds.get(group)) for group in ProviderGroup}

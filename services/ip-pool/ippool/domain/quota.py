@@ -2,11 +2,12 @@
 overall and per provider group.
 
 Public API:
-    ProviderQuotaToday(provider, cap, used_today, remaining_today)
+    ProviderQuotaToday(provider, cap, used_today, remaining_today, held=False)
     QuotaToday(day, daily, hourly, used_today, remaining_today, by_provider)
     quota_today(*, ip, policy, schedule, usage, now) -> QuotaToday
 
-A provider's remaining room is its cap less what it used, never more than what the IP has left overall.
+A provider's cap is its share of the daily quota, or its held cap when the provider throttled the IP and that is
+lower (`held`). Its remaining room is its cap less what it used, never more than what the IP has left overall.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class ProviderQuotaToday:
     cap: int
     used_today: int
     remaining_today: int
+    held: bool = False
+    """The cap is held below the provider's share (the provider throttled this IP)."""
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,12 @@ def quota_today(*, ip: Ip, policy: TenantPolicy, schedule: WarmupSchedule, usage
     remaining = max(0, daily - used)
     providers = []
     for group in ProviderGroup:
-        cap = provider_cap(daily, policy.provider_shares, group)
+        share_cap = provider_cap(daily, policy.provider_shares, group)
+        cap = provider_cap(daily, policy.provider_shares, group, ip.provider_holds.get(group))
         group_used = used_by_provider.get(group, 0)
-        providers.append(ProviderQuotaToday(group, cap, group_used, max(0, min(cap - group_used, remaining))))
+        providers.append(
+            ProviderQuotaToday(group, cap, group_used, max(0, min(cap - group_used, remaining)), cap < share_cap)
+        )
     return QuotaToday(
         day=day,
         daily=daily,

@@ -3,11 +3,14 @@
 Public API:
     SendingWindow(time_zone="UTC", start_hour=0, end_hour=24)   -- validated; `.zone` is the ZoneInfo
     local_sending_day(instant, time_zone) -> date                -- the tenant-local day of a UTC instant
+    decision_day(instant, time_zone, decision_hour) -> date      -- the latest local day whose decision is due
     local_day_bounds(day, time_zone) -> (start_utc, end_utc)     -- when that local day begins and ends
     window_hours(day, window) -> int                             -- real hours the window spans that day
     hourly_quota(daily_quota, window, instant) -> int
 
-Rules: the day's quota resets at local midnight. The window is [start_hour, end_hour) in local wall-clock
+Rules: the day's quota resets at local midnight; the day's warmup decision is taken later, at the tenant's local
+decision hour (06:00 by default), so the night's late bounces and complaints count. Until then the IP sends at
+the quota of the day before. The window is [start_hour, end_hour) in local wall-clock
 time, inside one local day (no window over midnight: the daily quota belongs to one local day). Inside the
 window each hour gets ceil(daily / hours) -- the hours together cover the day even if one hour under-sends,
 and the daily quota still caps the total; outside it the hourly quota is 0. Hours are counted in real time, so
@@ -75,6 +78,14 @@ def local_sending_day(instant: datetime, time_zone: str | ZoneInfo) -> date:
     """The tenant-local calendar day that `instant` falls in: the day whose quota applies."""
     _require_aware(instant)
     return instant.astimezone(_zone(time_zone)).date()
+
+
+def decision_day(instant: datetime, time_zone: str | ZoneInfo, decision_hour: int) -> date:
+    """The latest tenant-local day whose warmup decision is due at `instant`: today from `decision_hour`:00 local
+    time on, yesterday before it (on a daylight-saving day the wall clock decides)."""
+    _require_aware(instant)
+    local = instant.astimezone(_zone(time_zone))
+    return local.date() if local.hour >= decision_hour else local.date() - timedelta(days=1)
 
 
 def _local_instant_utc(day: date, hour: int, zone: ZoneInfo) -> datetime:

@@ -1,12 +1,14 @@
 """A tenant (a company that sends) and its policies in one value: time zone and window, health gates,
-provider caps, rotation.
+provider caps, rotation, listing actions, feedback loops, purposes.
 
 Public API:
     TenantPolicy(tenant_id, window=SendingWindow(), health=DEFAULT_HEALTH_POLICY,
                  provider_shares=DEFAULT_PROVIDER_SHARES, rotation=DEFAULT_ROTATION_POLICY,
-                 schedule_id="default")
+                 schedule_id="default", listings=DEFAULT_LISTING_POLICY, feedback_loops=DEFAULT_FEEDBACK_LOOPS,
+                 purposes=DEFAULT_PURPOSE_POLICY)
     Tenant(tenant_id, display_name, policy, create_time, update_time=None)
     Tenant.local_day(now) -> date     -- the tenant's sending day at that instant (quotas reset at local midnight)
+    Tenant.decision_day(now) -> date  -- the latest local day whose warmup decision is due (health.decision_hour)
 
 Each part validates itself; this adds the rules that span two parts (field names are prefixed with the
 part, e.g. `rotation.rest_days`).
@@ -18,10 +20,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from ippool.domain.health import DEFAULT_HEALTH_POLICY, HealthPolicy
-from ippool.domain.providers import DEFAULT_PROVIDER_SHARES, ProviderShares
+from ippool.domain.listings import DEFAULT_LISTING_POLICY, ListingPolicy
+from ippool.domain.providers import DEFAULT_FEEDBACK_LOOPS, DEFAULT_PROVIDER_SHARES, FeedbackLoops, ProviderShares
+from ippool.domain.purposes import DEFAULT_PURPOSE_POLICY, PurposePolicy
 from ippool.domain.registration import validate_tenant_id
 from ippool.domain.rotation import DEFAULT_ROTATION_POLICY, RotationPolicy
-from ippool.domain.sending_day import SendingWindow, local_sending_day
+from ippool.domain.sending_day import SendingWindow, decision_day, local_sending_day
 from libs.errors import InvalidArgument, Violations
 
 
@@ -34,6 +38,9 @@ class TenantPolicy:
     rotation: RotationPolicy = DEFAULT_ROTATION_POLICY
     schedule_id: str = "default"
     """Schedule given to this tenant's new IPs unless the registration names another."""
+    listings: ListingPolicy = DEFAULT_LISTING_POLICY
+    feedback_loops: FeedbackLoops = DEFAULT_FEEDBACK_LOOPS
+    purposes: PurposePolicy = DEFAULT_PURPOSE_POLICY
 
     def __post_init__(self) -> None:
         problems = Violations()
@@ -60,3 +67,6 @@ class Tenant:
 
     def local_day(self, now: datetime) -> date:
         return local_sending_day(now, self.policy.window.time_zone)
+
+    def decision_day(self, now: datetime) -> date:
+        return decision_day(now, self.policy.window.time_zone, self.policy.health.decision_hour)

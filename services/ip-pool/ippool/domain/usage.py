@@ -1,11 +1,12 @@
 """What an IP sent and was committed to on one day, per provider group.
 
 Public API:
-    DayCounts(sent, delivered, bounced, complained, throttled)   -- one day's totals for one provider group
     Usage(sent, committed)    -- `.by_provider` and `.total`: what counts as used today
     ReservedLine(address, provider, volume, level)
     Reservation(allocation_id, tenant_id, day, requested, allocated_today, remainder, lines, time, actor)
-    day_report(*, day, counts, blocklisted) -> DayReport   -- the report the warmup decision reads
+    day_report(*, day, counts, committed={}, listings=NO_LISTINGS) -> DayReport   -- what the warmup decision reads
+
+(One day's totals for one provider group are `health.DayCounts`.)
 
 Used, per provider group, is whichever is more of what was sent (the delivery stats) and the level earlier
 allocations committed the IP to (what it had used when they were made plus what they reserved): sends of
@@ -19,17 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from ippool.domain.health import DayReport
+from ippool.domain.health import DayCounts, DayReport
+from ippool.domain.listings import NO_LISTINGS, ListingEffect
 from ippool.domain.providers import ProviderGroup
-
-
-@dataclass(frozen=True)
-class DayCounts:
-    sent: int = 0
-    delivered: int = 0
-    bounced: int = 0
-    complained: int = 0
-    throttled: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,14 +68,15 @@ class Reservation:
     actor: str
 
 
-def day_report(*, day: date, counts: Mapping[ProviderGroup, DayCounts], blocklisted: bool) -> DayReport:
-    """One IP's day summed over its provider groups; a provider that throttled at all counts as throttling."""
-    return DayReport(
-        day=day,
-        sent=sum(c.sent for c in counts.values()),
-        delivered=sum(c.delivered for c in counts.values()),
-        bounced=sum(c.bounced for c in counts.values()),
-        complained=sum(c.complained for c in counts.values()),
-        blocklisted=blocklisted,
-        throttled_providers=frozenset(group for group, c in counts.items() if c.throttled > 0),
-    )
+def day_report(
+    *,
+    day: date,
+    counts: Mapping[ProviderGroup, DayCounts],
+    committed: Mapping[ProviderGroup, int] | None = None,
+    listings: ListingEffect = NO_LISTINGS,
+) -> DayReport:
+    """One IP's day: its totals per provider group, what it was given per group (sent, or the level allocations
+    committed it to, whichever is more), and the listings active now."""
+    sent = {group: c.sent for group, c in counts.items()}
+    given = Usage(sent=sent, committed=committed or {}).by_provider
+    return DayReport.of(day=day, by_provider=counts, given=given, listings=listings)
