@@ -105,13 +105,14 @@ def nsd(keys: Keys) -> Iterator[Nsd]:
             f"s768._domainkey TXT {dkim(short_rsa_key_b64())}",
             'revoked._domainkey TXT "v=DKIM1; k=rsa; p="',
             'garbage._domainkey TXT "v=DKIM1; k=rsa; p=this-is-not-base64!"',
-            '_dmarc TXT "v=DMARC1; p=maybe; rua=mailto:d@broken.test"',
+            '_dmarc TXT "v=DMARC1; p=maybe"',
             "@ MX 0 .",
         ],
     )
     server.add_zone("void.test", [f'@ TXT "v=spf1 a:nx1.void.test a:nx2.void.test a:nx3.void.test ip4:{GOOD_IP} -all"'])
     server.add_zone("twospf.test", [f'@ TXT "v=spf1 ip4:{GOOD_IP} -all"', '@ TXT "v=spf1 -all"'])
     server.add_zone("softfail.test", ['@ TXT "v=spf1 ip4:203.0.113.0/24 ~all"'])
+    server.add_zone("reportonly.test", ['_dmarc TXT "v=DMARC1; p=maybe; rua=mailto:d@reportonly.test"'])
     server.add_zone("nothing.test", ['@ TXT "google-site-verification=abc"'])
     server.add_zone("deadmx.test", ["@ MX 10 nowhere.deadmx.test."])
     server.add_zone("mismatch.test", ["mail A 192.0.2.99"])
@@ -218,6 +219,12 @@ def test_dmarc_is_inherited_from_the_parent_domain(nsd: Nsd) -> None:
     assert result.verdict is Verdict.PASS and "quarantine (inherited from good.test)" in result.reason
     missing = asyncio.run(checker(nsd.nameserver).check_dmarc("nothing.test"))
     assert missing.verdict is Verdict.FAIL and "no DMARC record" in missing.reason
+
+
+def test_an_invalid_dmarc_policy_with_a_valid_rua_counts_as_none(nsd: Nsd) -> None:
+    result = asyncio.run(checker(nsd.nameserver).check_dmarc("reportonly.test"))
+    assert result.verdict is Verdict.WARN and result.details["policy"] == "none"
+    assert "p=maybe is not none, quarantine or reject" in result.reason and "RFC 7489 §6.6.3" in result.reason
 
 
 def test_dkim_key_not_matching_the_signing_key_fails(nsd: Nsd, keys: Keys) -> None:
