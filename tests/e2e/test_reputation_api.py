@@ -45,7 +45,10 @@ from tests.integration.reputation.service import (
 pytestmark = pytest.mark.e2e
 
 GOOD_IP = "192.0.2.10"  # also LISTED_IP on the blocklists: the domain checks do not care
+GENERIC_IP = "192.0.2.13"  # its PTR is a hosting default carrying its digits (forward-confirmed)
+GENERIC_PTR = "static.192.0.2.13.clients.example-hosting.test"
 LIVE_IP = "192.0.2.77"
+RELIST_IP = "192.0.2.91"  # listed with a LOW code, then on Spamhaus SBL, delisted and listed again
 ULIXAI_IP = "192.0.2.88"
 NINE = [
     "spamhaus-zen",
@@ -118,7 +121,20 @@ def nsd() -> Iterator[Nsd]:
             "@ MX 0 .",
         ],
     )
-    server.add_zone("2.0.192.in-addr.arpa", ["10 PTR mail.good.test."])
+    brand_spf = f"v=spf1 ip4:{GOOD_IP} ip4:{GENERIC_IP} -all"
+    server.add_zone(
+        "brand.test",
+        [
+            f'@ TXT "{brand_spf}"',
+            f'bounces TXT "{brand_spf}"',  # MailWizz's bounce domain: a subdomain, aligned
+            f"s2048._domainkey TXT {txt_rdata(f'v=DKIM1; k=rsa; p={dkim_key_b64()}')}",
+            '_dmarc TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@brand.test"',
+            "@ MX 10 mx.good.test.",
+        ],
+    )
+    server.add_zone("esp-bounce.test", [f'@ TXT "{brand_spf}"'])  # a bounce domain of another organization
+    server.add_zone("example-hosting.test", [f"static.192.0.2.13.clients A {GENERIC_IP}"])
+    server.add_zone("2.0.192.in-addr.arpa", ["10 PTR mail.good.test.", f"13 PTR {GENERIC_PTR}."])
     with server:
         yield server
 
@@ -337,6 +353,7 @@ def test_validate_domain_over_rest(stack: Stack, tokens: dict[str, str], watched
         ("spf", GOOD_IP),
         ("dkim", "s2048"),
         ("dmarc", "good.test"),
+        ("alignment", "good.test"),
         ("ptr", GOOD_IP),
         ("mx", "good.test"),
         ("blocklist", "good.test"),
@@ -358,6 +375,119 @@ def test_validate_domain_over_rest(stack: Stack, tokens: dict[str, str], watched
     verdicts = {c["check"]: c["verdict"] for c in broken["checks"]}
     assert verdicts["spf"] == verdicts["dkim"] == verdicts["dmarc"] == verdicts["mx"] == "CHECK_VERDICT_FAIL"
     assert all(c["reason"] for c in broken["checks"])
+
+
+def test_validate_domain_reports_return_path_spf_alignment_and_a_generic_ptr_over_rest(
+    stack: Stack, tokens: dict[str, str], watched: list[str]
+) -> None:
+    def validate(**body: Any) -> dict[str, Any]:
+        reply = rest(stack, "POST", "/api/v2/domains/brand.test:validate", tokens["sos"], json=body)
+        assert reply.status_code == 200, reply.text
+        return {(c["check"], c["subject"]): c for c in reply.json()["checks"]}
+
+    common = {"ips": [GOOD_IP, GENERIC_IP], "dkim_selectors": ["s2048"], "helo_hostname": "mail.good.test"}
+    checks = validate(**common, return_path_domain="bounces.brand.test")
+    assert [key for key in checks if key[0] in ("spf", "return_path_spf", "alignment", "ptr")] == [
+        ("spf", GOOD_IP),
+        ("spf", GENERIC_IP),
+        ("return_path_spf", GOOD_IP),
+        ("return_path_spf", GENERIC_IP),
+        ("alignment", "brand.test"),
+        ("ptr", GOOD_IP),
+        ("ptr", GENERIC_IP),
+    ]
+    verdict = {key: c["verdict"].removeprefix("CHECK_VERDICT_") for key, c in checks.items()}
+    return_path = checks[("return_path_spf", GOOD_IP)]
+    assert verdict[("return_path_spf", GOOD_IP)] == "PASS" and return_path["details"]["domain"] == "bounces.brand.test"
+    assert return_path["reason"].startswith(f"Return-Path bounces.brand.test: {GOOD_IP} is authorised by the SPF")
+    alignment = checks[("alignment", "brand.test")]
+    assert verdict[("alignment", "brand.test")] == "PASS", alignment
+    assert alignment["reason"].startswith("DMARC passes for mail From brand.test through SPF and DKIM")
+    generic = checks[("ptr", GENERIC_IP)]
+    assert verdict[("ptr", GENERIC_IP)] == "WARN" and verdict[("ptr", GOOD_IP)] == "PASS"
+    assert f"{GENERIC_PTR} looks generic (it carries the digits of {GENERIC_IP})" in generic["reason"]
+    assert "GMX, Web.de and T-Online refuse generic reverse DNS" in generic["reason"]
+    assert generic["details"]["confirmed"] == GENERIC_PTR  # FCrDNS itself passes
+
+    foreign = validate(**common, return_path_domain="esp-bounce.test")
+    alignment = foreign[("alignment", "brand.test")]
+    assert alignment["verdict"] == "CHECK_VERDICT_WARN" and alignment["details"]["spf_aligned"] == "false"
+    assert "only through DKIM" in alignment["reason"] and "esp-bounce.test is not aligned" in alignment["reason"]
+    assert foreign[("return_path_spf", GOOD_IP)]["verdict"] == "CHECK_VERDICT_PASS"  # SPF passes, not for DMARC
+
+    # The tenant's own Return-Path domain and check policy apply when the request names none.
+    put = rest(
+        stack,
+        "PUT",
+        "/api/v2/reputation/tenants/sos-expat/domains",
+        tokens["sos"],
+        json={
+            "sending_domains": [
+                {"domain": "brand.test", "dkim_selectors": ["s2048"], "return_path_domain": "esp-bounce.test"}
+            ],
+            "check_policy": {"single_alignment": "CHECK_VERDICT_PASS", "generic_ptr": "CHECK_VERDICT_FAIL"},
+        },
+    )
+    assert put.status_code == 200, put.text
+    assert put.json()["check_policy"]["generic_ptr"] == "CHECK_VERDICT_FAIL"
+    configured = validate(**common)
+    assert configured[("return_path_spf", GOOD_IP)]["details"]["domain"] == "esp-bounce.test"
+    assert configured[("alignment", "brand.test")]["verdict"] == "CHECK_VERDICT_PASS"
+    assert configured[("ptr", GENERIC_IP)]["verdict"] == "CHECK_VERDICT_FAIL"
+    wrong = rest(
+        stack, "POST", "/api/v2/domains/brand.test:validate", tokens["sos"], json={"return_path_domain": "not a domain"}
+    )
+    assert wrong.status_code == 400 and bad_fields(wrong) == ["return_path_domain"]
+    rest(stack, "PUT", "/api/v2/reputation/tenants/sos-expat/domains", tokens["sos"], json={})  # as it was
+
+
+# -- listings as the tenant's chat hears them: as loud as the listing, each change told ---------------------------
+
+
+def test_a_low_listing_warns_an_sbl_listing_is_critical_and_a_relisting_inside_the_hour_alerts_again(
+    stack: Stack, tokens: dict[str, str], watched: list[str], rbl: Rbldnsd
+) -> None:
+    sos = tokens["sos"]
+    made = rest(stack, "POST", "/api/v2/ips", sos, json={"address": RELIST_IP, "tenant_id": "sos-expat"})
+    assert made.status_code == 200, made.text
+    path = f"/api/v2/reputation/ips/{RELIST_IP}"
+    wait_until(lambda: rest(stack, "GET", path, sos).status_code == 200, 15, "reputation watching the IP")
+
+    def listing_alerts() -> list[tuple[str, str]]:
+        alerts = rest(stack, "GET", "/api/v2/alerts?page_size=100", sos).json().get("alerts", [])
+        mine = [a for a in alerts if a.get("labels", {}).get("ip") == RELIST_IP and "zone" in a.get("labels", {})]
+        return [(a["title"], a["severity"]) for a in reversed(mine)]  # listed newest first
+
+    def check_and_wait(count: int) -> list[tuple[str, str]]:
+        assert rest(stack, "POST", f"{path}:check", sos, json={}).status_code == 200
+        wait_until(lambda: len(listing_alerts()) >= count, 15, f"{count} listing alerts")
+        return listing_alerts()
+
+    rbl.add_entry("mailspike_live", f"{RELIST_IP} :127.0.0.14:")  # Mailspike L1: LOW
+    low = check_and_wait(1)
+    assert low == [(f"IP {RELIST_IP} listed on bl.mailspike.net (low)", "ALERT_SEVERITY_WARNING")]
+    rbl.add_entry("zen_live", f"{RELIST_IP} :127.0.0.2:Listed in SBL")
+    sbl = check_and_wait(2)
+    assert sbl[1] == (f"IP {RELIST_IP} listed on zen.spamhaus.org (critical)", "ALERT_SEVERITY_CRITICAL")
+    rbl.remove_entry("zen_live", RELIST_IP)
+    delisted = check_and_wait(3)
+    assert delisted[2] == (
+        f"IP {RELIST_IP} delisted from zen.spamhaus.org, still listed on bl.mailspike.net",
+        "ALERT_SEVERITY_INFO",
+    )
+    rbl.add_entry("zen_live", f"{RELIST_IP} :127.0.0.2:Listed in SBL")  # minutes later: within the hour
+    again = check_and_wait(4)
+    assert again[3] == (f"IP {RELIST_IP} listed on zen.spamhaus.org (critical)", "ALERT_SEVERITY_CRITICAL")
+    events = outbox(stack, "emailengine.reputation.v1.IpListingChanged")
+    mine = [(e.listed, e.zone_key, e.severity) for e in events if e.address == RELIST_IP]
+    assert [(listed, key) for listed, key, _ in mine] == [
+        (True, "mailspike"),
+        (True, "spamhaus-zen"),
+        (False, "spamhaus-zen"),
+        (True, "spamhaus-zen"),
+    ]
+    rbl.remove_entry("zen_live", RELIST_IP)
+    rbl.remove_entry("mailspike_live", RELIST_IP)
 
 
 @pytest.mark.parametrize(
@@ -395,9 +525,8 @@ def test_tenant_domains_over_rest(stack: Stack, tokens: dict[str, str], watched:
     }
     put = rest(stack, "PUT", path, tokens["ulixai"], json=body)
     assert put.status_code == 200, put.text
-    assert put.json()["sending_domains"] == body["sending_domains"] and put.json()["tracking_domains"] == [
-        "spammy.example"
-    ]
+    assert put.json()["sending_domains"] == [{**body["sending_domains"][0], "return_path_domain": ""}]
+    assert put.json()["tracking_domains"] == ["spammy.example"]
 
     checked = rest(stack, "POST", f"{path}:check", tokens["ulixai"], json={})
     assert checked.status_code == 200, checked.text
@@ -411,23 +540,29 @@ def test_tenant_domains_over_rest(stack: Stack, tokens: dict[str, str], watched:
         ("spf", ULIXAI_IP): "FAIL",
         ("dkim", "s2048"): "PASS",
         ("dmarc", "good.test"): "PASS",
+        ("alignment", "good.test"): "WARN",  # DMARC passes through DKIM alone: SPF fails for ulixai's IP
         ("mx", "good.test"): "PASS",
         ("blocklist", "good.test"): "PASS",
         ("blocklist", "spammy.example"): "FAIL",
     }, checked.json()
-    assert checked.json()["changes"] == 2
+    assert checked.json()["changes"] == 3
     read = rest(stack, "GET", path, tokens["ulixai"]).json()
-    assert read["verdict"] == "CHECK_VERDICT_FAIL" and len(read["checks"]) == 6
+    assert read["verdict"] == "CHECK_VERDICT_FAIL" and len(read["checks"]) == 7
     changed = [
         (e.check, e.subject, list(e.listed_on))
         for e in outbox(stack, "emailengine.reputation.v1.DomainCheckChanged")
         if e.tenant_id == "ulixai"
     ]
-    assert changed == [("spf", ULIXAI_IP, []), ("blocklist", "spammy.example", ["dbl.spamhaus.org"])]
+    assert changed == [
+        ("spf", ULIXAI_IP, []),
+        ("alignment", "good.test", []),
+        ("blocklist", "spammy.example", ["dbl.spamhaus.org"]),
+    ]
     # The notifier turns them into the tenant's alerts.
     titles = {
         f"SPF of good.test for {ULIXAI_IP} fails": "ALERT_SEVERITY_CRITICAL",
         "Tracking domain spammy.example listed on dbl.spamhaus.org": "ALERT_SEVERITY_CRITICAL",
+        "DMARC alignment of good.test needs attention": "ALERT_SEVERITY_WARNING",
     }
 
     def alerted() -> bool:

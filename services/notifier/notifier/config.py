@@ -26,7 +26,10 @@ class NotifierSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EE_NOTIFIER_", extra="ignore")
 
     dedup_window_seconds: float = Field(
-        default=3600, gt=0, description="A second alert with the same tenant and dedup key within this is suppressed"
+        default=3600,
+        gt=0,
+        description="A repeat of what was last said about an incident (tenant + dedup key) within this is suppressed; "
+        "a change of its state (listed/delisted, firing/resolved) is always sent",
     )
     delivery_runner: Literal["service", "rq"] = Field(
         default="service",

@@ -7,15 +7,18 @@ public names (`zen.spamhaus.org`), never the name actually queried.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from emailengine.reputation.v1 import reputation_service_pb2 as pb
 from reputation.app.views import IpReputation, TenantDomainRun, TenantDomains, TenantScan, ZoneStatus
+from reputation.domain.check_policy import CheckPolicy
 from reputation.domain.checks import CheckKind, CheckResult, DomainReport, Verdict
 from reputation.domain.dnsbl import HealthStatus, ListingStatus
 from reputation.domain.scan import ScanRecord, ZoneVerdict
+from reputation.domain.tenant_domains import SendingDomain
 from reputation.domain.tenant_zones import TenantZones
 from reputation.domain.zones import AnswerCode, CodeRange, Severity, public_zone_name
 
@@ -179,15 +182,42 @@ def domain_validation(report: DomainReport) -> pb.DomainValidation:
     )
 
 
+_POLICY_SETTINGS = tuple(f.name for f in fields(CheckPolicy))
+
+
+def check_policy_values(message: pb.DomainCheckPolicy) -> dict[str, str]:
+    """The settings as the request gave them: "" where UNSPECIFIED (the default); anything but PASS, WARN or FAIL
+    is passed on as it is, for the use case to refuse naming the setting."""
+    values: dict[str, str] = {}
+    for name in _POLICY_SETTINGS:
+        number = getattr(message, name)
+        if number == pb.CHECK_VERDICT_UNSPECIFIED:
+            values[name] = ""
+        else:
+            values[name] = _VERDICT_OF[number].value if number in _VERDICT_OF else str(number)
+    return values
+
+
+def check_policy(policy: CheckPolicy) -> pb.DomainCheckPolicy:
+    return pb.DomainCheckPolicy(**{name: _VERDICT[getattr(policy, name)] for name in _POLICY_SETTINGS})
+
+
+def sending_domain(sending: SendingDomain) -> pb.SendingDomain:
+    return pb.SendingDomain(
+        domain=sending.domain, dkim_selectors=sending.dkim_selectors, return_path_domain=sending.return_path_domain
+    )
+
+
 def tenant_domains(view: TenantDomains) -> pb.TenantDomains:
     domains = view.domains
     reply = pb.TenantDomains(
         tenant_id=domains.tenant_id,
-        sending_domains=[pb.SendingDomain(domain=s.domain, dkim_selectors=s.dkim_selectors) for s in domains.sending],
+        sending_domains=[sending_domain(s) for s in domains.sending],
         tracking_domains=domains.tracking,
         update_time=timestamp(domains.updated_at),
         check_time=timestamp(domains.checked_at),
         verdict=_VERDICT[view.verdict] if view.verdict is not None else pb.CHECK_VERDICT_UNSPECIFIED,
+        check_policy=check_policy(domains.check_policy),
     )
     for state in view.checks:
         reply.checks.append(

@@ -37,6 +37,7 @@ class ReputationServicer(pb_grpc.ReputationServiceServicer):
             helo_hostname=request.helo_hostname,
             tenant_id=request.tenant_id,
             tracking_domains=list(request.tracking_domains),
+            return_path_domain=request.return_path_domain,
         )
         return mapping.domain_validation(report)
 
@@ -60,8 +61,9 @@ class ReputationServicer(pb_grpc.ReputationServiceServicer):
         stored = self._app.tenant_domains.set(
             current_caller(),
             request.tenant_id,
-            [(d.domain, list(d.dkim_selectors)) for d in request.sending_domains],
+            [(d.domain, list(d.dkim_selectors), d.return_path_domain) for d in request.sending_domains],
             list(request.tracking_domains),
+            mapping.check_policy_values(request.check_policy),
         )
         return mapping.tenant_domains(stored)
 

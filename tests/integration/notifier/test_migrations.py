@@ -82,10 +82,25 @@ def test_a_first_version_database_with_rows_upgrades_to_head_and_reads_back(empt
             {"t": T0},
         ),
     )
+    upgrade_to(
+        empty_db,
+        "notifier_0003",
+        (
+            "INSERT INTO dedup_states (tenant_id, dedup_key, window_started_at, suppressed_count, last_seen_at,"
+            " alert_id) VALUES ('sos-expat', 'ip-listing:203.0.113.7:zen.spamhaus.org:listed', :t, 2, :t,"
+            " 'old-pending')",
+            {"t": T0},
+        ),
+    )
     migrate(empty_db, DEFINITION.migrations)
 
     with SqlNotifierUnitOfWork(empty_db, source="notifier", clock=FakeClock(T0)) as uow:
+        # A window of the keys that carried their status: its own incident, with no state told yet.
+        window = uow.dedup.lock("sos-expat", "ip-listing:203.0.113.7:zen.spamhaus.org:listed")
+        assert window is not None and (window.suppressed_count, window.alert_id) == (2, "old-pending")
+        assert (window.state, window.state_at) == ("", None)
         pending = uow.alerts.get("old-pending")
+        assert pending is not None and (pending.alert.state, pending.alert.incident_state) == ("", "firing")
         assert pending is not None and pending.summary.state is AlertStatus.UNROUTED  # never routed by version 1
         assert pending.alert.severity is Severity.CRITICAL and pending.alert.occurred_at == T0
         assert (pending.alert.labels, pending.alert.resolved, pending.suppressed_count) == ({}, False, 0)

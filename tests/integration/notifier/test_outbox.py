@@ -93,8 +93,9 @@ def test_a_listing_event_gives_one_message_per_chat_and_ten_identical_still_one(
     assert sent[0].suppressed_count == 9 and {a.duplicate_of for a in suppressed} == {sent[0].alert_id}
     assert {d.route_id: d.state for d in sent[0].deliveries} == {"sos": "DELIVERED", "admins": "DELIVERED"}
     with notifier.unit_of_work() as uow:  # the dedup state is persisted, with its count
-        window = uow.dedup.lock("sos-expat", "ip-listing:203.0.113.7:zen.spamhaus.org:listed")
+        window = uow.dedup.lock("sos-expat", "ip-listing:203.0.113.7:zen.spamhaus.org")
     assert window is not None and window.suppressed_count == 9 and window.alert_id == sent[0].alert_id
+    assert window.state == "listed:unspecified" and window.state_at is not None
 
 
 def test_the_dedup_window_reopens_and_delisting_is_its_own_alert(
@@ -113,6 +114,24 @@ def test_the_dedup_window_reopens_and_delisting_is_its_own_alert(
     assert len(texts) == 3
     assert "INFO RESOLVED · IP 203.0.113.7 delisted from zen.spamhaus.org" in texts[1]
     assert "listed on zen.spamhaus.org" in texts[2]
+
+
+def test_a_relisting_inside_the_window_is_told_again_on_a_real_database(
+    make_notifier: NotifierFactory, telegram_api: TelegramBotApiStandIn, clock: FakeClock
+) -> None:
+    notifier = make_notifier()  # the default one-hour window
+    standard_routes(notifier)
+    consumer = consumer_for(notifier)
+    for listed in (True, False, True):
+        clock.advance(timedelta(minutes=10))
+        assert consumer.handle(listing_event(listed=listed))
+        run_for(notifier, clock, 1)
+    texts = [m.text for m in telegram_api.messages(SOS_CHAT)]
+    assert len(texts) == 3, texts
+    assert "delisted" in texts[1] and "listed on zen.spamhaus.org" in texts[2] and "delisted" not in texts[2]
+    with notifier.unit_of_work() as uow:
+        window = uow.dedup.lock("sos-expat", "ip-listing:203.0.113.7:zen.spamhaus.org")
+    assert window is not None and window.state == "listed:unspecified"  # what the operator last read
 
 
 # -- retries -----------------------------------------------------------------------------------------

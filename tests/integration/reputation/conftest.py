@@ -65,8 +65,14 @@ DOMAIN_DATA: dict[str, list[str]] = {
         "dbltest.com :127.0.1.2:",
         "spammy.example :127.0.1.2:Spam domain $",
         "abused.example :127.0.1.102:",
+        "bad.shared-host.com :127.0.1.102:Abused host $",  # a host listed, its registered domain not
     ],
-    "multi.surbl.org": ["test.surbl.org :127.0.0.254:", "phish.example :127.0.0.8:", "both.example :127.0.0.80:"],
+    "multi.surbl.org": [
+        "test.surbl.org :127.0.0.254:",
+        "phish.example :127.0.0.8:",
+        "both.example :127.0.0.80:",
+        "listed-parent.com :127.0.0.64:Abuse seen at $",  # a registered domain, asked for its hosts
+    ],
     "multi.uribl.com": ["test.uribl.com :127.0.0.14:", "grey.example :127.0.0.4:"],
 }
 

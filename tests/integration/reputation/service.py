@@ -86,7 +86,7 @@ DOMAIN_DATA: dict[str, list[str]] = {
     "uribl": ["test.uribl.com :127.0.0.14:"],
 }
 # Live changes go to their own datasets of the same zones, so tests only ever add to / remove from them.
-LIVE = {"spamhaus-zen": "zen_live", "spamcop": "spamcop_live"}
+LIVE = {"spamhaus-zen": "zen_live", "spamcop": "spamcop_live", "mailspike": "mailspike_live"}
 LIVE_DOMAINS = {"spamhaus-dbl": "dbl_live"}
 
 

@@ -173,6 +173,19 @@ def test_domain_lists(rbl: Rbldnsd) -> None:
     assert all(r.kind.value == "domain" for r in (spammy, clean))
 
 
+def test_domain_lists_see_a_host_through_its_registered_domain_and_dbl_asks_the_host_too(rbl: Rbldnsd) -> None:
+    targets = ["click.listed-parent.com", "bad.shared-host.com", "good.shared-host.com"]
+    click, bad, good = scan(rbl.nameserver, targets, DEFAULT_DOMAIN_ZONES)
+    surbl = click.result_for("surbl")
+    assert surbl is not None and surbl.listed and surbl.listed_as == "listed-parent.com"
+    assert surbl.reason == "Abuse seen at listed-parent.com"  # the list's TXT for the name it lists
+    assert "listed on multi.surbl.org as listed-parent.com" in surbl.summary()
+    assert statuses(click)["spamhaus-dbl"] is ListingStatus.NOT_LISTED and click.target == "click.listed-parent.com"
+    dbl = bad.result_for("spamhaus-dbl")
+    assert dbl is not None and dbl.listed and dbl.listed_as == "" and dbl.reason == "Abused host bad.shared-host.com"
+    assert set(statuses(good).values()) == {ListingStatus.NOT_LISTED} and good.complete
+
+
 def test_a_silent_resolver_gives_unknown_within_the_timeout() -> None:
     with silent_nameserver() as nameserver:
         start = time.monotonic()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import dns.reversename
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from libs.errors import InvalidArgument
 from reputation.adapters.dns_client import DnsSettings, parse_nameservers
@@ -27,6 +27,9 @@ GOOD_IP = "192.0.2.10"
 GOOD_V6 = "2001:db8::10"
 MISMATCH_IP = "192.0.2.11"
 NO_PTR_IP = "192.0.2.12"
+GENERIC_IP = "192.0.2.13"  # PTR static.192.0.2.13.clients.example-hosting.test, forward-confirmed
+FOREIGN_IP = "192.0.2.14"  # PTR mail.other-brand.test, forward-confirmed
+GENERIC_PTR = "static.192.0.2.13.clients.example-hosting.test"
 
 
 @dataclass
@@ -105,19 +108,51 @@ def nsd(keys: Keys) -> Iterator[Nsd]:
             f"s768._domainkey TXT {dkim(short_rsa_key_b64())}",
             'revoked._domainkey TXT "v=DKIM1; k=rsa; p="',
             'garbage._domainkey TXT "v=DKIM1; k=rsa; p=this-is-not-base64!"',
-            '_dmarc TXT "v=DMARC1; p=maybe; rua=mailto:d@broken.test"',
+            '_dmarc TXT "v=DMARC1; p=maybe"',
             "@ MX 0 .",
         ],
     )
     server.add_zone("void.test", [f'@ TXT "v=spf1 a:nx1.void.test a:nx2.void.test a:nx3.void.test ip4:{GOOD_IP} -all"'])
     server.add_zone("twospf.test", [f'@ TXT "v=spf1 ip4:{GOOD_IP} -all"', '@ TXT "v=spf1 -all"'])
     server.add_zone("softfail.test", ['@ TXT "v=spf1 ip4:203.0.113.0/24 ~all"'])
+    server.add_zone("reportonly.test", ['_dmarc TXT "v=DMARC1; p=maybe; rua=mailto:d@reportonly.test"'])
+    ed_raw = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+    server.add_zone(
+        "sos.test",
+        [
+            f'@ TXT "v=spf1 ip4:{GOOD_IP} -all"',
+            f'bounces TXT "v=spf1 ip4:{GOOD_IP} -all"',  # MailWizz's bounce domain, a subdomain
+            f"s2048._domainkey TXT {dkim(spki_b64(keys.rsa_2048.public_key()))}",
+            f'ed._domainkey TXT "v=DKIM1; k=ed25519; p={base64.b64encode(ed_raw).decode()}"',
+            '_dmarc TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@sos.test"',
+        ],
+    )
+    server.add_zone(
+        "strict.test",
+        [
+            f'bounces TXT "v=spf1 ip4:{GOOD_IP} -all"',
+            f"s2048._domainkey TXT {dkim(spki_b64(keys.rsa_2048.public_key()))}",
+            '_dmarc TXT "v=DMARC1; p=reject; aspf=s; rua=mailto:dmarc@strict.test"',
+        ],
+    )
+    server.add_zone("esp-bounce.test", ['@ TXT "v=spf1 ip4:192.0.2.0/24 -all"'])  # a bounce domain of another brand
+    server.add_zone("example-hosting.test", [f"static.192.0.2.13.clients A {GENERIC_IP}"])
+    server.add_zone("other-brand.test", [f"mail A {FOREIGN_IP}"])
     server.add_zone("nothing.test", ['@ TXT "google-site-verification=abc"'])
     server.add_zone("deadmx.test", ["@ MX 10 nowhere.deadmx.test."])
     server.add_zone("mismatch.test", ["mail A 192.0.2.99"])
     server.add_zone(
         "2.0.192.in-addr.arpa",
-        ["10 PTR mail.good.test.", "11 PTR mail.mismatch.test."],
+        [
+            "10 PTR mail.good.test.",
+            "11 PTR mail.mismatch.test.",
+            f"13 PTR {GENERIC_PTR}.",
+            "14 PTR mail.other-brand.test.",
+        ],
     )
     v6_zone = "0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
     server.add_zone(v6_zone, [f"{ptr_owner(GOOD_V6, v6_zone)} PTR mail.good.test."])
@@ -155,6 +190,7 @@ def test_a_good_domain_passes_every_check(nsd: Nsd, keys: Keys) -> None:
         ("dkim", "s2048"),
         ("dkim", "big"),
         ("dmarc", "good.test"),
+        ("alignment", "good.test"),
         ("ptr", GOOD_IP),
         ("ptr", GOOD_V6),
         ("mx", "good.test"),
@@ -220,6 +256,12 @@ def test_dmarc_is_inherited_from_the_parent_domain(nsd: Nsd) -> None:
     assert missing.verdict is Verdict.FAIL and "no DMARC record" in missing.reason
 
 
+def test_an_invalid_dmarc_policy_with_a_valid_rua_counts_as_none(nsd: Nsd) -> None:
+    result = asyncio.run(checker(nsd.nameserver).check_dmarc("reportonly.test"))
+    assert result.verdict is Verdict.WARN and result.details["policy"] == "none"
+    assert "p=maybe is not none, quarantine or reject" in result.reason and "RFC 7489 §6.6.3" in result.reason
+
+
 def test_dkim_key_not_matching_the_signing_key_fails(nsd: Nsd, keys: Keys) -> None:
     result = asyncio.run(checker(nsd.nameserver).check_dkim("good.test", "s2048", pem(keys.other_2048)))
     assert result.verdict is Verdict.FAIL and "not the one PowerMTA signs with" in result.reason
@@ -241,6 +283,79 @@ def test_ptr_and_fcrdns(nsd: Nsd, ip: str, helo: str | None, verdict: Verdict, w
     result = asyncio.run(checker(nsd.nameserver).check_ptr(parse_ip(ip), helo))
     assert result.verdict is verdict
     assert words in result.reason
+
+
+def test_spf_is_checked_for_the_return_path_domain_and_dmarc_alignment_judged(nsd: Nsd) -> None:
+    report = validate(
+        nsd,
+        "sos.test",
+        ips=[GOOD_IP],
+        dkim_selectors=["s2048"],
+        return_path_domain="bounces.sos.test",
+        helo_names={GOOD_IP: "mail.good.test"},  # the operator's own MTA name: a PTR in its domain is fine
+    )
+    assert [(c.check.value, c.verdict) for c in report.checks] == [
+        ("spf", Verdict.PASS),
+        ("return_path_spf", Verdict.PASS),
+        ("dkim", Verdict.PASS),
+        ("dmarc", Verdict.PASS),
+        ("alignment", Verdict.PASS),
+        ("ptr", Verdict.PASS),
+        ("mx", Verdict.FAIL),  # sos.test receives no mail: not what this test is about
+    ]
+    return_path = one(report, CheckKind.RETURN_PATH_SPF)
+    assert return_path.reason.startswith("Return-Path bounces.sos.test: 192.0.2.10 is authorised by the SPF record")
+    assert return_path.details["domain"] == "bounces.sos.test"
+    assert "through SPF and DKIM" in one(report, CheckKind.ALIGNMENT).reason
+
+
+def test_a_return_path_on_another_domain_leaves_dmarc_on_dkim(nsd: Nsd) -> None:
+    report = validate(nsd, "sos.test", ips=[GOOD_IP], dkim_selectors=["s2048"], return_path_domain="esp-bounce.test")
+    assert one(report, CheckKind.RETURN_PATH_SPF).verdict is Verdict.PASS  # SPF passes, but not for DMARC
+    alignment = one(report, CheckKind.ALIGNMENT)
+    assert alignment.verdict is Verdict.WARN and alignment.details["spf_aligned"] == "false"
+    assert "only through DKIM" in alignment.reason and "esp-bounce.test is not aligned" in alignment.reason
+    no_dkim = validate(nsd, "sos.test", ips=[GOOD_IP], return_path_domain="esp-bounce.test")
+    alignment = one(no_dkim, CheckKind.ALIGNMENT)
+    assert alignment.verdict is Verdict.WARN and "can pass only through what was not checked" in alignment.reason
+    unsigned = validate(nsd, "sos.test", ips=[GOOD_IP], dkim_selectors=["absent"], return_path_domain="esp-bounce.test")
+    alignment = one(unsigned, CheckKind.ALIGNMENT)
+    assert alignment.verdict is Verdict.FAIL and alignment.reason.startswith(
+        "DMARC fails for mail From sos.test sent by 192.0.2.10: neither identifier is aligned and passing"
+    )
+
+
+def test_a_return_path_without_spf_fails_its_spf_check(nsd: Nsd) -> None:
+    report = validate(nsd, "sos.test", ips=[GOOD_IP], dkim_selectors=["s2048"], return_path_domain="nothing.test")
+    return_path = one(report, CheckKind.RETURN_PATH_SPF)
+    assert return_path.verdict is Verdict.FAIL and "nothing.test publishes no SPF record" in return_path.reason
+    assert one(report, CheckKind.SPF).verdict is Verdict.PASS  # postmaster@sos.test alone would have hidden it
+
+
+def test_strict_spf_alignment_from_the_dmarc_record(nsd: Nsd) -> None:
+    report = validate(
+        nsd, "strict.test", ips=[GOOD_IP], dkim_selectors=["s2048"], return_path_domain="bounces.strict.test"
+    )
+    alignment = one(report, CheckKind.ALIGNMENT)
+    assert alignment.verdict is Verdict.WARN and alignment.details["aspf"] == "s"
+    assert "strict alignment needs the same name: bounces.strict.test ≠ strict.test" in alignment.reason
+
+
+def test_an_ed25519_only_domain_warns(nsd: Nsd) -> None:
+    alone = validate(nsd, "sos.test", dkim_selectors=["ed"])
+    ed = one(alone, CheckKind.DKIM, "ed")
+    assert ed.verdict is Verdict.WARN and "many receivers verify only RSA signatures" in ed.reason
+    both = validate(nsd, "sos.test", dkim_selectors=["s2048", "ed"])
+    assert {c.verdict for c in both.of(CheckKind.DKIM)} == {Verdict.PASS}
+
+
+def test_a_generic_ptr_warns_even_though_fcrdns_passes(nsd: Nsd) -> None:
+    result = asyncio.run(checker(nsd.nameserver).check_ptr(parse_ip(GENERIC_IP), GENERIC_PTR, "sos.test"))
+    assert result.verdict is Verdict.WARN and result.details["confirmed"] == GENERIC_PTR
+    assert f"{GENERIC_PTR} looks generic (it carries the digits of {GENERIC_IP})" in result.reason
+    report = validate(nsd, "sos.test", ips=[FOREIGN_IP], helo_names={FOREIGN_IP: "mail.sos.test"})
+    foreign = one(report, CheckKind.PTR)
+    assert foreign.verdict is Verdict.WARN and "mail.other-brand.test is outside sos.test" in foreign.reason
 
 
 @pytest.mark.parametrize(
@@ -271,7 +386,9 @@ def test_a_dead_nameserver_gives_unknown_everywhere_within_the_timeout() -> None
         elapsed = time.monotonic() - start
     assert elapsed < 3.0
     assert {c.verdict for c in report.checks} == {Verdict.UNKNOWN}, report.checks
-    assert all(("timeout" in c.reason) or ("did not answer" in c.reason) for c in report.checks)
+    alignment = one(report, CheckKind.ALIGNMENT)
+    assert alignment.reason.startswith("DMARC for mail From good.test sent by 192.0.2.10 cannot be judged")
+    assert all(("timeout" in c.reason) or ("did not answer" in c.reason) for c in report.checks if c is not alignment)
 
 
 def test_bad_input_names_every_field(nsd: Nsd) -> None:

@@ -21,6 +21,7 @@ from reputation.adapters.unit_of_work import SqlReputationUnitOfWork
 from reputation.app.scanning import IpScans
 from reputation.app.zones import ZoneUseCases
 from reputation.bootstrap import DEFINITION
+from reputation.domain.check_policy import CheckPolicy
 from reputation.domain.checks import CheckKind, Verdict
 from reputation.domain.dnsbl import HealthStatus, ListingStatus
 from reputation.domain.tenant_domains import SendingDomain
@@ -131,6 +132,20 @@ def write_each_revision(db: Database) -> None:
         {"r": check.SerializeToString(), "t": T0},
     )
 
+    upgrade_to(db, "reputation_0004")
+    insert(
+        db,
+        "INSERT INTO tenant_domains (tenant_id, sending_domains, tracking_domains, updated_at, updated_by, checked_at,"
+        " check_policy) VALUES ('ulixai', :s, '[]', :t, 'operator', NULL, :p)",
+        {
+            "s": json.dumps(
+                [{"domain": "ulixai.example", "dkim_selectors": ["k1"], "return_path_domain": "bounces.ulixai.example"}]
+            ),
+            "t": T0,
+            "p": json.dumps({"generic_ptr": "fail"}),
+        },
+    )
+
 
 def test_rows_of_every_revision_are_read_back_by_todays_repositories(empty_db: Database) -> None:
     db = empty_db
@@ -164,8 +179,12 @@ def test_rows_of_every_revision_are_read_back_by_todays_repositories(empty_db: D
         assert uow.tenant_zones.get("sos-expat").empty
 
         domains = uow.tenant_domains.get("sos-expat")
-        assert domains.sending == (SendingDomain("mail.sos.example", ("s1",)),)
+        assert domains.sending == (SendingDomain("mail.sos.example", ("s1",)),)  # no Return-Path: the domain itself
         assert domains.tracking == ("click.sos.example",) and domains.checked_at == T0
+        assert domains.check_policy == CheckPolicy()  # written before there was a policy: the defaults
+        ulixai_domains = uow.tenant_domains.get("ulixai")
+        assert ulixai_domains.sending == (SendingDomain("ulixai.example", ("k1",), "bounces.ulixai.example"),)
+        assert ulixai_domains.check_policy == CheckPolicy(generic_ptr=Verdict.FAIL)
         (state,) = uow.domain_checks.of_tenant("sos-expat").values()
         assert state.key == ("mail.sos.example", "dmarc", "mail.sos.example") and state.verdict is Verdict.FAIL
         assert state.result.check is CheckKind.DMARC and state.result.reason == "no DMARC record"

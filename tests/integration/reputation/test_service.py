@@ -460,7 +460,7 @@ def test_a_dead_dns_server_gives_unknown_with_the_reason_in_bounded_time_and_cha
         assert elapsed < 8.0, f"ValidateDomain took {elapsed:.1f}s with a 0.5 s DNS timeout"
         assert {c.verdict for c in report.checks} == {pb.CHECK_VERDICT_UNKNOWN}, report
         assert report.verdict == pb.CHECK_VERDICT_UNKNOWN
-        assert [c.check for c in report.checks] == ["spf", "dkim", "dmarc", "ptr", "mx", "blocklist"]
+        assert [c.check for c in report.checks] == ["spf", "dkim", "dmarc", "alignment", "ptr", "mx", "blocklist"]
 
 
 # -- replicas on PostgreSQL: each change once, each slot once ------------------------------------------

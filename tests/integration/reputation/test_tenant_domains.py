@@ -36,6 +36,7 @@ pytestmark = pytest.mark.integration
 
 SOS_IP = "192.0.2.10"
 ULIXAI_IP = "192.0.2.88"
+BRAND_IP = "192.0.2.40"  # tenant "brand": brand.test, its bounces at bounces.brand.test or at relay.test
 SLOT = timedelta(hours=4)  # EE_REPUTATION_DOMAIN_CHECK_INTERVAL_SECONDS's default
 
 
@@ -62,6 +63,11 @@ class Zones:
         self.key = dkim_key_b64()
         self.nsd = Nsd()
         self.nsd.add_zone("good.test", domain_records("good.test", f"v=spf1 ip4:{SOS_IP} -all", self.key))
+        brand_spf = f"v=spf1 ip4:{BRAND_IP} -all"
+        self.nsd.add_zone(
+            "brand.test", [*domain_records("brand.test", brand_spf, self.key), f'bounces TXT "{brand_spf}"']
+        )
+        self.nsd.add_zone("relay.test", [f'@ TXT "{brand_spf}"'])  # a bounce domain of another organization
         self.set_flip_spf(f"v=spf1 ip4:{ULIXAI_IP} -all")
 
     def set_flip_spf(self, spf: str) -> None:
@@ -179,6 +185,53 @@ def test_a_tenant_sees_and_sets_only_its_own_domains_and_a_viewer_only_reads(ser
     assert service.call("GetTenantDomains", pb.GetTenantDomainsRequest(tenant_id="sos-expat")) == read  # admin
 
 
+# -- the Return-Path domain and the tenant's check policy --------------------------------------------------------
+
+
+def test_the_return_path_domain_and_the_check_policy_are_kept_and_used(service: ReputationService) -> None:
+    service.watch(BRAND_IP, "brand")
+
+    def put(return_path: str, **policy: int) -> pb.TenantDomains:
+        request = pb.SetTenantDomainsRequest(
+            tenant_id="brand",
+            sending_domains=[
+                pb.SendingDomain(domain="brand.test", dkim_selectors=["s2048"], return_path_domain=return_path)
+            ],
+            check_policy=pb.DomainCheckPolicy(**policy),
+        )
+        return service.call("SetTenantDomains", request, service.token("brand"))
+
+    stored = put("Bounces.Brand.test")
+    assert stored.sending_domains[0].return_path_domain == "bounces.brand.test"
+    assert stored.check_policy == pb.DomainCheckPolicy(
+        generic_ptr=pb.CHECK_VERDICT_WARN,
+        foreign_ptr=pb.CHECK_VERDICT_WARN,
+        single_alignment=pb.CHECK_VERDICT_WARN,
+        ed25519_only=pb.CHECK_VERDICT_WARN,
+    )
+    found = verdicts(check_now(service, "brand"))
+    assert found[("brand.test", "return_path_spf", BRAND_IP)] == "PASS"
+    assert found[("brand.test", "alignment", "brand.test")] == "PASS"
+
+    put("relay.test")  # SPF passes for it, but it is not aligned: DMARC rests on DKIM alone
+    reply = check_now(service, "brand")
+    assert verdicts(reply)[("brand.test", "alignment", "brand.test")] == "WARN"
+    assert ("brand.test", "alignment", "brand.test", "PASS", "WARN") in service.domain_events("brand")
+    accepted = put("relay.test", single_alignment=pb.CHECK_VERDICT_PASS)
+    assert accepted.check_policy.single_alignment == pb.CHECK_VERDICT_PASS
+    assert verdicts(check_now(service, "brand"))[("brand.test", "alignment", "brand.test")] == "PASS"
+    read = service.call("GetTenantDomains", pb.GetTenantDomainsRequest(tenant_id="brand"), service.token("brand"))
+    assert read.check_policy.single_alignment == pb.CHECK_VERDICT_PASS
+    assert read.sending_domains[0].return_path_domain == "relay.test"
+
+    with pytest.raises(grpc.RpcError) as caught:
+        put("not a domain", generic_ptr=pb.CHECK_VERDICT_UNKNOWN)
+    assert rpc_error(caught) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["check_policy.generic_ptr", "sending_domains[0].return_path_domain"],
+    )
+
+
 # -- a good domain stays quiet ------------------------------------------------------------------------------
 
 
@@ -189,6 +242,7 @@ def test_a_good_domain_passes_every_check_and_publishes_nothing(service: Reputat
         ("good.test", "spf", SOS_IP): "PASS",  # each watched IP of the tenant
         ("good.test", "dkim", "s2048"): "PASS",
         ("good.test", "dmarc", "good.test"): "PASS",
+        ("good.test", "alignment", "good.test"): "PASS",  # SPF (postmaster@good.test) and DKIM both aligned
         ("good.test", "mx", "good.test"): "PASS",
         ("good.test", "blocklist", "good.test"): "PASS",  # checked once, though also a tracking domain
         ("click.test", "blocklist", "click.test"): "PASS",
@@ -203,6 +257,7 @@ def test_a_good_domain_passes_every_check_and_publishes_nothing(service: Reputat
         ("good.test", "sending", "spf", SOS_IP),
         ("good.test", "sending", "dkim", "s2048"),
         ("good.test", "sending", "dmarc", "good.test"),
+        ("good.test", "sending", "alignment", "good.test"),
         ("good.test", "sending", "mx", "good.test"),
         ("good.test", "sending", "blocklist", "good.test"),
         ("click.test", "tracking", "blocklist", "click.test"),
@@ -213,7 +268,7 @@ def test_a_good_domain_passes_every_check_and_publishes_nothing(service: Reputat
     # A selector taken away is no longer checked, and what was believed about it is forgotten.
     set_domains(service, "sos-expat", {"good.test": []}, ["click.test"])
     read = service.call("GetTenantDomains", pb.GetTenantDomainsRequest(tenant_id="sos-expat"))
-    assert [c.result.check for c in read.checks] == ["spf", "dmarc", "mx", "blocklist", "blocklist"]
+    assert [c.result.check for c in read.checks] == ["spf", "dmarc", "alignment", "mx", "blocklist", "blocklist"]
     assert not read.HasField("check_time")  # set since the last check: the next tick checks it
 
 
@@ -230,8 +285,13 @@ def test_a_broken_spf_record_is_one_event_and_its_repair_one_more(service: Reput
     try:
         for _ in range(2):  # the next slot's check sees it; the one after changes nothing
             assert run_periodic(service) >= 1
-        assert service.domain_events("ulixai") == [("flip.test", "spf", ULIXAI_IP, "PASS", "FAIL")]
-        (event,) = [e for e in service.outbox(events_pb2.DomainCheckChanged) if e.tenant_id == "ulixai"]
+        # SPF fails for the IP, and with it DMARC now rests on DKIM alone (the tenant's policy: a warning).
+        assert service.domain_events("ulixai") == [
+            ("flip.test", "spf", ULIXAI_IP, "PASS", "FAIL"),
+            ("flip.test", "alignment", "flip.test", "PASS", "WARN"),
+        ]
+        (event, alignment) = [e for e in service.outbox(events_pb2.DomainCheckChanged) if e.tenant_id == "ulixai"]
+        assert "only through DKIM" in alignment.reason and f"SPF gives fail for {ULIXAI_IP}" in alignment.reason
         assert event.domain_role == "sending" and ULIXAI_IP in event.reason and list(event.listed_on) == []
         assert list(event.records) == ["v=spf1 ip4:203.0.113.0/24 -all"] and event.HasField("observed_at")
         read = service.call("GetTenantDomains", pb.GetTenantDomainsRequest(tenant_id="ulixai"))
@@ -239,7 +299,10 @@ def test_a_broken_spf_record_is_one_event_and_its_repair_one_more(service: Reput
     finally:
         zones.set_flip_spf(f"v=spf1 ip4:{ULIXAI_IP} -all")
     run_periodic(service)
-    assert service.domain_events("ulixai")[1:] == [("flip.test", "spf", ULIXAI_IP, "FAIL", "PASS")]
+    assert service.domain_events("ulixai")[2:] == [
+        ("flip.test", "spf", ULIXAI_IP, "FAIL", "PASS"),
+        ("flip.test", "alignment", "flip.test", "WARN", "PASS"),
+    ]
 
 
 def test_domains_set_between_slots_are_checked_at_the_next_tick(service: ReputationService) -> None:
@@ -256,6 +319,7 @@ def test_domains_set_between_slots_are_checked_at_the_next_tick(service: Reputat
         ("dkim", "s2048"): "PASS",
         ("dkim", "missing"): "FAIL",
         ("dmarc", "good.test"): "PASS",
+        ("alignment", "good.test"): "PASS",  # through DKIM (s2048); SPF not evaluated without an IP
         ("mx", "good.test"): "PASS",
         ("blocklist", "good.test"): "PASS",
     }
@@ -302,7 +366,7 @@ def test_a_dead_dns_server_gives_unknown_and_no_event(rbl: Rbldnsd, zones: Zones
         reply = check_now(svc, "sos-expat")
         elapsed = time.monotonic() - started
         assert elapsed < 8.0, f"CheckTenantDomains took {elapsed:.1f}s with a 0.5 s DNS timeout"
-        assert set(verdicts(reply).values()) == {"UNKNOWN"} and reply.unknown == len(verdicts(reply)) == 7
+        assert set(verdicts(reply).values()) == {"UNKNOWN"} and reply.unknown == len(verdicts(reply)) == 8
         assert reply.changes == 0 and svc.domain_events("sos-expat") == before
         read = svc.call("GetTenantDomains", pb.GetTenantDomainsRequest(tenant_id="sos-expat"))
         believed = {(c.result.check, c.result.subject): verdict_name(c.result.verdict) for c in read.checks}

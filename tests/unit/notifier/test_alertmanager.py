@@ -87,11 +87,11 @@ def test_two_alerts_map_to_two_routed_alerts() -> None:
     host_down, bounce = parse_alertmanager_webhook(PAYLOAD)
     assert host_down.tenant == PLATFORM_TENANT and host_down.severity is Severity.CRITICAL
     assert host_down.title == "HostDown" and host_down.text == "h1:9100 down"
-    assert host_down.dedup_key == "alertmanager:1a30ba71cca2921f:firing"
+    assert host_down.dedup_key == "alertmanager:1a30ba71cca2921f" and host_down.incident_state == "firing"
     assert host_down.url.startswith("http://prom:9090/graph")
     assert host_down.source == "alertmanager" and not host_down.resolved
     assert bounce.tenant == "sos-expat" and bounce.severity is Severity.WARNING and bounce.resolved
-    assert bounce.dedup_key == "alertmanager:abcdef0123456789:resolved"
+    assert bounce.dedup_key == "alertmanager:abcdef0123456789" and bounce.incident_state == "resolved"
     assert bounce.occurred_at == datetime(2024, 5, 1, 10, 5, tzinfo=UTC)
     assert bounce.text == (
         "bounce rate back under 5%\nwas 7.2% <for 1h> & more\nrunbook_url: https://runbooks.example/bounce"

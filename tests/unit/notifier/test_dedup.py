@@ -32,7 +32,9 @@ def test_the_window_is_fixed_so_a_lasting_condition_is_announced_again() -> None
     third = policy.decide(second.state, T0 + timedelta(minutes=10))
     assert (first.accepted, second.accepted, third.accepted) == (True, False, True)
     assert third.state == DedupState(
-        window_started_at=T0 + timedelta(minutes=10), last_seen_at=third.state.last_seen_at
+        window_started_at=T0 + timedelta(minutes=10),
+        last_seen_at=third.state.last_seen_at,
+        state_at=T0 + timedelta(minutes=10),
     )
     assert third.state.suppressed_count == 0
 

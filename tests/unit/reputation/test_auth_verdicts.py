@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from reputation.domain.checks import CheckKind, Verdict, worst
-from reputation.domain.dkim import DkimRecordError, dkim_verdict, parse_dkim_record
+from reputation.domain.dkim import DkimRecordError, dkim_verdict, parse_dkim_record, selectors_together
 from reputation.domain.dmarc import DmarcRecordError, dmarc_lookup_names, dmarc_verdict, parse_dmarc_record
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome
 from reputation.domain.host_dns import fcrdns_verdict, mx_verdict, parse_mx
@@ -159,6 +159,31 @@ def test_dkim_signing_key_comparison() -> None:
 # --- DMARC ---------------------------------------------------------------------------------------
 
 
+def ed25519_record() -> DnsAnswer:
+    raw = ED.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return txt(f"v=DKIM1; k=ed25519; p={base64.b64encode(raw).decode()}")
+
+
+def test_an_ed25519_only_domain_warns_on_its_ed25519_selectors() -> None:
+    ed = dkim_verdict("example.com", "ed", ed25519_record())
+    assert ed.verdict is Verdict.PASS and ed.details["key_type"] == "ed25519"  # alone, the key is sound
+    (alone,) = selectors_together([ed])
+    assert alone.verdict is Verdict.WARN and alone.details["ed25519_only"] == "true"
+    assert alone.reason == (
+        "ED25519 256-bit key published at ed._domainkey.example.com, but no RSA key is published beside it: "
+        "many receivers verify only RSA signatures, so to them this mail is unsigned (RFC 8463 §4 has signers "
+        "sign with both)"
+    )
+    revoked = dkim_verdict("example.com", "rsa", txt("v=DKIM1; k=rsa; p="))
+    assert [r.verdict for r in selectors_together([revoked, ed])] == [Verdict.FAIL, Verdict.WARN]  # no usable RSA
+    rsa_key = dkim_verdict("example.com", "rsa", txt(f"v=DKIM1; k=rsa; p={spki(RSA_2048)}"))
+    assert selectors_together([rsa_key, ed]) == [rsa_key, ed]  # dual signing: nothing to say
+    unknown = dkim_verdict("example.com", "rsa", TIMEOUT)
+    assert selectors_together([unknown, ed]) == [unknown, ed]  # an RSA key may be behind the timeout
+    assert selectors_together([ed], ed25519_only=Verdict.PASS) == [ed]  # a tenant whose receivers verify Ed25519
+    assert selectors_together([ed], ed25519_only=Verdict.FAIL)[0].verdict is Verdict.FAIL
+
+
 def test_dmarc_lookup_walk() -> None:
     assert dmarc_lookup_names("a.b.example.com") == [
         "_dmarc.a.b.example.com",
@@ -172,10 +197,20 @@ def test_dmarc_parsing() -> None:
     record = parse_dmarc_record("v=DMARC1; p=quarantine; sp=reject; pct=50; rua=mailto:a@x.example,mailto:b@y.example")
     assert (record.policy, record.subdomain_policy, record.pct) == ("quarantine", "reject", 50)
     assert record.rua == ("mailto:a@x.example", "mailto:b@y.example")
+    assert (record.spf_alignment, record.dkim_alignment, record.policy_problems) == ("r", "r", ())
+    strict = parse_dmarc_record("v=DMARC1; p=reject; aspf=s; adkim=S")
+    assert (strict.spf_alignment, strict.dkim_alignment) == ("s", "s")
+    # Not a policy: kept, with the problem named (what receivers do with it depends on rua, RFC 7489 §6.6.3).
+    maybe = parse_dmarc_record("v=DMARC1; p=maybe; sp=never; aspf=x; rua=mailto:d@example.com")
+    assert (maybe.policy, maybe.subdomain_policy, maybe.spf_alignment) == (None, None, "r")
+    assert maybe.policy_problems == (
+        "p=maybe is not none, quarantine or reject",
+        "sp=never is not none, quarantine or reject",
+    )
+    assert maybe.mode_problems == ("aspf=x is neither r nor s, so receivers use relaxed alignment",)
     for bad in (
         "v=DMARC2; p=none",
         "p=none; v=DMARC1",
-        "v=DMARC1; p=maybe",
         "v=DMARC1; p=none; pct=x",
         "v=DMARC1; p=none; pct=120",
     ):
@@ -193,6 +228,13 @@ def test_dmarc_parsing() -> None:
         (["v=DMARC1; p=reject; rua=https://example.com/r"], Verdict.WARN, "mailto:"),
         (["v=DMARC1; rua=mailto:d@example.com"], Verdict.WARN, "no p= tag"),
         (["v=DMARC1; sp=reject"], Verdict.FAIL, "no policy"),
+        # RFC 7489 §6.6.3: a p= that is not a policy, with a valid rua, counts as p=none (reports still flow)...
+        (["v=DMARC1; p=maybe; rua=mailto:d@example.com"], Verdict.WARN, "as p=none (RFC 7489 §6.6.3)"),
+        (["v=DMARC1; p=reject; sp=bogus; rua=mailto:d@example.com"], Verdict.WARN, "DMARC policy none"),
+        # ...and without one receivers ignore the record.
+        (["v=DMARC1; p=maybe"], Verdict.FAIL, "invalid (p=maybe is not none, quarantine or reject)"),
+        (["v=DMARC1; p=maybe; rua=https://example.com/r"], Verdict.FAIL, "receivers ignore it"),
+        (["v=DMARC1; p=reject; adkim=x; rua=mailto:d@example.com"], Verdict.WARN, "adkim=x is neither r nor s"),
         (["v=DMARC1; p=reject", "v=DMARC1; p=none"], Verdict.FAIL, "2 DMARC records"),
         (["some other text"], Verdict.FAIL, "no DMARC record"),
     ],
@@ -200,6 +242,16 @@ def test_dmarc_parsing() -> None:
 def test_dmarc_verdicts(records: list[str], verdict: Verdict, words: str) -> None:
     check = dmarc_verdict("example.com", [("_dmarc.example.com", txt(*records))])
     assert check.verdict is verdict and words in check.reason
+
+
+def test_dmarc_verdict_keeps_the_policy_applied_and_the_alignment_modes() -> None:
+    check = dmarc_verdict(
+        "example.com", [("_dmarc.example.com", txt("v=DMARC1; p=reject; aspf=s; rua=mailto:d@x.example"))]
+    )
+    assert (check.details["policy"], check.details["aspf"], check.details["adkim"]) == ("reject", "s", "r")
+    invalid = dmarc_verdict("example.com", [("_dmarc.example.com", txt("v=DMARC1; p=maybe; rua=mailto:d@x.example"))])
+    assert invalid.details["policy"] == "none"
+    assert invalid.reason.startswith("DMARC policy none, reports to mailto:d@x.example; but p=maybe is not none")
 
 
 def test_dmarc_inherited_and_failures() -> None:

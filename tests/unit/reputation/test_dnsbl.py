@@ -12,7 +12,9 @@ from reputation.domain.dnsbl import (
     ListingStatus,
     ZoneHealth,
     assess_zone_health,
+    combine_names,
     interpret_answer,
+    names_to_ask,
     probe_names,
     query_name,
     result_for_unhealthy,
@@ -52,6 +54,56 @@ def test_domain_query_name() -> None:
     assert query_name(SPAMHAUS_DBL, "example.com") == "example.com.dbl.spamhaus.org"
     with pytest.raises(ValueError):
         query_name(SPAMHAUS_DBL, ip_address("192.0.2.1"))
+
+
+# -- domain lists: registered domains (Public Suffix List), and hosts where the list lists hosts -------------
+
+
+@pytest.mark.parametrize(
+    ("zone", "target", "names"),
+    [
+        (SURBL, "click.example.com", ("example.com",)),
+        (URIBL, "click.example.com", ("example.com",)),
+        (SPAMHAUS_DBL, "click.example.com", ("example.com", "click.example.com")),
+        (SPAMHAUS_DBL, "example.com", ("example.com",)),
+        (SURBL, "a.b.example.co.uk", ("example.co.uk",)),  # two-level public suffix
+        (SPAMHAUS_DBL, "news.example.co.uk", ("example.co.uk", "news.example.co.uk")),
+        (URIBL, "shop.tenant.blogspot.com", ("tenant.blogspot.com",)),  # the list's private section counts
+        (SURBL, "links.sos-expat.example", ("sos-expat.example",)),  # unknown suffix: the default rule, 2 labels
+    ],
+)
+def test_domain_lists_are_asked_for_the_registered_domain_and_listed_hosts(
+    zone: object, target: str, names: tuple[str, ...]
+) -> None:
+    assert names_to_ask(zone, target) == names  # type: ignore[arg-type]
+
+
+def test_ip_lists_are_asked_for_the_address_alone() -> None:
+    assert names_to_ask(SPAMHAUS_ZEN, ip_address("192.0.2.1")) == (ip_address("192.0.2.1"),)
+
+
+def test_a_host_is_listed_when_its_registered_domain_is() -> None:
+    listed = interpret_answer(SURBL, answer("127.0.0.64"), "abuse seen")
+    result = combine_names("click.example.com", [("example.com", listed)])
+    assert result.status is ListingStatus.LISTED and result.listed_as == "example.com"
+    assert result.summary() == (
+        "listed on multi.surbl.org as example.com: SURBL ABUSE: spam and abuse site (abuse seen)"
+    )
+    assert result.detail == "example.com is listed, the registered domain of click.example.com"
+
+
+def test_combining_a_host_and_its_registered_domain() -> None:
+    clean = interpret_answer(SPAMHAUS_DBL, NX)
+    host = interpret_answer(SPAMHAUS_DBL, answer("127.0.1.102"))  # abused legitimate host: HIGH
+    domain = interpret_answer(SPAMHAUS_DBL, answer("127.0.1.2"))  # spam domain: CRITICAL
+    only_host = combine_names("click.example.com", [("example.com", clean), ("click.example.com", host)])
+    assert only_host == host and only_host.listed_as == ""  # the target itself is listed
+    worst = combine_names("click.example.com", [("example.com", domain), ("click.example.com", host)])
+    assert worst.severity is Severity.CRITICAL and worst.listed_as == "example.com"
+    timeout = interpret_answer(SPAMHAUS_DBL, DnsAnswer(DnsOutcome.TIMEOUT))
+    unsure = combine_names("click.example.com", [("example.com", timeout), ("click.example.com", clean)])
+    assert unsure.status is ListingStatus.UNKNOWN  # a listing could hide behind the unanswered name
+    assert combine_names("click.example.com", [("example.com", clean), ("click.example.com", clean)]) == clean
 
 
 def test_zone_coverage() -> None:

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from emailengine.reputation.v1 import reputation_service_pb2 as pb
 from libs.errors import InvalidArgument
+from reputation.app.events import listing_changed
 from reputation.domain.checks import Verdict
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome, ListingStatus, ZoneResult, interpret_answer
 from reputation.domain.scan import (
@@ -20,7 +22,7 @@ from reputation.domain.scan import (
     scan_due,
     validate_scan_interval,
 )
-from reputation.domain.zones import JUNKEMAILFILTER, SPAMCOP, SPAMHAUS_ZEN, Severity, ZoneKind
+from reputation.domain.zones import JUNKEMAILFILTER, MAILSPIKE, SPAMCOP, SPAMHAUS_ZEN, Severity, ZoneKind
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 IP = "192.0.2.10"
@@ -49,6 +51,37 @@ def test_first_scan_reports_existing_listings() -> None:
     assert changes[0].reason == "reason text" and changes[0].codes == ("127.0.0.2",)
     assert changes[0].severity is Severity.HIGH and changes[0].observed_at == T0
     assert state.zones == {"spamcop"}
+
+
+def test_a_listing_that_escalates_on_the_same_zone_is_news_once() -> None:
+    l1, l4 = listed(MAILSPIKE, "127.0.0.14"), listed(MAILSPIKE, "127.0.0.11")  # Mailspike L1 (LOW), L4 (HIGH)
+    state, changes = apply_scan(None, scan_of(l1))
+    assert [(c.kind, c.severity, c.previous_severity) for c in changes] == [(ChangeKind.LISTED, Severity.LOW, None)]
+    state, changes = apply_scan(state, scan_of(l4, minutes=1))
+    assert [(c.kind, c.severity, c.previous_severity) for c in changes] == [
+        (ChangeKind.LISTED, Severity.HIGH, Severity.LOW)
+    ]
+    assert apply_scan(state, scan_of(l4, minutes=2))[1] == []  # still L4: nothing new
+    state, changes = apply_scan(state, scan_of(l1, minutes=3))
+    assert changes == [] and state.listed["mailspike"].severity is Severity.LOW  # better, still listed: kept quietly
+    state, changes = apply_scan(state, scan_of(l4, minutes=4))
+    assert [c.previous_severity for c in changes] == [Severity.LOW]  # worse again: news again
+    _, changes = apply_scan(state, scan_of(clean(MAILSPIKE), minutes=5))
+    assert [(c.kind, c.severity) for c in changes] == [(ChangeKind.DELISTED, Severity.HIGH)]
+
+
+def test_the_event_says_what_escalated_and_which_lists_still_list() -> None:
+    state, _ = apply_scan(None, scan_of(listed(MAILSPIKE, "127.0.0.14"), listed(SPAMCOP)))
+    _, (escalation,) = apply_scan(state, scan_of(listed(MAILSPIKE, "127.0.0.11"), listed(SPAMCOP), minutes=1))
+    event = listing_changed("sos-expat", escalation, ["mailspike", "spamcop"])
+    assert event.listed and event.severity == pb.LISTING_SEVERITY_HIGH
+    assert event.previous_severity == pb.LISTING_SEVERITY_LOW
+    assert event.reason == "now high (was low): Mailspike L4: very bad reputation (reason text)"
+    assert list(event.still_listed_on) == ["bl.spamcop.net"]
+    _, (delisted,) = apply_scan(state, scan_of(clean(MAILSPIKE), listed(SPAMCOP), minutes=2))
+    gone = listing_changed("sos-expat", delisted, ["spamcop"])
+    assert not gone.listed and gone.previous_severity == pb.LISTING_SEVERITY_UNSPECIFIED
+    assert list(gone.still_listed_on) == ["bl.spamcop.net"]  # delisted from one list is not a clean IP
 
 
 def test_each_change_once() -> None:

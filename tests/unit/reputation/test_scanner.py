@@ -8,7 +8,7 @@ from libs.clock import FakeClock
 from reputation.adapters.dns_client import TXT, A
 from reputation.adapters.dnsbl_scanner import DnsblScanner, ZoneBudget
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome, ListingStatus, probe_names
-from reputation.domain.zones import SPAMCOP, SPAMHAUS_DBL, SPAMHAUS_ZEN, Zone
+from reputation.domain.zones import SPAMCOP, SPAMHAUS_DBL, SPAMHAUS_ZEN, SURBL, Zone
 
 LISTED = DnsAnswer(DnsOutcome.ANSWER, ("127.0.0.2",))
 NX = DnsAnswer(DnsOutcome.NXDOMAIN)
@@ -26,9 +26,8 @@ class FakeClient:
 
     def healthy(self, *zones: Zone) -> FakeClient:
         for zone in zones:
-            self.answers[(probe_names(zone)[0], A)] = DnsAnswer(
-                DnsOutcome.ANSWER, ("127.0.1.2" if zone is SPAMHAUS_DBL else "127.0.0.2",)
-            )
+            code = {SPAMHAUS_DBL.key: "127.0.1.2", SURBL.key: "127.0.0.2"}.get(zone.key, "127.0.0.2")
+            self.answers[(probe_names(zone)[0], A)] = DnsAnswer(DnsOutcome.ANSWER, (code,))
         return self
 
     async def query(self, name: str, rdtype: int = A) -> DnsAnswer:
@@ -95,3 +94,21 @@ def test_the_query_cap_leaves_the_rest_skipped_never_clean() -> None:
     results = asyncio.run(scanner.scan([f"198.51.100.{i}" for i in range(1, 9)], [SPAMCOP]))
     assert [r.results[0].status for r in results].count(ListingStatus.NOT_LISTED) == 5
     assert [r.results[0].status for r in results].count(ListingStatus.SKIPPED) == 3
+
+
+def test_a_tracking_host_is_found_listed_through_its_registered_domain() -> None:
+    client = FakeClient(
+        {
+            ("example.com.multi.surbl.org", A): DnsAnswer(DnsOutcome.ANSWER, ("127.0.0.64",)),
+            ("example.com.dbl.spamhaus.org", A): DnsAnswer(DnsOutcome.ANSWER, ("127.0.1.2",)),
+        }
+    ).healthy(SPAMHAUS_DBL, SURBL)
+    (scan,) = asyncio.run(DnsblScanner(client).scan(["click.example.com"], [SPAMHAUS_DBL, SURBL]))
+    dbl, surbl = scan.results
+    assert dbl.status is surbl.status is ListingStatus.LISTED
+    assert dbl.listed_as == surbl.listed_as == "example.com" and scan.target == "click.example.com"
+    asked = [name for name, rdtype in client.asked if rdtype == A and "test" not in name and "invalid" not in name]
+    # SURBL lists registered domains only; Spamhaus DBL also lists hosts, so the host is asked there too.
+    assert sorted(asked) == sorted(
+        ["example.com.dbl.spamhaus.org", "click.example.com.dbl.spamhaus.org", "example.com.multi.surbl.org"]
+    )

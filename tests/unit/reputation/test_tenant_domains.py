@@ -62,12 +62,40 @@ def test_sending_domains_get_every_check_and_tracking_domains_the_blocklists() -
         (("a.example", "spf", "2001:db8::1"), "sending"),
         (("a.example", "dkim", "s1"), "sending"),
         (("a.example", "dmarc", "a.example"), "sending"),
+        (("a.example", "alignment", "a.example"), "sending"),
         (("a.example", "mx", "a.example"), "sending"),
         (("a.example", "blocklist", "a.example"), "sending"),
         (("t.example", "blocklist", "t.example"), "tracking"),
     ]
     assert domains.blocklist_targets == ["a.example", "t.example"]
     assert list(planned_checks(domains, [])) == [k for k in plan if k[1] != "spf"]
+
+
+def test_a_return_path_domain_adds_its_spf_per_ip_and_alignment_needs_something_to_judge() -> None:
+    bounced = TenantDomainList("sos-expat", (SendingDomain("a.example", (), "bounces.a.example"),))
+    plan = planned_checks(bounced, ["192.0.2.1"])
+    assert [k[1:] for k in plan] == [
+        ("spf", "192.0.2.1"),
+        ("return_path_spf", "192.0.2.1"),
+        ("dmarc", "a.example"),
+        ("alignment", "a.example"),
+        ("mx", "a.example"),
+        ("blocklist", "a.example"),
+    ]
+    assert ("a.example", "alignment", "a.example") not in planned_checks(bounced, [])  # no IP, no selector
+
+
+def test_a_return_path_domain_is_validated_and_kept_only_when_it_is_another_domain() -> None:
+    parsed = parse_domain_list(
+        "sos-expat",
+        [("a.example", [], "Bounces.A.example."), ("b.example", [], "b.example"), ("c.example", [])],
+        [],
+    )
+    assert [s.return_path_domain for s in parsed.sending] == ["bounces.a.example", "", ""]
+    assert [s.return_path for s in parsed.sending] == ["bounces.a.example", "b.example", "c.example"]
+    with pytest.raises(InvalidArgument) as caught:
+        parse_domain_list("sos-expat", [("a.example", [], "not a domain")], [])
+    assert [v.field for v in caught.value.violations] == ["sending_domains[0].return_path_domain"]
 
 
 @pytest.mark.parametrize(

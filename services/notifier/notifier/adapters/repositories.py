@@ -69,6 +69,7 @@ class SqlAlertRepository:
                 occurred_at=a.occurred_at,
                 suppressed_count=alert.suppressed_count,
                 duplicate_of=alert.duplicate_of,
+                state=a.state,
             )
         )
 
@@ -117,6 +118,7 @@ def _stored_alert(row: sa.Row) -> StoredAlert:
         labels=json.loads(row.labels or "{}"),
         resolved=bool(row.resolved),
         url=row.url or "",
+        state=row.state or "",
     )
     return StoredAlert(
         alert_id=row.alert_id,
@@ -150,7 +152,9 @@ class SqlDedupRepository:
         row = self._session.execute(sa.select(dedup_states).where(key).with_for_update()).first()
         if row is None:
             return None
-        return DedupState(row.window_started_at, row.suppressed_count, row.last_seen_at, row.alert_id)
+        return DedupState(
+            row.window_started_at, row.suppressed_count, row.last_seen_at, row.alert_id, row.state or "", row.state_at
+        )
 
     def save(self, tenant: str, dedup_key: str, state: DedupState, *, new: bool) -> None:
         values = {
@@ -158,6 +162,8 @@ class SqlDedupRepository:
             "suppressed_count": state.suppressed_count,
             "last_seen_at": state.last_seen_at,
             "alert_id": state.alert_id,
+            "state": state.state,
+            "state_at": state.state_at,
         }
         if not new:
             self._session.execute(dedup_states.update().where(self._key(tenant, dedup_key)).values(**values))

@@ -6,7 +6,8 @@
 * `deliveries`: one row per (alert, route), written in the same transaction as the alert: the outbox.
 * `dispatches`: one message on one route (a single alert, or a storm digest of several), with its retry
   schedule and how many of its parts are already in the chat.
-* `dedup_states`: one row per (tenant, dedup key): the open dedup window and its suppressed count.
+* `dedup_states`: one row per (tenant, dedup key), i.e. per incident: the state last told, the open dedup window
+  and its suppressed count.
 * `tenant_telegram_chats`: the Telegram chats an admin allowed each tenant's routes to use.
 """
 
@@ -62,6 +63,8 @@ alerts = sa.Table(
     sa.Column("occurred_at", UtcDateTime, nullable=True),
     sa.Column("suppressed_count", sa.Integer, nullable=False),
     sa.Column("duplicate_of", sa.String(36), nullable=True),
+    # What the alert says about its incident ("" before states were kept: firing or resolved).
+    sa.Column("state", sa.String(64), nullable=False, server_default=""),
 )
 
 routes = sa.Table(
@@ -93,6 +96,9 @@ dedup_states = sa.Table(
     sa.Column("suppressed_count", sa.Integer, nullable=False),
     sa.Column("last_seen_at", UtcDateTime, nullable=True),
     sa.Column("alert_id", sa.String(36), nullable=False),
+    # The incident state last told and when it happened ("" and NULL for rows older than states).
+    sa.Column("state", sa.String(64), nullable=False, server_default=""),
+    sa.Column("state_at", UtcDateTime, nullable=True),
 )
 
 dispatches = sa.Table(

@@ -1,7 +1,9 @@
 """Other services' events that a human should hear about, turned into alerts.
 
-* emailengine.reputation.v1.IpListingChanged: listed → CRITICAL, delisted → INFO (the list's removal page,
-  when the event names one, is the alert's link).
+* emailengine.reputation.v1.IpListingChanged: listed → the listing's severity (LOW and MEDIUM → WARNING, HIGH and
+  CRITICAL → CRITICAL: `notifier.domain.listing_alerts`), saying what the default listing policy does about it;
+  an escalation on the same list is told as such; delisted → INFO, naming the lists that still list the IP (the
+  list's removal page, when the event names one, is the alert's link).
 * emailengine.ippool.v1.IpStateChanged: into STANDBY → WARNING; into PAUSED or RETIRED → INFO; back into
   service from STANDBY or PAUSED → INFO. Other transitions (warming → warm) are routine: no alert.
 * emailengine.reputation.v1.ZoneHealthChanged: a blocklist zone turned unhealthy (dead, listing the world,
@@ -9,8 +11,11 @@
 * emailengine.reputation.v1.DomainCheckChanged: a check of a tenant's domain became FAIL → CRITICAL when it
   stops mail: a listing on a domain blocklist (DBL, SURBL, URIBL: every link to the domain gets mail refused)
   and SPF, DKIM or DMARC of a sending domain (Gmail, Yahoo and Microsoft reject bulk mail without them);
-  any other FAIL (MX) and any WARN → WARNING; back to PASS → INFO, resolved. Dedup key per (domain, check,
-  subject, verdict).
+  any other FAIL (MX) and any WARN → WARNING; back to PASS → INFO, resolved.
+
+Each alert's dedup key is its incident (the IP on the list, the IP, the zone, the domain's check) and its state
+what it says (`listed:high`, `delisted`, `standby`, `fail`): every change is told, a repeat within the window is
+not (`notifier.domain.dedup`).
 
 Handlers (`EventAlerts.on_*`) run inside the event consumer's unit of work (libs.events), so the alert and
 its deliveries are stored exactly when the event is marked handled. An event that cannot make a valid alert (a
@@ -34,6 +39,7 @@ from libs.errors import InvalidArgument
 from notifier.app.intake import AlertIntake
 from notifier.app.unit_of_work import NotifierUnitOfWork
 from notifier.domain.alert import PLATFORM_TENANT, Alert, Severity
+from notifier.domain.listing_alerts import listing_action, listing_alert_severity
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +86,8 @@ def alert_from_ip_state_changed(envelope: event_pb2.EventEnvelope, event: IpStat
     return Alert.create(
         tenant=event.tenant_id or envelope.tenant_id,
         severity=severity,
-        dedup_key=f"ip-state:{event.address}:{state.lower()}",
+        dedup_key=f"ip-state:{event.address}",
+        state=state.lower(),
         title=f"IP {event.address} {_STATE_WORDS[state]}",
         text="\n".join(lines),
         source=envelope.source or "ip-pool",
@@ -90,26 +97,49 @@ def alert_from_ip_state_changed(envelope: event_pb2.EventEnvelope, event: IpStat
 
 
 def alert_from_ip_listing_changed(envelope: event_pb2.EventEnvelope, event: IpListingChanged) -> Alert:
-    if event.listed:
-        severity, title, status = Severity.CRITICAL, f"IP {event.address} listed on {event.zone}", "listed"
-    else:
-        severity, title, status = Severity.INFO, f"IP {event.address} delisted from {event.zone}", "delisted"
-    labels = {"ip": event.address, "zone": event.zone}
     # Newer fields of the event, read defensively: a producer on an older contract simply lacks them.
-    severity_value = getattr(event, "severity", 0)
-    listing_severity = _enum_name(event, "severity", severity_value, "LISTING_SEVERITY_") if severity_value else ""
+    listing_severity = _enum_name(event, "severity", getattr(event, "severity", 0), "LISTING_SEVERITY_")
+    listing_severity = "" if listing_severity == "UNSPECIFIED" else listing_severity
+    previous = _enum_name(event, "previous_severity", getattr(event, "previous_severity", 0), "LISTING_SEVERITY_")
+    previous = "" if previous == "UNSPECIFIED" else previous
+    still = [z for z in getattr(event, "still_listed_on", ()) if z]
+    level = f" ({listing_severity.lower()})" if listing_severity else ""
+    lines = [event.reason.strip()] if event.reason.strip() else []
+    if event.listed:
+        severity = listing_alert_severity(listing_severity)
+        if previous:
+            title = (
+                f"IP {event.address} listing on {event.zone} worsened: {previous.lower()} → {listing_severity.lower()}"
+            )
+        else:
+            title = f"IP {event.address} listed on {event.zone}{level}"
+        action = listing_action(listing_severity)
+        if action:
+            lines.append(action)
+        if still:
+            lines.append(f"Also listed on: {', '.join(still)}")
+        state = f"listed:{listing_severity.lower() or 'unspecified'}"
+    else:
+        severity, state = Severity.INFO, "delisted"
+        title = f"IP {event.address} delisted from {event.zone}"
+        if still:
+            title += f", still listed on {', '.join(still)}"
+    labels = {"ip": event.address, "zone": event.zone}
     if listing_severity:
         labels["listing_severity"] = listing_severity.lower()
     codes = ", ".join(getattr(event, "codes", ()))
     if codes:
         labels["codes"] = codes
+    if still:
+        labels["still_listed_on"] = ", ".join(still)
     delist_url = str(getattr(event, "delist_url", "")).strip()
     return Alert.create(
         tenant=event.tenant_id or envelope.tenant_id,
         severity=severity,
-        dedup_key=f"ip-listing:{event.address}:{event.zone}:{status}",
+        dedup_key=f"ip-listing:{event.address}:{event.zone}",
+        state=state,
         title=title,
-        text=event.reason.strip(),
+        text="\n".join(lines),
         source=envelope.source or "reputation",
         occurred_at=_occurred_at(envelope),
         labels=labels,
@@ -123,7 +153,8 @@ def alert_from_zone_health_changed(envelope: event_pb2.EventEnvelope, event: Zon
     return Alert.create(
         tenant=PLATFORM_TENANT,
         severity=Severity.INFO if event.healthy else Severity.WARNING,
-        dedup_key=f"zone-health:{event.zone_key or event.zone}:{status}",
+        dedup_key=f"zone-health:{event.zone_key or event.zone}",
+        state=status,
         title=f"Blocklist zone {event.zone} is {status}",
         text=event.reason.strip()
         or ("Its answers count again." if event.healthy else "Its answers are ignored until it recovers."),
@@ -134,9 +165,17 @@ def alert_from_zone_health_changed(envelope: event_pb2.EventEnvelope, event: Zon
     )
 
 
-_CHECK_NAMES = {"spf": "SPF", "dkim": "DKIM", "dmarc": "DMARC", "mx": "MX", "ptr": "PTR"}
+_CHECK_NAMES = {
+    "spf": "SPF",
+    "return_path_spf": "Return-Path SPF",
+    "dkim": "DKIM",
+    "dmarc": "DMARC",
+    "alignment": "DMARC alignment",
+    "mx": "MX",
+    "ptr": "PTR",
+}
 # FAILs that stop mail on their own: CRITICAL. Other FAILs and every WARN: WARNING.
-_CRITICAL_FAILS = frozenset({"blocklist", "spf", "dkim", "dmarc"})
+_CRITICAL_FAILS = frozenset({"blocklist", "spf", "return_path_spf", "dkim", "dmarc", "alignment"})
 
 
 def _verdict_name(event: DomainCheckChanged, field: str) -> str:
@@ -180,7 +219,8 @@ def alert_from_domain_check_changed(envelope: event_pb2.EventEnvelope, event: Do
     return Alert.create(
         tenant=event.tenant_id or envelope.tenant_id,
         severity=severity,
-        dedup_key=f"domain-check:{event.domain}:{check}:{event.subject}:{verdict.lower()}",
+        dedup_key=f"domain-check:{event.domain}:{check}:{event.subject}",
+        state=verdict.lower(),
         title=title,
         text="\n".join(lines),
         source=envelope.source or "reputation",

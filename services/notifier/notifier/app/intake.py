@@ -2,7 +2,8 @@
 
 An alert accepted here is committed (the alert + one delivery per route that wants it + its dedup window)
 before the caller hears back, so nothing accepted can be lost; the delivery job does the rest. A duplicate
-within the dedup window is stored as a SUPPRESSED alert pointing at the one that was sent, and counted there
+(the same state of the same incident within the dedup window, or an older state than the one told:
+`notifier.domain.dedup`) is stored as a SUPPRESSED alert pointing at the one that was sent, and counted there
 and in the dedup window.
 
 A route that cannot be used (stored in a form that no longer reads, or a Telegram chat no longer allowed for
@@ -142,7 +143,7 @@ class AlertIntake:
 
     def _accept(self, uow: NotifierUnitOfWork, alert: Alert, now: datetime, routing: _Routing) -> Accepted:
         previous = uow.dedup.lock(alert.tenant, alert.dedup_key)
-        verdict = self._dedup.decide(previous, now)
+        verdict = self._dedup.decide(previous, now, state=alert.incident_state, occurred_at=alert.occurred_at)
         alert_id = str(uuid.uuid4())
         if verdict.suppressed and previous is not None and previous.alert_id:
             uow.alerts.add(

@@ -25,6 +25,7 @@ MAX_SOURCE = 100
 MAX_LABELS = 64
 MAX_LABEL_VALUE = 1_024
 MAX_URL = 2_048
+MAX_STATE = 64
 
 
 class Severity(IntEnum):
@@ -75,8 +76,10 @@ class Alert:
     """One thing a human should hear about.
 
     `tenant` is PLATFORM_TENANT ("") for platform-wide alerts, which only admin routes receive.
-    `dedup_key` identifies "the same alert" within a tenant: a second alert with the same key inside
-    the dedup window is suppressed and counted.
+    `dedup_key` identifies the incident the alert is about within a tenant (an IP on a list, an Alertmanager
+    alert's fingerprint), `state` what it says about it (`listed:high`, `delisted`, `standby`); without a state,
+    `resolved` says it (firing / resolved). A change of state is always news; the same state again inside the
+    dedup window is suppressed and counted (`notifier.domain.dedup`).
     """
 
     tenant: str
@@ -89,6 +92,12 @@ class Alert:
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
     resolved: bool = False
     url: str = ""
+    state: str = ""
+
+    @property
+    def incident_state(self) -> str:
+        """What this alert says about its incident: its `state`, else firing or resolved."""
+        return self.state or ("resolved" if self.resolved else "firing")
 
     def __post_init__(self) -> None:
         # Frozen and hashable-by-identity is not enough: labels must not change under the outbox's feet.
@@ -111,6 +120,7 @@ class Alert:
         labels: Mapping[str, str] | None = None,
         resolved: bool = False,
         url: str = "",
+        state: str = "",
     ) -> Alert:
         """Validate producer input (SendAlert, events) and name every bad field at once."""
         violations = Violations()
@@ -150,6 +160,9 @@ class Alert:
         clean_labels = _validate_labels(labels or {}, violations)
         if url and (len(url) > MAX_URL or not re.match(r"^https?://[^\s]+$", url)):
             violations.add("url", "must be an http(s) URL without spaces")
+        state = state.strip()
+        if len(state) > MAX_STATE or not state.isprintable():
+            violations.add("state", f"must be printable and at most {MAX_STATE} characters")
         violations.raise_if_any()
         return cls(
             tenant=tenant,
@@ -162,6 +175,7 @@ class Alert:
             labels=clean_labels,
             resolved=resolved,
             url=url,
+            state=state,
         )
 
     @property

@@ -222,8 +222,9 @@ def severity_from_labels(labels: Mapping[str, str]) -> Severity:
 
 
 def alertmanager_dedup_key(alert: AlertmanagerAlert) -> str:
-    """fingerprint + status: the firing and the resolution are two messages, each sent once."""
-    return f"alertmanager:{alert.fingerprint}:{alert.status}"
+    """The incident is the alert's fingerprint; firing and resolved are its states (the Alert's `resolved`), so
+    a firing, its resolution and a firing again are each told, and HA duplicates of one of them are not."""
+    return f"alertmanager:{alert.fingerprint}"
 
 
 def alerts_from_payload(payload: AlertmanagerPayload) -> list[Alert]:

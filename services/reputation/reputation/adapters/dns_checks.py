@@ -54,6 +54,8 @@ class ResolverDnsChecks:
                     request.dkim_selectors,
                     helo_names=request.helo_names,
                     checks=request.checks,
+                    return_path_domain=request.return_path_domain,
+                    policy=request.policy,
                 )
 
         *reports, scanned = await asyncio.gather(*(authenticate(r) for r in requests), self._scan(groups))

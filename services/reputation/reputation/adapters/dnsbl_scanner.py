@@ -2,7 +2,9 @@
 
 Per zone, a small pool of workers pulls targets and asks the zone; the pool size is the zone's
 in-flight budget, and an optional rate and per-scan query cap protect lists with usage terms
-(Mailspike: 100 000 queries a day). A listed answer triggers one TXT query for the list's reason.
+(Mailspike: 100 000 queries a day). A listed answer triggers one TXT query for the list's reason. A host on
+a domain list is asked as `reputation.domain.dnsbl.names_to_ask` says (its registered domain, and itself where
+the list lists hosts).
 What the answers *mean* is decided in `reputation.domain.dnsbl.interpret_answer`, nowhere here.
 """
 
@@ -21,7 +23,9 @@ from reputation.domain.dnsbl import (
     ZoneHealth,
     ZoneResult,
     assess_zone_health,
+    combine_names,
     interpret_answer,
+    names_to_ask,
     probe_names,
     query_name,
     result_for_unhealthy,
@@ -179,22 +183,29 @@ class DnsblScanner:
             remaining[0] -= 1
             return True
 
-        async def worker() -> None:
-            for i in work:
-                if not take():
-                    out[i][zone.key] = over_budget
-                    continue
+        async def ask(target: Target) -> ZoneResult:
+            if not take():
+                return over_budget
+            if pacer is not None:
+                await pacer.wait()
+            name = query_name(zone, target)
+            answer = await client.query(name, A)
+            result = interpret_answer(zone, answer)
+            if result.status is ListingStatus.LISTED and fetch_reasons and take():
                 if pacer is not None:
                     await pacer.wait()
-                name = query_name(zone, targets[i])
-                answer = await client.query(name, A)
-                result = interpret_answer(zone, answer)
-                if result.status is ListingStatus.LISTED and fetch_reasons and take():
-                    if pacer is not None:
-                        await pacer.wait()
-                    txt = await client.query(name, TXT)  # the list's own words; a listing stands without
-                    if txt.records:
-                        result = interpret_answer(zone, answer, " | ".join(txt.records))
-                out[i][zone.key] = result
+                txt = await client.query(name, TXT)  # the list's own words; a listing stands without
+                if txt.records:
+                    result = interpret_answer(zone, answer, " | ".join(txt.records))
+            return result
+
+        async def worker() -> None:
+            for i in work:
+                target = targets[i]
+                if isinstance(target, str):  # a host on a domain list: its registered domain (and itself)
+                    answers = [(str(name), await ask(name)) for name in names_to_ask(zone, target)]
+                    out[i][zone.key] = combine_names(target, answers)
+                else:
+                    out[i][zone.key] = await ask(target)
 
         await asyncio.gather(*(worker() for _ in range(workers)))

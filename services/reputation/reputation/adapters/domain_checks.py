@@ -1,14 +1,17 @@
-"""ValidateDomain: SPF per IP, DKIM per selector, DMARC, PTR/FCrDNS per IP (vs its HELO), MX.
+"""ValidateDomain: SPF per IP (of the domain, and of the Return-Path domain when it is another), DKIM per selector,
+DMARC, DMARC alignment, PTR/FCrDNS per IP (vs its HELO and the domain), MX.
 
 Input is validated whole first (every bad field named). All checks then run concurrently, each under
 `check_timeout`: a check that has not finished by then is UNKNOWN with that reason, so one dead
-nameserver costs one timeout, not one per lookup. The verdicts themselves are the domain's.
+nameserver costs one timeout, not one per lookup. The verdicts themselves are the domain's; what needs several
+of them side by side (Ed25519-only signing, DMARC alignment) is judged once they are all in.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from ipaddress import IPv4Address
 
@@ -17,13 +20,22 @@ from libs.errors import InvalidArgument, Violations
 from reputation.adapters.dns_client import DnsSettings
 from reputation.adapters.dns_lookup import DnsLookup, ResolverLookup, SyncResolverLookup
 from reputation.adapters.spf_check import SpfChecker, dnspython_spf_lookup
+from reputation.domain.alignment import alignment_verdict
+from reputation.domain.check_policy import DEFAULT_CHECK_POLICY, CheckPolicy
 from reputation.domain.checks import CheckKind, CheckResult, DomainReport, Verdict
-from reputation.domain.dkim import dkim_record_name, dkim_verdict
+from reputation.domain.dkim import dkim_record_name, dkim_verdict, selectors_together
 from reputation.domain.dmarc import dmarc_lookup_names, dmarc_verdict, is_dmarc_record
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome
 from reputation.domain.host_dns import fcrdns_verdict, mx_verdict, parse_mx
 from reputation.domain.spf_record import spf_verdict
-from reputation.domain.validation import IPAddress, normalize_hostname, parse_domain_check, parse_ip, raise_if_any
+from reputation.domain.validation import (
+    IPAddress,
+    normalize_domain,
+    normalize_hostname,
+    parse_domain_check,
+    parse_ip,
+    raise_if_any,
+)
 
 
 class DomainChecker:
@@ -57,29 +69,72 @@ class DomainChecker:
         helo_names: Mapping[str, str] | None = None,
         dkim_signing_keys: Mapping[str, bytes] | None = None,
         checks: Collection[CheckKind] | None = None,
+        return_path_domain: str = "",
+        policy: CheckPolicy = DEFAULT_CHECK_POLICY,
     ) -> DomainReport:
-        """One verdict per check: SPF and PTR per IP, DKIM per selector, then DMARC and MX.
+        """One verdict per check: SPF (and the Return-Path's) per IP, DKIM per selector, then DMARC, alignment,
+        PTR per IP and MX.
 
         `helo_names`: IP → the HELO name PowerMTA uses for it; `dkim_signing_keys`: selector → PEM
         private key PowerMTA signs with (compared with the published key); `checks`: only these kinds
-        (default all; a tenant's periodic domain checks leave PTR, a property of the IP, out). Raises
-        InvalidArgument naming every bad field (`domain`, `ips[1]`, `dkim_selectors[0]`, `helo_names[192.0.2.1]`).
+        (default all; a tenant's periodic domain checks leave PTR, a property of the IP, out);
+        `return_path_domain`: the bounce domain mail From `domain` is sent with (empty: the domain itself);
+        `policy`: the tenant's judgement calls. Raises InvalidArgument naming every bad field (`domain`, `ips[1]`,
+        `dkim_selectors[0]`, `helo_names[192.0.2.1]`, `return_path_domain`).
         """
-        name, addresses, selectors, helos = _validate(domain, ips, dkim_selectors, helo_names or {})
+        name, addresses, selectors, helos, return_path = _validate(
+            domain, ips, dkim_selectors, helo_names or {}, return_path_domain
+        )
         keys = {s.lower(): pem for s, pem in (dkim_signing_keys or {}).items()}
         wanted = set(CheckKind) if checks is None else set(checks)
+        separate_return_path = return_path != name
         jobs: list[tuple[CheckKind, str, Callable[[], Awaitable[CheckResult]]]] = []
         for ip in addresses:
             jobs.append((CheckKind.SPF, str(ip), partial(self.check_spf, str(ip), name)))
+        if separate_return_path:
+            for ip in addresses:
+                jobs.append(
+                    (CheckKind.RETURN_PATH_SPF, str(ip), partial(self.check_return_path_spf, str(ip), return_path))
+                )
         for selector in selectors:
             jobs.append((CheckKind.DKIM, selector, partial(self.check_dkim, name, selector, keys.get(selector))))
         jobs.append((CheckKind.DMARC, name, partial(self.check_dmarc, name)))
         for ip in addresses:
-            jobs.append((CheckKind.PTR, str(ip), partial(self.check_ptr, ip, helos.get(ip))))
+            jobs.append((CheckKind.PTR, str(ip), partial(self.check_ptr, ip, helos.get(ip), name, policy)))
         jobs.append((CheckKind.MX, name, partial(self.check_mx, name)))
-        results = await asyncio.gather(
-            *(self._bounded(kind, subject, start()) for kind, subject, start in jobs if kind in wanted)
+        needed = set(wanted)
+        if CheckKind.ALIGNMENT in wanted:  # judged from these
+            needed |= {
+                CheckKind.DKIM,
+                CheckKind.DMARC,
+                CheckKind.RETURN_PATH_SPF if separate_return_path else CheckKind.SPF,
+            }
+        runs = [(kind, subject, start) for kind, subject, start in jobs if kind in needed]
+        found = await asyncio.gather(*(self._bounded(kind, subject, start()) for kind, subject, start in runs))
+        dkim = selectors_together([r for r in found if r.check is CheckKind.DKIM], ed25519_only=policy.ed25519_only)
+        by_kind = {kind: [r for r in found if r.check is kind] for kind in CheckKind}
+        by_kind[CheckKind.DKIM] = dkim
+        alignment = alignment_verdict(
+            from_domain=name,
+            return_path_domain=return_path,
+            dkim_domain=name,
+            spf=by_kind[CheckKind.RETURN_PATH_SPF if separate_return_path else CheckKind.SPF],
+            dkim=dkim,
+            dmarc=next(iter(by_kind[CheckKind.DMARC]), None),
+            policy=policy,
         )
+        if alignment is not None:
+            by_kind[CheckKind.ALIGNMENT] = [alignment]
+        order = [
+            CheckKind.SPF,
+            CheckKind.RETURN_PATH_SPF,
+            CheckKind.DKIM,
+            CheckKind.DMARC,
+            CheckKind.ALIGNMENT,
+            CheckKind.PTR,
+            CheckKind.MX,
+        ]
+        results = [r for kind in order if kind in wanted for r in by_kind.get(kind, [])]
         return DomainReport(name, self.clock.now(), tuple(results))
 
     async def _bounded(self, kind: CheckKind, subject: str, job: Awaitable[CheckResult]) -> CheckResult:
@@ -90,6 +145,14 @@ class DomainChecker:
 
     async def check_spf(self, ip: str, domain: str) -> CheckResult:
         return spf_verdict(ip, domain, await self.spf.check_host_async(ip, domain))
+
+    async def check_return_path_spf(self, ip: str, return_path: str) -> CheckResult:
+        """SPF as receivers check it: for the Return-Path (MAIL FROM) domain of the mail."""
+        found = spf_verdict(ip, return_path, await self.spf.check_host_async(ip, return_path))
+        details = {**found.details, "domain": return_path}
+        return replace(
+            found, check=CheckKind.RETURN_PATH_SPF, reason=f"Return-Path {return_path}: {found.reason}", details=details
+        )
 
     async def check_dkim(self, domain: str, selector: str, signing_key_pem: bytes | None = None) -> CheckResult:
         answer = await self.lookup.resolve(dkim_record_name(selector, domain), "TXT")
@@ -106,7 +169,13 @@ class DomainChecker:
                 break
         return dmarc_verdict(domain, answers)
 
-    async def check_ptr(self, ip: IPAddress, helo: str | None = None) -> CheckResult:
+    async def check_ptr(
+        self,
+        ip: IPAddress,
+        helo: str | None = None,
+        domain: str | None = None,
+        policy: CheckPolicy = DEFAULT_CHECK_POLICY,
+    ) -> CheckResult:
         ptr = await self.lookup.resolve(ip.reverse_pointer, "PTR")
         forward: dict[str, DnsAnswer] = {}
         if ptr.outcome is DnsOutcome.ANSWER:
@@ -114,7 +183,7 @@ class DomainChecker:
             names = list(dict.fromkeys(r.rstrip(".").lower() for r in ptr.records))[:10]
             answers = await asyncio.gather(*(self.lookup.resolve(n, family) for n in names))
             forward = dict(zip(names, (_canonical_addresses(a) for a in answers), strict=True))
-        return fcrdns_verdict(str(ip), helo, ptr, forward)
+        return fcrdns_verdict(str(ip), helo, ptr, forward, domain=domain, policy=policy)
 
     async def check_mx(self, domain: str) -> CheckResult:
         mx = await self.lookup.resolve(domain, "MX")
@@ -152,8 +221,8 @@ def _canonical_addresses(answer: DnsAnswer) -> DnsAnswer:
 
 
 def _validate(
-    domain: str, ips: Sequence[str], selectors: Sequence[str], helo_names: Mapping[str, str]
-) -> tuple[str, list[IPAddress], list[str], dict[IPAddress, str]]:
+    domain: str, ips: Sequence[str], selectors: Sequence[str], helo_names: Mapping[str, str], return_path: str
+) -> tuple[str, list[IPAddress], list[str], dict[IPAddress, str], str]:
     problems = Violations()
     name, addresses, chosen = parse_domain_check(domain, ips, selectors, problems)
     helos: dict[IPAddress, str] = {}
@@ -163,5 +232,11 @@ def _validate(
             helos[parse_ip(key, where)] = normalize_hostname(value, where)
         except InvalidArgument as exc:
             problems.items.extend(exc.violations)
+    bounce = name
+    if return_path.strip():
+        try:
+            bounce = normalize_domain(return_path, "return_path_domain")
+        except InvalidArgument as exc:
+            problems.items.extend(exc.violations)
     raise_if_any(problems)
-    return name, addresses, chosen, helos
+    return name, addresses, chosen, helos, bounce

@@ -26,6 +26,7 @@ from reputation.adapters.tables import (
     tenant_zones,
     zone_health,
 )
+from reputation.domain.check_policy import DEFAULT_CHECK_POLICY, check_policy_from
 from reputation.domain.checks import Verdict
 from reputation.domain.dnsbl import HealthStatus, ListingStatus, ZoneHealthRecord, ZoneResult
 from reputation.domain.scan import IpListings, Listing, ScanRecord
@@ -335,11 +336,24 @@ class SqlTenantZones:
 
 def _domain_list(row: sa.Row[Any]) -> TenantDomainList:
     sending = tuple(
-        SendingDomain(item["domain"], tuple(item.get("dkim_selectors", ()))) for item in json.loads(row.sending_domains)
+        SendingDomain(item["domain"], tuple(item.get("dkim_selectors", ())), item.get("return_path_domain", ""))
+        for item in json.loads(row.sending_domains)
     )
     return TenantDomainList(
-        row.tenant_id, sending, tuple(json.loads(row.tracking_domains)), aware(row.updated_at), aware(row.checked_at)
+        row.tenant_id,
+        sending,
+        tuple(json.loads(row.tracking_domains)),
+        aware(row.updated_at),
+        aware(row.checked_at),
+        check_policy_from(json.loads(row.check_policy or "{}")),
     )
+
+
+def _sending_entry(sending: SendingDomain) -> dict[str, Any]:
+    entry: dict[str, Any] = {"domain": sending.domain, "dkim_selectors": list(sending.dkim_selectors)}
+    if sending.return_path_domain:
+        entry["return_path_domain"] = sending.return_path_domain
+    return entry
 
 
 class SqlTenantDomains:
@@ -359,19 +373,18 @@ class SqlTenantDomains:
 
     def save(self, domains: TenantDomainList, actor: str) -> None:
         """Updated in place: the row is the lock a recording run waits on, and deleting it would let that run
-        through. An empty list is deleted."""
+        through. An empty list with the default policy is deleted."""
         tenant = domains.tenant_id
-        if domains.empty:
+        if domains.empty and domains.check_policy == DEFAULT_CHECK_POLICY:
             self._session.execute(sa.delete(tenant_domains).where(tenant_domains.c.tenant_id == tenant))
             return
         values = {
-            "sending_domains": json.dumps(
-                [{"domain": s.domain, "dkim_selectors": list(s.dkim_selectors)} for s in domains.sending]
-            ),
+            "sending_domains": json.dumps([_sending_entry(s) for s in domains.sending]),
             "tracking_domains": json.dumps(list(domains.tracking)),
             "updated_at": domains.updated_at,
             "updated_by": actor,
             "checked_at": domains.checked_at,
+            "check_policy": json.dumps(domains.check_policy.as_dict()),
         }
         updated = self._session.execute(
             tenant_domains.update().where(tenant_domains.c.tenant_id == tenant).values(**values)

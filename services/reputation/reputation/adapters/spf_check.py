@@ -159,21 +159,26 @@ class SpfChecker:
     def worst_case_lookups(self, domain: str) -> int | None:
         """DNS-querying terms over every include/redirect path (what a non-matching sender costs).
 
-        None when it cannot be told (a DNS failure, a broken included record). Macro targets count
-        one lookup and are not followed.
+        A record included twice is counted each time it is reached, as receivers evaluate it each time
+        (RFC 7208 §4.6.4 counts lookups made, not names); only a loop (a name including itself) stops the walk.
+        Each name's TXT is asked once. None when it cannot be told (a DNS failure, a broken included record).
+        Macro targets count one lookup and are not followed.
         """
         token = _current_lookup.set(self.dns_lookup)
-        seen: set[str] = set()
+        records: dict[str, str | None] = {}
 
-        def txt(name: str) -> list[str]:
-            records = _dispatch(name, "TXT", True, self.timeout)
-            return [b"".join(v).decode("utf-8", "replace") for (_, qtype), v in records if qtype == "TXT"]  # type: ignore[arg-type]
+        def record(name: str) -> str | None:
+            key = name.lower()
+            if key not in records:
+                found = _dispatch(name, "TXT", True, self.timeout)
+                texts = [b"".join(v).decode("utf-8", "replace") for (_, qtype), v in found if qtype == "TXT"]  # type: ignore[arg-type]
+                records[key] = select_spf_record(texts)
+            return records[key]
 
-        def walk(name: str, depth: int) -> int:
-            if depth > 10 or name.lower() in seen:
+        def walk(name: str, path: tuple[str, ...], budget: int) -> int:
+            if len(path) > 10 or name.lower() in path:
                 return 0
-            seen.add(name.lower())
-            text = select_spf_record(txt(name))
+            text = record(name)
             if text is None:
                 return 0
             total = 0
@@ -182,13 +187,13 @@ class SpfChecker:
                     continue
                 total += 1
                 if term.name in ("include", "redirect") and term.value and "%" not in term.value:
-                    total += walk(term.value, depth + 1)
-                if total > 4 * MAX_DNS_LOOKUPS:
+                    total += walk(term.value, (*path, name.lower()), budget - total)
+                if total > budget:  # far past the limit: the figure is already damning
                     break
             return total
 
         try:
-            return walk(domain, 0)
+            return walk(domain, (), 4 * MAX_DNS_LOOKUPS)
         except (spf.TempError, spf.PermError, SpfRecordError):
             return None
         finally:

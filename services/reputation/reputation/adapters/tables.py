@@ -68,7 +68,8 @@ tenant_zones = sa.Table(
     sa.Column("updated_by", sa.String(255), nullable=False),
 )
 
-# A tenant's sending domains (JSON [{"domain", "dkim_selectors"}]) and tracking domains (JSON list); the row is
+# A tenant's sending domains (JSON [{"domain", "dkim_selectors", "return_path_domain"}]), tracking domains (JSON
+# list) and check policy (JSON {setting: verdict}, only the settings that differ from the defaults); the row is
 # also the lock a check run of the tenant's domains takes while it records.
 tenant_domains = sa.Table(
     "tenant_domains",
@@ -80,6 +81,7 @@ tenant_domains = sa.Table(
     sa.Column("updated_by", sa.String(255), nullable=False),
     # When the domains were last checked; NULL since they were set (the next tick checks them).
     sa.Column("checked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("check_policy", sa.Text, nullable=False, server_default="{}"),
 )
 
 # What the service believes about each check of a tenant's domains (domain.tenant_domains.fold_verdict).

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from reputation.domain.check_policy import DEFAULT_CHECK_POLICY, CheckPolicy
 from reputation.domain.checks import CheckKind, DomainReport
 from reputation.domain.dnsbl import ZoneHealth
 from reputation.domain.scan import ScanResult
@@ -38,13 +39,16 @@ class BlocklistScan:
 
 @dataclass(frozen=True)
 class DomainAuthRequest:
-    """The DNS authentication checks of one domain: SPF per IP, DKIM per selector, DMARC, PTR per IP, MX."""
+    """The DNS authentication checks of one domain: SPF (and the Return-Path's) per IP, DKIM per selector, DMARC,
+    alignment, PTR per IP, MX, under a tenant's check policy."""
 
     domain: str
     ips: tuple[str, ...] = ()
     dkim_selectors: tuple[str, ...] = ()
     helo_names: Mapping[str, str] = field(default_factory=dict)  # IP -> the HELO name it sends with
     checks: frozenset[CheckKind] | None = None  # only these kinds; None: all
+    return_path_domain: str = ""  # the bounce domain its mail is sent with; "" = the domain itself
+    policy: CheckPolicy = DEFAULT_CHECK_POLICY
 
 
 class DnsChecks(Protocol):

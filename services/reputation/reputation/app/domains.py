@@ -1,10 +1,11 @@
-"""ValidateDomain: the DNS authentication checks of a domain (SPF, DKIM, DMARC, PTR, MX) plus the tenant's domain
-blocklists.
+"""ValidateDomain: the DNS authentication checks of a domain (SPF, the Return-Path's SPF, DKIM, DMARC, alignment,
+PTR, MX) plus the tenant's domain blocklists.
 
 Input is checked whole first (every bad field named, as the request spells it). An IP the tenant registered is
-checked against its own HELO name; others against `helo_hostname`, if given. The domain and its tracking domains
-are scanned on the tenant's domain lists after their health check, and each gets one `blocklist` verdict
-(UNKNOWN, never PASS, when a list gave no verdict).
+checked against its own HELO name; others against `helo_hostname`, if given. Without a `return_path_domain`, a
+domain the tenant configured uses its configured one. The tenant's check policy weighs the judgement calls. The
+domain and its tracking domains are scanned on the tenant's domain lists after their health check, and each gets
+one `blocklist` verdict (UNKNOWN, never PASS, when a list gave no verdict).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from reputation.app.zone_health import record_zone_health
 from reputation.app.zones import tenant_zones
 from reputation.domain.checks import DomainReport
 from reputation.domain.scan import blocklist_check, publicize
+from reputation.domain.tenant_domains import TenantDomainList
 from reputation.domain.validation import (
     IPAddress,
     normalize_domain,
@@ -43,18 +45,29 @@ class DomainValidation(UseCases):
         helo_hostname: str = "",
         tenant_id: str = "",
         tracking_domains: Sequence[str] = (),
+        return_path_domain: str = "",
     ) -> DomainReport:
         """Checks a domain now (every ValidateDomain, within the caller's allowance of on-demand checks)."""
         tenant = caller.visible_tenant(validate_tenant_id(tenant_id) if tenant_id.strip() else "")
-        name, addresses, selectors, helo, tracking = _validate(
-            domain, ips, dkim_selectors, helo_hostname, tracking_domains
+        name, addresses, selectors, helo, tracking, return_path = _validate(
+            domain, ips, dkim_selectors, helo_hostname, tracking_domains, return_path_domain
         )
         self._limit(caller, self._config.check_limit, "ValidateDomain")
         with self._uow() as uow:
             registered = uow.ips.helo_names(tenant, [str(a) for a in addresses]) if addresses and tenant else {}
             zones = tenant_zones(self._config, uow.tenant_zones.get(tenant)).domain_zones
+            configured = uow.tenant_domains.get(tenant) if tenant else TenantDomainList(tenant)
         helo_names = {str(a): registered.get(str(a)) or helo for a in addresses if registered.get(str(a)) or helo}
-        request = DomainAuthRequest(name, tuple(str(a) for a in addresses), tuple(selectors), helo_names)
+        if not return_path:
+            return_path = next((s.return_path_domain for s in configured.sending if s.domain == name), "")
+        request = DomainAuthRequest(
+            name,
+            tuple(str(a) for a in addresses),
+            tuple(selectors),
+            helo_names,
+            return_path_domain=return_path,
+            policy=configured.check_policy,
+        )
         groups = [ScanGroup(zones, (name, *tracking))] if zones else []
         (report,), found = self._dns.check_domains([request], groups)
         with self._uow() as uow:
@@ -65,8 +78,8 @@ class DomainValidation(UseCases):
 
 
 def _validate(
-    domain: str, ips: Sequence[str], selectors: Sequence[str], helo: str, tracking: Sequence[str]
-) -> tuple[str, list[IPAddress], list[str], str, list[str]]:
+    domain: str, ips: Sequence[str], selectors: Sequence[str], helo: str, tracking: Sequence[str], return_path: str
+) -> tuple[str, list[IPAddress], list[str], str, list[str], str]:
     problems = Violations()
     name, addresses, chosen = parse_domain_check(domain, ips, selectors, problems)
     helo_name = ""
@@ -76,5 +89,11 @@ def _validate(
         except InvalidArgument as exc:
             problems.items.extend(exc.violations)
     tracked = parse_each(tracking, normalize_domain, "tracking_domains", problems, max_items=MAX_TRACKING_DOMAINS)
+    bounce = ""
+    if return_path.strip():
+        try:
+            bounce = normalize_domain(return_path, "return_path_domain")
+        except InvalidArgument as exc:
+            problems.items.extend(exc.violations)
     raise_if_any(problems)
-    return name, addresses, chosen, helo_name, [d for d in tracked if d != name]
+    return name, addresses, chosen, helo_name, [d for d in tracked if d != name], bounce

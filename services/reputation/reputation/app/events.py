@@ -5,6 +5,7 @@ Zone names in events are the lists' public names (`zen.spamhaus.org`), never the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from emailengine.reputation.v1 import events_pb2
@@ -22,11 +23,17 @@ def _verdict(verdict: Verdict | None) -> str:
     return f"CHECK_VERDICT_{verdict.name}" if verdict is not None else "CHECK_VERDICT_UNSPECIFIED"
 
 
-def listing_changed(tenant_id: str, change: ListingChange) -> events_pb2.IpListingChanged:
+def listing_changed(
+    tenant_id: str, change: ListingChange, still_listed_on: Sequence[str] = ()
+) -> events_pb2.IpListingChanged:
+    """`still_listed_on`: the catalogue keys of the other zones listing the IP after the change."""
     zone = DEFAULT_CATALOGUE.get(change.zone_key)
     listed = change.kind is ChangeKind.LISTED
     meaning = change.meaning
-    if listed:
+    if listed and change.previous_severity is not None:
+        reason = f"now {change.severity.label} (was {change.previous_severity.label}): {meaning}"
+        reason += f" ({change.reason})" if change.reason else ""
+    elif listed:
         reason = meaning + (f" ({change.reason})" if change.reason else "")
     else:
         reason = f"no longer listed; was: {meaning}" if meaning else "no longer listed"
@@ -43,6 +50,8 @@ def listing_changed(tenant_id: str, change: ListingChange) -> events_pb2.IpListi
         txt_reason=change.reason,
         observed_at=change.observed_at,
         delist_url=zone.delist_url if zone is not None else "",
+        previous_severity=_severity(change.previous_severity) if change.previous_severity is not None else None,
+        still_listed_on=[public_zone_name(key) for key in still_listed_on if key != change.zone_key],
     )
 
 

@@ -77,7 +77,7 @@ def record_scans(uow: ReputationUnitOfWork, scans: Sequence[ScanResult], trigger
             new.add(address)
         current[address] = changed[address] = after
         for change in changes:
-            uow.publish(listing_changed(tenant_id, change), tenant_id=tenant_id)
+            uow.publish(listing_changed(tenant_id, change, sorted(state.listed)), tenant_id=tenant_id)
         out.append(Recorded(address, tenant_id, public, changes))
     if history:
         uow.scans.add(history)
@@ -114,7 +114,8 @@ def drop_zones(uow: ReputationUnitOfWork, tenant_id: str, zone_keys: Collection[
                 meaning="; ".join(c.meaning for c in blocks) + f" [{why}]",
                 observed_at=now,
             )
-            uow.publish(listing_changed(item.tenant_id, change), tenant_id=item.tenant_id)
+            kept_keys = sorted(set(item.listed) - set(gone))
+            uow.publish(listing_changed(item.tenant_id, change, kept_keys), tenant_id=item.tenant_id)
             published += 1
         kept = {key: listing for key, listing in item.listed.items() if key not in gone}
         updated.append(replace(item, listed=kept, changed_at=now))

@@ -2,8 +2,9 @@
 
 * GetTenantDomains / SetTenantDomains: the list (validated whole, every bad entry named as the request spells
   it) with the believed verdict of each of its checks.
-* A run: for each sending domain the DNS authentication checks (SPF per watched IP of the tenant, DKIM per
-  selector, DMARC, MX), and every domain, sending and tracking, on the tenant's domain blocklists after their
+* A run: for each sending domain the DNS authentication checks (SPF per watched IP of the tenant, and of the
+  Return-Path domain when it is another, DKIM per selector, DMARC, alignment, MX) under the tenant's check policy,
+  and every domain, sending and tracking, on the tenant's domain blocklists after their
   health check, all through the DNS port at once. Tenants sharing a zone choice share one scan.
 * Recording, one unit of work per tenant: lock the tenant's domains (whichever run records that tenant:
   periodic, on demand, another replica), re-read its domains and watched IPs, fold each result into the stored
@@ -18,11 +19,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from libs.auth import Caller
+from libs.errors import InvalidArgument, Violations
 from reputation.app.context import UseCases
 from reputation.app.dns import DomainAuthRequest, ScanGroup
 from reputation.app.events import domain_check_changed
@@ -31,6 +33,7 @@ from reputation.app.unit_of_work import ReputationUnitOfWork
 from reputation.app.views import TenantDomainRun, TenantDomains
 from reputation.app.zone_health import record_zone_health
 from reputation.app.zones import tenant_zones
+from reputation.domain.check_policy import DEFAULT_CHECK_POLICY, check_policy_from
 from reputation.domain.checks import CheckResult, DomainReport
 from reputation.domain.dnsbl import ZoneHealth
 from reputation.domain.scan import ScanResult, blocklist_check, publicize, slot_of
@@ -68,11 +71,30 @@ class TenantDomainChecks(UseCases):
             return _view(uow, tenant)
 
     def set(
-        self, caller: Caller, tenant_id: str, sending: Sequence[tuple[str, Sequence[str]]], tracking: Sequence[str]
+        self,
+        caller: Caller,
+        tenant_id: str,
+        sending: Sequence[tuple[str, Sequence[str]] | tuple[str, Sequence[str], str]],
+        tracking: Sequence[str],
+        check_policy: Mapping[str, str] | None = None,
     ) -> TenantDomains:
+        """`sending`: (domain, DKIM selectors[, Return-Path domain]); `check_policy`: {setting: "pass" | "warn" |
+        "fail" | ""} (missing or "": the default). Every bad field is named at once."""
         tenant = validate_tenant_id(tenant_id or caller.tenant_id)
         caller.require_write(tenant)
-        domains = replace(parse_domain_list(tenant, sending, tracking), updated_at=self._clock.now(), checked_at=None)
+        problems = Violations()
+        policy = DEFAULT_CHECK_POLICY
+        try:
+            policy = check_policy_from(check_policy or {})
+        except InvalidArgument as exc:
+            problems.items.extend(exc.violations)
+        parsed = TenantDomainList(tenant)
+        try:
+            parsed = parse_domain_list(tenant, sending, tracking, policy)
+        except InvalidArgument as exc:
+            problems.items.extend(exc.violations)
+        problems.raise_if_any()
+        domains = replace(parsed, updated_at=self._clock.now(), checked_at=None)
         with self._uow() as uow:
             uow.tenant_domains.lock(tenant)
             uow.tenant_domains.save(domains, caller.subject)
@@ -161,7 +183,14 @@ class TenantDomainChecks(UseCases):
             targets = groups.setdefault(tuple(z.key for z in item.zones), (item.zones, []))[1]
             targets.extend(d for d in item.domains.blocklist_targets if d not in targets)
         requests = [
-            DomainAuthRequest(sending.domain, item.ips, sending.dkim_selectors, checks=AUTH_CHECKS)
+            DomainAuthRequest(
+                sending.domain,
+                item.ips,
+                sending.dkim_selectors,
+                checks=AUTH_CHECKS,
+                return_path_domain=sending.return_path_domain,
+                policy=item.domains.check_policy,
+            )
             for item in work
             for sending in item.domains.sending
         ]

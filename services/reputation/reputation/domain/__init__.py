@@ -6,5 +6,7 @@
 * `watch` — the IPs under watch; `tenant_zones` — which zones a tenant's IPs and domains are checked against;
 * `tenant_domains` — a tenant's domains, their checks, and how a believed verdict changes;
 * `spf_record`, `dkim`, `dmarc`, `host_dns`, `tag_list` — parsing and verdicts of the domain checks;
+* `alignment` — DMARC alignment of the From domain with the Return-Path and the DKIM d=; `organizational` — registered
+  domains (Public Suffix List); `check_policy` — a tenant's weight for the judgement calls;
 * `checks` — the verdict types; `validation` — input checks raising `libs.errors.InvalidArgument`.
 """

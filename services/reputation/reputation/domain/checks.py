@@ -24,9 +24,11 @@ class Verdict(StrEnum):
 
 
 class CheckKind(StrEnum):
-    SPF = "spf"
+    SPF = "spf"  # the sending domain's SPF, for postmaster@<domain>
+    RETURN_PATH_SPF = "return_path_spf"  # the Return-Path (bounce) domain's SPF: what receivers check
     DKIM = "dkim"
     DMARC = "dmarc"
+    ALIGNMENT = "alignment"  # DMARC alignment of the From domain with the Return-Path and the DKIM d=
     PTR = "ptr"  # reverse DNS, forward-confirmed, against the HELO name
     MX = "mx"
     BLOCKLIST = "blocklist"  # the domain on domain lists (DBL, SURBL, URIBL)
@@ -34,7 +36,8 @@ class CheckKind(StrEnum):
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One verdict: `subject` is the IP (SPF, PTR), the selector (DKIM) or the domain (DMARC, MX)."""
+    """One verdict: `subject` is the IP (SPF, Return-Path SPF, PTR), the selector (DKIM) or the domain (DMARC,
+    alignment, MX, blocklist)."""
 
     check: CheckKind
     subject: str

@@ -1,14 +1,17 @@
 """DKIM key records (RFC 6376 §3.6.1): parse, measure the key, compare with our signing key.
 
 Key size rules (RFC 8301 §3.2 and current receiver practice): an RSA key under 1024 bits is ignored
-by receivers (FAIL), under 2048 bits is weak (WARN). Ed25519 keys (RFC 8463) have one fixed size.
+by receivers (FAIL), under 2048 bits is weak (WARN). Ed25519 keys (RFC 8463) have one fixed size, but many
+receivers verify RSA signatures only: a domain whose usable selectors are all Ed25519 gets the tenant's
+`ed25519_only` verdict on them (WARN by default; `selectors_together`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -179,3 +182,33 @@ def dkim_verdict(domain: str, selector: str, answer: DnsAnswer, signing_key_pem:
     if warnings:
         return result(Verdict.WARN, f"{size} at {name}{matched}, but " + "; ".join(warnings))
     return result(Verdict.PASS, f"{size} published at {name}{matched}")
+
+
+ED25519_ONLY = (
+    "no RSA key is published beside it: many receivers verify only RSA signatures, so to them this mail is "
+    "unsigned (RFC 8463 §4 has signers sign with both)"
+)
+
+
+def selectors_together(results: Sequence[CheckResult], *, ed25519_only: Verdict = Verdict.WARN) -> list[CheckResult]:
+    """The selectors' verdicts once seen side by side: when every usable key is Ed25519 (no RSA selector passes),
+    each Ed25519 selector gets at least the `ed25519_only` verdict, saying why. Unchanged while a selector could
+    not be read (an RSA key may be behind it) or when the policy accepts Ed25519 alone (PASS)."""
+    if ed25519_only is Verdict.PASS or any(r.verdict is Verdict.UNKNOWN for r in results):
+        return list(results)
+
+    def usable(result: CheckResult, key_type: str) -> bool:
+        return result.verdict in (Verdict.PASS, Verdict.WARN) and result.details.get("key_type") == key_type
+
+    if any(usable(r, "rsa") for r in results) or not any(usable(r, "ed25519") for r in results):
+        return list(results)
+    out: list[CheckResult] = []
+    for result in results:
+        if not usable(result, "ed25519"):
+            out.append(result)
+            continue
+        joined = "; " if result.verdict is Verdict.WARN else ", but "
+        verdict = max(result.verdict, ed25519_only, key=lambda v: v.rank)
+        details = {**result.details, "ed25519_only": "true"}
+        out.append(replace(result, verdict=verdict, reason=result.reason + joined + ED25519_ONLY, details=details))
+    return out

@@ -1,7 +1,10 @@
 """DMARC policy records (RFC 7489 §6.3), found by walking up the domain tree.
 
-Without the Public Suffix List we use the DMARCbis tree walk: `_dmarc.<domain>`, then each parent
-that still has two labels. A record found on a parent applies its `sp=` (or `p=`) to the domain.
+The record is found by the DMARCbis tree walk: `_dmarc.<domain>`, then each parent that still has two labels.
+A record found on a parent applies its `sp=` (or `p=`) to the domain. A record whose `p=` or `sp=` is not a
+policy is not thrown away when it has a valid `rua`: receivers act as if it said `p=none` and still send
+reports (RFC 7489 §6.6.3), so it WARNs; without a valid `rua` receivers ignore it (FAIL). `aspf`/`adkim` (the
+alignment modes, relaxed unless `s`) are kept in the verdict's details for the alignment check.
 """
 
 from __future__ import annotations
@@ -21,14 +24,23 @@ class DmarcRecordError(ValueError):
     """The record is invalid: receivers behave as if there were none."""
 
 
+ALIGNMENT_MODES = ("r", "s")
+
+
 @dataclass(frozen=True)
 class DmarcRecord:
     tags: dict[str, str]
-    policy: str | None  # None: p= missing
-    subdomain_policy: str | None
+    policy: str | None  # None: p= missing or not a policy
+    subdomain_policy: str | None  # None: sp= missing or not a policy
     pct: int
     rua: tuple[str, ...]
     ruf: tuple[str, ...]
+    spf_alignment: str = "r"  # aspf: "r" relaxed, "s" strict
+    dkim_alignment: str = "r"  # adkim
+    # p= or sp= values that are not policies (RFC 7489 §6.6.3: with a valid rua, the record counts as p=none).
+    policy_problems: tuple[str, ...] = ()
+    # aspf= or adkim= values that are neither r nor s (receivers fall back to relaxed).
+    mode_problems: tuple[str, ...] = ()
 
 
 def dmarc_lookup_names(domain: str) -> list[str]:
@@ -48,12 +60,23 @@ def parse_dmarc_record(text: str) -> DmarcRecord:
         raise DmarcRecordError(str(exc)) from None
     if next(iter(tags), None) != "v" or tags["v"] != "DMARC1":
         raise DmarcRecordError("the record must start with v=DMARC1")
+    problems: list[str] = []
     policy = tags.get("p", "").lower() or None
     if policy is not None and policy not in POLICIES:
-        raise DmarcRecordError(f"p={tags['p']} is not none, quarantine or reject")
+        problems.append(f"p={tags['p']} is not none, quarantine or reject")
+        policy = None
     sub = tags.get("sp", "").lower() or None
     if sub is not None and sub not in POLICIES:
-        raise DmarcRecordError(f"sp={tags['sp']} is not none, quarantine or reject")
+        problems.append(f"sp={tags['sp']} is not none, quarantine or reject")
+        sub = None
+    modes: dict[str, str] = {}
+    mode_problems: list[str] = []
+    for tag in ("aspf", "adkim"):
+        value = tags.get(tag, "r").lower()
+        if value not in ALIGNMENT_MODES:
+            mode_problems.append(f"{tag}={tags[tag]} is neither r nor s, so receivers use relaxed alignment")
+            value = "r"
+        modes[tag] = value
     try:
         pct = int(tags.get("pct", "100"))
     except ValueError:
@@ -64,7 +87,18 @@ def parse_dmarc_record(text: str) -> DmarcRecord:
     def uris(tag: str) -> tuple[str, ...]:
         return tuple(u.strip() for u in tags.get(tag, "").split(",") if u.strip())
 
-    return DmarcRecord(tags, policy, sub, pct, uris("rua"), uris("ruf"))
+    return DmarcRecord(
+        tags,
+        policy,
+        sub,
+        pct,
+        uris("rua"),
+        uris("ruf"),
+        spf_alignment=modes["aspf"],
+        dkim_alignment=modes["adkim"],
+        policy_problems=tuple(problems),
+        mode_problems=tuple(mode_problems),
+    )
 
 
 def dmarc_verdict(domain: str, answers: Sequence[tuple[str, DnsAnswer]]) -> CheckResult:
@@ -86,7 +120,7 @@ def dmarc_verdict(domain: str, answers: Sequence[tuple[str, DnsAnswer]]) -> Chec
         if len(found) > 1:
             return result(Verdict.FAIL, f"{len(found)} DMARC records at {name}: receivers ignore them all")
         details["record"] = found[0]
-        return _judge(domain, name, found[0], result)
+        return _judge(domain, name, found[0], details, result)
     return result(
         Verdict.FAIL,
         f"no DMARC record at _dmarc.{domain} (or a parent domain): receivers apply no policy and large "
@@ -94,21 +128,36 @@ def dmarc_verdict(domain: str, answers: Sequence[tuple[str, DnsAnswer]]) -> Chec
     )
 
 
-def _judge(domain: str, name: str, text: str, result: Callable[[Verdict, str], CheckResult]) -> CheckResult:
+def _judge(
+    domain: str, name: str, text: str, details: dict[str, str], result: Callable[[Verdict, str], CheckResult]
+) -> CheckResult:
+    """The verdict of the record found; `details` (the facts `result` reports) gain the policy applied and the
+    alignment modes."""
     try:
         record = parse_dmarc_record(text)
     except DmarcRecordError as exc:
         return result(Verdict.FAIL, f"the DMARC record at {name} is invalid ({exc}): receivers ignore it")
     inherited = name != f"_dmarc.{domain}"
-    policy = (record.subdomain_policy or record.policy) if inherited else record.policy
     where = f" (inherited from {name[len('_dmarc.') :]})" if inherited else ""
     warnings: list[str] = []
     bad_uris = [u for u in record.rua + record.ruf if not u.lower().startswith("mailto:")]
-    if policy is None:
-        if not record.rua or bad_uris:
-            return result(Verdict.FAIL, f"the DMARC record at {name} has no policy (p=) and no valid rua")
-        warnings.append("there is no p= tag, so receivers apply p=none")
+    valid_rua = bool(record.rua) and not bad_uris  # reports can reach someone: mailto: URIs only
+    if record.policy_problems:
+        problems = "; ".join(record.policy_problems)
+        if not valid_rua:
+            return result(Verdict.FAIL, f"the DMARC record at {name} is invalid ({problems}): receivers ignore it")
+        warnings.append(
+            f"{problems}; with a valid rua receivers treat the record as p=none (RFC 7489 §6.6.3) and only report"
+        )
         policy = "none"
+    else:
+        policy = (record.subdomain_policy or record.policy) if inherited else record.policy
+        if policy is None:
+            if not valid_rua:
+                return result(Verdict.FAIL, f"the DMARC record at {name} has no policy (p=) and no valid rua")
+            warnings.append("there is no p= tag, so receivers apply p=none")
+            policy = "none"
+    details.update(policy=policy, aspf=record.spf_alignment, adkim=record.dkim_alignment)
     if policy == "none":
         warnings.append("mail failing DMARC is still delivered (p=none): spoofing is only reported")
     if record.pct < 100:
@@ -117,6 +166,7 @@ def _judge(domain: str, name: str, text: str, result: Callable[[Verdict, str], C
         warnings.append("there is no aggregate report address (rua=): you will not see who sends as the domain")
     if bad_uris:
         warnings.append(f"report addresses must be mailto: URIs, not {', '.join(bad_uris)}")
+    warnings.extend(record.mode_problems)
     reports = f", reports to {', '.join(record.rua)}" if record.rua else ""
     if warnings:
         return result(Verdict.WARN, f"DMARC policy {policy}{where}{reports}; but " + "; ".join(warnings))

@@ -10,16 +10,22 @@ lives in this module and nowhere else. The rules, in order of precedence:
 * an allow code (JunkEmailFilter 127.0.0.1) is ALLOWED; neutral codes alone are NOT_LISTED;
 * NXDOMAIN (or an empty answer) is NOT_LISTED.
 
+A domain list is asked for the registered domain of a host (Public Suffix List), and for the exact host too when
+the list documents host listings (`Zone.lists_hosts`, `names_to_ask`); `combine_names` makes one verdict of those
+answers: listed when either name is listed, no verdict when a name that could list gave none.
+
 Zone health (RFC 5782 §5 and §7) uses the same interpretation on the zone's own test points.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address
 
+from reputation.domain.organizational import organizational_domain
 from reputation.domain.validation import IPAddress
 from reputation.domain.zones import AnswerCode, CodeKind, Severity, Zone, ZoneKind, code_address
 
@@ -91,6 +97,7 @@ class ZoneResult:
     severity: Severity = Severity.NONE
     reason: str = ""  # the list's own TXT text for a listing
     detail: str = ""  # why, for anything that is not a plain listing or NXDOMAIN
+    listed_as: str = ""  # the name the list lists, when it is not the target itself (its registered domain)
 
     @property
     def listed(self) -> bool:
@@ -100,7 +107,8 @@ class ZoneResult:
         """One line a person understands."""
         if self.status is ListingStatus.LISTED:
             meanings = "; ".join(c.meaning for c in self.codes if c.kind is CodeKind.BLOCK)
-            return f"listed on {self.zone_name}: {meanings}" + (f" ({self.reason})" if self.reason else "")
+            where = f" as {self.listed_as}" if self.listed_as else ""
+            return f"listed on {self.zone_name}{where}: {meanings}" + (f" ({self.reason})" if self.reason else "")
         if self.status is ListingStatus.ALLOWED:
             return f"whitelisted by {self.zone_name}"
         if self.status is ListingStatus.NOT_LISTED:
@@ -126,6 +134,37 @@ def query_name(zone: Zone, target: IPAddress | str) -> str:
     if not isinstance(target, str):
         raise ValueError(f"{zone.name} lists domains, not addresses")
     return f"{target}.{zone.name}"
+
+
+def names_to_ask(zone: Zone, target: IPAddress | str) -> tuple[IPAddress | str, ...]:
+    """What to ask `zone` about `target` (each becomes one `query_name`): the IP itself; for a host on a domain
+    list, its registered domain, then the host itself when the list documents host listings (`click.example.com`
+    → `example.com` and, on Spamhaus DBL, `click.example.com` too)."""
+    if zone.kind is ZoneKind.IP or not isinstance(target, str):
+        return (target,)
+    registered = organizational_domain(target)
+    if zone.lists_hosts and target != registered:
+        return (registered, target)
+    return (registered,)
+
+
+def combine_names(target: str, answers: Sequence[tuple[str, ZoneResult]]) -> ZoneResult:
+    """One zone's verdict about `target` from its answers for each name asked (`(name, result)`, as asked).
+
+    Listed when any name is listed (the worst listing, saying which name is listed); otherwise no verdict when
+    any name gave none (a listing could hide behind it); otherwise the first name's answer.
+    """
+    listed = [(name, result) for name, result in answers if result.status is ListingStatus.LISTED]
+    if listed:
+        name, result = max(listed, key=lambda item: (item[1].severity, item[0] == target))
+        if name == target:
+            return result
+        note = f"{name} is listed, the registered domain of {target}" if target.endswith("." + name) else ""
+        return replace(result, listed_as=name, detail=note or f"{name} is listed")
+    undecided = [result for _, result in answers if not result.status.is_definitive]
+    if undecided:
+        return undecided[0]
+    return answers[0][1]
 
 
 def zone_covers(zone: Zone, target: IPAddress | str) -> bool:

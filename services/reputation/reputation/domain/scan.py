@@ -76,6 +76,8 @@ class ListingChange:
     meaning: str = ""
     reason: str = ""  # the list's TXT text
     observed_at: datetime | None = None
+    # An escalation: the zone already listed the target, with this (lower) severity.
+    previous_severity: Severity | None = None
 
     @property
     def dedup_key(self) -> str:
@@ -106,6 +108,9 @@ def apply_scan(state: ListingState | None, scan: ScanResult) -> tuple[ListingSta
     """Fold one scan into the belief; return the new belief and the changes (each real change once).
 
     * definitive LISTED on a zone not believed listed → LISTED change;
+    * definitive LISTED with a higher severity on a zone believed listed → LISTED change with `previous_severity`
+      (an escalation, e.g. Mailspike L1 → L4: what the platform does depends on the severity); a lower one is
+      kept without news (the listing stands; its end is the news);
     * definitive NOT_LISTED / ALLOWED on a zone believed listed → DELISTED change;
     * anything undetermined, or a zone absent from the scan → belief kept, no change.
     A first scan (no state) that finds listings reports each as LISTED.
@@ -121,6 +126,9 @@ def apply_scan(state: ListingState | None, scan: ScanResult) -> tuple[ListingSta
         if result.status is ListingStatus.LISTED:
             if not was:
                 changes.append(_change(scan, result, ChangeKind.LISTED))
+            elif result.severity > listed[result.zone_key].severity:
+                before = listed[result.zone_key].severity
+                changes.append(replace(_change(scan, result, ChangeKind.LISTED), previous_severity=before))
             listed[result.zone_key] = result
         elif was:
             changes.append(_change(scan, listed.pop(result.zone_key), ChangeKind.DELISTED))

@@ -1,8 +1,9 @@
 """A tenant's sending and tracking domains: what they are, which checks they get, and how a verdict changes.
 
-* Sending domains get SPF (one check per watched IP of the tenant), DKIM (one per selector), DMARC, MX and the
+* Sending domains get SPF (one check per watched IP of the tenant), the SPF of their Return-Path domain when it is
+  another domain (per IP, as receivers check it), DKIM (one per selector), DMARC, DMARC alignment, MX and the
   domain blocklists; tracking domains (links, pixels) the domain blocklists only. PTR is a property of an IP
-  and stays with the IP's own checks.
+  and stays with the IP's own checks. The tenant's `CheckPolicy` goes with its domains (and ValidateDomain).
 * A verdict changes only through `fold_verdict`: an UNKNOWN (DNS did not let us judge) never changes what is
   believed and is never news; the first verdict of a check is news unless it is PASS (a good domain stays
   quiet); after that, every change of verdict is news, once.
@@ -15,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from libs.errors import InvalidArgument, Violations
+from reputation.domain.check_policy import DEFAULT_CHECK_POLICY, CheckPolicy
 from reputation.domain.checks import CheckKind, CheckResult, Verdict
 from reputation.domain.validation import normalize_domain, parse_each, quoted, raise_if_any, validate_selector
 
@@ -25,7 +27,9 @@ MAX_TRACKING_DOMAINS = 100
 MAX_SELECTORS_PER_DOMAIN = 32
 
 #: The checks the DomainChecker runs for a sending domain of a tenant (the blocklists come from the scanner).
-AUTH_CHECKS = frozenset({CheckKind.SPF, CheckKind.DKIM, CheckKind.DMARC, CheckKind.MX})
+AUTH_CHECKS = frozenset(
+    {CheckKind.SPF, CheckKind.RETURN_PATH_SPF, CheckKind.DKIM, CheckKind.DMARC, CheckKind.ALIGNMENT, CheckKind.MX}
+)
 
 #: (domain, check, subject): what one stored verdict is about.
 CheckKey = tuple[str, str, str]
@@ -35,6 +39,16 @@ CheckKey = tuple[str, str, str]
 class SendingDomain:
     domain: str
     dkim_selectors: tuple[str, ...] = ()
+    return_path_domain: str = ""  # MailWizz's bounce (Return-Path) domain for it; "" = the domain itself
+
+    @property
+    def return_path(self) -> str:
+        """The domain receivers check SPF for on this domain's mail."""
+        return self.return_path_domain or self.domain
+
+    @property
+    def separate_return_path(self) -> bool:
+        return self.return_path != self.domain
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,7 @@ class TenantDomainList:
     updated_at: datetime | None = None
     # When the domains were last checked; None since they were set (checked at the next tick).
     checked_at: datetime | None = None
+    check_policy: CheckPolicy = DEFAULT_CHECK_POLICY
 
     @property
     def empty(self) -> bool:
@@ -57,17 +72,23 @@ class TenantDomainList:
 
 
 def parse_domain_list(
-    tenant_id: str, sending: Sequence[tuple[str, Sequence[str]]], tracking: Sequence[str]
+    tenant_id: str,
+    sending: Sequence[tuple[str, Sequence[str]] | tuple[str, Sequence[str], str]],
+    tracking: Sequence[str],
+    check_policy: CheckPolicy = DEFAULT_CHECK_POLICY,
 ) -> TenantDomainList:
     """The request validated whole: every bad entry named as the request spells it (`sending_domains[1].domain`,
-    `sending_domains[0].dkim_selectors[2]`, `tracking_domains[3]`). A domain twice in one list is an error (which
+    `sending_domains[0].dkim_selectors[2]`, `sending_domains[0].return_path_domain`, `tracking_domains[3]`).
+    `sending` holds (domain, selectors[, return-path domain]). A domain twice in one list is an error (which
     selectors would count?); a tracking domain that is also a sending domain is kept (its blocklists are checked
     once)."""
     problems = Violations()
     chosen: list[SendingDomain] = []
     if len(sending) > MAX_SENDING_DOMAINS:
         problems.add("sending_domains", f"at most {MAX_SENDING_DOMAINS} sending domains per tenant")
-    for i, (domain, selectors) in enumerate(sending[:MAX_SENDING_DOMAINS]):
+    for i, entry in enumerate(sending[:MAX_SENDING_DOMAINS]):
+        domain, selectors, *more = entry
+        bounce = str(more[0]) if more else ""
         where = f"sending_domains[{i}]"
         name = _attempt(problems, normalize_domain, domain, f"{where}.domain")
         if name and any(s.domain == name for s in chosen):
@@ -76,8 +97,9 @@ def parse_domain_list(
         picked = parse_each(
             selectors, validate_selector, f"{where}.dkim_selectors", problems, max_items=MAX_SELECTORS_PER_DOMAIN
         )
+        return_path = _attempt(problems, normalize_domain, bounce, f"{where}.return_path_domain") if bounce else ""
         if name:
-            chosen.append(SendingDomain(name, tuple(picked)))
+            chosen.append(SendingDomain(name, tuple(picked), "" if return_path == name else return_path))
     tracked: list[str] = []
     if len(tracking) > MAX_TRACKING_DOMAINS:
         problems.add("tracking_domains", f"at most {MAX_TRACKING_DOMAINS} tracking domains per tenant")
@@ -88,7 +110,7 @@ def parse_domain_list(
         elif name:
             tracked.append(name)
     raise_if_any(problems)
-    return TenantDomainList(tenant_id, tuple(chosen), tuple(tracked))
+    return TenantDomainList(tenant_id, tuple(chosen), tuple(tracked), check_policy=check_policy)
 
 
 def _attempt(problems: Violations, check: Callable[[str, str], str], value: str, where: str) -> str:
@@ -102,16 +124,23 @@ def _attempt(problems: Violations, check: Callable[[str, str], str], value: str,
 def planned_checks(domains: TenantDomainList, ips: Sequence[str]) -> dict[CheckKey, str]:
     """Every check the tenant's domains get, in the order they are shown, with the domain's role.
 
-    The order is the DomainChecker's (SPF per IP, DKIM per selector, DMARC, MX) followed by the blocklists.
+    The order is the DomainChecker's (SPF per IP, the Return-Path's SPF per IP, DKIM per selector, DMARC,
+    alignment, MX) followed by the blocklists. Alignment is planned when there is something to judge it by (an IP
+    or a selector).
     """
     plan: dict[CheckKey, str] = {}
     for sending in domains.sending:
         name = sending.domain
         for ip in ips:
             plan[(name, CheckKind.SPF.value, ip)] = SENDING
+        if sending.separate_return_path:
+            for ip in ips:
+                plan[(name, CheckKind.RETURN_PATH_SPF.value, ip)] = SENDING
         for selector in sending.dkim_selectors:
             plan[(name, CheckKind.DKIM.value, selector)] = SENDING
         plan[(name, CheckKind.DMARC.value, name)] = SENDING
+        if ips or sending.dkim_selectors:
+            plan[(name, CheckKind.ALIGNMENT.value, name)] = SENDING
         plan[(name, CheckKind.MX.value, name)] = SENDING
         plan[(name, CheckKind.BLOCKLIST.value, name)] = SENDING
     for name in domains.tracking:

@@ -90,6 +90,9 @@ class Zone:
     bitmask: tuple[AnswerCode, ...] = ()  # address = "bit value"; used for SURBL/URIBL multi zones
     unknown_code_severity: Severity = Severity.MEDIUM
     supports_ipv6: bool = False
+    # Domain lists: whether the list documents listings of host names (then the exact host is asked as well as
+    # the registered domain); lists without it list registered domains only and are asked only for those.
+    lists_hosts: bool = False
     listed_test_point: str = "127.0.0.2"
     clean_test_point: str = "127.0.0.1"
     delist_url: str = ""
@@ -335,9 +338,11 @@ SPAMHAUS_DBL = Zone(
     ),
     ranges=(_SPAMHAUS_ERROR_RANGE,),
     unknown_code_severity=Severity.HIGH,
+    lists_hosts=True,
     listed_test_point="dbltest.com",
     clean_test_point="invalid",
     delist_url="https://check.spamhaus.org/",
+    notes="Lists domains and some host names: asked for the exact host and for its registered domain.",
 )
 
 SURBL = Zone(
@@ -363,6 +368,7 @@ SURBL = Zone(
     listed_test_point="test.surbl.org",
     clean_test_point="invalid",
     delist_url="https://www.surbl.org/surbl-analysis",
+    notes="Lists registered domains only: asked for the registered domain of a host (Public Suffix List).",
 )
 
 URIBL = Zone(
@@ -385,6 +391,7 @@ URIBL = Zone(
     listed_test_point="test.uribl.com",
     clean_test_point="invalid",
     delist_url="https://admin.uribl.com/",
+    notes="Lists registered domains only: asked for the registered domain of a host (Public Suffix List).",
 )
 
 #: The 9 IP lists that are alive today, in the order results are shown.
