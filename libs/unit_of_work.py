@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy.engine import Connection
@@ -46,6 +46,15 @@ class UnitOfWork(Protocol):
     def publish(self, event: Message, *, tenant_id: str) -> str:
         """Adds a domain event to the outbox; it is relayed only if this unit of work commits."""
         ...
+
+
+UnitOfWorkT_co = TypeVar("UnitOfWorkT_co", covariant=True)
+
+
+class UnitOfWorkFactory(Protocol[UnitOfWorkT_co]):
+    """How use cases get a unit of work: a new one per transaction; `read_only` for a pure read."""
+
+    def __call__(self, *, read_only: bool = False) -> UnitOfWorkT_co: ...
 
 
 class SqlUnitOfWork:

@@ -44,8 +44,8 @@ class IpPoolApp:
 
 
 def build(rt: Runtime) -> IpPoolApp:
-    def unit_of_work() -> SqlIpPoolUnitOfWork:
-        return SqlIpPoolUnitOfWork(rt.db, source=SERVICE, clock=rt.clock)
+    def unit_of_work(*, read_only: bool = False) -> SqlIpPoolUnitOfWork:
+        return SqlIpPoolUnitOfWork(rt.db, source=SERVICE, clock=rt.clock, read_only=read_only)
 
     app = IpPoolApp(
         config=rt.config,

@@ -71,8 +71,8 @@ def insert_first_revision_rows(db: Database) -> None:
 
 
 def check_rows_read_back(db: Database) -> None:
-    def unit_of_work() -> SqlIpPoolUnitOfWork:
-        return SqlIpPoolUnitOfWork(db, source=SERVICE, clock=FakeClock(NOW))
+    def unit_of_work(*, read_only: bool = False) -> SqlIpPoolUnitOfWork:
+        return SqlIpPoolUnitOfWork(db, source=SERVICE, clock=FakeClock(NOW), read_only=read_only)
 
     with unit_of_work() as uow:
         tenant = uow.tenants.get("sos-expat")

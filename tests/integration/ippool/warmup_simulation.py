@@ -94,8 +94,8 @@ class _Pool:
         migrate(self.db, DEFINITION.migrations)
         self.clock = clock
 
-        def unit_of_work() -> SqlIpPoolUnitOfWork:
-            return SqlIpPoolUnitOfWork(self.db, source=SERVICE, clock=clock)
+        def unit_of_work(*, read_only: bool = False) -> SqlIpPoolUnitOfWork:
+            return SqlIpPoolUnitOfWork(self.db, source=SERVICE, clock=clock, read_only=read_only)
 
         self.unit_of_work = unit_of_work
         self.ips = IpUseCases(unit_of_work, clock)

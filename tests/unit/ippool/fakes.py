@@ -290,7 +290,7 @@ class FakeIpPool:
         self.allocations = AllocationUseCases(self.unit_of_work, clock)
         self.daily = DailyUseCases(self.unit_of_work, clock)
 
-    def unit_of_work(self) -> FakeIpPoolUnitOfWork:
+    def unit_of_work(self, *, read_only: bool = False) -> FakeIpPoolUnitOfWork:
         return FakeIpPoolUnitOfWork(self.store)
 
     def events(self, cls: type) -> list[Any]:

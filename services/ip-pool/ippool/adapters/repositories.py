@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Any, TypeVar, get_type_hints
 
 import sqlalchemy as sa
@@ -109,9 +110,15 @@ def policy_to_json(part: object) -> dict[str, Any]:
     }
 
 
+@cache
+def _field_types(cls: type) -> dict[str, Any]:
+    """The dataclass's resolved field types (resolving them compiles its string annotations: once per class)."""
+    return get_type_hints(cls)
+
+
 def policy_from_json(cls: type[PolicyPart], data: Mapping[str, Any] | None) -> PolicyPart:
     """The part from its JSON; fields absent (stored before they existed) take the domain's defaults."""
-    types = get_type_hints(cls)
+    types = _field_types(cls)
     values = {}
     for item in fields(cls):  # type: ignore[arg-type]
         if item.name in (data or {}):

@@ -13,7 +13,6 @@ is every pool but the tenant's cold pool.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ippool.app.ip_today import usage_on
@@ -29,6 +28,7 @@ from libs import audit
 from libs.auth import Caller
 from libs.clock import Clock
 from libs.errors import InvalidArgument, NotFound, Violations
+from libs.unit_of_work import UnitOfWorkFactory
 
 DEFAULT_PLAN_HORIZON_DAYS = 60
 # The most one call may ask for: every count of the answer (requested, remainder, plan days) fits the contract's
@@ -72,7 +72,7 @@ def requested_volume(
 
 
 class AllocationUseCases:
-    def __init__(self, unit_of_work: Callable[[], IpPoolUnitOfWork], clock: Clock):
+    def __init__(self, unit_of_work: UnitOfWorkFactory[IpPoolUnitOfWork], clock: Clock):
         self._uow = unit_of_work
         self._clock = clock
 

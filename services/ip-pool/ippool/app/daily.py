@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -38,6 +37,7 @@ from ippool.domain.usage import day_report
 from ippool.domain.warmup import Action, apply_decision, decide_day
 from libs.clock import Clock
 from libs.errors import Aborted
+from libs.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class DailyRun:
 
 
 class DailyUseCases:
-    def __init__(self, unit_of_work: Callable[[], IpPoolUnitOfWork], clock: Clock):
+    def __init__(self, unit_of_work: UnitOfWorkFactory[IpPoolUnitOfWork], clock: Clock):
         self._uow = unit_of_work
         self._clock = clock
 

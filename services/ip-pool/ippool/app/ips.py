@@ -8,7 +8,6 @@ domain's lifecycle transitions; every change is saved with its history entry and
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from ippool.app.history import record_change, record_transition
@@ -29,6 +28,7 @@ from libs.auth import Caller
 from libs.clock import Clock
 from libs.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, Violations
 from libs.pagination import page_size
+from libs.unit_of_work import UnitOfWorkFactory
 
 ADMIN_RULE = "ADMIN"
 
@@ -42,7 +42,7 @@ def visible_ip(uow: IpPoolUnitOfWork, caller: Caller, address: str, *, lock: boo
 
 
 class IpUseCases:
-    def __init__(self, unit_of_work: Callable[[], IpPoolUnitOfWork], clock: Clock):
+    def __init__(self, unit_of_work: UnitOfWorkFactory[IpPoolUnitOfWork], clock: Clock):
         self._uow = unit_of_work
         self._clock = clock
 
@@ -245,7 +245,7 @@ class IpUseCases:
 
     def get(self, caller: Caller, address: str) -> IpToday:
         normalised = str(parse_ip_address(address))
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             ip = visible_ip(uow, caller, normalised)
             return ips_today(uow, [ip], self._clock.now())[0]
 
@@ -255,7 +255,7 @@ class IpUseCases:
         tenant = caller.visible_tenant(tenant_id)
         limit = page_size(size)
         after = after_key(token) or ""
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             found = uow.ips.list(tenant_id=tenant, state=state, after=after, limit=limit + 1)
             page = ips_today(uow, found[:limit], self._clock.now())
         return page, token_after(page[-1].ip.address) if len(found) > limit else ""
@@ -266,7 +266,7 @@ class IpUseCases:
         normalised = str(parse_ip_address(address))
         limit = page_size(size)
         before = before_id(token)
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             visible_ip(uow, caller, normalised)
             # A tenant sees the entries made while the address was its own; an admin sees them all.
             own = "" if caller.is_admin else caller.tenant_id

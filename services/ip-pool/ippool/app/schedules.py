@@ -6,7 +6,7 @@ built-in "default" (`domain.schedule.DEFAULT_SCHEDULE`) belongs to every tenant 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ippool.app.page_tokens import after_key, token_after
@@ -24,6 +24,7 @@ from libs.auth import Caller
 from libs.clock import Clock
 from libs.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument, NotFound, Violations
 from libs.pagination import page_size
+from libs.unit_of_work import UnitOfWorkFactory
 
 MAX_DISPLAY_NAME = 200
 
@@ -63,7 +64,7 @@ class StepInput:
 
 
 class ScheduleUseCases:
-    def __init__(self, unit_of_work: Callable[[], IpPoolUnitOfWork], clock: Clock):
+    def __init__(self, unit_of_work: UnitOfWorkFactory[IpPoolUnitOfWork], clock: Clock):
         self._uow = unit_of_work
         self._clock = clock
 
@@ -118,7 +119,7 @@ class ScheduleUseCases:
 
     def get(self, caller: Caller, tenant_id: str, schedule_id: str) -> TenantSchedule:
         validate_tenant_id(tenant_id)
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             if uow.tenants.get(tenant_id) is None or not caller.may_read(tenant_id):
                 # Another tenant's schedules answer exactly like those of a tenant that does not exist.
                 raise NotFound("tenant", tenant_id)
@@ -135,7 +136,7 @@ class ScheduleUseCases:
         caller.require_read(tenant_id)
         limit = page_size(size)
         after = after_key(token)
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             if uow.tenants.get(tenant_id) is None:
                 raise NotFound("tenant", tenant_id)
             found: list[TenantSchedule] = [BUILT_IN_SCHEDULE] if after is None else []

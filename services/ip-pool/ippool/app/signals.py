@@ -16,7 +16,6 @@ zone that delists an IP it did not list changes nothing; a delisting lifts only 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 
@@ -41,6 +40,7 @@ from libs import audit
 from libs.auth import Caller
 from libs.clock import Clock
 from libs.errors import InvalidArgument, Violations
+from libs.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def _validate_stats(entries: list[StatsInput]) -> list[StatsEntry]:
 
 
 class SignalUseCases:
-    def __init__(self, unit_of_work: Callable[[], IpPoolUnitOfWork], clock: Clock):
+    def __init__(self, unit_of_work: UnitOfWorkFactory[IpPoolUnitOfWork], clock: Clock):
         self._uow = unit_of_work
         self._clock = clock
 

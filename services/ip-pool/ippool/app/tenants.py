@@ -28,6 +28,7 @@ from libs.auth import Caller
 from libs.clock import Clock
 from libs.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, Violations
 from libs.pagination import page_size
+from libs.unit_of_work import UnitOfWorkFactory
 
 TOP_FIELDS = (
     "display_name",
@@ -149,7 +150,7 @@ def visible_tenant(uow: IpPoolUnitOfWork, caller: Caller, tenant_id: str) -> Ten
 
 
 class TenantUseCases:
-    def __init__(self, unit_of_work: Callable[[], IpPoolUnitOfWork], clock: Clock):
+    def __init__(self, unit_of_work: UnitOfWorkFactory[IpPoolUnitOfWork], clock: Clock):
         self._uow = unit_of_work
         self._clock = clock
 
@@ -185,13 +186,13 @@ class TenantUseCases:
 
     def get(self, caller: Caller, tenant_id: str) -> Tenant:
         validate_tenant_id(tenant_id)
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             return visible_tenant(uow, caller, tenant_id)
 
     def list(self, caller: Caller, size: int, token: str) -> tuple[list[Tenant], str]:
         limit = page_size(size)
         after = after_key(token) or ""
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             found = uow.tenants.list(only=None if caller.is_admin else caller.tenant_id, after=after, limit=limit + 1)
         page = found[:limit]
         return page, token_after(page[-1].tenant_id) if len(found) > limit else ""
