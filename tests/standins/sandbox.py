@@ -144,12 +144,18 @@ class Sandbox:
 
 @contextmanager
 def running_sandbox(
-    tenants: Sequence[str] = ("sos-expat",), templates: Sequence[str] = ("cold_v1",)
+    tenants: Sequence[str] = ("sos-expat",),
+    templates: Sequence[str] = ("cold_v1",),
+    *,
+    mariadb: MariadbServer | None = None,
+    database: str = DATABASE,
 ) -> Iterator[Sandbox]:
+    """Everything above, started (on `mariadb` when given, a test's session server, in its own `database`)."""
     with ExitStack() as stack:
-        mariadb = MariadbServer().start()
-        stack.callback(mariadb.stop)
-        database_url = mariadb.create_mailwizz_database(DATABASE)
+        if mariadb is None:
+            mariadb = MariadbServer().start()
+            stack.callback(mariadb.stop)
+        database_url = mariadb.create_mailwizz_database(database)
         engine = sa.create_engine(database_url)
         stack.callback(engine.dispose)
         zones = _zones(tenants)
@@ -169,7 +175,7 @@ def running_sandbox(
                 "INSERT INTO mw_customer (customer_id, customer_uid, email, password, timezone, status, date_added,"
                 f" last_updated) VALUES ({customer.customer_id}, 'cust{customer.customer_id:09d}',"
                 f" 'admin@{sending_domain(tenant)}', '{'x' * 34}', 'UTC', 'active', NOW(), NOW())",
-                database=DATABASE,
+                database=database,
             )
             for name in templates:
                 uid = f"tpl{secrets.token_hex(5)}"
