@@ -82,7 +82,7 @@ def render_campaign(out: Output, campaign: dict[str, Any]) -> None:
             ("subject", text(campaign.get("subject"))),
             ("from", f"{text(campaign.get('from_name'))} <{text(campaign.get('from_email'))}>"),
             ("reply to", text(campaign.get("reply_to"))),
-            ("send time", when(campaign.get("send_time"))),
+            ("send time", when(campaign["send_time"]) if campaign.get("send_time") else "as soon as created"),
             (
                 "MailWizz",
                 f"campaign {text(mailwizz.get('campaign_uid'))} ({text(mailwizz.get('status'))}), "
@@ -198,7 +198,13 @@ def _send_time(value: str | None) -> str | None:
     default=None,
     help=f"Upload over gRPC in chunks (default: for files over {STREAM_ABOVE_BYTES // (1024 * 1024)} MiB).",
 )
-@click.option("--timeout", type=click.IntRange(10, 86400), default=900, show_default=True, help="Seconds to wait.")
+@click.option(
+    "--timeout",
+    type=click.IntRange(10, 86400),
+    default=900,
+    show_default=True,
+    help="Seconds a streamed upload may take (a REST call ends at the gateway's 60 s).",
+)
 def create(
     api: Api,
     contacts_file: Path,
@@ -215,7 +221,11 @@ def create(
     timeout: int,
 ) -> None:
     """Create a campaign from a CSV or JSON file of contacts: checks, preflight, then the list, its subscribers and
-    the campaign in the tenant's MailWizz. Contacts that cannot be sent to are reported and skipped."""
+    the campaign in the tenant's MailWizz. Contacts that cannot be sent to are reported and skipped.
+
+    The CSV's header row names the columns: email (required), first_name, last_name, and any other column is a
+    list field; separated by commas, semicolons or tabs, in UTF-8. JSON: a list of contacts as the API takes them
+    ({"email", "first_name", "last_name", "fields"}), or {"contacts": [...]}."""
     source = ContactFile.open(contacts_file)
     header = {
         "tenant": api.need_tenant("--tenant"),
@@ -254,14 +264,7 @@ def upload(api: Api, source: ContactFile, header: dict[str, Any], timeout: int) 
     import grpc
     from google.protobuf import json_format
     from grpc_status import rpc_status
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from emailengine.campaign.v1 import campaign_service_pb2 as pb
     from emailengine.campaign.v1 import campaign_service_pb2_grpc as pb_grpc
@@ -274,25 +277,28 @@ def upload(api: Api, source: ContactFile, header: dict[str, Any], timeout: int) 
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[contacts]:,} contacts"),
+        TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
         console=api.out.err,
-        transient=False,
         disable=not api.out.err.is_terminal,
     )
-    task = progress.add_task("uploading", total=source.size, contacts=0)
+    size = f"{source.size / 1e6:.1f} MB"
+    uploading = progress.add_task("uploading", total=source.size, detail=f"0.0/{size}, 0 contacts")
+
+    def read(count: int) -> None:
+        progress.advance(uploading, count)
 
     def requests() -> Iterator[pb.UploadCampaignRequest]:
         yield pb.UploadCampaignRequest(header=json_format.ParseDict(header, pb.CreateCampaignRequest()))
         chunk: list[pb.Contact] = []
         sent = 0
         try:
-            for contact in source.contacts(lambda n: progress.advance(task, n)):
+            for contact in source.contacts(read):
                 chunk.append(json_format.ParseDict(contact, pb.Contact()))
                 if len(chunk) == CHUNK_CONTACTS:
                     sent += len(chunk)
-                    progress.update(task, contacts=sent)
+                    done = progress.tasks[uploading].completed / 1e6
+                    progress.update(uploading, detail=f"{done:.1f}/{size}, {sent:,} contacts")
                     yield pb.UploadCampaignRequest(contacts=pb.ContactChunk(contacts=chunk))
                     chunk = []
         except CliError as error:
@@ -301,7 +307,9 @@ def upload(api: Api, source: ContactFile, header: dict[str, Any], timeout: int) 
         if chunk:
             sent += len(chunk)
             yield pb.UploadCampaignRequest(contacts=pb.ContactChunk(contacts=chunk))
-        progress.update(task, contacts=sent, completed=source.size, description="MailWizz is importing")
+        progress.update(uploading, completed=source.size, detail=f"{size}, {sent:,} contacts")
+        # The stream is closed: the campaign is being made (its time is mostly MailWizz importing the subscribers).
+        progress.add_task(f"MailWizz is importing {sent:,} contacts", total=None, detail="")
 
     channel = grpc.secure_channel(target, grpc.ssl_channel_credentials()) if tls else grpc.insecure_channel(target)
     try:

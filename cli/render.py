@@ -8,7 +8,6 @@ in hours and days, rates as percentages. User data is never read as rich markup 
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +25,7 @@ from rich.text import Text
 from cli.gateway import Reply
 
 DASH = "-"
+PIPED_WIDTH = 10_000
 
 # Enum values (without prefix) worth a colour on a terminal; plain text elsewhere.
 _STYLES = {
@@ -185,8 +185,8 @@ class Col:
 
 def _console(stream: Any) -> Console:
     tty = stream.isatty()
-    # Piped into a file or grep: wide enough that a row stays on one line.
-    width = None if tty else int(os.environ.get("COLUMNS") or 200)
+    # Piped into a file or grep: each row on one line, however long (a table is only as wide as its cells).
+    width = None if tty else PIPED_WIDTH
     return Console(file=stream, width=width, highlight=False, markup=False, emoji=False)
 
 
