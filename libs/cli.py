@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from cli import register as register_operator_commands
 from libs.auth import Role, ensure_local_keys, mint_token
 from libs.config import REPO_ROOT, SERVICE_NAMES, redact_url, settings
 
@@ -289,6 +290,9 @@ def scheduler() -> None:
             )
     cron.start()
 
+
+# The operator commands (ips, campaigns, ...): a client of the gateway, in its own package.
+register_operator_commands(main)
 
 if __name__ == "__main__":
     main()
