@@ -32,9 +32,14 @@ BUILD_AND_TEST_ONLY = {
     "dockerfile",
     "docker",
 }
-FIRST_PARTY = {"libs", "ippool", "reputation", "campaign_gateway", "notifier", "emailengine"}
-# What runs in the image: the platform, the services, and the generated stubs.
-RUNTIME_CODE = [REPO / "libs", *(p for p in (REPO / "services").iterdir() if p.is_dir()), REPO / "gen"]
+FIRST_PARTY = {"libs", "ippool", "reputation", "campaign_gateway", "notifier", "emailengine", "simulation"}
+# What runs in the image: the platform, the services, the simulation (`emailengine simulate`), the generated stubs.
+RUNTIME_CODE = [
+    REPO / "libs",
+    *(p for p in (REPO / "services").iterdir() if p.is_dir()),
+    REPO / "simulation",
+    REPO / "gen",
+]
 
 
 class Stage:
@@ -107,6 +112,7 @@ def test_the_runtime_stage_installs_nothing_and_takes_only_the_venv_and_generate
         (("--from=build",), ("/src/gen",)),
         ((), ("libs",)),
         ((), ("services",)),
+        ((), ("simulation",)),
     ]
 
 
