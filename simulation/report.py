@@ -49,6 +49,10 @@ def _names(addresses: Iterable[str]) -> str:
     return " ".join(short(address) for address in addresses)
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
 def _n(value: int) -> str:
     """10 000: thousands apart with a space."""
     return f"{value:,}".replace(",", " ")
@@ -59,8 +63,8 @@ def _header(run: SimulationRun) -> list[str]:
     mix = ", ".join(f"{group.value.title()} {share:.0%}" for group, share in list(LIST_MIX.items())[:5])
     steps = " > ".join(_n(volume) for volume in run.schedule)
     lines = [
-        f"email-engine simulate: seed {config.seed}, {config.days} days from {config.start:%a %Y-%m-%d}, "
-        f"{config.ips} IPs of tenant sos-expat (Europe/Paris, ip-pool's default policy)",
+        f"email-engine simulate: seed {config.seed}, {_plural(config.days, 'day')} from {config.start:%a %Y-%m-%d}, "
+        f"{_plural(config.ips, 'IP')} of tenant sos-expat (Europe/Paris, ip-pool's default policy)",
         f"list: {_n(config.list_per_ip * config.ips)} recipients a day ({mix}, ...); warmup schedule {steps} per day",
         "scenario:" if run.scenario.describe(run.addresses) else "scenario: none (an ordinary list, nothing else)",
         *(f"  - {text}" for text in run.scenario.describe(run.addresses)),

@@ -179,4 +179,9 @@ def default_scenario(*, days: int, ips: int, kinds: Iterable[ScenarioKind] = ALL
     if ScenarioKind.GMAIL_THROTTLING in wanted:
         throttled = (0, 5) if ips >= 8 else (0,)
         throttling = (ProviderThrottling(throttled, _day(days, 0.45, 6)),)
-    return Scenario(tuple(listings), bad_weeks, throttling)
+    # A run too short for an item leaves it out rather than announce what never happens.
+    return Scenario(
+        tuple(item for item in listings if item.listed_day <= days),
+        tuple(item for item in bad_weeks if item.first_day <= days),
+        tuple(item for item in throttling if item.first_day <= days),
+    )
