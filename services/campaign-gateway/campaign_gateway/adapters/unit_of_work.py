@@ -4,12 +4,35 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from campaign_gateway.adapters.delivery_repositories import (
+    SqlAccountingRepository,
+    SqlBounceDeliveryRepository,
+    SqlBounceRouteRepository,
+    SqlDeploymentRepository,
+    SqlLeaseRepository,
+    SqlPmtaNodeRepository,
+    SqlSuppressionRepository,
+)
 from campaign_gateway.adapters.repositories import SqlCampaignRepository
 from libs.unit_of_work import SqlUnitOfWork
 
 
 class SqlCampaignUnitOfWork(SqlUnitOfWork):
     campaigns: SqlCampaignRepository
+    pmta_nodes: SqlPmtaNodeRepository
+    deployments: SqlDeploymentRepository
+    leases: SqlLeaseRepository
+    accounting: SqlAccountingRepository
+    suppressions: SqlSuppressionRepository
+    bounce_routes: SqlBounceRouteRepository
+    bounce_deliveries: SqlBounceDeliveryRepository
 
     def _bind(self, session: Session) -> None:
         self.campaigns = SqlCampaignRepository(session)
+        self.pmta_nodes = SqlPmtaNodeRepository(session)
+        self.deployments = SqlDeploymentRepository(session)
+        self.leases = SqlLeaseRepository(session)
+        self.accounting = SqlAccountingRepository(session)
+        self.suppressions = SqlSuppressionRepository(session)
+        self.bounce_routes = SqlBounceRouteRepository(session)
+        self.bounce_deliveries = SqlBounceDeliveryRepository(session)
