@@ -7,16 +7,32 @@ platform.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
 
+from campaign_gateway import jobs
+from campaign_gateway.adapters.bounce_webhook import BounceWebhookSender
+from campaign_gateway.adapters.ippool_peer import IpPoolPeer
+from campaign_gateway.adapters.pmta_gateway import SshNodeGateway, SshSettings
 from campaign_gateway.adapters.unit_of_work import SqlCampaignUnitOfWork
+from campaign_gateway.app.accounting import AccountingSettings, AccountingUseCases
+from campaign_gateway.app.bounces import BounceSettings, BounceUseCases
 from campaign_gateway.app.campaigns import CampaignUseCases
+from campaign_gateway.app.pmta_deploy import DeploySettings, DeployUseCases
+from campaign_gateway.app.pmta_nodes import NodeUseCases
 from campaign_gateway.config import CampaignGatewaySettings, load_config
-from campaign_gateway.server import CampaignServicer
+from campaign_gateway.domain.bounce_forwarding import RetryPlan
+from campaign_gateway.server import CampaignServicer, DeliveryServicer
 from emailengine.campaign.v1 import campaign_service_pb2_grpc as pb_grpc
+from emailengine.campaign.v1 import delivery_service_pb2_grpc as delivery_pb_grpc
+from emailengine.ippool.v1 import events_pb2 as ippool_events
+from libs.events import Subscriptions
+from libs.jobs import Jobs, PeriodicJob
+from libs.outbound import GuardedClient
 from libs.runtime import Runtime, ServiceDefinition
+from libs.service_client import ServiceClients
 
 SERVICE = "campaign-gateway"
 
@@ -25,6 +41,30 @@ SERVICE = "campaign-gateway"
 class CampaignGatewayApp:
     config: CampaignGatewaySettings
     campaigns: CampaignUseCases
+    nodes: NodeUseCases
+    deploys: DeployUseCases
+    accounting: AccountingUseCases
+    bounces: BounceUseCases
+    unit_of_work: object  # () -> SqlCampaignUnitOfWork
+
+
+class JobScheduler:
+    """The delivery use cases' `Scheduler`: their follow-up work becomes jobs of this service."""
+
+    def __init__(self, runner: Jobs):
+        self._jobs = runner
+
+    def deploy_node(self, name: str, trigger: str) -> None:
+        self._jobs.enqueue(jobs.deploy_node, name, trigger)
+
+    def deploy_ip_node(self, address: str, trigger: str) -> None:
+        self._jobs.enqueue(jobs.deploy_ip_node, address, trigger)
+
+    def apply_ip_state(self, address: str, state: str) -> None:
+        self._jobs.enqueue(jobs.apply_ip_state, address, state)
+
+    def ingest_node(self, name: str) -> None:
+        self._jobs.enqueue(jobs.ingest_node, name)
 
 
 def build(rt: Runtime) -> CampaignGatewayApp:
@@ -32,14 +72,85 @@ def build(rt: Runtime) -> CampaignGatewayApp:
         return SqlCampaignUnitOfWork(rt.db, source=SERVICE, clock=rt.clock)
 
     config: CampaignGatewaySettings = rt.config
+    clients = ServiceClients(rt.settings, SERVICE)
+    ippool = IpPoolPeer(clients)
+    outbound = GuardedClient(rt.settings.outbound_policy(), user_agent="email-engine-campaign-gateway/1")
+    rt.on_stop += [outbound.close, clients.close]
+    gateway = SshNodeGateway(
+        SshSettings(
+            client_key_file=config.pmta_ssh_key_file,
+            connect_timeout=config.pmta_connect_timeout_seconds,
+            command_timeout=config.pmta_command_timeout_seconds,
+            connect_attempts=config.pmta_connect_attempts,
+        )
+    )
+    scheduler = JobScheduler(rt.jobs)
+    nodes = NodeUseCases(unit_of_work, rt.clock)
     return CampaignGatewayApp(
         config=config,
         campaigns=CampaignUseCases(unit_of_work, rt.clock, max_contacts=config.max_contacts_per_request),
+        nodes=nodes,
+        deploys=DeployUseCases(
+            unit_of_work,
+            rt.clock,
+            ippool=ippool,
+            nodes=gateway,
+            scheduler=scheduler,
+            settings=DeploySettings(
+                lease=timedelta(seconds=config.pmta_lease_seconds),
+                accounting_forwarder_command=config.pmta_accounting_forwarder_command or None,
+            ),
+        ),
+        accounting=AccountingUseCases(
+            unit_of_work,
+            rt.clock,
+            ippool=ippool,
+            nodes=gateway,
+            scheduler=scheduler,
+            settings=AccountingSettings(
+                pull_max_bytes=config.accounting_pull_max_bytes,
+                lease=timedelta(seconds=config.accounting_lease_seconds),
+            ),
+            check_token=nodes.check_forwarder_token,
+        ),
+        bounces=BounceUseCases(
+            unit_of_work,
+            rt.clock,
+            webhooks=BounceWebhookSender(outbound),
+            settings=BounceSettings(
+                retry=RetryPlan(max_delay=timedelta(seconds=config.bounce_retry_max_delay_seconds))
+            ),
+        ),
+        unit_of_work=unit_of_work,
     )
 
 
 def add_servicers(app: CampaignGatewayApp, server: grpc.Server) -> None:
     pb_grpc.add_CampaignServiceServicer_to_server(CampaignServicer(app), server)
+    delivery_pb_grpc.add_DeliveryServiceServicer_to_server(DeliveryServicer(app), server)
+
+
+def subscriptions(app: CampaignGatewayApp) -> Subscriptions:
+    return Subscriptions(
+        unit_of_work=app.unit_of_work,  # type: ignore[arg-type]
+        handlers={
+            ippool_events.IpQuotaChanged: app.deploys.on_ip_quota_changed,  # type: ignore[dict-item]
+            ippool_events.IpStateChanged: app.deploys.on_ip_state_changed,  # type: ignore[dict-item]
+        },
+    )
+
+
+def periodic_jobs(config: CampaignGatewaySettings) -> list[PeriodicJob]:
+    return [
+        PeriodicJob("pmta-deploy-all", jobs.deploy_all, timedelta(seconds=config.pmta_deploy_interval_seconds)),
+        PeriodicJob(
+            "accounting-ingest-all", jobs.ingest_all, timedelta(seconds=config.accounting_pull_interval_seconds)
+        ),
+        PeriodicJob(
+            "accounting-push-stats", jobs.push_stats, timedelta(seconds=config.accounting_stats_interval_seconds)
+        ),
+        PeriodicJob("bounce-deliveries", jobs.deliver_bounces, timedelta(seconds=config.bounce_delivery_poll_seconds)),
+    ]
 
 
 DEFINITION = ServiceDefinition(
@@ -49,4 +160,7 @@ DEFINITION = ServiceDefinition(
     build=build,
     add_servicers=add_servicers,
     load_config=load_config,
+    subscriptions=subscriptions,
+    periodic_jobs=periodic_jobs,
+    more_grpc_services=("emailengine.campaign.v1.DeliveryService",),
 )
