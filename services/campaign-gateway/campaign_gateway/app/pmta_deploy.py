@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -246,7 +248,7 @@ class DeployUseCases:
             failed = outcome in DEPLOY_FAILURES
             failures = current.consecutive_failures + 1 if failed else 0
             deployment = Deployment(
-                deployment_id=str(uuid.uuid4()),
+                deployment_id=_sortable_id(),
                 node=name,
                 outcome=outcome,
                 time=self._clock.now(),
@@ -363,6 +365,12 @@ class DeployUseCases:
             uow.commit()
         log.warning("pmta queue command failed", extra={"node": node.spec.name, "address": address, "verb": verb})
         return f"{verb} failed: {error.message}"
+
+
+def _sortable_id() -> str:
+    """Ordered by creation (wall clock, nanoseconds) then random: two deploys in the same instant of the service's
+    clock still list in the order they happened."""
+    return f"{time.time_ns():016x}-{secrets.token_hex(9)}"
 
 
 def _unreachable(error: PmtaNodeError) -> bool:
