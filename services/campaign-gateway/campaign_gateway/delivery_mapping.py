@@ -32,7 +32,7 @@ NODE_FIELDS = {
     "accounting_directory": "accounting_directory",
     "accounting_move_to_directories": "accounting_move_to",
     "accounting_file_pattern": "accounting_pattern",
-    "accounting_pull": "accounting_pull",
+    "accounting_push_only": "accounting_pull",
     "http_monitor_url": "http_monitor_url",
     "smtp_host": "smtp_host",
     "smtp_port": "smtp_port",
@@ -60,7 +60,11 @@ def node_changes(node: pb.PmtaNode, paths: list[str]) -> dict[str, object]:
             changes[path] = None
             continue
         value = getattr(node, path)
-        changes[target] = tuple(value) if path == "accounting_move_to_directories" else value
+        if path == "accounting_move_to_directories":
+            value = tuple(value)
+        elif path == "accounting_push_only":
+            value = not value
+        changes[target] = value
     return changes
 
 
@@ -101,7 +105,7 @@ def node_to_proto(view: NodeView) -> pb.PmtaNode:
         accounting_directory=spec.accounting_directory,
         accounting_move_to_directories=list(spec.accounting_move_to),
         accounting_file_pattern=spec.accounting_pattern,
-        accounting_pull=spec.accounting_pull,
+        accounting_push_only=not spec.accounting_pull,
         http_monitor_url=spec.http_monitor_url,
         smtp_host=spec.smtp_host,
         smtp_port=spec.smtp_port,

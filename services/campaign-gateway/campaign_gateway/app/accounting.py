@@ -42,6 +42,7 @@ from campaign_gateway.domain.accounting import (
     AccountingAggregator,
     AccountingRecord,
     Outcome,
+    TotalsKey,
     identity_hour,
     origin_keys,
     record_identity,
@@ -363,18 +364,25 @@ class AccountingUseCases:
             log.warning("delivery totals not sent to ip-pool; sent again later", extra={"error": exc.message})
 
     def push_stats(self) -> int:
-        """Sends the absolute totals of every changed (IP, day) to ip-pool, summed into its provider groups."""
+        """Sends the absolute totals of every changed (IP, day) to ip-pool, summed into its provider groups.
+
+        A day that has not begun yet in the tenant's time zone (a clock a little ahead) stays marked for the next
+        call; an IP ip-pool does not know, or a day older than it keeps, is kept here and not sent.
+        """
         sent = 0
         directory: PoolDirectory | None = None
         for _ in range(1000):
             with self._uow() as uow:
                 rows = uow.accounting.unpushed(limit=self._settings.stats_pairs_per_call)
-            if not rows:
-                return sent
             directory = directory or PoolDirectory(self._ippool)
             sums: dict[tuple[str, date, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-            for key, totals, _version in rows:
-                if not directory.knows(key.address) or not self._recent(directory, key.address, key.day):
+            done: list[tuple[TotalsKey, int]] = []
+            for key, totals, version in rows:
+                verdict = self._sendable(directory, key.address, key.day)
+                if verdict == "later":
+                    continue
+                done.append((key, version))
+                if verdict == "skip":
                     continue
                 entry = sums[(key.address, key.day, ip_pool_group(key.provider))]
                 entry[0] += totals.sent
@@ -382,6 +390,8 @@ class AccountingUseCases:
                 entry[2] += totals.bounced
                 entry[3] += totals.complained
                 entry[4] += totals.throttled
+            if not done:
+                return sent
             stats = [
                 PoolDayTotals(address, day, group, *(min(value, 2**31 - 1) for value in values))
                 for (address, day, group), values in sorted(sums.items())
@@ -389,15 +399,20 @@ class AccountingUseCases:
             if stats:
                 self._ippool.record_delivery_stats(stats)
             with self._uow() as uow:
-                uow.accounting.mark_pushed([(key, version) for key, _totals, version in rows])
+                uow.accounting.mark_pushed(done)
                 uow.commit()
             sent += len(stats)
         return sent
 
-    def _recent(self, directory: PoolDirectory, address: str, day: date) -> bool:
+    def _sendable(self, directory: PoolDirectory, address: str, day: date) -> str:
+        """ "send", "later" (the day has not begun for the tenant) or "skip" (ip-pool would refuse it for good)."""
+        if not directory.knows(address):
+            return "skip"
         tenant = directory.tenant_of(address) or ""
         today = self._clock.now().astimezone(directory.zone_of_tenant(tenant)).date()
-        return today - timedelta(days=STATS_MAX_AGE_DAYS) <= day <= today
+        if day > today:
+            return "later"
+        return "send" if day >= today - timedelta(days=STATS_MAX_AGE_DAYS) else "skip"
 
 
 def _tenants(aggregator: AccountingAggregator, directory: PoolDirectory) -> set[str]:
