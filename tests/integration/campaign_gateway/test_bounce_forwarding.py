@@ -41,10 +41,12 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 -- the http.server API
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 stamp = self.headers["X-EmailEngine-Timestamp"]
-                expected = "sha256=" + hmac.new(SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+                expected = (
+                    "sha256=" + hmac.new(SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+                )
                 with receiver.lock:
                     receiver.requests += 1
                     if not hmac.compare_digest(expected, self.headers["X-EmailEngine-Signature"]):
@@ -126,7 +128,9 @@ def test_a_webhook_failing_for_a_while_gets_every_bounce_exactly_once(delivery: 
         assert all(body["delivery_id"] == key for key, body in receiver.accepted.items())
         assert jobs.deliver_bounces(delivery.app) == 0  # nothing left, nothing sent twice
 
-        state = delivery.call("GetBounceRoute", pb.GetBounceRouteRequest(tenant_id="sos-expat", route_id=route.route_id))
+        state = delivery.call(
+            "GetBounceRoute", pb.GetBounceRouteRequest(tenant_id="sos-expat", route_id=route.route_id)
+        )
         assert (state.delivered, state.pending, state.failed) == (5, 0, 0)
         suppressed = delivery.call("ListSuppressions", pb.ListSuppressionsRequest(tenant_id="sos-expat")).suppressions
         assert sorted((s.email, s.reason, s.source) for s in suppressed) == [
