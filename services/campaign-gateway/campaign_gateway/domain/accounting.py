@@ -389,7 +389,8 @@ class AccountingAggregator:
     _addresses: dict[str, str | None] = field(init=False, default_factory=dict)
     _providers: dict[str, tuple[ProviderGroup, str]] = field(init=False, default_factory=dict)
     _zones: dict[str, tzinfo] = field(init=False, default_factory=dict)
-    _days: dict[tuple[str, datetime], date] = field(init=False, default_factory=dict)
+    _days: dict[tuple[tzinfo, datetime], date] = field(init=False, default_factory=dict)
+    _quarters: dict[tuple[tzinfo, int], date] = field(init=False, default_factory=dict)
     _fresh: dict[int, list[bytes]] = field(init=False, default_factory=dict)
     _notable: list[Notable] = field(init=False, default_factory=list)
 
@@ -498,15 +499,25 @@ class AccountingAggregator:
         return found
 
     def _day(self, address: str, moment: datetime) -> date:
-        key = (address, moment)
+        """`local_day` with two caches: by the very datetime (the parser hands out one object per timestamp text),
+        then by the quarter hour of the instant -- every time zone's offset is a whole number of quarter hours, so
+        a local midnight always falls on a quarter hour and the whole quarter has one local day. Converting to a
+        zone is the costly part; it is done once per zone and quarter hour."""
+        zone = self._zones.get(address)
+        if zone is None:
+            zone = self._zones[address] = self.timezone_for(address)
+        key = (zone, moment)
         day = self._days.get(key)
         if day is None:
-            zone = self._zones.get(address)
-            if zone is None:
-                zone = self._zones[address] = self.timezone_for(address)
+            aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+            quarter = (zone, int(aware.timestamp()) // 900)
+            day = self._quarters.get(quarter)
+            if day is None:
+                day = self._quarters[quarter] = local_day(aware, zone)
             if len(self._days) >= _DAY_CACHE_LIMIT:
                 self._days.clear()
-            day = self._days[key] = local_day(moment, zone)
+                self._quarters.clear()
+            self._days[key] = day
         return day
 
     def _bucket(self, address: str, day: date, provider: str) -> DayTotals:
