@@ -12,7 +12,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import fields
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 import xxhash
@@ -311,9 +311,8 @@ def _record_from_json(values: dict[str, object]) -> AccountingRecord:
 
 
 class SqlAccountingRepository:
-    def __init__(self, session: Session, *, origin_days: int = 45):
+    def __init__(self, session: Session):
         self._session = session
-        self._origin_days = origin_days
 
     # cursor
 
@@ -392,17 +391,16 @@ class SqlAccountingRepository:
         ]
         self._session.execute(accounting_origins.insert(), rows)
 
-    def find_origins(self, keys: list[str]) -> dict[str, Origin]:
+    def find_origins(self, keys: list[str], *, since: date) -> dict[str, Origin]:
         wanted: dict[int, dict[bytes, str]] = defaultdict(dict)
         for key in keys:
             digest = _key_digest(key)
             wanted[digest[0]][digest] = key
         if not wanted:
             return {}
-        cutoff = datetime.now(UTC).date() - timedelta(days=self._origin_days)
         rows = self._session.execute(
             sa.select(accounting_origins.c.part, accounting_origins.c.slots, accounting_origins.c.data)
-            .where(accounting_origins.c.part.in_(sorted(wanted)) & (accounting_origins.c.created_day >= cutoff))
+            .where(accounting_origins.c.part.in_(sorted(wanted)) & (accounting_origins.c.created_day >= since))
             .order_by(accounting_origins.c.chunk_id)
         ).all()
         found: dict[str, Origin] = {}
@@ -573,7 +571,12 @@ class SqlSuppressionRepository:
         unique = {email.strip().lower(): reason for email, reason in entries if email.strip()}
         if not unique:
             return 0
-        statement = _insert(self._session, suppressions).on_conflict_do_nothing(index_elements=["tenant_id", "email"])
+        # RETURNING counts the rows inserted on both databases (an executemany's rowcount is not reliable).
+        statement = (
+            _insert(self._session, suppressions)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "email"])
+            .returning(suppressions.c.email)
+        )
         added = 0
         for batch in _chunks(sorted(unique)):
             result = self._session.execute(
@@ -583,7 +586,7 @@ class SqlSuppressionRepository:
                     for e in batch
                 ],
             )
-            added += max(result.rowcount, 0)
+            added += len(result.all())
         return added
 
     def is_suppressed_many(self, tenant_id: str, emails: list[str]) -> set[str]:
@@ -672,7 +675,11 @@ class SqlBounceDeliveryRepository:
     def add_many(self, deliveries: list[NewDelivery]) -> int:
         if not deliveries:
             return 0
-        statement = _insert(self._session, bounce_deliveries).on_conflict_do_nothing(index_elements=["delivery_id"])
+        statement = (
+            _insert(self._session, bounce_deliveries)
+            .on_conflict_do_nothing(index_elements=["delivery_id"])
+            .returning(bounce_deliveries.c.delivery_id)
+        )
         added = 0
         for batch in _chunks(deliveries):
             result = self._session.execute(
@@ -693,7 +700,7 @@ class SqlBounceDeliveryRepository:
                     for d in batch
                 ],
             )
-            added += max(result.rowcount, 0)
+            added += len(result.all())
         return added
 
     def due(self, *, now: datetime, limit: int) -> list[str]:

@@ -72,6 +72,8 @@ class AccountingSettings:
     lease: timedelta = timedelta(minutes=10)
     push_wait_seconds: float = 10.0
     stats_pairs_per_call: int = 500
+    origins_kept: timedelta = timedelta(days=45)
+    """How long an original is remembered for the rb/f records about it (a complaint comes within weeks)."""
 
 
 class PoolDirectory:
@@ -318,7 +320,7 @@ class AccountingUseCases:
         if aggregator.pending:
             keys = [key for record in aggregator.pending for key in origin_keys(record)]
             with self._uow() as uow:
-                found = uow.accounting.find_origins(keys)
+                found = uow.accounting.find_origins(keys, since=now.date() - self._settings.origins_kept)
             aggregator.origins.preload(found)  # type: ignore[attr-defined]  # an OriginIndex
             aggregator.resolve_pending()
         counts = aggregator.counts
