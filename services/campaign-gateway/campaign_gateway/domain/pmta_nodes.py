@@ -21,6 +21,7 @@ The rules:
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -101,11 +102,20 @@ class NodeRecord:
 def with_defaults(spec: NodeSpec) -> NodeSpec:
     """Empty fields take NODE_DEFAULTS; the host name is the SSH host when that is a name; SMTP goes to it too."""
     filled = {key: value for key, value in NODE_DEFAULTS.items() if not getattr(spec, key)}
-    if not spec.hostname and _HOSTNAME.match(spec.ssh_host.strip()):
+    if not spec.hostname and _is_name(spec.ssh_host.strip()):
         filled["hostname"] = spec.ssh_host.strip().lower()
     if not spec.smtp_host:
         filled["smtp_host"] = spec.ssh_host.strip()
     return replace(spec, **filled)  # type: ignore[arg-type]
+
+
+def _is_name(host: str) -> bool:
+    """A host name, not an address written with dots."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return bool(_HOSTNAME.match(host))
+    return False
 
 
 def validate_node(spec: NodeSpec, *, field_prefix: str = "pmta_node") -> None:
@@ -119,7 +129,7 @@ def validate_node(spec: NodeSpec, *, field_prefix: str = "pmta_node") -> None:
         bad("name", "1-63 lower-case letters, digits and dashes, not starting or ending with a dash")
     if not _SSH_HOST.match(spec.ssh_host):
         bad("ssh_host", "is required: a host name or an IP address")
-    if not _HOSTNAME.match(spec.hostname):
+    if not _is_name(spec.hostname):
         bad("hostname", "must be the node's host name (required when ssh_host is an address)")
     if not 1 <= spec.ssh_port <= 65535:
         bad("ssh_port", "must be between 1 and 65535")
