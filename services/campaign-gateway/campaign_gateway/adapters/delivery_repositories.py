@@ -380,13 +380,13 @@ class SqlAccountingRepository:
             if slot is None:
                 slot = slots[origin] = len(slots)
             data += digest + slot.to_bytes(2, "big")
+        written: dict[Origin, list[str]] = {}
+        for slots, _data in parts.values():
+            for origin in slots:
+                if origin not in written:
+                    written[origin] = [origin.address, origin.day.isoformat(), origin.provider]
         rows = [
-            {
-                "part": part,
-                "created_day": day,
-                "slots": [[o.address, o.day.isoformat(), o.provider] for o in slots],
-                "data": bytes(data),
-            }
+            {"part": part, "created_day": day, "slots": [written[o] for o in slots], "data": bytes(data)}
             for part, (slots, data) in sorted(parts.items())
         ]
         self._session.execute(accounting_origins.insert(), rows)
