@@ -202,3 +202,21 @@ def test_a_gone_webhook_gives_up_and_a_deleted_route_fails_its_deliveries(world:
     bounces.delete_route(OPERATOR, "sos-expat", rid)
     with world.uow() as uow:
         assert {r.state for r in uow.bounce_deliveries.rows.values()} == {"FAILED"}
+
+
+def test_a_change_during_a_deploy_is_deployed_by_the_lease_holder(world: World) -> None:
+    deploy = world.gateway.deploy
+
+    def slow_deploy(spec: NodeSpec, text: str, *, force: bool) -> Any:
+        result = deploy(spec, text, force=force)
+        if not any(ip.address == "192.0.2.11" for ip in world.ippool.ips):
+            # Meanwhile ip-pool registers another IP on the node; its own deploy job finds the lease held.
+            world.ippool.ips.append(pool_ip("192.0.2.11", "pmta-a"))
+            assert world.deploys.deploy_node("pmta-a", "ip-event") is None
+        return result
+
+    world.gateway.deploy = slow_deploy  # type: ignore[method-assign]
+    final = world.deploys.deploy_node("pmta-a", "hourly")
+    assert final is not None and final.outcome.value == "APPLIED"
+    assert "smtp-source-host 192.0.2.11" in world.gateway.files["pmta-a"]
+    assert [c for c in world.gateway.calls if c[0] == "deploy"] == [("deploy", "pmta-a")] * 2

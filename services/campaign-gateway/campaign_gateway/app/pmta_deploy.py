@@ -59,6 +59,7 @@ from libs.pagination import TimePosition, page_size
 log = logging.getLogger(__name__)
 
 DEPLOY = "deploy"
+MAX_FOLLOW_UPS = 3
 _CAPPED_GROUPS = {group.value: group for group in (ProviderGroup.GMAIL, ProviderGroup.MICROSOFT, ProviderGroup.YAHOO)}
 
 
@@ -208,11 +209,28 @@ class DeployUseCases:
                 return None
             uow.commit()
         try:
-            return self._deploy_held(record, trigger, force)
+            deployment = self._deploy_held(record, trigger, force)
+            # A change that came while this deploy ran had its own job skipped (the lease was held): render again
+            # and deploy once more when the IP pool moved on meanwhile.
+            for _ in range(MAX_FOLLOW_UPS):
+                if deployment.outcome is not DeployOutcome.APPLIED or not self._moved_on(record):
+                    break
+                deployment = self._deploy_held(record, trigger, False)
+            return deployment
         finally:
             with self._uow() as uow:
                 uow.leases.release(name, DEPLOY, owner)
                 uow.commit()
+
+    def _moved_on(self, record: NodeRecord) -> bool:
+        """The configuration rendered now differs from the one just deployed."""
+        with self._uow() as uow:
+            current = uow.pmta_nodes.get(record.spec.name)
+        try:
+            config = self._render([current or record])[record.spec.name].config
+        except ServiceError:
+            return False
+        return current is not None and config is not None and sha256(config.text) != current.deployed_sha256
 
     def _deploy_held(self, record: NodeRecord, trigger: str, force: bool) -> Deployment:
         spec = record.spec
