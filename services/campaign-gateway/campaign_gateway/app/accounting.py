@@ -416,6 +416,8 @@ class AccountingUseCases:
         for _ in range(1000):
             with self._uow() as uow:
                 rows = uow.accounting.unpushed(limit=self._settings.stats_pairs_per_call)
+            if not rows:
+                return sent  # nothing changed: ip-pool is not even asked
             directory = directory or PoolDirectory(self._ippool)
             sums: dict[tuple[str, date, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
             done: list[tuple[TotalsKey, int]] = []
