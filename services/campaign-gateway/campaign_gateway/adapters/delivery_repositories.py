@@ -372,22 +372,27 @@ class SqlAccountingRepository:
     def add_origins(self, items: list[tuple[str, Origin]], *, day: date) -> None:
         if not items:
             return
-        parts: dict[int, tuple[dict[Origin, int], bytearray]] = {}
+        # Per partition: its origins in slot order, and the packed entries (digest + slot, as parts to join once).
+        parts: dict[int, tuple[dict[Origin, bytes], list[bytes]]] = {}
         for key, origin in items:
             digest = _key_digest(key)
-            slots, data = parts.get(digest[0]) or parts.setdefault(digest[0], ({}, bytearray()))
+            part = parts.get(digest[0])
+            if part is None:
+                part = parts[digest[0]] = ({}, [])
+            slots, pieces = part
             slot = slots.get(origin)
             if slot is None:
-                slot = slots[origin] = len(slots)
-            data += digest + slot.to_bytes(2, "big")
+                slot = slots[origin] = len(slots).to_bytes(2, "big")
+            pieces.append(digest)
+            pieces.append(slot)
         written: dict[Origin, list[str]] = {}
-        for slots, _data in parts.values():
+        for slots, _pieces in parts.values():
             for origin in slots:
                 if origin not in written:
                     written[origin] = [origin.address, origin.day.isoformat(), origin.provider]
         rows = [
-            {"part": part, "created_day": day, "slots": [written[o] for o in slots], "data": bytes(data)}
-            for part, (slots, data) in sorted(parts.items())
+            {"part": part, "created_day": day, "slots": [written[o] for o in slots], "data": b"".join(pieces)}
+            for part, (slots, pieces) in sorted(parts.items())
         ]
         self._session.execute(accounting_origins.insert(), rows)
 

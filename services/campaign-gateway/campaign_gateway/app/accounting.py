@@ -389,8 +389,11 @@ class AccountingUseCases:
             suppression = suppression_of(event)
             if suppression is not None:
                 suppressed[tenant].append(suppression)
+            routes = routes_of.get(tenant)
+            if not routes:
+                continue
             identity = record_identity(notable.record)
-            for route in routes_of.get(tenant, []):
+            for route in routes:
                 if not wants(route.events, event.kind):
                     continue
                 key = delivery_id(route.route_id, identity)
