@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# What the venv holds: build and test tools by default; the image's runtime venv is made with requirements.txt.
+REQUIREMENTS ?= requirements-dev.txt
 
 .PHONY: run test bench gen venv lint system-packages clean
 
@@ -27,10 +29,10 @@ system-packages:
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r $(REQUIREMENTS)
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@# The import roots: libs/ and tests/ at the top, each service folder, and the generated stubs.
 	@printf '%s\n' $(CURDIR) $(CURDIR)/gen $(CURDIR)/services/ip-pool $(CURDIR)/services/reputation \

@@ -36,15 +36,19 @@ from prometheus_client import CollectorRegistry
 from libs.clock import SystemClock
 from libs.config import Settings
 from libs.db import connect, migrate
+from reputation.adapters.dns_checks import ResolverDnsChecks
 from reputation.adapters.dns_client import A, Nameserver, UdpDnsClient, parse_nameservers
 from reputation.adapters.dnsbl_scanner import DnsblScanner
 from reputation.adapters.tables import monitored_ips
+from reputation.adapters.unit_of_work import JobRunClaims, SqlReputationUnitOfWork
+from reputation.app.context import ReputationContext
 from reputation.app.metrics import ReputationMetrics
-from reputation.app.scanning import ScanRunner, WatchedIp
+from reputation.app.scanning import IpScans
 from reputation.bootstrap import DEFINITION
 from reputation.config import DnsEnvSettings, ReputationSettings, build_config
 from reputation.domain.dnsbl import DnsAnswer, query_name
 from reputation.domain.scan import ScanResult
+from reputation.domain.watch import WatchedIp
 from reputation.domain.zones import DEFAULT_IP_ZONES, Zone
 from tests.harness.dns_servers import DelayingRelay, HarnessError, Rbldnsd
 
@@ -112,7 +116,7 @@ async def run_scanner(nameserver: str, ips: Sequence[str], zones: Sequence[Zone]
 
 
 def run_service(nameserver: str, ips: Sequence[str], questions: int) -> Row:
-    """The service's periodic scan (ScanRunner) of every IP, recorded in a throwaway SQLite database."""
+    """The service's scan use case over every IP, recorded in a throwaway SQLite database."""
     with tempfile.TemporaryDirectory(prefix="ee-bench-") as tmp:
         db = connect(Settings(data_dir=Path(tmp)), "reputation")
         migrate(db, DEFINITION.migrations)
@@ -124,9 +128,18 @@ def run_service(nameserver: str, ips: Sequence[str], questions: int) -> Row:
             )
         config = build_config(ReputationSettings(), DnsEnvSettings(nameservers=nameserver))
         registry = CollectorRegistry()
-        runner = ScanRunner(db, config, SystemClock(), ReputationMetrics(registry))
+        clock = SystemClock()
+        context = ReputationContext(
+            unit_of_work=lambda: SqlReputationUnitOfWork(db, source="reputation", clock=clock),
+            config=config,
+            clock=clock,
+            dns=ResolverDnsChecks(config.dns, clock=clock, max_in_flight=config.max_in_flight, budgets={}),
+            claims=JobRunClaims(db),
+            metrics=ReputationMetrics(registry),
+        )
+        scans = IpScans(context)
         start = time.perf_counter()
-        run = runner.run([WatchedIp(ip, "bench", "", True) for ip in ips], "periodic")
+        run = scans.scan_ips([WatchedIp(ip, "bench", "", True) for ip in ips], "periodic")
         seconds = time.perf_counter() - start
         db.dispose()
     dns_seconds = registry.get_sample_value("emailengine_reputation_scan_seconds_sum", {"trigger": "periodic"}) or 0

@@ -22,16 +22,17 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from ippool.adapters.store import Store
+from ippool.adapters.unit_of_work import SqlIpPoolUnitOfWork
 from ippool.app.allocation import AllocationUseCases
-from ippool.app.records import IpRecord
 from ippool.app.tenants import TenantUseCases
-from ippool.bootstrap import DEFINITION
+from ippool.bootstrap import DEFINITION, SERVICE
 from ippool.domain.allocation import AllocationResult, IpCapacity, allocate
+from ippool.domain.ip import Ip
 from ippool.domain.lifecycle import IpState
 from ippool.domain.providers import ProviderGroup
 from ippool.domain.schedule import DEFAULT_SCHEDULE, WarmupPosition
 from libs.auth import Caller, Role
+from libs.clock import FakeClock
 from libs.config import Settings
 from libs.db import connect, migrate
 
@@ -95,12 +96,16 @@ def time_service(fleet: list[IpCapacity]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = connect(Settings(data_dir=Path(tmp)), "ip-pool")
         migrate(db, DEFINITION.migrations)
-        TenantUseCases(db, lambda: now).ensure(TENANT)
-        with db.transaction() as session:
-            store = Store(session)
+        clock = FakeClock(now)
+
+        def unit_of_work() -> SqlIpPoolUnitOfWork:
+            return SqlIpPoolUnitOfWork(db, source=SERVICE, clock=clock)
+
+        TenantUseCases(unit_of_work, clock).ensure(TENANT)
+        with unit_of_work() as uow:
             for ip in fleet:
-                store.insert_ip(
-                    IpRecord(
+                uow.ips.add(
+                    Ip(
                         address=ip.address,
                         tenant_id=TENANT,
                         purpose="marketing",
@@ -117,7 +122,8 @@ def time_service(fleet: list[IpCapacity]) -> None:
                         update_time=now,
                     )
                 )
-        use_case = AllocationUseCases(db, lambda: now)
+            uow.commit()
+        use_case = AllocationUseCases(unit_of_work, clock)
         caller = Caller("bench", Role.ADMIN, "")
         by_provider = [(group, count) for group, count in VOLUME.items()]
 

@@ -19,7 +19,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from libs.errors import PermissionDenied, Unauthenticated
+from libs.errors import PermissionDenied, Unauthenticated, quoted
 from libs.files import private_directory, write_private_file
 
 ALGORITHM = "ES256"
@@ -51,7 +51,7 @@ class Caller:
             return
         if tenant_id != self.tenant_id:
             # Never name the owner: another tenant's resources are not even to be told apart.
-            raise PermissionDenied(f"this resource does not belong to tenant {self.tenant_id!r}")
+            raise PermissionDenied(f"this resource does not belong to tenant {quoted(self.tenant_id)}")
 
     def require_write(self, tenant_id: str) -> None:
         self.require_read(tenant_id)
@@ -67,7 +67,7 @@ class Caller:
         if self.is_admin:
             return requested
         if requested and requested != self.tenant_id:
-            raise PermissionDenied(f"tenant {self.tenant_id!r} may not access tenant {requested!r}")
+            raise PermissionDenied(f"tenant {quoted(self.tenant_id)} may not access tenant {quoted(requested)}")
         return self.tenant_id
 
 

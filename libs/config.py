@@ -187,6 +187,23 @@ class Settings(BaseSettings):
         return f"{host}:{self.grpc_port(service)}"
 
 
+def split_host_port(address: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` -> (host, port)."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def is_ip_literal(host: str) -> bool:
+    """An address written out (no DNS name to resolve)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def setting_name(service: str) -> str:
     """The stem of a service's settings: "ip-pool" → "ippool" (EE_IPPOOL_GRPC_PORT)."""
     return {"ip-pool": "ippool", "campaign-gateway": "campaign_gateway"}.get(service, service)

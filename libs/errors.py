@@ -33,15 +33,36 @@ class InvalidArgument(ServiceError):
 
     reason = "INVALID_ARGUMENT"
 
+    # An answer names at most this many problems, each cut to a sane length: a hostile request with a thousand
+    # bad items (or one huge value echoed back) must not make an answer too large for gRPC's headers.
+    MAX_VIOLATIONS = 10
+    MAX_TEXT = 300
+
     def __init__(self, field_name: str, description: str, *, more: list[FieldViolation] | None = None):
-        self.violations = [FieldViolation(field_name, description), *(more or [])]
+        everything = [FieldViolation(field_name, description), *(more or [])]
+        shown = [FieldViolation(_cut(v.field, 120), _cut(v.description, self.MAX_TEXT)) for v in everything]
+        if len(shown) > self.MAX_VIOLATIONS:
+            hidden = len(shown) - self.MAX_VIOLATIONS
+            summary = FieldViolation(shown[self.MAX_VIOLATIONS].field, f"and {hidden} more problems from here on")
+            shown = [*shown[: self.MAX_VIOLATIONS], summary]
+        self.violations = shown
         text = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
-        super().__init__(text, metadata={"field": field_name})
+        super().__init__(text, metadata={"field": shown[0].field})
 
     @classmethod
     def many(cls, violations: list[FieldViolation]) -> InvalidArgument:
         first, *rest = violations
         return cls(first.field, first.description, more=rest)
+
+
+def _cut(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def quoted(value: object, size: int = 40) -> str:
+    """A caller's value as an error shows it back: quoted, and cut short (an answer never grows with the input)."""
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text) if len(text) <= size else repr(text[:size]) + "…"
 
 
 class NotFound(ServiceError):
@@ -50,7 +71,7 @@ class NotFound(ServiceError):
     def __init__(self, resource_type: str, name: str):
         self.resource_type = resource_type
         self.resource_name = name
-        super().__init__(f"{resource_type} {name!r} not found", metadata={"resource": name})
+        super().__init__(f"{resource_type} {quoted(name, 120)} not found", metadata={"resource": name[:200]})
 
 
 class AlreadyExists(ServiceError):

@@ -7,32 +7,23 @@ touching gRPC, health-checked clusters that go to 503 at once when a service sto
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from libs.config import SERVICE_NAMES, Settings
+from libs.config import SERVICE_NAMES, Settings, is_ip_literal, split_host_port
 from libs.service_catalog import grpc_service_of, grpc_services_of
 
 PLATFORM_SERVICE = "emailengine.platform.v1.PlatformService"
 JWT_PROVIDER = "email_engine"
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _cluster(name: str, hosts: list[tuple[str, int]], health_service: str) -> dict[str, Any]:
     return {
         "name": name,
         # Kubernetes Service names are resolved (and re-resolved) by DNS; literal addresses are static.
-        "type": "STATIC" if all(_is_ip(h) for h, _ in hosts) else "STRICT_DNS",
+        "type": "STATIC" if all(is_ip_literal(h) for h, _ in hosts) else "STRICT_DNS",
         "connect_timeout": "1s",
         "lb_policy": "ROUND_ROBIN",
         "typed_extension_protocol_options": {
@@ -80,14 +71,9 @@ def _status_mapper(http_status: int, grpc_code: int) -> dict[str, Any]:
     }
 
 
-def _host_port(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
 def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
     # Each service where its EE_*_ADDRESS says (a Kubernetes Service name in a cluster), else this host.
-    upstream = {name: _host_port(settings.grpc_address(name)) for name in SERVICE_NAMES}
+    upstream = {name: split_host_port(settings.grpc_address(name)) for name in SERVICE_NAMES}
     clusters = [_cluster(name, [upstream[name]], grpc_service_of(name)) for name in SERVICE_NAMES]
     # PlatformService runs in every service: balanced over whichever are up.
     clusters.append(_cluster("platform", [upstream[n] for n in SERVICE_NAMES], ""))

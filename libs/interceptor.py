@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
@@ -20,12 +20,14 @@ import grpc
 import sqlalchemy.exc
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from emailengine.platform.v1 import annotations_pb2 as platform_annotations_pb2
 from libs import audit
 from libs.auth import Caller, Role, TokenVerifier
 from libs.db import Database
-from libs.errors import Aborted, PermissionDenied, ServiceError, Unauthenticated, Unavailable
+from libs.errors import Aborted, PermissionDenied, ServiceError, Unauthenticated, Unavailable, Violations
 from libs.rpc_errors import internal_status, to_status
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ PUBLIC_METHODS = frozenset(
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
     }
 )
+
+PLATFORM_PREFIX = "/emailengine.platform.v1.PlatformService/"
 
 # Fields that name the resource a call acts on, most specific first, and the collection each belongs to.
 _RESOURCE_FIELDS = (
@@ -144,6 +148,7 @@ class PlatformInterceptor(grpc.ServerInterceptor):
             _authorization.set(metadata.get("authorization", ""))
             if is_write and caller.role is Role.VIEWER:
                 raise PermissionDenied("role viewer may only read")
+            reject_nul_characters(request)
             try:
                 yield
             except sqlalchemy.exc.IntegrityError as exc:
@@ -158,7 +163,9 @@ class PlatformInterceptor(grpc.ServerInterceptor):
                     raise Unavailable("the database is not reachable; try again shortly") from exc
                 raise
         except ServiceError as exc:
-            status = to_status(exc, self._service)
+            # PlatformService answers from whichever process Envoy picks: its errors carry one domain.
+            domain = "platform" if method.startswith(PLATFORM_PREFIX) else self._service
+            status = to_status(exc, domain)
             outcome, message = status.code.name, exc.message
             context.abort_with_status(status)
         except Exception as exc:
@@ -187,6 +194,42 @@ _HANDLER_KINDS: dict[str, Callable[..., grpc.RpcMethodHandler]] = {
     "stream_unary": grpc.stream_unary_rpc_method_handler,
     "stream_stream": grpc.stream_stream_rpc_method_handler,
 }
+
+
+def reject_nul_characters(request: Any) -> None:
+    """No text of this API may hold a NUL character (PostgreSQL refuses it in text, logs and terminals cut at
+    it); it is refused up front with the field named, whatever the method."""
+    if not isinstance(request, Message):
+        return
+    problems = Violations()
+    _find_nul(request, "", problems)
+    problems.raise_if_any()
+
+
+def _find_nul(message: Message, prefix: str, problems: Violations) -> None:
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        if field.type == FieldDescriptor.TYPE_STRING:
+            items = value.items() if isinstance(value, Mapping) else enumerate(value) if field.is_repeated else None
+            if items is None:
+                if "\x00" in value:
+                    problems.add(path, "must not contain a NUL character")
+                continue
+            for key, item in items:
+                if "\x00" in str(key) or "\x00" in item:
+                    problems.add(f"{path}[{key}]", "must not contain a NUL character")
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            if field.message_type.GetOptions().map_entry:
+                for key, item in value.items():
+                    if isinstance(item, Message):
+                        _find_nul(item, f"{path}[{key}].", problems)
+                    elif "\x00" in str(key) or "\x00" in str(item):
+                        problems.add(f"{path}[{key}]", "must not contain a NUL character")
+            elif field.is_repeated:
+                for index, item in enumerate(value):
+                    _find_nul(item, f"{path}[{index}].", problems)
+            else:
+                _find_nul(value, f"{path}.", problems)
 
 
 def _is_connect_error(exc: Exception) -> bool:

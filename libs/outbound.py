@@ -135,6 +135,24 @@ def check_url(url: str, *, schemes: Iterable[str] = ("https", "http")) -> str | 
     return None
 
 
+def resolve_checked(policy: OutboundPolicy, host: str, port: int) -> list[IpAddress]:
+    """The host's addresses, or DestinationRefused (its text: the reason) when any of them may not be called.
+
+    Any refused address refuses the name: a public and a private answer together is a trick. A URL can be
+    checked with this when it is stored (a clear error at once); the client checks again at every connection.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as exc:
+        raise OSError(str(exc)) from None
+    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    for address in addresses:
+        reason = policy.refusal(address, port)
+        if reason is not None:
+            raise DestinationRefused(reason)
+    return addresses
+
+
 class _GuardedBackend(httpcore.NetworkBackend):
     """Resolves, checks every address, then connects to a checked address: the check cannot be raced."""
 
@@ -151,15 +169,11 @@ class _GuardedBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
+            addresses = resolve_checked(self._policy, host, port)
+        except DestinationRefused as refused:
+            raise _Refused(str(refused)) from None
+        except OSError as exc:
             raise httpcore.ConnectError(f"cannot resolve the host: {exc}") from None
-        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
-        for address in addresses:
-            reason = self._policy.refusal(address, port)
-            if reason is not None:
-                # Any refused address refuses the name: a public and a private answer together is a trick.
-                raise _Refused(reason)
         last: Exception | None = None
         for address in addresses:
             try:
@@ -188,6 +202,7 @@ class OutboundResponse:
     status_code: int
     headers: Mapping[str, str]
     content: bytes = field(repr=False)
+    truncated: bool = False  # the body was longer than the cap (only with truncate=True)
 
     def json(self) -> Any:
         import json
@@ -226,7 +241,10 @@ class GuardedClient:
         params: Mapping[str, Any] | None = None,
         deadline_seconds: float | None = None,
         max_response_bytes: int | None = None,
+        truncate: bool = False,
     ) -> OutboundResponse:
+        """The answer, read whole within the deadline. A body over the cap raises ResponseTooLarge, or with
+        `truncate` is cut at the cap (the status still counts, e.g. a webhook's 200 with a chatty body)."""
         origin = origin_of(url)
         problem = check_url(url)
         if problem is not None:
@@ -245,6 +263,9 @@ class GuardedClient:
                 for chunk in response.iter_raw():
                     body += chunk
                     if len(body) > cap:
+                        if truncate:
+                            headers = dict(response.headers)
+                            return OutboundResponse(response.status_code, headers, bytes(body[:cap]), truncated=True)
                         raise ResponseTooLarge(f"{origin}: the answer is larger than {cap} bytes")
                     if time.monotonic() > deadline:
                         raise OutboundTimeout(f"{origin}: no complete answer within the deadline")

@@ -21,8 +21,13 @@ from libs.errors import ResourceExhausted
 
 @dataclass(frozen=True)
 class Limit:
+    name: str  # the allowance it draws on, e.g. "checks" (calls sharing an allowance share the name)
     per_minute: float  # sustained calls per minute
     burst: int  # calls allowed at once after a quiet period (at least 1)
+
+    def describe(self) -> str:
+        rate = f"{self.per_minute:g} a minute" if self.per_minute >= 1 else f"{self.per_minute * 60:g} an hour"
+        return f"at most {rate} (bursts of {self.burst})"
 
     @property
     def interval(self) -> float:
@@ -38,8 +43,7 @@ class RateLimiter(Protocol):
 
 def _refusal(what: str, limit: Limit, wait: float) -> ResourceExhausted:
     return ResourceExhausted(
-        f"too many {what} calls for this tenant: at most {limit.per_minute:g} a minute (bursts of {limit.burst}); "
-        f"try again in {max(1, round(wait))} s",
+        f"too many {what} calls for this tenant: {limit.describe()}; try again in {max(1, round(wait))} s",
         retry_after_seconds=wait,
     )
 
@@ -52,6 +56,7 @@ class InMemoryRateLimiter:
 
     def acquire(self, key: str, limit: Limit, *, what: str) -> None:
         now = self._clock()
+        key = f"{limit.name}:{key}"
         with self._lock:
             tat = max(self._theoretical_arrival.get(key, now), now)
             allowed_from = tat - limit.interval * (limit.burst - 1)
@@ -84,6 +89,7 @@ class RedisRateLimiter:
     def acquire(self, key: str, limit: Limit, *, what: str) -> None:
         seconds, micros = self._client.time()
         now = float(seconds) + float(micros) / 1e6
-        wait = float(self._script(keys=[self._prefix + key], args=[limit.interval, limit.burst, now]))
+        bucket = f"{self._prefix}{limit.name}:{key}"
+        wait = float(self._script(keys=[bucket], args=[limit.interval, limit.burst, now]))
         if wait > 0:
             raise _refusal(what, limit, wait)

@@ -74,6 +74,9 @@ class ServiceHost:
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", s.max_request_bytes),
                 ("grpc.max_send_message_length", 64 << 20),
+                # Clients reconnect now and then, so they re-resolve and spread over replicas added since.
+                ("grpc.max_connection_age_ms", 5 * 60 * 1000),
+                ("grpc.max_connection_age_grace_ms", 30 * 1000),
             ],
         )
         rt.grpc_server = server

@@ -28,7 +28,7 @@ from google.protobuf.message import Message
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from libs.auth import SERVICE_ISSUER, Role, ensure_local_keys, mint_token
-from libs.config import Settings
+from libs.config import Settings, is_ip_literal, split_host_port
 
 StubT = TypeVar("StubT")
 
@@ -75,11 +75,20 @@ class ServiceClients:
         self._lock = threading.Lock()
 
     def channel(self, peer: str) -> grpc.Channel:
+        """A name is resolved by DNS and every address it gives is used in turn (a Kubernetes headless Service:
+        calls spread over the replicas instead of sticking to the first pod; the servers' connection age makes
+        clients re-resolve, so new replicas get their share)."""
         with self._lock:
             if peer not in self._channels:
+                address = self._settings.grpc_address(peer)
+                host, _port = split_host_port(address)
+                target = address if is_ip_literal(host) else f"dns:///{address}"
                 self._channels[peer] = grpc.insecure_channel(
-                    self._settings.grpc_address(peer),
-                    options=[("grpc.max_send_message_length", self._settings.max_request_bytes)],
+                    target,
+                    options=[
+                        ("grpc.max_send_message_length", self._settings.max_request_bytes),
+                        ("grpc.lb_policy_name", "round_robin"),
+                    ],
                 )
             return self._channels[peer]
 

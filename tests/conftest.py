@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.harness.mariadb import MariadbServer
 from tests.harness.servers import PostgresServer, RedisServer
 
 
@@ -19,5 +20,13 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariadbServer]:
+    """One MariaDB for the session (MailWizz's database); each test makes its own database in it."""
+    server = MariadbServer().start()
     yield server
     server.stop()

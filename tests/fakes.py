@@ -58,3 +58,24 @@ class FakeUnitOfWork:
     def publish(self, event: Message, *, tenant_id: str) -> str:
         self._events.append((tenant_id, event))
         return f"event-{len(self.store.published) + len(self._events)}"
+
+
+class Aborted(Exception):
+    """What `FakeGrpcContext.abort_with_status` raises, as grpc's real context raises on abort."""
+
+
+class FakeGrpcContext:
+    """The part of grpc.ServicerContext the platform interceptor uses, recording the status it aborts with."""
+
+    def __init__(self) -> None:
+        self.status: Any = None
+
+    def abort_with_status(self, status: Any) -> None:
+        self.status = status
+        raise Aborted
+
+    def code(self) -> None:
+        return None
+
+    def details(self) -> str:
+        return ""

@@ -1,4 +1,4 @@
-"""The openspf RFC 7208 test suite (copied from ../shared/conformance/spf/), every test.
+"""The openspf RFC 7208 test suite (a verbatim copy in tests/conformance/spf/), every test.
 
 The suite defines its own DNS data per scenario (`zonedata`), so this is the one place where DNS is
 a stand-in: the zone data is served through the same `SpfChecker` the service uses, via pyspf's

@@ -1,5 +1,5 @@
 """The ip-pool through the real Envoy as a user calls it over REST, on PostgreSQL and Redis (its own stack):
-registration and listing (acceptance 1), allocation (4), bad input and tenant isolation (5), tenant policy,
+registration and listing, allocation, bad input and tenant isolation, tenant policy,
 schedules, health signals, the decision history, and a reputation listing event read from the Redis stream."""
 
 from __future__ import annotations
@@ -109,13 +109,20 @@ def test_bad_input_and_other_tenants_over_rest(stack: Stack, tokens: dict[str, s
     again = rest(stack, "POST", "/api/v2/ips", ulixai, json={"address": "192.0.2.20", "tenant_id": "ulixai"})
     assert again.status_code == 409 and again.json()["code"] == 6
 
-    denied = [
+    # Another tenant's IP is not found, exactly like a missing one; a call naming another tenant is refused.
+    unseen = [
         ("GET", "/api/v2/ips/192.0.2.20", None),
         ("POST", "/api/v2/ips/192.0.2.20:pause", {}),
         ("POST", "/api/v2/ips/192.0.2.20:retire", {}),
         ("GET", "/api/v2/ips/192.0.2.20/decisions", None),
         ("POST", "/api/v2/ips/192.0.2.20:recordListing", {"zone": "zen.spamhaus.org", "listed": True}),
         ("POST", "/api/v2/delivery-stats:record", {"stats": [{"address": "192.0.2.20", "sent": 10}]}),
+    ]
+    for method, path, body in unseen:
+        reply = rest(stack, method, path, ulixai, json=body) if body is not None else rest(stack, method, path, ulixai)
+        assert reply.status_code == 404, (method, path, reply.text)
+        assert reply.json()["message"] == "ip '192.0.2.20' not found"
+    denied = [
         ("POST", "/api/v2/ips", {"address": "192.0.2.22", "tenant_id": "sos-expat"}),
         ("POST", "/api/v2/tenants/sos-expat:allocate", {"volume": 10}),
         ("PATCH", "/api/v2/tenants/sos-expat", {"time_zone": "Europe/Paris"}),
@@ -131,6 +138,23 @@ def test_bad_input_and_other_tenants_over_rest(stack: Stack, tokens: dict[str, s
     assert ok(rest(stack, "GET", "/api/v2/ips?page_size=1000", admin))["ips"] == listed_before
     assert rest(stack, "GET", "/api/v2/ips/192.0.2.21", admin).status_code == 404
     assert ok(rest(stack, "GET", "/api/v2/tenants/sos-expat", sos))["time_zone"] == "UTC"
+
+
+def test_an_admin_transfers_or_releases_a_squatted_address_over_rest(stack: Stack, tokens: dict[str, str]) -> None:
+    sos, ulixai, admin = tokens["sos"], tokens["ulixai"], tokens["admin"]
+    for address in ("192.0.2.70", "192.0.2.71"):
+        ok(rest(stack, "POST", "/api/v2/ips", ulixai, json={"address": address, "tenant_id": "ulixai"}))
+    transfer = {"tenant_id": "sos-expat", "reason": "needed by sos-expat"}
+    assert rest(stack, "POST", "/api/v2/ips/192.0.2.70:transfer", ulixai, json=transfer).status_code == 403
+    moved = ok(rest(stack, "POST", "/api/v2/ips/192.0.2.70:transfer", admin, json=transfer))
+    assert (moved["tenant_id"], moved["state"]) == ("sos-expat", "IP_STATE_WARMING")
+    assert rest(stack, "GET", "/api/v2/ips/192.0.2.70", ulixai).status_code == 404
+    released = ok(rest(stack, "POST", "/api/v2/ips/192.0.2.71:release", admin, json={}))
+    assert released["state"] == "IP_STATE_RETIRED" and "release_time" in released
+    taken = ok(rest(stack, "POST", "/api/v2/ips", sos, json={"address": "192.0.2.71", "tenant_id": "sos-expat"}))
+    assert (taken["tenant_id"], taken["state"]) == ("sos-expat", "IP_STATE_WARMING")
+    actions = [d["action"] for d in ok(rest(stack, "GET", "/api/v2/ips/192.0.2.71/decisions", admin))["decisions"]]
+    assert actions == ["REGISTER", "RELEASE_ADDRESS", "REGISTER"]
 
 
 def test_allocation_over_rest(stack: Stack, tokens: dict[str, str]) -> None:

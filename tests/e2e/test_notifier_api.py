@@ -1,11 +1,11 @@
 """The notifier as deployed: its own process on PostgreSQL and Redis, behind the real Envoy, sending to the
 strict Telegram Bot API stand-in over loopback; events arrive on the Redis stream as other services write them.
 
-Issue 5 acceptance, end to end: 1 one listing event → one message in the tenant's chat and one in the admin
-chat, ten identical → still one each; 2 429 retry_after 2 → delivered after >= 2 s, 502 then recovery, the
-process SIGKILLed with undelivered alerts → delivered after restart; 3 Alertmanager payload with two alerts →
-routed messages, malformed → 400 naming the problem; 4 `<`, `&` and 5 000 characters accepted; 5 a tenant's
-token sees only its alerts.
+End to end: one listing event → one message in the tenant's chat and one in the admin chat, ten identical →
+still one each; 429 retry_after 2 → delivered after >= 2 s, 502 then recovery, the process SIGKILLed with
+undelivered alerts → delivered after restart; an Alertmanager payload with two alerts → routed messages,
+malformed → 400 naming the problem; `<`, `&` and 5 000 characters accepted; a tenant's token sees only its
+alerts and can neither reach inside the platform nor aim the bot at a chat not allowed for it.
 """
 
 from __future__ import annotations
@@ -86,6 +86,16 @@ def rest(stack: Stack, method: str, path: str, token: str | None = None, **kwarg
 
 @pytest.fixture(scope="module", autouse=True)
 def routes(stack: Stack, tokens: dict[str, str]) -> None:
+    # The shared bot sends to a tenant's chats only once an admin allowed them for that tenant.
+    for tenant, chat in (("sos-expat", SOS_CHAT), ("ulixai", ULIXAI_CHAT)):
+        allowed = rest(
+            stack,
+            "PATCH",
+            f"/api/v2/alert-settings/{tenant}",
+            tokens["admin"],
+            json={"allowed_telegram_chat_ids": [str(chat)]},
+        )
+        assert allowed.status_code == 200, allowed.text
     for token, body in (
         (tokens["sos"], {"route_id": "sos", "channel": "ROUTE_CHANNEL_TELEGRAM", "telegram_chat_id": str(SOS_CHAT)}),
         (tokens["ulixai"], {"route_id": "ulixai", "telegram_chat_id": str(ULIXAI_CHAT)}),
@@ -157,7 +167,7 @@ def test_routes_over_rest_never_return_or_log_their_secret(stack: Stack, tokens:
     everything = rest(stack, "GET", "/api/v2/alert-routes", tokens["admin"]).text
     for text in (created.text, everything, (stack.data_dir / "notifier.log").read_text()):
         assert SECRET not in text and "path-token-123" not in text
-    assert rest(stack, "GET", "/api/v2/alert-routes/admins", tokens["sos"]).status_code == 403
+    assert rest(stack, "GET", "/api/v2/alert-routes/admins", tokens["sos"]).status_code == 404
     bad = rest(stack, "POST", "/api/v2/alert-routes", tokens["sos"], json={"route_id": "x", "admin": True})
     assert bad.status_code == 403
     invalid = rest(stack, "POST", "/api/v2/alert-routes", tokens["sos"], json={"telegram_chat_id": "nope"})
@@ -165,7 +175,7 @@ def test_routes_over_rest_never_return_or_log_their_secret(stack: Stack, tokens:
     assert rest(stack, "DELETE", "/api/v2/alert-routes/sos-hook", tokens["sos"]).status_code == 200
 
 
-# -- acceptance 1 --------------------------------------------------------------------------------------
+# -- one message per chat ------------------------------------------------------------------------------
 
 
 def test_a_listing_event_gives_one_message_per_chat_and_ten_identical_still_one(
@@ -210,7 +220,7 @@ def test_a_listing_event_gives_one_message_per_chat_and_ten_identical_still_one(
     assert {d["route_id"]: d["destination"] for d in sent["deliveries"]}["admins"] == ""  # not the tenant's to see
 
 
-# -- acceptance 2 --------------------------------------------------------------------------------------
+# -- retries and restarts ------------------------------------------------------------------------------
 
 
 def test_429_retry_after_2_is_honoured(stack: Stack, tokens: dict[str, str], bot_api: TelegramBotApiStandIn) -> None:
@@ -262,7 +272,7 @@ def test_502_then_recovery(stack: Stack, tokens: dict[str, str], bot_api: Telegr
     assert wait_delivered(stack, tokens["ulixai"], alert["alert_id"])["attempts"] >= 3
 
 
-# -- acceptance 3 --------------------------------------------------------------------------------------
+# -- Alertmanager --------------------------------------------------------------------------------------
 
 
 def test_alertmanager_payload_with_two_alerts_is_routed(
@@ -293,7 +303,7 @@ def test_alertmanager_payload_with_two_alerts_is_routed(
     assert with_marker(bot_api, SOS_CHAT, marker) == []
     platform = alert_state(stack, tokens["admin"], receipt["alert_ids"][1])
     assert platform["tenant_id"] == "" and platform["source"] == "alertmanager"
-    assert rest(stack, "GET", f"/api/v2/alerts/{receipt['alert_ids'][1]}", tokens["ulixai"]).status_code == 403
+    assert rest(stack, "GET", f"/api/v2/alerts/{receipt['alert_ids'][1]}", tokens["ulixai"]).status_code == 404
 
 
 def test_malformed_alertmanager_payload_is_400_naming_the_problem(stack: Stack, tokens: dict[str, str]) -> None:
@@ -326,7 +336,7 @@ def test_malformed_alertmanager_payload_is_400_naming_the_problem(stack: Stack, 
     assert anonymous.status_code == 401
 
 
-# -- acceptance 4 --------------------------------------------------------------------------------------
+# -- long texts with markup ----------------------------------------------------------------------------
 
 
 def test_5000_characters_with_lt_and_amp_reach_the_chat(
@@ -344,7 +354,7 @@ def test_5000_characters_with_lt_and_amp_reach_the_chat(
     wait_delivered(stack, tokens["sos"], alert["alert_id"])
 
 
-# -- acceptance 5 --------------------------------------------------------------------------------------
+# -- who sees what -------------------------------------------------------------------------------------
 
 
 def test_a_tenant_token_sees_only_its_own_alerts(stack: Stack, tokens: dict[str, str]) -> None:
@@ -358,8 +368,8 @@ def test_a_tenant_token_sees_only_its_own_alerts(stack: Stack, tokens: dict[str,
     ids = {a["alert_id"] for a in seen}
     assert sos["alert_id"] in ids and ulixai["alert_id"] not in ids and platform["alert_id"] not in ids
     assert rest(stack, "GET", "/api/v2/alerts?tenant_id=ulixai", tokens["sos"]).status_code == 403
-    assert rest(stack, "GET", f"/api/v2/alerts/{ulixai['alert_id']}", tokens["sos"]).status_code == 403
-    assert rest(stack, "GET", f"/api/v2/alerts/{platform['alert_id']}", tokens["sos"]).status_code == 403
+    assert rest(stack, "GET", f"/api/v2/alerts/{ulixai['alert_id']}", tokens["sos"]).status_code == 404
+    assert rest(stack, "GET", f"/api/v2/alerts/{platform['alert_id']}", tokens["sos"]).status_code == 404
     everything = rest(stack, "GET", "/api/v2/alerts?page_size=1000", tokens["admin"]).json()["alerts"]
     assert {sos["alert_id"], ulixai["alert_id"], platform["alert_id"]} <= {a["alert_id"] for a in everything}
 
@@ -367,3 +377,77 @@ def test_a_tenant_token_sees_only_its_own_alerts(stack: Stack, tokens: dict[str,
         pb.ListAlertsRequest(page_size=1000), metadata=(("authorization", f"Bearer {tokens['ulixai']}"),), timeout=5
     )
     assert {a.tenant_id for a in over_grpc.alerts} == {"ulixai"}
+
+
+# -- what a tenant's token cannot do -------------------------------------------------------------------
+
+
+def test_webhook_routes_into_the_platform_or_the_internal_network_are_a_400_naming_the_field(
+    stack: Stack, tokens: dict[str, str]
+) -> None:
+    admin_port = stack.env.get("EE_ENVOY_ADMIN_PORT", "9901")
+    for url in (
+        f"http://127.0.0.1:{admin_port}/quitquitquit",
+        "http://127.0.0.1:9901/quitquitquit",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/hook",
+        "http://[::1]/hook",
+        "http://0x7f000001/hook",
+        f"http://localhost:{admin_port}/quitquitquit",
+        "http://h:99999/x",
+    ):
+        reply = rest(
+            stack,
+            "POST",
+            "/api/v2/alert-routes",
+            tokens["sos"],
+            json={"channel": "ROUTE_CHANNEL_WEBHOOK", "webhook_url": url, "webhook_secret": SECRET},
+        )
+        assert reply.status_code == 400, (url, reply.text)
+        [violations] = [d for d in reply.json()["details"] if d["@type"].endswith("BadRequest")]
+        assert [v["field"] for v in violations["field_violations"]] == ["webhook_url"]
+    assert rest(stack, "GET", "/api/v2/health").status_code == 200  # the product keeps serving
+    assert all(proc.poll() is None for proc in stack.procs.values())
+
+
+def test_a_tenant_operator_cannot_aim_the_shared_bot_at_a_chat_an_admin_did_not_allow(
+    stack: Stack, tokens: dict[str, str]
+) -> None:
+    for chat in (ADMIN_CHAT, ULIXAI_CHAT):
+        reply = rest(stack, "POST", "/api/v2/alert-routes", tokens["sos"], json={"telegram_chat_id": str(chat)})
+        assert reply.status_code == 403 and "telegram_chat_id" in reply.json()["message"]
+    settings = rest(stack, "GET", "/api/v2/alert-settings/sos-expat", tokens["sos"]).json()
+    assert settings["allowed_telegram_chat_ids"] == [str(SOS_CHAT)]
+    denied = rest(
+        stack,
+        "PATCH",
+        "/api/v2/alert-settings/sos-expat",
+        tokens["sos"],
+        json={"allowed_telegram_chat_ids": [str(ADMIN_CHAT)]},
+    )
+    assert denied.status_code == 403
+
+
+def test_another_tenants_route_and_alert_ids_answer_like_missing_ones(stack: Stack, tokens: dict[str, str]) -> None:
+    theirs = send_alert(stack, tokens["ulixai"], severity="ALERT_SEVERITY_INFO", text="ulixai private")["alert_id"]
+    for existing, missing in (
+        ("/api/v2/alert-routes/ulixai", "/api/v2/alert-routes/no-such-route"),
+        (f"/api/v2/alerts/{theirs}", "/api/v2/alerts/00000000-0000-4000-8000-000000000000"),
+    ):
+        found, absent = rest(stack, "GET", existing, tokens["sos"]), rest(stack, "GET", missing, tokens["sos"])
+        assert found.status_code == absent.status_code == 404
+        assert found.json()["code"] == absent.json()["code"]
+        assert found.json()["message"].split("'")[0] == absent.json()["message"].split("'")[0]
+    assert rest(stack, "DELETE", "/api/v2/alert-routes/ulixai", tokens["sos"]).status_code == 404
+
+
+def test_deeply_nested_json_to_the_alertmanager_receiver_is_a_400(stack: Stack, tokens: dict[str, str]) -> None:
+    reply = rest(
+        stack,
+        "POST",
+        "/api/v2/alertmanager",
+        tokens["admin"],
+        content=b"[" * 100_000 + b"]" * 100_000,
+        headers={"Content-Type": "application/json"},
+    )
+    assert reply.status_code == 400 and "not valid JSON" in reply.json()["message"]

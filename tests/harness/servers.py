@@ -221,6 +221,11 @@ def stack_env(
             # is a closed loopback port (never the machine's resolver, never a public one).
             "EE_DNS_NAMESERVERS": f"127.0.0.1:{free_port()}",
             "EE_DNS_TIMEOUT": "0.5",
+            # The suites call the on-demand checks in loops; the limits themselves have their own test.
+            "EE_REPUTATION_CHECKS_PER_MINUTE": "6000",
+            "EE_REPUTATION_CHECKS_BURST": "1000",
+            "EE_REPUTATION_TENANT_SCANS_PER_HOUR": "3600",
+            "EE_REPUTATION_TENANT_SCANS_BURST": "100",
         }
     )
     for name in SERVICE_NAMES:

@@ -22,7 +22,11 @@ not valid base64 is refused with 422. PHP's lenient base64_decode would store ga
 client that forgot to encode fail loudly in the tests rather than send garbage in production.
 
 Several customers (one per tenant) can share one stand-in; each sees only its own lists, templates, campaigns
-and delivery servers. Tests drive faults with `fail_next`, `delay_next`, `max_input_vars` and `offline`, and
+and delivery servers. A customer's delivery servers are the stand-in's own (`add_delivery_server`) or, with
+`servers_from`, read from a real `delivery_server` table each time, as MailWizz reads its MySQL (see
+`delivery_servers_from_table`). A campaign keeps only the selected servers MailWizz would (Customer::
+getAvailableDeliveryServers): the customer's own, `active` or `in-use`, used for all or for campaigns; any other
+id is dropped without a word. Tests drive faults with `fail_next`, `delay_next`, `max_input_vars` and `offline`, and
 read `calls` (requests per endpoint) and `created` (objects per customer and kind).
 """
 
@@ -101,6 +105,7 @@ class DeliveryServer:
     hostname: str
     type: str = "smtp-pmta"
     status: str = "active"
+    use_for: str = "all"
 
     def record(self) -> dict[str, Any]:
         # getAttributes() on an ActiveRecord read from MySQL: integers come back as strings.
@@ -188,6 +193,10 @@ class Customer:
     templates: dict[str, Template] = field(default_factory=dict)
     campaigns: dict[str, Campaign] = field(default_factory=dict)
     servers: dict[int, DeliveryServer] = field(default_factory=dict)
+    servers_from: Callable[[Customer], dict[int, DeliveryServer]] | None = None
+
+    def delivery_servers(self) -> dict[int, DeliveryServer]:
+        return self.servers_from(self) if self.servers_from is not None else self.servers
 
 
 @dataclass
@@ -373,6 +382,12 @@ class MailwizzApiStandIn:
         """Answer `status` (500 or 503) to the next `count` calls, or only to those on `path` (e.g. "/lists")."""
         with self._lock:
             self._faults.append(_Fault(count, path, status=status))
+
+    def clear_faults(self) -> None:
+        """Forget the faults and delays not used yet (the outage is over)."""
+        with self._lock:
+            self._faults.clear()
+            self._delays.clear()
 
     def delay_next(self, count: int, seconds: float, *, path: str | None = None) -> None:
         """Hold the next `count` answers for `seconds` (the work is still done, as on a slow real server)."""
@@ -713,14 +728,35 @@ class MailwizzApiStandIn:
     # ---- delivery servers (read-only in MailWizz)
 
     def server_index(self, request: Request, _: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        servers = sorted(_customer(request).servers.values(), key=lambda s: s.name)
+        servers = sorted(_customer(request).delivery_servers().values(), key=lambda s: s.name)
         return 200, {"status": "success", "data": _paginate([s.record() for s in servers], request.query)}
 
     def server_view(self, request: Request, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        server = _customer(request).servers.get(int(params["server_id"]))
+        server = _customer(request).delivery_servers().get(int(params["server_id"]))
         if server is None:
             raise ApiError(404, "The server does not exist.")
         return 200, {"status": "success", "data": {"record": server.record()}}
+
+
+def delivery_servers_from_table(engine: Any, prefix: str = "mw_") -> Callable[[Customer], dict[int, DeliveryServer]]:
+    """A `servers_from` reading the customer's rows of a real MailWizz `delivery_server` table (SQLAlchemy engine)."""
+    from sqlalchemy import text
+
+    def read(customer: Customer) -> dict[int, DeliveryServer]:
+        query = text(
+            f"SELECT server_id, name, hostname, type, status, use_for FROM `{prefix}delivery_server` "
+            "WHERE customer_id = :customer"
+        )
+        with engine.connect() as connection:
+            rows = connection.execute(query, {"customer": customer.customer_id}).all()
+        return {
+            int(row.server_id): DeliveryServer(
+                int(row.server_id), row.name or "", row.hostname, row.type, row.status, row.use_for
+            )
+            for row in rows
+        }
+
+    return read
 
 
 # --------------------------------------------------------------------------- routing (apps/api/config/main.php)
@@ -878,7 +914,8 @@ def _campaign_content(customer: Customer, template: PhpArray) -> str:
 
 
 def _selected_servers(customer: Customer, attrs: PhpArray) -> list[int]:
-    """Honoured only when the customer group may select servers; unknown ids are dropped silently."""
+    """Honoured only when the customer group may select servers; ids of servers that are not available to the
+    customer (not its own, not active or in-use, not used for campaigns) are dropped silently."""
     if "delivery_servers" not in attrs or not customer.can_select_delivery_servers:
         return []
     raw = attrs["delivery_servers"]
@@ -889,7 +926,12 @@ def _selected_servers(customer: Customer, attrs: PhpArray) -> list[int]:
             ids.append(int(_text(value).strip()))
         except ValueError:
             ids.append(0)
-    return [server_id for server_id in ids if server_id in customer.servers]
+    available = {
+        server_id
+        for server_id, server in customer.delivery_servers().items()
+        if server.status in ("active", "in-use") and server.use_for in ("all", "campaigns")
+    }
+    return [server_id for server_id in ids if server_id in available]
 
 
 def _validate_list_general(general: PhpArray) -> None:

@@ -6,6 +6,7 @@ platform.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -15,11 +16,17 @@ import grpc
 from campaign_gateway import jobs
 from campaign_gateway.adapters.bounce_webhook import BounceWebhookSender
 from campaign_gateway.adapters.ippool_peer import IpPoolPeer
+from campaign_gateway.adapters.mailwizz_api import RetryPolicy
+from campaign_gateway.adapters.mailwizz_bindings import MailwizzBindings
 from campaign_gateway.adapters.pmta_gateway import SshNodeGateway, SshSettings
+from campaign_gateway.adapters.recipient_dns import DnsRecipientResolver, parse_nameservers
+from campaign_gateway.adapters.reputation_peer import ReputationPeer
 from campaign_gateway.adapters.unit_of_work import SqlCampaignUnitOfWork
 from campaign_gateway.app.accounting import AccountingSettings, AccountingUseCases
 from campaign_gateway.app.bounces import BounceSettings, BounceUseCases
-from campaign_gateway.app.campaigns import CampaignUseCases
+from campaign_gateway.app.campaigns import CampaignPolicy, CampaignUseCases
+from campaign_gateway.app.ip_events import IpEventHandlers
+from campaign_gateway.app.mailwizz_sync import MailwizzQuotaSync
 from campaign_gateway.app.pmta_deploy import DeploySettings, DeployUseCases
 from campaign_gateway.app.pmta_nodes import NodeUseCases
 from campaign_gateway.config import CampaignGatewaySettings, load_config
@@ -41,18 +48,23 @@ SERVICE = "campaign-gateway"
 class CampaignGatewayApp:
     config: CampaignGatewaySettings
     campaigns: CampaignUseCases
+    mailwizz: MailwizzQuotaSync
     nodes: NodeUseCases
     deploys: DeployUseCases
     accounting: AccountingUseCases
     bounces: BounceUseCases
-    unit_of_work: object  # () -> SqlCampaignUnitOfWork
+    ip_events: IpEventHandlers
+    unit_of_work: Callable[[], SqlCampaignUnitOfWork]
 
 
 class JobScheduler:
-    """The delivery use cases' `Scheduler`: their follow-up work becomes jobs of this service."""
+    """The use cases' follow-up work, made jobs of this service (never done inside the caller's transaction)."""
 
     def __init__(self, runner: Jobs):
         self._jobs = runner
+
+    def sync_tenant_quotas(self, tenant: str) -> None:
+        self._jobs.enqueue(jobs.sync_tenant_quotas, tenant)
 
     def deploy_node(self, name: str, trigger: str) -> None:
         self._jobs.enqueue(jobs.deploy_node, name, trigger)
@@ -74,8 +86,44 @@ def build(rt: Runtime) -> CampaignGatewayApp:
     config: CampaignGatewaySettings = rt.config
     clients = ServiceClients(rt.settings, SERVICE)
     ippool = IpPoolPeer(clients)
-    outbound = GuardedClient(rt.settings.outbound_policy(), user_agent="email-engine-campaign-gateway/1")
-    rt.on_stop += [outbound.close, clients.close]
+    # MailWizz URLs and bounce webhooks are user-supplied: every call goes through the guarded client (allow-list,
+    # deadline, size cap).
+    http = GuardedClient(rt.settings.outbound_policy(), user_agent="email-engine-campaign-gateway/1")
+    bindings = MailwizzBindings(
+        config.mailwizz,
+        http,
+        retry=RetryPolicy(
+            attempts=config.mailwizz_attempts,
+            first_wait=config.mailwizz_first_wait_seconds,
+            max_wait=config.mailwizz_max_wait_seconds,
+        ),
+        max_response_bytes=config.mailwizz_max_response_bytes,
+    )
+    rt.on_stop.extend([bindings.close, http.close, clients.close])
+    scheduler = JobScheduler(rt.jobs)
+    quota_sync = MailwizzQuotaSync(
+        unit_of_work, rt.clock, directory=bindings, ippool=ippool, request_sync=scheduler.sync_tenant_quotas
+    )
+    campaigns = CampaignUseCases(
+        unit_of_work,
+        rt.clock,
+        policy=CampaignPolicy(
+            max_contacts=config.max_contacts_per_request,
+            max_reported_problems=config.max_reported_problems,
+            attempts=config.mailwizz_attempts,
+            first_wait_seconds=config.mailwizz_first_wait_seconds,
+            max_wait_seconds=config.mailwizz_max_wait_seconds,
+            lease_seconds=config.campaign_lease_seconds,
+            check_recipient_domains=config.check_recipient_domains,
+        ),
+        directory=bindings,
+        ippool=ippool,
+        reputation=ReputationPeer(clients),
+        resolver=DnsRecipientResolver(
+            parse_nameservers(config.dns_nameservers), timeout=config.dns_timeout, concurrency=config.dns_concurrency
+        ),
+        quota_sync=quota_sync,
+    )
     gateway = SshNodeGateway(
         SshSettings(
             client_key_file=config.pmta_ssh_key_file,
@@ -84,23 +132,24 @@ def build(rt: Runtime) -> CampaignGatewayApp:
             connect_attempts=config.pmta_connect_attempts,
         )
     )
-    scheduler = JobScheduler(rt.jobs)
     nodes = NodeUseCases(unit_of_work, rt.clock)
+    deploys = DeployUseCases(
+        unit_of_work,
+        rt.clock,
+        ippool=ippool,
+        nodes=gateway,
+        scheduler=scheduler,
+        settings=DeploySettings(
+            lease=timedelta(seconds=config.pmta_lease_seconds),
+            accounting_forwarder_command=config.pmta_accounting_forwarder_command or None,
+        ),
+    )
     return CampaignGatewayApp(
         config=config,
-        campaigns=CampaignUseCases(unit_of_work, rt.clock, max_contacts=config.max_contacts_per_request),
+        campaigns=campaigns,
+        mailwizz=quota_sync,
         nodes=nodes,
-        deploys=DeployUseCases(
-            unit_of_work,
-            rt.clock,
-            ippool=ippool,
-            nodes=gateway,
-            scheduler=scheduler,
-            settings=DeploySettings(
-                lease=timedelta(seconds=config.pmta_lease_seconds),
-                accounting_forwarder_command=config.pmta_accounting_forwarder_command or None,
-            ),
-        ),
+        deploys=deploys,
         accounting=AccountingUseCases(
             unit_of_work,
             rt.clock,
@@ -116,11 +165,12 @@ def build(rt: Runtime) -> CampaignGatewayApp:
         bounces=BounceUseCases(
             unit_of_work,
             rt.clock,
-            webhooks=BounceWebhookSender(outbound),
+            webhooks=BounceWebhookSender(http),
             settings=BounceSettings(
                 retry=RetryPlan(max_delay=timedelta(seconds=config.bounce_retry_max_delay_seconds))
             ),
         ),
+        ip_events=IpEventHandlers(mailwizz=quota_sync, deploys=deploys),
         unit_of_work=unit_of_work,
     )
 
@@ -131,17 +181,20 @@ def add_servicers(app: CampaignGatewayApp, server: grpc.Server) -> None:
 
 
 def subscriptions(app: CampaignGatewayApp) -> Subscriptions:
+    # Each handler only enqueues jobs (see app/ip_events.py for why).
     return Subscriptions(
-        unit_of_work=app.unit_of_work,  # type: ignore[arg-type]
+        unit_of_work=app.unit_of_work,
         handlers={
-            ippool_events.IpQuotaChanged: app.deploys.on_ip_quota_changed,  # type: ignore[dict-item]
-            ippool_events.IpStateChanged: app.deploys.on_ip_state_changed,  # type: ignore[dict-item]
+            ippool_events.IpRegistered: app.ip_events.on_ip_registered,
+            ippool_events.IpStateChanged: app.ip_events.on_ip_state_changed,
+            ippool_events.IpQuotaChanged: app.ip_events.on_ip_quota_changed,
         },
     )
 
 
 def periodic_jobs(config: CampaignGatewaySettings) -> list[PeriodicJob]:
     return [
+        PeriodicJob("campaign-gateway-quota-sync", jobs.sync_quotas, timedelta(seconds=config.quota_sync_seconds)),
         PeriodicJob("pmta-deploy-all", jobs.deploy_all, timedelta(seconds=config.pmta_deploy_interval_seconds)),
         PeriodicJob(
             "accounting-ingest-all", jobs.ingest_all, timedelta(seconds=config.accounting_pull_interval_seconds)

@@ -13,7 +13,6 @@ from campaign_gateway.app.delivery_views import (
     NodeView,
     ProblemView,
     PushReport,
-    SuppressionView,
 )
 from campaign_gateway.domain.pmta_nodes import NodeSpec
 from emailengine.campaign.v1 import delivery_service_pb2 as pb
@@ -155,16 +154,6 @@ def push_to_proto(report: PushReport) -> pb.PushAccountingResponse:
         pending=report.pending,
         unattributed=report.unattributed,
         problems=[problem_to_proto(p) for p in report.problems],
-    )
-
-
-def suppression_to_proto(view: SuppressionView) -> pb.Suppression:
-    return pb.Suppression(
-        tenant_id=view.tenant_id,
-        email=view.email,
-        reason=view.reason,
-        source=view.source,
-        create_time=_time(view.created_at),
     )
 
 

@@ -1,6 +1,13 @@
-"""The campaign-gateway's jobs: module-level functions of the application, which the in-process runner or an RQ
-worker (`emailengine worker campaign-gateway`) calls. Work on a PowerMTA node is one job per node, serialised by
-the node's lease, so any number of workers can run them."""
+"""campaign-gateway's jobs: module-level functions of the application, which the in-process runner or an RQ
+worker (`emailengine worker campaign-gateway`) calls by name.
+
+MailWizz: `sync_quotas` is the periodic full quota sync (every EE_CAMPAIGN_GATEWAY_QUOTA_SYNC_SECONDS);
+`sync_tenant_quotas` is the one an ip-pool event asks for. Both read the IP pool when they run and write under the
+MailWizz database's named lock, so running them twice, or on N workers at once, writes the same rows once.
+
+PowerMTA: work on a node is one job per node, serialised by the node's lease, so any number of workers can run
+them.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,23 @@ from campaign_gateway.app.delivery_views import Deployment, IngestReport
 
 if TYPE_CHECKING:
     from campaign_gateway.bootstrap import CampaignGatewayApp
+
+
+# ---------------------------------------------------------------- MailWizz quotas
+
+
+def sync_quotas(app: CampaignGatewayApp) -> int:
+    """Syncs every tenant with a MailWizz binding; returns how many synced (a failing one is recorded)."""
+    return len(app.mailwizz.sync_all())
+
+
+def sync_tenant_quotas(app: CampaignGatewayApp, tenant: str) -> int:
+    """Syncs one tenant now; returns the number of rows written or created."""
+    report = app.mailwizz.sync_tenant(tenant)
+    return len(report.written) + len(report.created)
+
+
+# ---------------------------------------------------------------- PowerMTA nodes, accounting, bounces
 
 
 def deploy_all(app: CampaignGatewayApp) -> int:

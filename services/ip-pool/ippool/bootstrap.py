@@ -1,10 +1,11 @@
-"""The ip-pool assembled: its application (use cases over the database), and its definition for the platform.
+"""The ip-pool assembled: its application (use cases over its unit of work), and its definition for the platform.
 
 `DEFINITION` is registered as the `ip-pool` entry point of `emailengine.services` (pyproject.toml).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -14,49 +15,47 @@ import grpc
 from emailengine.ippool.v1 import ippool_service_pb2_grpc as pb_grpc
 from emailengine.reputation.v1 import events_pb2 as reputation_events
 from ippool import jobs
+from ippool.adapters.unit_of_work import SqlIpPoolUnitOfWork
 from ippool.app.allocation import AllocationUseCases
+from ippool.app.daily import DailyUseCases
 from ippool.app.ips import IpUseCases
 from ippool.app.schedules import ScheduleUseCases
-from ippool.app.signals import SignalUseCases, listing_handler
+from ippool.app.signals import SignalUseCases
 from ippool.app.tenants import TenantUseCases
 from ippool.config import IpPoolSettings, load_config
 from ippool.server import IpPoolServicer
-from libs.clock import Clock
-from libs.db import Database
 from libs.events import Subscriptions
 from libs.jobs import PeriodicJob
 from libs.runtime import Runtime, ServiceDefinition
-from libs.unit_of_work import SqlUnitOfWork
 
 SERVICE = "ip-pool"
 
 
 @dataclass
 class IpPoolApp:
-    db: Database
-    clock: Clock
     config: IpPoolSettings
+    unit_of_work: Callable[[], SqlIpPoolUnitOfWork]
     ips: IpUseCases
     tenants: TenantUseCases
     schedules: ScheduleUseCases
     signals: SignalUseCases
     allocations: AllocationUseCases
-
-    def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.db, source=SERVICE, clock=self.clock)
+    daily: DailyUseCases
 
 
 def build(rt: Runtime) -> IpPoolApp:
-    now = rt.clock.now
+    def unit_of_work() -> SqlIpPoolUnitOfWork:
+        return SqlIpPoolUnitOfWork(rt.db, source=SERVICE, clock=rt.clock)
+
     app = IpPoolApp(
-        db=rt.db,
-        clock=rt.clock,
         config=rt.config,
-        ips=IpUseCases(rt.db, now),
-        tenants=TenantUseCases(rt.db, now),
-        schedules=ScheduleUseCases(rt.db, now),
-        signals=SignalUseCases(rt.db, now),
-        allocations=AllocationUseCases(rt.db, now),
+        unit_of_work=unit_of_work,
+        ips=IpUseCases(unit_of_work, rt.clock),
+        tenants=TenantUseCases(unit_of_work, rt.clock),
+        schedules=ScheduleUseCases(unit_of_work, rt.clock),
+        signals=SignalUseCases(unit_of_work, rt.clock),
+        allocations=AllocationUseCases(unit_of_work, rt.clock),
+        daily=DailyUseCases(unit_of_work, rt.clock),
     )
     for tenant_id in rt.config.seed_tenant_ids:
         app.tenants.ensure(tenant_id)
@@ -64,18 +63,13 @@ def build(rt: Runtime) -> IpPoolApp:
 
 
 def add_servicers(app: IpPoolApp, server: grpc.Server) -> None:
-    pb_grpc.add_IpPoolServiceServicer_to_server(
-        IpPoolServicer(app.ips, app.tenants, app.schedules, app.signals, app.allocations), server
-    )
+    pb_grpc.add_IpPoolServiceServicer_to_server(IpPoolServicer(app), server)
 
 
 def subscriptions(app: IpPoolApp) -> Subscriptions:
-    on_listing = listing_handler(app.clock.now)
     return Subscriptions(
         unit_of_work=app.unit_of_work,
-        handlers={
-            reputation_events.IpListingChanged: lambda uow, envelope, event: on_listing(uow.session, envelope, event)
-        },
+        handlers={reputation_events.IpListingChanged: app.signals.on_listing_changed},  # type: ignore[dict-item]
     )
 
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from notifier.app.service import Notifier
+    from notifier.bootstrap import Notifier
 
 
 def deliver_due(app: Notifier) -> int:
     """One delivery pass."""
-    return app.worker.deliver_once()
+    return app.delivery.deliver_once()
 
 
 def prune_dedup(app: Notifier) -> int:
     """Drop ended dedup windows."""
-    return app.prune()
+    return app.intake.forget_ended_windows()

@@ -1,4 +1,5 @@
 """The reputation service: blocklist scans of sending IPs and DNS authentication checks of domains.
 
-`reputation.domain` holds the rules (pure); `reputation.adapters` talks to DNS.
+Read it top-down (docs/architecture.md): `bootstrap.py` assembles it, `server.py` answers the API through
+`mapping.py`, `app/` holds the use cases, `domain/` the rules (pure), `adapters/` the database and DNS.
 """

@@ -1,11 +1,12 @@
-"""The reputation service assembled: its application (use cases over the database and DNS), and its
-definition for the platform.
+"""The reputation service assembled: its application (use cases over its database and DNS), and its definition
+for the platform.
 
 `DEFINITION` is registered as the `reputation` entry point of `emailengine.services` (pyproject.toml).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -14,18 +15,19 @@ import grpc
 
 from emailengine.ippool.v1 import events_pb2 as ippool_events
 from emailengine.reputation.v1 import reputation_service_pb2_grpc as pb_grpc
-from libs.clock import Clock
-from libs.db import Database
 from libs.events import Subscriptions
 from libs.jobs import PeriodicJob
+from libs.rate_limit import InMemoryRateLimiter, RedisRateLimiter
 from libs.runtime import Runtime, ServiceDefinition
-from libs.unit_of_work import SqlUnitOfWork
 from reputation import jobs
-from reputation.app import watchlist
+from reputation.adapters.dns_checks import ResolverDnsChecks
+from reputation.adapters.unit_of_work import JobRunClaims, SqlReputationUnitOfWork
+from reputation.app.context import ReputationContext
 from reputation.app.domains import DomainValidation
 from reputation.app.metrics import ReputationMetrics
 from reputation.app.scanning import IpScans
 from reputation.app.tenant_domains import TenantDomainChecks
+from reputation.app.watchlist import Watchlist
 from reputation.app.zones import ZoneUseCases
 from reputation.config import ReputationConfig, load_config
 from reputation.server import ReputationServicer
@@ -35,29 +37,37 @@ SERVICE = "reputation"
 
 @dataclass
 class ReputationApp:
-    db: Database
-    clock: Clock
     config: ReputationConfig
+    unit_of_work: Callable[[], SqlReputationUnitOfWork]  # what the event handlers run in
     ips: IpScans
     domains: DomainValidation
     zones: ZoneUseCases
     tenant_domains: TenantDomainChecks
-
-    def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.db, source=SERVICE, clock=self.clock)
+    watchlist: Watchlist
 
 
 def build(rt: Runtime) -> ReputationApp:
+    def unit_of_work() -> SqlReputationUnitOfWork:
+        return SqlReputationUnitOfWork(rt.db, source=SERVICE, clock=rt.clock)
+
     config: ReputationConfig = rt.config
-    metrics = ReputationMetrics(rt.metrics)
-    return ReputationApp(
-        db=rt.db,
-        clock=rt.clock,
+    context = ReputationContext(
+        unit_of_work=unit_of_work,
         config=config,
-        ips=IpScans(rt.db, config, rt.clock, metrics),
-        domains=DomainValidation(rt.db, config, rt.clock),
-        zones=ZoneUseCases(rt.db, config, rt.clock),
-        tenant_domains=TenantDomainChecks(rt.db, config, rt.clock, metrics),
+        clock=rt.clock,
+        dns=ResolverDnsChecks(config.dns, clock=rt.clock, max_in_flight=config.max_in_flight, budgets=config.budgets),
+        claims=JobRunClaims(rt.db),
+        metrics=ReputationMetrics(rt.metrics),
+        limiter=RedisRateLimiter(rt.redis) if rt.redis is not None else InMemoryRateLimiter(),
+    )
+    return ReputationApp(
+        config=config,
+        unit_of_work=unit_of_work,
+        ips=IpScans(context),
+        domains=DomainValidation(context),
+        zones=ZoneUseCases(context),
+        tenant_domains=TenantDomainChecks(context),
+        watchlist=Watchlist(context),
     )
 
 
@@ -69,18 +79,14 @@ def subscriptions(app: ReputationApp) -> Subscriptions:
     return Subscriptions(
         unit_of_work=app.unit_of_work,
         handlers={
-            ippool_events.IpRegistered: lambda uow, envelope, event: watchlist.on_ip_registered(
-                uow.session, envelope, event
-            ),
-            ippool_events.IpStateChanged: lambda uow, envelope, event: watchlist.on_ip_state_changed(
-                uow.session, envelope, event
-            ),
+            ippool_events.IpRegistered: app.watchlist.on_ip_registered,
+            ippool_events.IpStateChanged: app.watchlist.on_ip_state_changed,
         },
     )
 
 
 def periodic_jobs(config: ReputationConfig) -> list[PeriodicJob]:
-    # The jobs run every tick; each works only when its interval's slot is not taken yet (claim_once).
+    # The jobs run every tick; each works only when its interval's slot is not taken yet.
     scan_tick = min(config.scan_tick, config.scan_interval)
     domain_tick = min(config.scan_tick, config.domain_check_interval)
     return [

@@ -1,6 +1,9 @@
-"""The reputation service's settings (EE_REPUTATION_*, EE_DNS_*), checked once into a `ReputationConfig`.
+"""The reputation service's settings (EE_REPUTATION_*, EE_DNS_*), read and validated once at start into a
+`ReputationConfig`.
 
-A bad value stops the process with one line naming the variable, as for the platform settings.
+Each variable is typed and bounded where it is declared; what needs the zone catalogue (zone keys, retargeted
+names) is checked in `build_config`. A bad value stops the process with one line naming the variable, as for
+the platform settings.
 """
 
 from __future__ import annotations
@@ -9,20 +12,32 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from libs.config import load
-from libs.errors import FieldViolation, InvalidArgument
-from reputation.adapters.dns_client import NAMESERVERS_ENV, TIMEOUT_ENV, DnsSettings
+from libs.errors import InvalidArgument
+from libs.rate_limit import Limit
+from reputation.adapters.dns_client import DnsSettings, Nameserver, parse_nameservers, system_nameservers
 from reputation.adapters.dnsbl_scanner import ZoneBudget
 from reputation.domain.scan import DEFAULT_SCAN_INTERVAL, validate_scan_interval
-from reputation.domain.validation import normalize_zone_name
 from reputation.domain.zones import DEFAULT_CATALOGUE, Zone, ZoneCatalogue, ZoneKind
+
+# The two allowances a tenant's on-demand DNS use draws on.
+CHECKS = "reputation-checks"  # CheckIp, ValidateDomain
+TENANT_SCANS = "reputation-tenant-scans"  # ScanTenant, CheckTenantDomains
 
 SCAN_INTERVAL_ENV = "EE_REPUTATION_SCAN_INTERVAL_SECONDS"
 DOMAIN_CHECK_INTERVAL_ENV = "EE_REPUTATION_DOMAIN_CHECK_INTERVAL_SECONDS"
+
+
+def _comma_separated(value: object) -> object:
+    """A list variable is written `a,b,c` (empty = none), not as JSON."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
 
 
 class DnsEnvSettings(BaseSettings):
@@ -30,11 +45,29 @@ class DnsEnvSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="EE_DNS_", extra="ignore")
 
-    nameservers: str = Field(
-        default="",
+    nameservers: Annotated[tuple[Nameserver, ...], NoDecode] = Field(
+        default=(),
         description="Comma-separated host:port of the operator's own recursive resolver(s); empty = /etc/resolv.conf",
     )
-    timeout: str = Field(default="2", description="Seconds one DNS question may take, retries included (0.05-60)")
+    timeout: float = Field(
+        default=2.0, ge=0.05, le=60, description="Seconds one DNS question may take, retries included (0.05-60)"
+    )
+
+    @field_validator("nameservers", mode="before")
+    @classmethod
+    def _parse_nameservers(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_nameservers(value)
+        except InvalidArgument as exc:
+            raise ValueError(exc.violations[0].description) from None
+
+    def resolver(self) -> DnsSettings:
+        """What the DNS clients are built with: the nameservers given, else those of /etc/resolv.conf."""
+        return DnsSettings(
+            self.nameservers or system_nameservers(), timeout=self.timeout, check_timeout=max(10.0, 5 * self.timeout)
+        )
 
 
 class ZoneBudgetSetting(BaseModel):
@@ -57,8 +90,12 @@ class ReputationSettings(BaseSettings):
     scan_tick_seconds: float = Field(
         default=60, gt=0, le=3600, description="How often a replica looks whether the next scan slot has begun"
     )
-    ip_zones: str = Field(default="", description="Comma-separated default IP zones (keys); empty = the 9 built-in")
-    domain_zones: str = Field(default="", description="Comma-separated default domain zones; empty = DBL, SURBL, URIBL")
+    ip_zones: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated default IP zones (keys); empty = the 9 built-in"
+    )
+    domain_zones: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated default domain zones; empty = DBL, SURBL, URIBL"
+    )
     zone_names: dict[str, str] = Field(
         default_factory=dict,
         description='JSON {zone key: DNS name queried instead}, e.g. {"spamhaus-zen": "<key>.zen.dq.spamhaus.net"}',
@@ -69,6 +106,16 @@ class ReputationSettings(BaseSettings):
     )
     max_in_flight: int = Field(default=512, ge=1, le=8192, description="DNS questions in flight during a scan")
     history_days: int = Field(default=90, ge=1, le=3650, description="Scan results kept per IP")
+    checks_per_minute: float = Field(
+        default=30, gt=0, le=6000, description="On-demand CheckIp and ValidateDomain calls per tenant and minute"
+    )
+    checks_burst: int = Field(default=10, ge=1, le=1000, description="...of which this many at once")
+    tenant_scans_per_hour: float = Field(
+        default=12, gt=0, le=3600, description="On-demand ScanTenant and CheckTenantDomains calls per tenant and hour"
+    )
+    tenant_scans_burst: int = Field(default=3, ge=1, le=100, description="...of which this many at once")
+
+    _split_zones = field_validator("ip_zones", "domain_zones", mode="before")(_comma_separated)
 
 
 @dataclass(frozen=True)
@@ -85,11 +132,13 @@ class ReputationConfig:
     scan_tick: timedelta = timedelta(seconds=60)
     domain_check_interval: timedelta = DEFAULT_SCAN_INTERVAL
     history: timedelta = timedelta(days=90)
+    # Per tenant: the calls that send DNS questions to the blocklist operators on demand.
+    check_limit: Limit = field(default_factory=lambda: Limit(CHECKS, per_minute=30, burst=10))
+    tenant_scan_limit: Limit = field(default_factory=lambda: Limit(TENANT_SCANS, per_minute=12 / 60, burst=3))
 
 
 def build_config(own: ReputationSettings, dns: DnsEnvSettings) -> ReputationConfig:
-    """Raises InvalidArgument naming the variable when a value does not make sense."""
-    dns_settings = DnsSettings.from_env({NAMESERVERS_ENV: dns.nameservers, TIMEOUT_ENV: dns.timeout})
+    """Raises InvalidArgument naming the variable when a value does not fit the zone catalogue or the intervals."""
     interval = validate_scan_interval(timedelta(seconds=own.scan_interval_seconds), SCAN_INTERVAL_ENV)
     domain_interval = validate_scan_interval(
         timedelta(seconds=own.domain_check_interval_seconds), DOMAIN_CHECK_INTERVAL_ENV
@@ -104,11 +153,13 @@ def build_config(own: ReputationSettings, dns: DnsEnvSettings) -> ReputationConf
         catalogue = ZoneCatalogue(zones)
     except ValueError as exc:
         raise InvalidArgument("EE_REPUTATION_ZONE_NAMES", str(exc)) from None
-    default_ip = _default_zones(catalogue, own.ip_zones, ZoneKind.IP, "EE_REPUTATION_IP_ZONES")
-    default_domain = _default_zones(catalogue, own.domain_zones, ZoneKind.DOMAIN, "EE_REPUTATION_DOMAIN_ZONES")
+    default_ip = catalogue.select(own.ip_zones, "EE_REPUTATION_IP_ZONES", ZoneKind.IP) or catalogue.ip_zones()
+    default_domain = (
+        catalogue.select(own.domain_zones, "EE_REPUTATION_DOMAIN_ZONES", ZoneKind.DOMAIN) or catalogue.domain_zones()
+    )
     budgets = {key: ZoneBudget(b.max_in_flight, b.max_qps, b.max_queries) for key, b in own.zone_budgets.items()}
     return ReputationConfig(
-        dns=dns_settings,
+        dns=dns.resolver(),
         catalogue=catalogue,
         default_ip_zones=default_ip,
         default_domain_zones=default_domain,
@@ -118,47 +169,9 @@ def build_config(own: ReputationSettings, dns: DnsEnvSettings) -> ReputationConf
         scan_tick=timedelta(seconds=own.scan_tick_seconds),
         domain_check_interval=domain_interval,
         history=timedelta(days=own.history_days),
+        check_limit=Limit(CHECKS, per_minute=own.checks_per_minute, burst=own.checks_burst),
+        tenant_scan_limit=Limit(TENANT_SCANS, per_minute=own.tenant_scans_per_hour / 60, burst=own.tenant_scans_burst),
     )
-
-
-def find_zone(catalogue: ZoneCatalogue, handle: str) -> Zone | None:
-    """A zone by key, by the name queried, or by its public name (`zen.spamhaus.org` even when retargeted)."""
-    found = catalogue.get(handle)
-    if found is None:
-        public = DEFAULT_CATALOGUE.get(handle)
-        found = catalogue.get(public.key) if public is not None else None
-    return found
-
-
-def select_zones(catalogue: ZoneCatalogue, handles: list[str], kind: ZoneKind, field_name: str) -> tuple[Zone, ...]:
-    """The zones named, in order, duplicates dropped; every unknown zone or zone of the wrong kind is named."""
-    problems: list[FieldViolation] = []
-    zones: list[Zone] = []
-    for i, handle in enumerate(handles):
-        where = f"{field_name}[{i}]"
-        zone = find_zone(catalogue, handle) if isinstance(handle, str) else None
-        if zone is None:
-            try:
-                normalize_zone_name(handle, where)
-                problems.append(FieldViolation(where, f"unknown blocklist zone {handle!r}"))
-            except InvalidArgument as exc:
-                problems.extend(exc.violations)
-        elif zone.kind is not kind:
-            problems.append(
-                FieldViolation(where, f"{handle!r} lists {zone.kind.value}s; {field_name} takes {kind.value} lists")
-            )
-        elif zone not in zones:
-            zones.append(zone)
-    if problems:
-        raise InvalidArgument.many(problems)
-    return tuple(zones)
-
-
-def _default_zones(catalogue: ZoneCatalogue, value: str, kind: ZoneKind, env: str) -> tuple[Zone, ...]:
-    handles = [h.strip() for h in value.split(",") if h.strip()]
-    if not handles:
-        return catalogue.ip_zones() if kind is ZoneKind.IP else catalogue.domain_zones()
-    return select_zones(catalogue, handles, kind, env)
 
 
 def load_config() -> ReputationConfig:

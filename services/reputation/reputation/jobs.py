@@ -1,7 +1,7 @@
 """The reputation service's periodic jobs: module-level functions of the application (RQ finds them by name).
 
 They run with the application's clock: a test that built the service on a FakeClock moves the clock and calls
-them. `claim_once` on the slot makes one replica (or one RQ worker) scan or check per slot, however many look.
+them. A claim on the slot makes one replica (or one RQ worker) scan or check per slot, however many look.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from campaign_gateway.bootstrap import DEFINITION as GATEWAY
+from emailengine.campaign.v1 import campaign_service_pb2_grpc as campaign_pb_grpc
 from emailengine.campaign.v1 import delivery_service_pb2 as pb
 from emailengine.campaign.v1 import delivery_service_pb2_grpc as pb_grpc
 from emailengine.ippool.v1 import ippool_service_pb2 as ippool_pb
@@ -57,6 +58,12 @@ class Delivery:
     def call(self, method: str, request: Any, token: str | None = None, metadata: tuple = ()) -> Any:
         auth = (("authorization", f"Bearer {token or self.gateway.token()}"),)
         return getattr(self.stub, method)(request, metadata=auth + metadata, timeout=60)
+
+    def call_campaigns(self, method: str, request: Any, token: str | None = None) -> Any:
+        """The same service's CampaignService (the suppression lists are there)."""
+        auth = (("authorization", f"Bearer {token or self.gateway.token()}"),)
+        stub = campaign_pb_grpc.CampaignServiceStub(self.gateway.channel)
+        return getattr(stub, method)(request, metadata=auth, timeout=60)
 
     def register_node(self, node: PmtaNodeServer, **overrides: Any) -> pb.PmtaNode:
         assert node.host_key is not None

@@ -17,6 +17,8 @@ import grpc
 import pytest
 
 from campaign_gateway import jobs
+from campaign_gateway.domain.contacts import suppression_key
+from emailengine.campaign.v1 import campaign_service_pb2 as campaign_pb
 from emailengine.campaign.v1 import delivery_service_pb2 as pb
 from tests.harness.servers import free_port
 from tests.harness.ssh_server import KeyPair, PmtaNodeServer
@@ -132,19 +134,19 @@ def test_a_webhook_failing_for_a_while_gets_every_bounce_exactly_once(delivery: 
             "GetBounceRoute", pb.GetBounceRouteRequest(tenant_id="sos-expat", route_id=route.route_id)
         )
         assert (state.delivered, state.pending, state.failed) == (5, 0, 0)
-        suppressed = delivery.call("ListSuppressions", pb.ListSuppressionsRequest(tenant_id="sos-expat")).suppressions
-        assert sorted((s.email, s.reason, s.source) for s in suppressed) == [
-            ("gone0@yahoo.fr", "hard-bounce", "pmta:pmta-a"),
-            ("gone1@yahoo.fr", "hard-bounce", "pmta:pmta-a"),
-            ("gone2@yahoo.fr", "hard-bounce", "pmta:pmta-a"),
+        listed = delivery.call_campaigns("ListSuppressions", campaign_pb.ListSuppressionsRequest(tenant="sos-expat"))
+        # On the one suppression list campaigns read: the recipient as campaigns send to it (domain without case).
+        assert sorted((s.email, s.reason, s.source) for s in listed.suppressions) == [
+            ("Gone0@yahoo.fr", "hard-bounce", "pmta:pmta-a"),
+            ("Gone1@yahoo.fr", "hard-bounce", "pmta:pmta-a"),
+            ("Gone2@yahoo.fr", "hard-bounce", "pmta:pmta-a"),
             ("ok1@gmail.com", "hard-bounce", "pmta:pmta-a"),
             ("ok2@gmail.com", "complaint", "pmta:pmta-a"),
         ]
         with delivery.app.unit_of_work() as uow:
-            assert uow.suppressions.is_suppressed_many("sos-expat", ["GONE1@yahoo.fr", "ok0@gmail.com"]) == {
-                "gone1@yahoo.fr"
-            }
-            assert uow.suppressions.is_suppressed_many("ulixai", ["gone1@yahoo.fr"]) == set()
+            keys = [suppression_key(email) for email in ("GONE1@yahoo.fr", "ok0@gmail.com")]
+            assert uow.suppressions.matching("sos-expat", keys) == {"gone1@yahoo.fr"}
+            assert uow.suppressions.matching("ulixai", keys) == set()
     finally:
         receiver.close()
 
@@ -152,28 +154,32 @@ def test_a_webhook_failing_for_a_while_gets_every_bounce_exactly_once(delivery: 
 def test_suppressions_and_routes_are_the_tenants_own(delivery: Delivery) -> None:
     operator = delivery.gateway.token("sos-expat")
     other = delivery.gateway.token("ulixai")
-    added = delivery.call(
-        "BatchCreateSuppressions",
-        pb.BatchCreateSuppressionsRequest(tenant_id="sos-expat", emails=["A@example.com", "b@example.com"]),
-        token=operator,
+    entries = [campaign_pb.SuppressionEntry(email=e, reason="manual") for e in ("A@example.com", "b@example.com")]
+    added = delivery.call_campaigns(
+        "AddSuppressions", campaign_pb.AddSuppressionsRequest(tenant="sos-expat", entries=entries), token=operator
     )
     assert added.added == 2
     with pytest.raises(grpc.RpcError) as bad:
-        delivery.call(
-            "BatchCreateSuppressions",
-            pb.BatchCreateSuppressionsRequest(tenant_id="sos-expat", emails=["not an address"]),
+        delivery.call_campaigns(
+            "RemoveSuppressions",
+            campaign_pb.RemoveSuppressionsRequest(tenant="sos-expat", emails=["not an address"]),
             token=operator,
         )
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "emails[0]" in bad.value.details()
     with pytest.raises(grpc.RpcError) as denied:
-        delivery.call("ListSuppressions", pb.ListSuppressionsRequest(tenant_id="sos-expat"), token=other)
+        listing = campaign_pb.ListSuppressionsRequest(tenant="sos-expat")
+        delivery.call_campaigns("ListSuppressions", listing, token=other)
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    removed = delivery.call(
-        "BatchDeleteSuppressions",
-        pb.BatchDeleteSuppressionsRequest(tenant_id="sos-expat", emails=["a@example.com"]),
+    with pytest.raises(grpc.RpcError) as denied:
+        removal = campaign_pb.RemoveSuppressionsRequest(tenant="sos-expat", emails=["b@example.com"])
+        delivery.call_campaigns("RemoveSuppressions", removal, token=other)
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    removed = delivery.call_campaigns(
+        "RemoveSuppressions",
+        campaign_pb.RemoveSuppressionsRequest(tenant="sos-expat", emails=["a@EXAMPLE.com", "c@example.com"]),
         token=operator,
     )
-    assert removed.removed == 1
+    assert (removed.removed, removed.not_present) == (1, 1)
     with pytest.raises(grpc.RpcError) as weak:
         delivery.call(
             "CreateBounceRoute",

@@ -1,8 +1,11 @@
-"""Migration 0002 (PowerMTA, accounting, suppressions, bounces) on a database of the first version, with rows,
-on SQLite and PostgreSQL: the campaigns stay, the new tables work, and it goes down again."""
+"""The whole chain 0001 -> 0002_mailwizz -> 0003_pmta on a database of the first version, with rows at each step,
+on SQLite and PostgreSQL: the campaigns and the suppression list stay, the PowerMTA tables work, a suppression
+accounting adds (source "pmta:<node>", wider than 0002 allowed) is kept whole, and it goes down again step by
+step."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from campaign_gateway.adapters.tables import campaigns
 from campaign_gateway.adapters.unit_of_work import SqlCampaignUnitOfWork
 from campaign_gateway.bootstrap import DEFINITION
 from campaign_gateway.domain.accounting import DayTotals, Origin, TotalsKey
+from campaign_gateway.domain.contacts import Suppression
 from campaign_gateway.domain.providers import ProviderGroup
 from libs.clock import FakeClock
 from libs.config import Settings
@@ -44,17 +48,28 @@ def _upgrade_from_first_version(db: Database) -> None:
             ),
             {"t": NOW},
         )
+    with db.engine.begin() as conn:
+        command.upgrade(_alembic(conn, db), "campaign_0002_mailwizz")
+        conn.execute(
+            sa.text(
+                "INSERT INTO suppressions (tenant, address_key, email, reason, source, create_time)"
+                " VALUES ('sos-expat', 'ann@x.example', 'Ann@x.example', 'manual', 'api', :t)"
+            ),
+            {"t": NOW},
+        )
     migrate(db, DEFINITION.migrations)
     with db.transaction() as session:
         assert session.execute(sa.select(campaigns.c.campaign_id)).scalars().all() == ["c1"]
     uow = SqlCampaignUnitOfWork(db, source="test", clock=FakeClock(NOW))
     key = TotalsKey("192.0.2.10", date(2026, 1, 5), ProviderGroup.GMAIL)
+    node = "pmta-" + "n" * 58  # the longest node name
     with uow:
         uow.accounting.add_totals({key: DayTotals(sent=2, delivered=1, bounced_hard=1)})
         uow.accounting.add_totals({key: DayTotals(sent=1, delivered=1)})
         uow.accounting.add_origins([("m\x1fmsg-1@x", Origin("192.0.2.10", date(2026, 1, 5), "GMAIL"))], day=NOW.date())
         uow.accounting.add_seen("pmta-a", {490000: [b"0123456789abcdef"]})
-        assert uow.suppressions.add_many("sos-expat", [("A@x.example", "hard-bounce")], source="test", now=NOW) == 1
+        bounced = Suppression("sos-expat", "Bob@x.example", "hard-bounce", f"pmta:{node}", NOW)
+        assert uow.suppressions.add([bounced, replace(bounced, email="ANN@x.example")]) == 1
         assert uow.leases.acquire("pmta-a", "deploy", "one", now=NOW, until=NOW.replace(hour=10))
         uow.commit()
     with uow:
@@ -63,11 +78,16 @@ def _upgrade_from_first_version(db: Database) -> None:
             "m\x1fmsg-1@x": Origin("192.0.2.10", date(2026, 1, 5), "GMAIL")
         }
         assert uow.accounting.load_seen("pmta-a", {490000}) == {b"0123456789abcdef"}
-        assert uow.suppressions.is_suppressed_many("sos-expat", ["a@x.example"]) == {"a@x.example"}
+        listed = {s.email: s.source for s in uow.suppressions.list(tenant="sos-expat", limit=10, after=None)}
+        assert listed == {"Ann@x.example": "api", "Bob@x.example": f"pmta:{node}"}
         assert not uow.leases.acquire("pmta-a", "deploy", "two", now=NOW, until=NOW.replace(hour=10))
     with db.engine.begin() as conn:
-        command.downgrade(_alembic(conn, db), "campaign_0001")
+        command.downgrade(_alembic(conn, db), "campaign_0002_mailwizz")
         assert sa.inspect(conn).get_table_names(schema=db.schema).count("pmta_nodes") == 0
+        kept = conn.execute(sa.text("SELECT email, source FROM suppressions ORDER BY email")).all()
+        assert [tuple(row) for row in kept] == [("Ann@x.example", "api"), ("Bob@x.example", f"pmta:{node}"[:63])]
+        command.downgrade(_alembic(conn, db), "campaign_0001")
+        assert sa.inspect(conn).get_table_names(schema=db.schema).count("suppressions") == 0
     db.dispose()
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -16,6 +17,7 @@ from campaign_gateway.adapters.mailwizz_api import (
     MailwizzAuthError,
     MailwizzBatchIncomplete,
     MailwizzClient,
+    MailwizzDestinationRefused,
     MailwizzTimeout,
     MailwizzUnavailable,
     MailwizzValidationError,
@@ -23,12 +25,19 @@ from campaign_gateway.adapters.mailwizz_api import (
     SignedKeyPair,
     SubscriberInput,
 )
+from libs.outbound import GuardedClient, OutboundPolicy
 from tests.standins.mailwizz_api import Customer, MailwizzApiStandIn
 
 pytestmark = pytest.mark.integration
 
 FAST = RetryPolicy(attempts=4, first_wait=0.01, max_wait=0.05)
 KEY = "k" * 40
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+def guarded(deadline_seconds: float) -> GuardedClient:
+    """The platform's client for user-supplied URLs, with loopback allowed as an operator allows its MailWizz."""
+    return GuardedClient(OutboundPolicy(allowed_networks=LOOPBACK, deadline_seconds=deadline_seconds))
 
 
 @pytest.fixture
@@ -39,9 +48,10 @@ def standin() -> Iterator[MailwizzApiStandIn]:
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=httpx.Timeout(5.0)) as client:
-        yield client
+def http() -> Iterator[GuardedClient]:
+    client = guarded(5.0)
+    yield client
+    client.close()
 
 
 @pytest.fixture
@@ -50,7 +60,7 @@ def tenant(standin: MailwizzApiStandIn) -> Customer:
 
 
 @pytest.fixture
-def client(standin: MailwizzApiStandIn, tenant: Customer, http: httpx.Client) -> MailwizzClient:
+def client(standin: MailwizzApiStandIn, tenant: Customer, http: GuardedClient) -> MailwizzClient:
     return MailwizzClient(standin.url, ApiKey(SecretStr(KEY)), http, retry=FAST)
 
 
@@ -127,7 +137,7 @@ def test_lookups_page_through_more_than_fifty_lists(client: MailwizzClient, stan
     assert standin.calls["lists.index"] >= 4  # two full walks of two pages
 
 
-def test_a_bad_key_is_an_auth_error_that_names_no_key(standin: MailwizzApiStandIn, http: httpx.Client) -> None:
+def test_a_bad_key_is_an_auth_error_that_names_no_key(standin: MailwizzApiStandIn, http: GuardedClient) -> None:
     standin.add_customer("ulixai", api_key=KEY)
     wrong = "w" * 40
     client = MailwizzClient(standin.url, ApiKey(SecretStr(wrong)), http, retry=FAST)
@@ -166,7 +176,7 @@ def test_creates_are_never_retried_blindly(client: MailwizzClient, standin: Mail
 
 
 def test_a_create_that_times_out_is_found_before_creating_again(standin: MailwizzApiStandIn, tenant: Customer) -> None:
-    with httpx.Client(timeout=httpx.Timeout(0.3)) as slow_http:
+    with closing(guarded(0.3)) as slow_http:
         client = MailwizzClient(standin.url, ApiKey(SecretStr(KEY)), slow_http, retry=FAST)
         standin.delay_next(1, 1.0, path="/lists")
         with pytest.raises(MailwizzTimeout):
@@ -211,9 +221,9 @@ def test_pause_and_resume_read_the_status_first(
 
 
 def test_a_lost_toggle_answer_is_not_toggled_back(
-    standin: MailwizzApiStandIn, tenant: Customer, http: httpx.Client
+    standin: MailwizzApiStandIn, tenant: Customer, http: GuardedClient
 ) -> None:
-    with httpx.Client(timeout=httpx.Timeout(0.3)) as slow_http:
+    with closing(guarded(0.3)) as slow_http:
         client = MailwizzClient(standin.url, ApiKey(SecretStr(KEY)), slow_http, retry=FAST)
         list_uid = client.create_list(_list_spec())
         campaign_uid = client.create_campaign(_campaign_spec(list_uid))
@@ -225,7 +235,7 @@ def test_a_lost_toggle_answer_is_not_toggled_back(
     assert standin.calls["campaigns.pause_unpause"] == 1
 
 
-def test_v1_signed_requests_are_accepted(standin: MailwizzApiStandIn, http: httpx.Client) -> None:
+def test_v1_signed_requests_are_accepted(standin: MailwizzApiStandIn, http: GuardedClient) -> None:
     tenant = standin.add_customer("ulixai", auth="v1", public_key="p" * 40, private_key="s" * 40)
     client = MailwizzClient(standin.url, SignedKeyPair(SecretStr("p" * 40), SecretStr("s" * 40)), http, retry=FAST)
     list_uid = client.create_list(_list_spec())
@@ -241,7 +251,7 @@ def test_v1_signed_requests_are_accepted(standin: MailwizzApiStandIn, http: http
 
 
 def test_tenants_see_only_their_own_objects(
-    standin: MailwizzApiStandIn, client: MailwizzClient, http: httpx.Client
+    standin: MailwizzApiStandIn, client: MailwizzClient, http: GuardedClient
 ) -> None:
     standin.add_customer("ulixai", api_key="u" * 40)
     other = MailwizzClient(standin.url, ApiKey(SecretStr("u" * 40)), http, retry=FAST)
@@ -249,3 +259,14 @@ def test_tenants_see_only_their_own_objects(
     assert other.find_list_by_name("ee-campaign-42") is None
     with pytest.raises(MailwizzValidationError):
         other.create_campaign(_campaign_spec(list_uid))
+
+
+def test_a_mailwizz_on_a_private_address_is_refused_unless_the_operator_allows_it(
+    standin: MailwizzApiStandIn, tenant: Customer
+) -> None:
+    with closing(GuardedClient(OutboundPolicy(deadline_seconds=5))) as public_only:
+        client = MailwizzClient(standin.url, ApiKey(SecretStr(KEY)), public_only, retry=FAST)
+        with pytest.raises(MailwizzDestinationRefused) as refused:
+            client.find_template_by_name("cold_v1")
+    assert "loopback" in refused.value.message and KEY not in refused.value.message
+    assert sum(standin.calls.values()) == 0

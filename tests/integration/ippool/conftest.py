@@ -33,8 +33,8 @@ class IpPoolService(ServiceDriver):
         metadata = (("authorization", f"Bearer {token or self.token()}"),)
         return getattr(self.stub, method)(request, metadata=metadata, timeout=10)
 
-    def register(self, address: str, tenant: str = "sos-expat", **kwargs: Any) -> pb.Ip:
-        return self.call("CreateIp", pb.CreateIpRequest(address=address, tenant_id=tenant, **kwargs))
+    def register(self, address: str, tenant: str = "sos-expat", token: str | None = None, **kwargs: Any) -> pb.Ip:
+        return self.call("CreateIp", pb.CreateIpRequest(address=address, tenant_id=tenant, **kwargs), token)
 
     def ip(self, address: str) -> pb.Ip:
         return self.call("GetIp", pb.GetIpRequest(address=address))

@@ -1,4 +1,4 @@
-"""Acceptance 4 through the service: 100 000 messages over a tenant's IPs never exceed any IP's remaining quota
+"""Through the service: 100 000 messages over a tenant's IPs never exceed any IP's remaining quota
 or provider cap, give nothing to standby, paused or other tenants' IPs, and return the remainder with a plan;
 a reserving allocation counts as used for the rest of the day."""
 

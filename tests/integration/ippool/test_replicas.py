@@ -1,20 +1,20 @@
-"""Acceptance 7: two service replicas on PostgreSQL (separate runtimes and connection pools on one database)
+"""Two service replicas on PostgreSQL (separate runtimes and connection pools on one database)
 running the daily job at the same moment advance each IP exactly once per day, and rotate a tenant once."""
 
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from emailengine.ippool.v1 import events_pb2
 from emailengine.ippool.v1 import ippool_service_pb2 as pb
+from ippool import jobs
 from ippool.adapters.tables import ip_decisions, tenant_day_runs
-from ippool.app.daily import DailyRun, run_daily_warmup
+from ippool.app.daily import DailyRun
 from ippool.bootstrap import DEFINITION
-from libs.db import Database
 from libs.server import build_runtime
 from tests.integration.ippool.conftest import IpPoolService
 from tests.integration.ippool.test_warmup_job import healthy, outbox_events
@@ -24,20 +24,20 @@ pytestmark = pytest.mark.integration
 DAYS = 8
 
 
-def race(now: datetime, databases: list[Database]) -> tuple[list[DailyRun], list[BaseException]]:
-    """Runs the daily job on every database handle at the same moment, one thread each."""
-    barrier = threading.Barrier(len(databases))
+def race(apps: list[Any]) -> tuple[list[DailyRun], list[BaseException]]:
+    """Runs the daily job of every replica's application at the same moment, one thread each."""
+    barrier = threading.Barrier(len(apps))
     runs: list[DailyRun] = []
     errors: list[BaseException] = []
 
-    def run(db: Database) -> None:
+    def run(app: Any) -> None:
         try:
             barrier.wait()
-            runs.append(run_daily_warmup(db, now))
+            runs.append(jobs.daily_warmup(app))
         except BaseException as error:
             errors.append(error)
 
-    threads = [threading.Thread(target=run, args=(db,)) for db in databases]
+    threads = [threading.Thread(target=run, args=(app,)) for app in apps]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -60,7 +60,7 @@ def test_two_replicas_racing_advance_each_ip_exactly_once(ippool_pg: IpPoolServi
         for _day in range(DAYS):
             service.stats(*[healthy(a, service.ip(a).quota.daily) for a in addresses])
             service.next_day()
-            runs, errors = race(service.clock.now(), [service.db, replica.db, service.db, replica.db])
+            runs, errors = race([service.app, replica.app, service.app, replica.app])
             assert errors == []
             assert sum(run.decided for run in runs) == len(addresses)
 

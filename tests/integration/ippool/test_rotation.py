@@ -1,4 +1,4 @@
-"""Acceptance 6 through the service: rotation on for a tenant of 6 IPs; over 90 simulated days (warmup included)
+"""Through the service: rotation on for a tenant of 6 IPs; over 90 simulated days (warmup included)
 its warm capacity never falls under the floor once reached, rests are staggered and persisted."""
 
 from __future__ import annotations

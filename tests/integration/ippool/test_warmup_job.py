@@ -1,4 +1,4 @@
-"""Acceptance 2 and 3 through the running service: the daily job on a FakeClock decides each IP's day from
+"""Through the running service: the daily job on a FakeClock decides each IP's day from
 the delivery stats recorded through the API, and every decision is readable in the IP's history."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def healthy(address: str, quota: int) -> pb.DeliveryStats:
     return pb.DeliveryStats(address=address, sent=quota, delivered=quota)
 
 
-def test_45_healthy_days_follow_the_brief_schedule_through_the_daily_job(ippool: IpPoolService) -> None:
+def test_45_healthy_days_follow_the_default_schedule_through_the_daily_job(ippool: IpPoolService) -> None:
     created = ippool.register("192.0.2.10", purpose="marketing")
     assert created.state == pb.IP_STATE_WARMING
     assert (created.warmup.sending_day, created.quota.daily) == (1, 50)

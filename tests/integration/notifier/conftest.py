@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,13 @@ from libs.auth import Caller, Role
 from libs.clock import FakeClock
 from libs.config import Settings
 from libs.db import Database, connect, migrate
+from libs.outbound import GuardedClient, OutboundPolicy
 from notifier.adapters.telegram import TelegramBotClient
-from notifier.adapters.webhook import WebhookSender
+from notifier.adapters.unit_of_work import SqlNotifierUnitOfWork
+from notifier.adapters.webhook import WebhookDestinations, WebhookSender
 from notifier.app.routes import RouteSpec
-from notifier.app.service import Notifier
-from notifier.app.settings import NotifierSettings
-from notifier.bootstrap import DEFINITION
+from notifier.bootstrap import DEFINITION, Notifier, build_notifier
+from notifier.config import NotifierConfig, NotifierSettings, TelegramSettings
 from tests.harness.servers import PostgresServer
 from tests.standins.telegram_bot_api import TelegramBotApiStandIn
 
@@ -85,6 +87,13 @@ ULIXAI_OPERATOR = Caller("ulixai-operator", Role.OPERATOR, "ulixai")
 
 # Fast and deterministic by default: one route at a time, no spacing, storms only when a test wants them.
 FAST = {"delivery_concurrency": 1, "min_spacing_seconds": 0, "storm_threshold": 1000}
+# The tests' own webhook receivers listen on loopback: allowed the way an operator allows an on-premise network.
+LOOPBACK_ALLOWED = "127.0.0.0/8"
+
+
+def outbound_policy(allow: str = LOOPBACK_ALLOWED, **settings: Any) -> OutboundPolicy:
+    """The platform's outbound policy from its settings (the platform's own ports refused whatever `allow` says)."""
+    return Settings(outbound_allow_networks=allow, **settings).outbound_policy()
 
 
 class NotifierFactory:
@@ -92,20 +101,32 @@ class NotifierFactory:
         self.db, self.clock, self.api = db, clock, api
         self.built: list[Notifier] = []
 
-    def __call__(self, *, telegram: bool = True, webhook: WebhookSender | None = None, **settings: Any) -> Notifier:
+    def unit_of_work(self) -> SqlNotifierUnitOfWork:
+        return SqlNotifierUnitOfWork(self.db, source="notifier", clock=self.clock)
+
+    def __call__(self, *, telegram: bool = True, policy: OutboundPolicy | None = None, **settings: Any) -> Notifier:
         client = (
             TelegramBotClient(self.api.token, api_base=self.api.base_url, timeout=5.0, trust_env=False)
             if telegram
             else None
         )
-        notifier = Notifier(
-            self.db,
+        policy = policy or outbound_policy()
+        outbound = GuardedClient(policy)
+        config = NotifierConfig(NotifierSettings(**{**FAST, **settings}), TelegramSettings())
+        webhook = WebhookSender(outbound, deadline_seconds=config.notifier.webhook_timeout_seconds)
+        notifier = build_notifier(
+            self.unit_of_work,
             self.clock,
-            NotifierSettings(**{**FAST, **settings}),
+            config,
             telegram=client,
             webhook=webhook,
+            destinations=WebhookDestinations(policy),
+            send_deadline=timedelta(seconds=webhook.deadline_seconds + 5),
             random_unit=lambda: 0.5,
         )
+        notifier.closers.append(outbound.close)
+        if client is not None:
+            notifier.closers.append(client.close)
         self.built.append(notifier)
         return notifier
 

@@ -16,7 +16,7 @@ from emailengine.platform.v1 import event_pb2
 from emailengine.reputation.v1 import events_pb2 as reputation_events
 from libs.events import EventConsumer
 from notifier import bootstrap
-from notifier.app.service import Notifier
+from notifier.bootstrap import Notifier
 
 
 def envelope(event: Message, *, source: str, tenant: str, occurred_at: datetime | None = None) -> bytes:
@@ -54,7 +54,7 @@ def state_event(address: str, previous: str, state: str, *, tenant: str = "sos-e
 
 def consumer_for(notifier: Notifier) -> EventConsumer:
     """The notifier's consumer group, subscribed as the service's bootstrap does."""
-    consumer = EventConsumer(group="notifier", db=notifier.db)
+    consumer = EventConsumer(group="notifier", db=notifier.unit_of_work().db)  # type: ignore[attr-defined]
     consumer.subscribe(bootstrap.subscriptions(notifier))
     return consumer
 

@@ -1,5 +1,5 @@
 """Alerts in (SendAlert rules, Alertmanager payloads, events, concurrent duplicates), routes, webhooks,
-and who reads what (acceptance 3 and 5 at the use-case level; the e2e test repeats them through Envoy)."""
+and who reads what (at the use-case level; the e2e test repeats them through Envoy)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,26 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from libs.auth import Caller, Role
 from libs.clock import FakeClock
 from libs.config import Settings
-from libs.errors import AlreadyExists, InvalidArgument, PermissionDenied
+from libs.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from libs.runtime import build_runtime
+from notifier.adapters.tables import routes
 from notifier.adapters.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from notifier.app.routes import RouteSpec
-from notifier.app.service import Notifier
-from notifier.app.settings import NotifierSettings
-from notifier.bootstrap import DEFINITION, periodic_jobs
+from notifier.bootstrap import DEFINITION, Notifier, periodic_jobs
+from notifier.config import NotifierConfig, NotifierSettings, TelegramSettings
 from notifier.domain.alert import Severity
 from notifier.jobs import deliver_due
-from notifier.server import route_to_proto
+from notifier.mapping import route_to_proto
 from tests.integration.notifier.conftest import (
     ADMIN,
     ADMIN_CHAT,
@@ -60,7 +61,7 @@ def send(notifier: Notifier, caller: Caller = ADMIN, **fields: Any) -> Any:
     return notifier.alerts.send(caller, **values)
 
 
-# -- acceptance 5: a tenant sees only its own ----------------------------------------------------------
+# -- a tenant sees only its own ----------------------------------------------------------------------
 
 
 def test_a_tenant_sees_only_its_own_alerts_and_platform_alerts_are_for_admins(
@@ -71,7 +72,7 @@ def test_a_tenant_sees_only_its_own_alerts_and_platform_alerts_are_for_admins(
     sos = send(notifier, SOS_OPERATOR, text="sos thing")
     ulixai = send(notifier, ULIXAI_OPERATOR, tenant_id="", text="ulixai thing")  # empty: the caller's tenant
     platform = send(notifier, tenant_id="", text="envoy down")  # an admin's empty tenant: platform
-    assert ulixai.tenant_id == "ulixai" and platform.tenant_id == "" and sos.source == "api"
+    assert ulixai.alert.tenant == "ulixai" and platform.alert.tenant == "" and sos.alert.source == "api"
 
     seen, _ = notifier.alerts.list(SOS_OPERATOR, "", 50, "")
     assert [a.alert_id for a in seen] == [sos.alert_id]
@@ -81,9 +82,9 @@ def test_a_tenant_sees_only_its_own_alerts_and_platform_alerts_are_for_admins(
     assert {a.alert_id for a in seen} == {sos.alert_id, ulixai.alert_id, platform.alert_id}
     with pytest.raises(PermissionDenied):
         notifier.alerts.list(SOS_OPERATOR, "ulixai", 50, "")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         notifier.alerts.get(SOS_OPERATOR, ulixai.alert_id)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         notifier.alerts.get(SOS_OPERATOR, platform.alert_id)
     with pytest.raises(PermissionDenied):
         send(notifier, SOS_OPERATOR, tenant_id="ulixai")
@@ -152,13 +153,13 @@ def test_concurrent_duplicates_are_accepted_once(
         for t in threads:
             t.join()
         assert sorted(r.state for r in results) == ["PENDING"] + ["SUPPRESSED"] * 7
-        notifier.worker.deliver_once()
+        notifier.delivery.deliver_once()
         assert len(telegram_api.messages(SOS_CHAT)) == 1
     finally:
         factory.close()
 
 
-# -- events -------------------------------------------------------------------------------------------
+# -- events ------------------------------------------------------------------------------------------
 
 
 def test_ip_state_changes_worth_a_message(
@@ -175,7 +176,7 @@ def test_ip_state_changes_worth_a_message(
     with caplog.at_level(logging.WARNING):
         assert consumer.handle(listing_event(tenant="NOT A TENANT"))  # handled (dropped), not redelivered forever
     assert "event cannot make an alert" in caplog.text
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     sos = [m.text.split("\n")[0] for m in telegram_api.messages(SOS_CHAT)]
     assert sos == ["🟠 WARNING · IP 203.0.113.9 on standby", "🔵 INFO · IP 203.0.113.9 back in service (warming)"]
     ulixai = [m.text.split("\n")[0] for m in telegram_api.messages(ULIXAI_CHAT)]
@@ -183,7 +184,7 @@ def test_ip_state_changes_worth_a_message(
     assert len(telegram_api.messages(ADMIN_CHAT)) == 4
 
 
-# -- acceptance 3: Alertmanager --------------------------------------------------------------------------
+# -- Alertmanager ------------------------------------------------------------------------------------
 
 
 def test_an_alertmanager_payload_with_two_alerts_is_routed(
@@ -199,7 +200,7 @@ def test_an_alertmanager_payload_with_two_alerts_is_routed(
     )
     receipt = notifier.alerts.receive_alertmanager(ADMIN, body)
     assert (len(receipt.results), receipt.accepted, receipt.suppressed) == (2, 2, 0)
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     [ulixai] = telegram_api.messages(ULIXAI_CHAT)
     assert ulixai.text.startswith("🔴 CRITICAL · QuotaSyncFailing")
     assert "details < & >" in ulixai.text and "prometheus.example:9090" in ulixai.text
@@ -207,7 +208,7 @@ def test_an_alertmanager_payload_with_two_alerts_is_routed(
     assert sorted(admin) == ["🔴 CRITICAL · QuotaSyncFailing", "🟠 WARNING · NotifierDown"]
     assert telegram_api.messages(SOS_CHAT) == []
     platform = notifier.alerts.get(ADMIN, receipt.results[1].alert_id)
-    assert platform.tenant_id == "" and platform.source == "alertmanager"
+    assert platform.alert.tenant == "" and platform.alert.source == "alertmanager"
 
     # An HA pair sends the same notification twice: suppressed.
     again = notifier.alerts.receive_alertmanager(ADMIN, body)
@@ -244,7 +245,7 @@ def test_a_tenant_token_may_post_alertmanager_alerts_only_for_its_tenant(make_sq
     assert receipt.accepted == 1
 
 
-# -- routes and webhooks ---------------------------------------------------------------------------------
+# -- routes and webhooks -----------------------------------------------------------------------------
 
 
 def test_routes_validate_belong_to_their_tenant_and_never_show_secrets(
@@ -295,9 +296,9 @@ def test_routes_validate_belong_to_their_tenant_and_never_show_secrets(
     assert [r.route.route_id for r in mine] == ["sos-hook"]
     everything, _ = notifier.routes.list(ADMIN, "", 50, "")
     assert [r.route.route_id for r in everything] == ["admins", "sos-hook"]
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         notifier.routes.get(SOS_OPERATOR, "admins")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         notifier.routes.delete(ULIXAI_OPERATOR, "sos-hook")
     notifier.routes.delete(SOS_OPERATOR, "sos-hook")
 
@@ -345,9 +346,9 @@ def test_webhook_routes_get_a_signed_body_retried_on_5xx_even_without_telegram(
     )
     notifier.routes.create(ADMIN, RouteSpec(route_id="sos", tenant_id="sos-expat", telegram_chat_id=str(SOS_CHAT)))
     alert = send(notifier, text="disk < 5% & falling", dedup_key="disk")
-    notifier.worker.deliver_once()  # 503
+    notifier.delivery.deliver_once()  # 503
     clock.advance(timedelta(seconds=2))
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     assert len(receiver.requests) == 2
     headers, body = receiver.requests[-1]
     assert verify_signature(
@@ -367,7 +368,7 @@ def test_webhook_routes_get_a_signed_body_retried_on_5xx_even_without_telegram(
     assert hook.destination.startswith("http://127.0.0.1:") and "secret-path" not in hook.destination
 
 
-# -- the RQ runner's job function --------------------------------------------------------------------------
+# -- the RQ runner's job function --------------------------------------------------------------------
 
 
 def test_the_rq_job_function_delivers_with_the_runtimes_application(
@@ -383,7 +384,7 @@ def test_the_rq_job_function_delivers_with_the_runtimes_application(
         send(notifier, text="through the job")
         assert deliver_due(notifier) == 2
         assert len(telegram_api.messages(SOS_CHAT)) == 1
-        jobs = periodic_jobs(NotifierSettings())
+        jobs = periodic_jobs(NotifierConfig(NotifierSettings(), TelegramSettings()))
         assert [j.name for j in jobs] == ["notifier-deliver", "notifier-prune-dedup"] and jobs[0].func is deliver_due
         assert DEFINITION.periodic_jobs(runtime.config)[0].func is deliver_due
     finally:
@@ -391,7 +392,7 @@ def test_the_rq_job_function_delivers_with_the_runtimes_application(
             hook()
         runtime.db.dispose()
     monkeypatch.setenv("EE_NOTIFIER_DELIVERY_RUNNER", "service")
-    assert periodic_jobs(NotifierSettings()) == []
+    assert periodic_jobs(NotifierConfig(NotifierSettings(), TelegramSettings())) == []
 
 
 def test_ended_dedup_windows_are_pruned(make_sqlite_notifier: NotifierFactory, clock: FakeClock) -> None:
@@ -400,5 +401,36 @@ def test_ended_dedup_windows_are_pruned(make_sqlite_notifier: NotifierFactory, c
     clock.advance(timedelta(seconds=30))
     send(notifier, dedup_key="b")
     clock.advance(timedelta(seconds=40))
-    assert notifier.prune() == 1  # "a" ended; "b" can still suppress
+    assert notifier.intake.forget_ended_windows() == 1  # "a" ended; "b" can still suppress
     assert send(notifier, dedup_key="b").state == "SUPPRESSED"
+
+
+def test_a_stored_route_that_cannot_be_parsed_never_makes_list_routes_internal_nor_fails_the_tenants_alerts(
+    make_sqlite_notifier: NotifierFactory, telegram_api: TelegramBotApiStandIn
+) -> None:
+    """A URL an older version accepted (`http://h:99999/x`) sits in the database: the tenant's listing, its other
+    routes and its later alerts keep working; the route is shown with its problem and fails saying why."""
+    notifier = make_sqlite_notifier()
+    standard_routes(notifier)
+    with make_sqlite_notifier.db.transaction() as session:
+        session.execute(
+            sa.insert(routes).values(
+                route_id="old-hook",
+                tenant_id="sos-expat",
+                channel="webhook",
+                target="http://h:99999/x",
+                secret=SECRET,
+                min_severity=1,
+                create_time=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+        )
+    listed, _ = notifier.routes.list(SOS_OPERATOR, "", 50, "")
+    shown = {r.route_id: route_to_proto(r) for r in listed}
+    assert set(shown) == {"old-hook", "sos"} and "port" in shown["old-hook"].problem
+    assert shown["old-hook"].webhook_origin == "an invalid URL"
+    assert route_to_proto(notifier.routes.get(ADMIN, "old-hook")).problem
+    alert = send(notifier, SOS_OPERATOR, text="still heard")
+    notifier.delivery.deliver_once()
+    found = {d.route_id: d for d in notifier.alerts.get(SOS_OPERATOR, alert.alert_id).deliveries}
+    assert found["sos"].state == "DELIVERED" and len(telegram_api.messages(SOS_CHAT)) == 1
+    assert found["old-hook"].state == "FAILED" and "cannot be used" in found["old-hook"].last_error

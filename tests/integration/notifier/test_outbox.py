@@ -1,9 +1,9 @@
 """The durable outbox end to end inside one process: events and API calls in, the strict Bot API stand-in
 out, on SQLite and PostgreSQL, with a fake clock shared by the notifier and the stand-in (no real waiting).
 
-Acceptance points of issue 5 covered here: 1 (one message per chat, ten identical events still one),
-2 (429 retry_after honoured, 502 for a minute then recovery, a crashed worker's sends taken over),
-4 (escaping and splitting accepted by the strict stand-in); and storms, quiet hours, bad formatting.
+Covered here: one message per chat (ten identical events still one); 429 retry_after honoured, 502 for a minute
+then recovery, a crashed worker's sends taken over; escaping and splitting accepted by the strict stand-in;
+storms, quiet hours, bad formatting.
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from libs.clock import FakeClock
-from notifier.adapters.tables import dedup_states, routes
 from notifier.app.alerts import AlertView
 from notifier.app.routes import RouteSpec
-from notifier.app.service import Notifier
+from notifier.bootstrap import Notifier
 from notifier.domain.alert import Severity
 from tests.integration.notifier.conftest import (
     ADMIN,
@@ -56,16 +54,16 @@ def run_for(notifier: Notifier, clock: FakeClock, seconds: float, step: float = 
     """Let the delivery job run every `step` seconds of fake time."""
     end = clock.now() + timedelta(seconds=seconds)
     while clock.now() < end:
-        notifier.worker.deliver_once()
+        notifier.delivery.deliver_once()
         clock.advance(timedelta(seconds=step))
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
 
 
 def sends_to(api: TelegramBotApiStandIn, chat: int) -> list[float]:
     return [r.at for r in api.requests if r.api_method == "sendmessage" and r.params.get("chat_id") == chat]
 
 
-# -- acceptance 1 -----------------------------------------------------------------------------------
+# -- one message per chat ----------------------------------------------------------------------------
 
 
 def test_a_listing_event_gives_one_message_per_chat_and_ten_identical_still_one(
@@ -75,7 +73,7 @@ def test_a_listing_event_gives_one_message_per_chat_and_ten_identical_still_one(
     standard_routes(notifier)
     consumer = consumer_for(notifier)
     assert consumer.handle(listing_event())
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     assert len(telegram_api.messages(SOS_CHAT)) == 1
     assert len(telegram_api.messages(ADMIN_CHAT)) == 1
     for _ in range(9):
@@ -94,9 +92,9 @@ def test_a_listing_event_gives_one_message_per_chat_and_ten_identical_still_one(
     assert len(sent) == 1 and len(suppressed) == 9
     assert sent[0].suppressed_count == 9 and {a.duplicate_of for a in suppressed} == {sent[0].alert_id}
     assert {d.route_id: d.state for d in sent[0].deliveries} == {"sos": "DELIVERED", "admins": "DELIVERED"}
-    with notifier.db.transaction() as session:  # the dedup state is persisted, with its count
-        row = session.execute(sa.select(dedup_states)).one()
-    assert row.suppressed_count == 9 and row.alert_id == sent[0].alert_id
+    with notifier.unit_of_work() as uow:  # the dedup state is persisted, with its count
+        window = uow.dedup.lock("sos-expat", "ip-listing:203.0.113.7:zen.spamhaus.org:listed")
+    assert window is not None and window.suppressed_count == 9 and window.alert_id == sent[0].alert_id
 
 
 def test_the_dedup_window_reopens_and_delisting_is_its_own_alert(
@@ -117,7 +115,7 @@ def test_the_dedup_window_reopens_and_delisting_is_its_own_alert(
     assert "listed on zen.spamhaus.org" in texts[2]
 
 
-# -- acceptance 2 -----------------------------------------------------------------------------------
+# -- retries -----------------------------------------------------------------------------------------
 
 
 def test_429_retry_after_is_honoured_by_every_telegram_route(
@@ -128,7 +126,7 @@ def test_429_retry_after_is_honoured_by_every_telegram_route(
     alert = send(notifier)
     telegram_api.fail_next(1, status=429, retry_after=2)
     started = clock.now().timestamp()
-    notifier.worker.deliver_once()  # admins first: 429; sos then waits too (the bot is rate-limited)
+    notifier.delivery.deliver_once()  # admins first: 429; sos then waits too (the bot is rate-limited)
     assert telegram_api.all_messages() == []
     pending = state_of(notifier, alert.alert_id)
     assert pending.state == "PENDING" and "HTTP 429 rate_limited" in pending.last_error
@@ -175,9 +173,9 @@ def test_a_worker_that_died_mid_send_is_taken_over_when_its_lease_expires(
     crashed = make_notifier(lease_seconds=30)
     standard_routes(crashed)
     alert = send(crashed)
-    assert crashed.worker._take_lease("sos")  # took the route, then died without a word
+    assert crashed.delivery._take_lease("sos")  # took the route, then died without a word
     restarted = make_notifier(lease_seconds=30)
-    restarted.worker.deliver_once()
+    restarted.delivery.deliver_once()
     assert len(telegram_api.messages(ADMIN_CHAT)) == 1 and telegram_api.messages(SOS_CHAT) == []
     run_for(restarted, clock, 29)
     assert telegram_api.messages(SOS_CHAT) == []
@@ -186,7 +184,7 @@ def test_a_worker_that_died_mid_send_is_taken_over_when_its_lease_expires(
     assert state_of(restarted, alert.alert_id).state == "DELIVERED"
 
 
-# -- formatting: acceptance 4 and 400s ----------------------------------------------------------------
+# -- formatting and 400s -----------------------------------------------------------------------------
 
 
 def test_5000_characters_with_lt_and_amp_are_escaped_split_and_accepted(
@@ -196,7 +194,7 @@ def test_5000_characters_with_lt_and_amp_are_escaped_split_and_accepted(
     standard_routes(notifier)
     text = ("<td> a < b && c > d; &amp; stays literal\n" * 200)[:5000]
     alert = send(notifier, title="Bounces <50% & rising", text=text)
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     assert all(r.status == 200 for r in telegram_api.requests)
     for chat in (SOS_CHAT, ADMIN_CHAT):
         parts = telegram_api.messages(chat)
@@ -216,7 +214,7 @@ def test_a_long_message_resumes_at_the_part_that_failed(
     notifier.routes.create(ADMIN, RouteSpec(route_id="sos", tenant_id="sos-expat", telegram_chat_id=str(SOS_CHAT)))
     telegram_api.per_chat_min_interval = 1.0  # the second part, sent at once, gets a 429
     send(notifier, text="word " * 1200)
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     assert len(telegram_api.messages(SOS_CHAT)) == 1
     run_for(notifier, clock, 2)
     parts = telegram_api.messages(SOS_CHAT)
@@ -231,7 +229,7 @@ def test_bad_formatting_falls_back_to_plain_text_once_and_is_reported_not_retrie
     parse_error = 'Bad Request: can\'t parse entities: Unsupported start tag "br" at byte offset 12'
     telegram_api.fail_next(1, status=400, description=parse_error)
     rescued = send(notifier, text="first")
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     [message] = telegram_api.messages(SOS_CHAT)
     assert message.parse_mode is None
     assert state_of(notifier, rescued.alert_id).state == "DELIVERED"
@@ -256,14 +254,14 @@ def test_a_chat_upgraded_to_a_supergroup_is_followed(
     notifier.routes.create(ADMIN, RouteSpec(route_id="grp", tenant_id="sos-expat", telegram_chat_id="-4000001"))
     telegram_api.migrate_chat(-4000001, -1004000001)
     alert = send(notifier)
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     assert len(telegram_api.messages(-1004000001)) == 1
     assert notifier.routes.get(ADMIN, "grp").route.target == "-1004000001"
     view = state_of(notifier, alert.alert_id)
     assert view.state == "DELIVERED" and "migrated to -1004000001" in view.deliveries[0].last_error
 
 
-# -- storms and quiet hours ---------------------------------------------------------------------------
+# -- storms and quiet hours --------------------------------------------------------------------------
 
 
 def test_a_storm_is_grouped_into_one_digest_per_chat(
@@ -274,7 +272,7 @@ def test_a_storm_is_grouped_into_one_digest_per_chat(
     consumer = consumer_for(notifier)
     for n in range(12):
         consumer.handle(listing_event(f"203.0.113.{n + 1}"))
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     assert telegram_api.all_messages() == []  # held for group_wait
     run_for(notifier, clock, 21)
     [digest] = telegram_api.messages(SOS_CHAT)
@@ -310,7 +308,7 @@ def test_quiet_hours_defer_or_silence_info_alerts_only(
     assert deferred.state == "PENDING"
     assert deferred.deliveries[0].deliver_at == datetime(2026, 1, 6, 6, 0, tzinfo=UTC)  # 07:00 Paris
     clock.set(datetime(2026, 1, 6, 6, 0, 1, tzinfo=UTC))
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     assert telegram_api.messages(SOS_CHAT)[-1].text.endswith("IP warmed up a step")
 
 
@@ -323,7 +321,7 @@ def test_min_severity_per_route(
     )
     info = send(notifier, severity=Severity.INFO, text="routine")
     warning = send(notifier, severity=Severity.WARNING, text="attention")
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     assert state_of(notifier, info.alert_id).state == "UNROUTED"
     assert state_of(notifier, warning.alert_id).state == "DELIVERED"
     assert len(telegram_api.messages(SOS_CHAT)) == 1
@@ -350,17 +348,14 @@ def test_deleting_a_route_fails_its_pending_deliveries(
     standard_routes(notifier)
     telegram_api.fail_for(10, status=502)
     alert = send(notifier)
-    notifier.worker.deliver_once()
+    notifier.delivery.deliver_once()
     notifier.routes.delete(ADMIN, "sos")
     run_for(notifier, clock, 20)
     view = state_of(notifier, alert.alert_id)
     assert {d.route_id: d.state for d in view.deliveries} == {"sos": "FAILED", "admins": "DELIVERED"}
     assert view.state == "FAILED" and "route deleted" in view.last_error
-    with notifier.db.transaction() as session:
-        assert session.execute(sa.select(routes.c.route_id).order_by(routes.c.route_id)).scalars().all() == [
-            "admins",
-            "ulixai",
-        ]
+    with notifier.unit_of_work() as uow:
+        assert [r.route_id for r in uow.routes.all()] == ["admins", "ulixai"]
 
 
 def test_routes_served_in_parallel_leave_every_alert_delivered(

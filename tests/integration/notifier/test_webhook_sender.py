@@ -17,13 +17,16 @@ from typing import Any
 import pytest
 
 from libs.clock import FakeClock
-from notifier.adapters.webhook import WebhookSecret, WebhookSender, WebhookTarget, verify_signature
+from libs.outbound import GuardedClient
+from notifier.adapters.webhook import WebhookSecret, WebhookSender, verify_signature
 from notifier.domain.alert import Alert
 from notifier.domain.delivery import Outcome, Reason
+from tests.harness.servers import free_port
+from tests.integration.notifier.conftest import outbound_policy
 
 pytestmark = pytest.mark.integration
 
-SECRET = b"webhook-secret-for-tests-0123456789"
+SECRET = "webhook-secret-for-tests-0123456789"
 
 
 @dataclass
@@ -56,7 +59,8 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             timestamp = self.headers.get("X-EmailEngine-Timestamp", "")
-            expected = "sha256=" + hmac.new(SECRET, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            mac = hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+            expected = "sha256=" + mac.hexdigest()
             signature_ok = hmac.compare_digest(expected, self.headers.get("X-EmailEngine-Signature", ""))
             state.received.append(Received(self.path, dict(self.headers), body, signature_ok))
             if state.delay:
@@ -78,14 +82,20 @@ def receiver() -> Iterator[Receiver]:
     thread.join(timeout=5)
 
 
+def guarded_sender(deadline_seconds: float) -> WebhookSender:
+    """The sender as the service builds it, its guarded client allowing the tests' loopback receivers."""
+    return WebhookSender(GuardedClient(outbound_policy()), deadline_seconds=deadline_seconds)
+
+
 @pytest.fixture
 def sender() -> Iterator[WebhookSender]:
-    with WebhookSender(timeout=2.0, trust_env=False) as webhook_sender:
-        yield webhook_sender
+    webhook_sender = guarded_sender(2.0)
+    yield webhook_sender
+    webhook_sender.close()
 
 
-def target(receiver: Receiver, path: str = "/hooks/T000/secret-path?token=abc") -> WebhookTarget:
-    return WebhookTarget(receiver.url + path, WebhookSecret(SECRET))
+def target(receiver: Receiver, path: str = "/hooks/T000/secret-path?token=abc") -> str:
+    return receiver.url + path
 
 
 def alert(clock: FakeClock) -> Alert:
@@ -102,7 +112,7 @@ def alert(clock: FakeClock) -> Alert:
 
 def test_delivered_signed_and_verifiable(receiver: Receiver, sender: WebhookSender) -> None:
     clock = FakeClock()
-    result = sender.send_alerts(target(receiver), [alert(clock)], delivery_id="alert-1:hook", now=clock.now())
+    result = sender.send_alerts(target(receiver), SECRET, [alert(clock)], delivery_id="alert-1:hook", now=clock.now())
     assert result.delivered and result.status_code == 200
     [request] = receiver.received
     assert request.signature_ok
@@ -132,11 +142,11 @@ def test_delivered_signed_and_verifiable(receiver: Receiver, sender: WebhookSend
 def test_each_retry_is_signed_again_with_the_same_delivery_id(receiver: Receiver, sender: WebhookSender) -> None:
     clock = FakeClock()
     receiver.next_status = 503
-    first = sender.send_alerts(target(receiver), [alert(clock)], delivery_id="d-7", now=clock.now())
+    first = sender.send_alerts(target(receiver), SECRET, [alert(clock)], delivery_id="d-7", now=clock.now())
     assert (first.outcome, first.reason) == (Outcome.RETRYABLE, Reason.SERVER_ERROR)
     clock.advance(timedelta(seconds=30))
     receiver.next_status = 204
-    assert sender.send_alerts(target(receiver), [alert(clock)], delivery_id="d-7", now=clock.now()).delivered
+    assert sender.send_alerts(target(receiver), SECRET, [alert(clock)], delivery_id="d-7", now=clock.now()).delivered
     one, two = receiver.received
     assert one.signature_ok and two.signature_ok
     assert one.headers["X-EmailEngine-Timestamp"] != two.headers["X-EmailEngine-Timestamp"]
@@ -163,7 +173,7 @@ def test_answers_are_classified(
 ) -> None:
     receiver.next_status, receiver.next_headers = status, headers
     clock = FakeClock()
-    result = sender.send(target(receiver), b'{"x":1}', delivery_id="d-1", now=clock.now())
+    result = sender.send(target(receiver), WebhookSecret(SECRET), b'{"x":1}', delivery_id="d-1", now=clock.now())
     assert (result.outcome, result.retry_after, result.status_code) == (outcome, retry_after, status)
     assert len(receiver.received) == 1  # redirects are not followed
     assert "secret-path" not in result.description and "token=abc" not in result.description
@@ -172,19 +182,55 @@ def test_answers_are_classified(
 def test_timeouts_and_refused_connections_are_retryable(receiver: Receiver) -> None:
     clock = FakeClock()
     receiver.delay = 0.3
-    with WebhookSender(timeout=0.1, trust_env=False) as impatient:
-        result = impatient.send(target(receiver), b"{}", delivery_id="d-1", now=clock.now())
+    impatient = guarded_sender(0.1)
+    result = impatient.send(target(receiver), WebhookSecret(SECRET), b"{}", delivery_id="d-1", now=clock.now())
+    impatient.close()
     assert (result.outcome, result.reason) == (Outcome.RETRYABLE, Reason.TIMEOUT)
     assert "secret-path" not in result.description
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with WebhookSender(timeout=1.0, trust_env=False) as webhook_sender:
-        refused = webhook_sender.send(
-            WebhookTarget(f"http://127.0.0.1:{port}/x?token=abc", WebhookSecret(SECRET)),
-            b"{}",
-            delivery_id="d-2",
-            now=clock.now(),
-        )
+    webhook_sender = guarded_sender(1.0)
+    refused = webhook_sender.send(
+        f"http://127.0.0.1:{port}/x?token=abc", WebhookSecret(SECRET), b"{}", delivery_id="d-2", now=clock.now()
+    )
+    webhook_sender.close()
     assert (refused.outcome, refused.reason) == (Outcome.RETRYABLE, Reason.NETWORK)
-    assert "token=abc" not in refused.description
+    assert "token=abc" not in refused.description and "127.0.0.1" not in refused.description
+
+
+def test_an_answer_larger_than_the_cap_is_not_read_whole() -> None:
+    """A receiver answering 16 MiB costs 64 KiB of memory and a retry, never the process's memory."""
+    written: list[int] = []
+
+    class Huge(BaseHTTPRequestHandler):
+        def log_message(self, *_args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(16 << 20))
+            self.end_headers()
+            try:
+                for _ in range(256):
+                    self.wfile.write(b"\0" * (64 << 10))
+                    written.append(64 << 10)
+            except OSError:
+                pass
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Huge)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    webhook_sender = guarded_sender(5.0)
+    try:
+        result = webhook_sender.send(
+            f"http://127.0.0.1:{port}/hook", WebhookSecret(SECRET), b"{}", delivery_id="d-1", now=FakeClock().now()
+        )
+    finally:
+        webhook_sender.close()
+        server.shutdown()
+        server.server_close()
+    assert (result.outcome, result.reason) == (Outcome.RETRYABLE, Reason.UNEXPECTED_ANSWER)
+    assert result.description == "an answer larger than 65536 bytes"

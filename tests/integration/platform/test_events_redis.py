@@ -177,7 +177,7 @@ def test_the_redis_rate_limit_is_shared_by_replicas(redis_server: RedisServer) -
 
     client = redis.Redis.from_url(redis_server.url)
     replicas = [RedisRateLimiter(client, prefix=f"ee:rate:{uuid.uuid4().hex[:6]}:")] * 2
-    limit = Limit(per_minute=1, burst=2)
+    limit = Limit("scans", per_minute=1, burst=2)
     replicas[0].acquire("sos-expat", limit, what="ScanTenant")
     replicas[1].acquire("sos-expat", limit, what="ScanTenant")
     with pytest.raises(ResourceExhausted) as refused:

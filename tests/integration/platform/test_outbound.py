@@ -106,3 +106,9 @@ def test_a_large_answer_is_cut_at_the_cap(server: int) -> None:
 def test_urls_that_cannot_be_stored_are_named(url: str, problem: str) -> None:
     reason = check_url(url)
     assert reason is not None and problem in reason
+
+
+def test_a_large_answer_may_be_kept_cut_with_its_status(server: int) -> None:
+    client = GuardedClient(OutboundPolicy(allowed_networks=LOOPBACK, max_response_bytes=1024))
+    reply = client.request("GET", f"http://127.0.0.1:{server}/big", truncate=True)
+    assert (reply.status_code, len(reply.content), reply.truncated) == (200, 1024, True)

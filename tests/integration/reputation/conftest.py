@@ -1,4 +1,5 @@
-"""Real rbldnsd and nsd on loopback, loaded with the cases of issue 4 (listed, clean, error codes, …).
+"""Real rbldnsd and nsd on loopback, loaded with every kind of answer a list gives (listed, clean, error codes, …),
+and empty reputation databases on SQLite and PostgreSQL.
 
 The IP and domain lists are served under their real zone names (zen.spamhaus.org, …): the client
 only ever asks the loopback server, so the production catalogue is tested unchanged. Broken zones
@@ -9,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
+from libs.config import Settings
+from libs.db import Database, connect
 from reputation.adapters.dns_client import UdpDnsClient, parse_nameservers
 from reputation.adapters.dnsbl_scanner import DnsblScanner, Target
 from reputation.domain.scan import ScanResult
 from reputation.domain.zones import BARRACUDA, PSBL, SPAMCOP, SPAMHAUS_ZEN, Zone
 from tests.harness.dns_servers import Rbldnsd
+from tests.harness.servers import PostgresServer
 
 LISTED_IP = "192.0.2.10"  # Spamhaus XBL (127.0.0.4) and SpamCop, with TXT reasons
 CLEAN_IP = "192.0.2.20"
@@ -68,6 +73,21 @@ DOMAIN_DATA: dict[str, list[str]] = {
 
 def _name(zone: str) -> str:
     return zone.replace(".", "_")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A new, empty reputation database: a SQLite file, then a database on the session's real PostgreSQL."""
+    url = ""
+    if request.param == "postgresql":
+        postgres: PostgresServer = request.getfixturevalue("postgres")
+        name = f"rep_{request.node.name[-30:]}_{tmp_path.name[-8:]}".lower()
+        name = "".join(c if c.isalnum() else "_" for c in name)
+        postgres.create_database(name)
+        url = postgres.url_for(name)
+    database = connect(Settings(data_dir=tmp_path, database_url=url), "reputation")
+    yield database
+    database.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from grpc_status import rpc_status
+from prometheus_client import CollectorRegistry
 
 from emailengine.ippool.v1 import events_pb2 as ippool_events
 from emailengine.ippool.v1 import ippool_service_pb2 as ippool_pb
@@ -30,12 +31,19 @@ from emailengine.reputation.v1 import events_pb2
 from emailengine.reputation.v1 import reputation_service_pb2 as pb
 from emailengine.reputation.v1 import reputation_service_pb2_grpc as pb_grpc
 from libs import events
-from libs.clock import FakeClock
+from libs.clock import Clock, FakeClock
+from libs.db import Database
+from libs.rate_limit import InMemoryRateLimiter
 from libs.tables import event_outbox
+from reputation.adapters.unit_of_work import JobRunClaims, SqlReputationUnitOfWork
+from reputation.app.context import ReputationContext
+from reputation.app.metrics import ReputationMetrics
 from reputation.bootstrap import DEFINITION
+from reputation.config import DnsEnvSettings, ReputationSettings, build_config
 from reputation.domain.zones import DEFAULT_CATALOGUE
 from tests.harness.dns_servers import Rbldnsd
 from tests.harness.in_process import ServiceDriver, in_process_service
+from tests.unit.reputation.fakes import NoDns
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -104,6 +112,11 @@ def rbl_env(nameserver: str, **extra: str) -> dict[str, str]:
         "EE_DNS_TIMEOUT": "1",
         "EE_REPUTATION_ZONE_NAMES": json.dumps(ZONE_NAMES),
         "EE_REPUTATION_SCAN_TICK_SECONDS": "3600",  # the tests call the job themselves
+        # The tests check in loops; the limits have their own test.
+        "EE_REPUTATION_CHECKS_PER_MINUTE": "6000",
+        "EE_REPUTATION_CHECKS_BURST": "1000",
+        "EE_REPUTATION_TENANT_SCANS_PER_HOUR": "3600",
+        "EE_REPUTATION_TENANT_SCANS_BURST": "100",
         **extra,
     }
 
@@ -185,6 +198,19 @@ def rpc_error(caught: Any) -> tuple[grpc.StatusCode, list[str]]:
             detail.Unpack(bad)
             fields += [v.field for v in bad.field_violations]
     return error.code(), fields
+
+
+def storage_only(db: Database, clock: Clock) -> ReputationContext:
+    """The use cases' context over a real database, with a DNS port that must not be asked (tests of storage)."""
+    return ReputationContext(
+        unit_of_work=lambda: SqlReputationUnitOfWork(db, source="reputation", clock=clock),
+        config=build_config(ReputationSettings(), DnsEnvSettings(nameservers="127.0.0.1:53")),
+        clock=clock,
+        dns=NoDns(),
+        claims=JobRunClaims(db),
+        metrics=ReputationMetrics(CollectorRegistry()),
+        limiter=InMemoryRateLimiter(),
+    )
 
 
 @contextmanager

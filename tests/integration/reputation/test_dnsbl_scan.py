@@ -1,4 +1,4 @@
-"""Blocklist scans against a real rbldnsd: every verdict of issue 4, acceptance 1, 4 and 5."""
+"""Blocklist scans against a real rbldnsd: every kind of answer, listing changes, budgets, a dead server."""
 
 from __future__ import annotations
 

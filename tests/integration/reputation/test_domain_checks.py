@@ -1,4 +1,4 @@
-"""Domain checks against a real nsd: good, weak and broken SPF/DKIM/DMARC, PTR/FCrDNS, MX (acceptance 2, 5)."""
+"""Domain checks against a real nsd: good, weak and broken SPF/DKIM/DMARC, PTR/FCrDNS, MX, and a dead server."""
 
 from __future__ import annotations
 

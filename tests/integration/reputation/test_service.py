@@ -1,6 +1,6 @@
 """The reputation service running for real (ServiceHost, gRPC, interceptor, outbox, periodic job) against a real
-rbldnsd: every verdict of acceptance 1 through the API, listed/delisted events exactly once (acceptance 4),
-zone health, tenant zones and isolation, bad input and a dead DNS server (acceptance 5)."""
+rbldnsd: every kind of verdict through the API, listed/delisted events exactly once, zone health, tenant zones
+and isolation, bad input and a dead DNS server."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 import sqlalchemy as sa
+from google.protobuf import json_format
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from emailengine.reputation.v1 import events_pb2
 from emailengine.reputation.v1 import reputation_service_pb2 as pb
@@ -73,7 +77,7 @@ def service(rbl: Rbldnsd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield running
 
 
-# -- acceptance 1 through the service -----------------------------------------------------------------
+# -- every kind of verdict through the service -------------------------------------------------------
 
 
 def test_a_listed_ip_gets_each_lists_meaning_txt_reason_and_one_event_per_zone(service: ReputationService) -> None:
@@ -139,7 +143,7 @@ def test_history_newest_first(service: ReputationService) -> None:
     assert reply.latest.scan_time.ToDatetime() == service.clock.now().replace(tzinfo=None)
 
 
-# -- acceptance 4: a live change, reported once each way by the periodic job ---------------------------
+# -- a live change, reported once each way by the periodic job ----------------------------------------
 
 
 def test_live_listing_gives_one_listed_then_one_delisted_event(service: ReputationService, rbl: Rbldnsd) -> None:
@@ -231,8 +235,6 @@ def test_tenant_isolation_and_unknown_ips(service: ReputationService) -> None:
     ulixai = service.token("ulixai")
     viewer = service.token("sos-expat", Role.VIEWER)
     for method, request in (
-        ("CheckIp", pb.CheckIpRequest(address=CLEAN_IP)),
-        ("GetIpReputation", pb.GetIpReputationRequest(address=CLEAN_IP)),
         ("ScanTenant", pb.ScanTenantRequest(tenant_id="sos-expat")),
         ("GetTenantZones", pb.GetTenantZonesRequest(tenant_id="sos-expat")),
         ("SetTenantZones", pb.SetTenantZonesRequest(tenant_id="sos-expat", ip_zones=["psbl"])),
@@ -244,13 +246,29 @@ def test_tenant_isolation_and_unknown_ips(service: ReputationService) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         service.check(CLEAN_IP, viewer)
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    for method, request in (
-        ("CheckIp", pb.CheckIpRequest(address="198.51.100.1")),
-        ("GetIpReputation", pb.GetIpReputationRequest(address="198.51.100.1")),
-    ):
-        with pytest.raises(grpc.RpcError) as caught:
-            service.call(method, request, ulixai)
-        assert caught.value.code() == grpc.StatusCode.NOT_FOUND, method
+
+
+def refusal(service: ReputationService, method: str, request: Any, token: str, address: str) -> tuple[Any, ...]:
+    """What a refused call shows, with the address asked about taken out."""
+    with pytest.raises(grpc.RpcError) as caught:
+        service.call(method, request, token)
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    return (
+        caught.value.code(),
+        status.message.replace(address, "<address>"),
+        [json.dumps(json_format.MessageToDict(d)).replace(address, "<address>") for d in status.details],
+    )
+
+
+@pytest.mark.parametrize("method", ["CheckIp", "GetIpReputation"])
+def test_another_tenants_ip_reads_exactly_like_an_unknown_one(service: ReputationService, method: str) -> None:
+    ulixai = service.token("ulixai")
+    request = {"CheckIp": pb.CheckIpRequest, "GetIpReputation": pb.GetIpReputationRequest}[method]
+    foreign = refusal(service, method, request(address=CLEAN_IP), ulixai, CLEAN_IP)
+    unknown = refusal(service, method, request(address="198.51.100.1"), ulixai, "198.51.100.1")
+    assert foreign[0] == grpc.StatusCode.NOT_FOUND
+    assert foreign == unknown
 
 
 @pytest.mark.parametrize(
@@ -292,6 +310,100 @@ def test_list_zones_shows_the_catalogue_and_its_health(service: ReputationServic
     assert service.outbox(events_pb2.ZoneHealthChanged) == []  # healthy from the start: nothing to say
 
 
+HUGE = "x" * 2_000_000  # the services accept 4 MiB requests
+LONG_DOMAIN = "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + ".test"
+
+
+def garbage_cases() -> list[tuple[str, Any, str]]:
+    """(method, request, the field the answer must name first): out-of-range numbers, huge strings, huge lists of
+    bad items, for every reputation RPC that takes input."""
+    bad_ips = [f"not-an-ip-{i}" for i in range(256)]
+    bad_domains = [pb.SendingDomain(domain=f"bad_{i}", dkim_selectors=["bad sel"] * 32) for i in range(100)]
+    return [
+        ("CheckIp", pb.CheckIpRequest(address=HUGE), "address"),
+        ("GetIpReputation", pb.GetIpReputationRequest(address=HUGE), "address"),
+        ("GetIpReputation", pb.GetIpReputationRequest(address=CLEAN_IP, history_size=-1), "history_size"),
+        ("GetIpReputation", pb.GetIpReputationRequest(address=CLEAN_IP, history_size=-(2**31)), "history_size"),
+        ("ScanTenant", pb.ScanTenantRequest(tenant_id=HUGE), "tenant_id"),
+        ("ValidateDomain", pb.ValidateDomainRequest(domain=HUGE), "domain"),
+        ("ValidateDomain", pb.ValidateDomainRequest(domain="good.test", ips=bad_ips), "ips[0]"),
+        ("ValidateDomain", pb.ValidateDomainRequest(domain="good.test", ips=[HUGE]), "ips[0]"),
+        ("ValidateDomain", pb.ValidateDomainRequest(domain="good.test", ips=["192.0.2.1"] * 100_000), "ips"),
+        (
+            "ValidateDomain",
+            pb.ValidateDomainRequest(domain="good.test", dkim_selectors=["a b"] * 10_000),
+            "dkim_selectors",
+        ),
+        (
+            "ValidateDomain",
+            pb.ValidateDomainRequest(domain="good.test", tracking_domains=["-x-"] * 10_000),
+            "tracking_domains",
+        ),
+        ("ValidateDomain", pb.ValidateDomainRequest(domain="good.test", helo_hostname=HUGE), "helo_hostname"),
+        ("ValidateDomain", pb.ValidateDomainRequest(domain="good.test", tenant_id=HUGE), "tenant_id"),
+        ("GetTenantZones", pb.GetTenantZonesRequest(tenant_id=HUGE), "tenant_id"),
+        ("SetTenantZones", pb.SetTenantZonesRequest(tenant_id="sos-expat", ip_zones=["x"] * 500_000), "ip_zones"),
+        (
+            "SetTenantZones",
+            pb.SetTenantZonesRequest(tenant_id="sos-expat", ip_zones=[f"z{i}.example" for i in range(60)]),
+            "ip_zones[0]",
+        ),
+        ("SetTenantZones", pb.SetTenantZonesRequest(tenant_id="sos-expat", domain_zones=[HUGE]), "domain_zones[0]"),
+        ("GetTenantDomains", pb.GetTenantDomainsRequest(tenant_id=HUGE), "tenant_id"),
+        (
+            "SetTenantDomains",
+            pb.SetTenantDomainsRequest(tenant_id="sos-expat", sending_domains=bad_domains),
+            "sending_domains[0].domain",
+        ),
+        (
+            "SetTenantDomains",
+            pb.SetTenantDomainsRequest(tenant_id="sos-expat", tracking_domains=[HUGE]),
+            "tracking_domains[0]",
+        ),
+        (
+            "SetTenantDomains",
+            pb.SetTenantDomainsRequest(tenant_id="sos-expat", tracking_domains=["-x-"] * 100_000),
+            "tracking_domains",
+        ),
+        ("CheckTenantDomains", pb.CheckTenantDomainsRequest(tenant_id=HUGE), "tenant_id"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "request_", "field"), garbage_cases(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_garbage_and_out_of_range_input_is_invalid_argument_naming_the_field(
+    service: ReputationService, method: str, request_: Any, field: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        service.call(method, request_, timeout=60)
+    code, fields = rpc_error(caught)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()[:200]
+    assert fields[0] == field and len(fields) <= 11
+    assert len(caught.value.details()) < 4000  # the answer does not grow with the input
+
+
+def test_a_huge_tenant_id_is_invalid_argument_for_an_operator_too(service: ReputationService) -> None:
+    operator = service.token("ulixai")
+    for method, request in (
+        ("ValidateDomain", pb.ValidateDomainRequest(domain="good.test", tenant_id=HUGE)),
+        ("ScanTenant", pb.ScanTenantRequest(tenant_id=HUGE)),
+        ("SetTenantDomains", pb.SetTenantDomainsRequest(tenant_id=HUGE)),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            service.call(method, request, operator)
+        assert rpc_error(caught) == (grpc.StatusCode.INVALID_ARGUMENT, ["tenant_id"]), method
+
+
+def test_a_domain_check_of_names_too_long_for_dns_ends_unknown_not_in_an_error(service: ReputationService) -> None:
+    reply = service.call(
+        "ValidateDomain",
+        pb.ValidateDomainRequest(domain=LONG_DOMAIN, dkim_selectors=["s" * 60 + "." + "t" * 60], ips=[CLEAN_IP]),
+    )
+    dkim = next(c for c in reply.checks if c.check == "dkim")
+    assert dkim.verdict == pb.CHECK_VERDICT_UNKNOWN
+
+
 # -- broken zones: listing the world, dead -----------------------------------------------------------
 
 
@@ -315,7 +427,7 @@ def test_zones_that_list_the_world_or_died_are_unhealthy_ignored_and_alerted(rbl
         assert zones["spamhaus-zen"].healthy
 
 
-# -- acceptance 5: a dead DNS server -----------------------------------------------------------------
+# -- a dead DNS server -------------------------------------------------------------------------------
 
 
 def test_a_dead_dns_server_gives_unknown_with_the_reason_in_bounded_time_and_changes_nothing(
@@ -401,3 +513,31 @@ def test_concurrent_scans_and_replicas_publish_each_change_once(
         with one.db.transaction() as session:
             assert session.execute(sa.select(sa.func.count()).select_from(scan_results)).scalar_one() == 8 + 2
             assert session.execute(sa.select(sa.func.count()).select_from(ip_listings)).scalar_one() == 2
+
+
+def test_no_rate_limit_on_the_calls_that_cost_dns_queries_is_now_a_429_per_tenant(rbl: Rbldnsd, tmp_path: Path) -> None:
+    """A tenant checking in a loop gets RESOURCE_EXHAUSTED with a retry delay; another tenant is not slowed."""
+    env = rbl_env(
+        rbl.nameserver,
+        EE_REPUTATION_CHECKS_PER_MINUTE="6",
+        EE_REPUTATION_CHECKS_BURST="2",
+        EE_REPUTATION_TENANT_SCANS_PER_HOUR="1",
+        EE_REPUTATION_TENANT_SCANS_BURST="1",
+    )
+    with running_reputation(tmp_path, env) as svc:
+        svc.watch(CLEAN_IP)
+        svc.watch(WHITELISTED_IP, tenant="ulixai")
+        sos = svc.token("sos-expat")
+        svc.check(CLEAN_IP, sos)
+        svc.check(CLEAN_IP, sos)
+        with pytest.raises(grpc.RpcError) as limited:
+            svc.check(CLEAN_IP, sos)
+        assert limited.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "CheckIp" in (limited.value.details() or "")
+        status = rpc_status.from_call(limited.value)
+        assert status is not None and any(d.Is(error_details_pb2.RetryInfo.DESCRIPTOR) for d in status.details)
+        svc.check(WHITELISTED_IP, svc.token("ulixai"))  # the other tenant's allowance is untouched
+        svc.call("ScanTenant", pb.ScanTenantRequest(tenant_id="sos-expat"), sos)
+        with pytest.raises(grpc.RpcError) as scans:
+            svc.call("ScanTenant", pb.ScanTenantRequest(tenant_id="sos-expat"), sos)
+        assert scans.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -1,4 +1,5 @@
-"""In-memory storage and peers for the delivery use cases (nodes, deploys, leases, bounces, suppressions)."""
+"""In-memory storage and peers of the delivery use cases: node, deploy, lease, accounting and bounce repositories
+(bound with the others by `campaign_fakes.FakeCampaignUnitOfWork`), PowerMTA nodes and the job scheduler."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from campaign_gateway.adapters.ippool_peer import PoolIp, TenantDay
 from campaign_gateway.adapters.pmta_node import CommandResult, DeployResult, NodeCommandFailed, NodeUnreachable
 from campaign_gateway.app.delivery_views import (
     BounceRouteRecord,
@@ -14,10 +14,8 @@ from campaign_gateway.app.delivery_views import (
     DeliveryCounts,
     Deployment,
     NewDelivery,
-    SuppressionView,
 )
 from campaign_gateway.domain.pmta_nodes import NodeRecord, NodeSpec
-from tests.fakes import FakeStore, FakeUnitOfWork
 
 
 class _Repo:
@@ -87,7 +85,7 @@ class FakeDeployments(_Repo):
 
 class FakeLeases(_Repo):
     def __init__(self, tables: dict[str, Any]):
-        super().__init__(tables, "leases", {})
+        super().__init__(tables, "node_leases", {})
 
     def acquire(self, node: str, purpose: str, owner: str, *, now: datetime, until: datetime) -> bool:
         held = self.rows.get((node, purpose))
@@ -99,29 +97,6 @@ class FakeLeases(_Repo):
     def release(self, node: str, purpose: str, owner: str) -> None:
         if self.rows.get((node, purpose), ("",))[0] == owner:
             del self.rows[(node, purpose)]
-
-
-class FakeSuppressions(_Repo):
-    def __init__(self, tables: dict[str, Any]):
-        super().__init__(tables, "suppressions", {})
-
-    def add_many(self, tenant_id: str, entries: list[tuple[str, str]], *, source: str, now: datetime) -> int:
-        added = 0
-        for email, reason in entries:
-            key = (tenant_id, email.lower())
-            if key not in self.rows:
-                self.rows[key] = SuppressionView(tenant_id, email.lower(), reason, source, now)
-                added += 1
-        return added
-
-    def is_suppressed_many(self, tenant_id: str, emails: list[str]) -> set[str]:
-        return {e.lower() for e in emails if (tenant_id, e.lower()) in self.rows}
-
-    def remove_many(self, tenant_id: str, emails: list[str]) -> int:
-        return sum(1 for e in emails if self.rows.pop((tenant_id, e.lower()), None) is not None)
-
-    def list(self, tenant_id: str, *, limit: int, after: str) -> list[SuppressionView]:
-        return [v for (t, e), v in sorted(self.rows.items()) if t == tenant_id and e > after][:limit]
 
 
 class FakeRoutes(_Repo):
@@ -220,38 +195,6 @@ class FakeAccountingState(_Repo):
 
     def recent_problems(self, node: str, *, limit: int) -> list[Any]:
         return []
-
-
-class FakeDeliveryUnitOfWork(FakeUnitOfWork):
-    def _bind(self, tables: dict[str, Any]) -> None:
-        self.pmta_nodes = FakeNodes(tables)
-        self.deployments = FakeDeployments(tables)
-        self.leases = FakeLeases(tables)
-        self.accounting = FakeAccountingState(tables)
-        self.suppressions = FakeSuppressions(tables)
-        self.bounce_routes = FakeRoutes(tables)
-        self.bounce_deliveries = FakeDeliveries(tables)
-
-
-def fake_storage() -> tuple[FakeStore, Any]:
-    store = FakeStore()
-    return store, lambda: FakeDeliveryUnitOfWork(store)
-
-
-@dataclass
-class FakeIpPool:
-    ips: list[PoolIp] = field(default_factory=list)
-    recorded: list[Any] = field(default_factory=list)
-
-    def list_ips(self, *, tenant_id: str = "", state: str = "") -> list[PoolIp]:
-        return list(self.ips)
-
-    def tenant_day(self, tenant_id: str) -> TenantDay:
-        return TenantDay(tenant_id, "Europe/Paris", 8, 20)
-
-    def record_delivery_stats(self, totals: Any) -> int:
-        self.recorded.append(list(totals))
-        return len(totals)
 
 
 @dataclass

@@ -4,6 +4,7 @@ aggregator collects for forwarding and storage, bounce deliveries (ids, bodies, 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,10 +23,10 @@ from campaign_gateway.domain.bounce_forwarding import (
     delivery_id,
     event_from,
     next_attempt,
-    normalize_email,
     suppression_of,
     wants,
 )
+from campaign_gateway.domain.contacts import Suppression
 from campaign_gateway.domain.pmta_config import IpState, NodeIp, PmtaNode, render_node_config
 from campaign_gateway.domain.pmta_nodes import NodeSpec, sending_window_hours, with_defaults
 from campaign_gateway.domain.providers import ProviderGroup, ip_pool_group
@@ -113,8 +114,13 @@ def test_bounce_deliveries_are_stable_signed_bodies() -> None:
     body = json.loads(bounce_body(event, delivery_id=key))
     assert body["delivery_id"] == key and body["event"]["kind"] == "HARD_BOUNCE"
     assert body["event"]["day"] == "2026-01-05" and body["event"]["ip"] == "192.0.2.10"
-    assert suppression_of(event) == ("b@yahoo.fr", "hard-bounce")
-    assert normalize_email("redacted@example.invalid") is None and normalize_email("x y@a.b") is None
+    # The recipient as campaigns send to it (domain without case, local part kept), keyed without case.
+    suppression = suppression_of(event, source="pmta:pmta-a", create_time=T0)
+    assert suppression == Suppression("sos-expat", "B@yahoo.fr", "hard-bounce", "pmta:pmta-a", T0)
+    assert suppression.key == "b@yahoo.fr"
+    for unsuppressable in ("redacted@example.invalid", "<Redacted@Example.INVALID>", "x y@a.b", ""):
+        redacted = replace(event, recipient=unsuppressable)
+        assert suppression_of(redacted, source="pmta:pmta-a", create_time=T0) is None
     assert wants((), "COMPLAINT") and not wants(("HARD_BOUNCE",), "COMPLAINT")
 
 

@@ -21,7 +21,8 @@ from emailengine.ippool.v1 import events_pb2 as ippool_events
 from libs.auth import Caller, Role
 from libs.clock import FakeClock
 from libs.errors import Aborted, InvalidArgument, PermissionDenied
-from tests.unit.campaign_gateway.delivery_fakes import FakeIpPool, FakeNodeGateway, FakeScheduler, fake_storage
+from tests.unit.campaign_gateway.campaign_fakes import FakeIpPool, fake_storage
+from tests.unit.campaign_gateway.delivery_fakes import FakeNodeGateway, FakeScheduler
 
 ADMIN = Caller("admin", Role.ADMIN, "")
 OPERATOR = Caller("op", Role.OPERATOR, "sos-expat")
@@ -38,7 +39,7 @@ class World:
     def __init__(self) -> None:
         self.store, self.uow = fake_storage()
         self.clock = FakeClock(NOW)
-        self.ippool = FakeIpPool([pool_ip("192.0.2.10", "pmta-a"), pool_ip("198.51.100.7", "pmta-b")])
+        self.ippool = FakeIpPool([pool_ip("192.0.2.10", "pmta-a"), pool_ip("198.51.100.7", "pmta-b")], window=(8, 20))
         self.gateway = FakeNodeGateway()
         self.scheduler = FakeScheduler()
         self.nodes = NodeUseCases(self.uow, self.clock)

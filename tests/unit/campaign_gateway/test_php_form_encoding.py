@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from campaign_gateway.adapters.mailwizz_api import http_build_query, php_form_fields
+from urllib.parse import quote_plus
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from campaign_gateway.adapters.mailwizz_api import http_build_query, php_form_fields, php_urlencode
 from tests.standins.php_input import parse_php_input
 
 
@@ -37,3 +42,10 @@ def test_php_drops_fields_past_max_input_vars_silently() -> None:
 def test_php_name_mangling() -> None:
     parsed, _ = parse_php_input("a.b=1&c d=2&e[=3&f[]=4&f[]=5&g[x]=6&g=7&h[01]=8")
     assert parsed == {"a_b": "1", "c_d": "2", "e_": "3", "f": {0: "4", 1: "5"}, "g": "7", "h": {"01": "8"}}
+
+
+@settings(max_examples=500, derandomize=True)
+@given(st.text())
+def test_urlencode_is_phps_for_any_text(text: str) -> None:
+    # PHP's urlencode() is quote_plus with nothing safe but alphanumerics and -_. (so '~' is escaped too).
+    assert php_urlencode(text) == quote_plus(text, safe="").replace("~", "%7E")

@@ -101,7 +101,7 @@ def check_invariants(
     assert [d.day_offset for d in result.plan] == sorted({d.day_offset for d in result.plan})
 
 
-def test_acceptance_100k_over_a_mixed_fleet() -> None:
+def test_100k_over_a_mixed_fleet() -> None:
     ips = [
         ip("192.0.2.10", step=5, day=4),
         ip("192.0.2.11", step=4, day=2),

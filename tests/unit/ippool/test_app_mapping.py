@@ -10,18 +10,20 @@ from google.protobuf import duration_pb2
 
 from emailengine.ippool.v1 import ippool_service_pb2 as pb
 from ippool.app.allocation import requested_volume
-from ippool.app.records import TenantRecord, Usage
+from ippool.app.page_tokens import after_key, before_id, token_after, token_before
 from ippool.app.tenants import UPDATABLE_PATHS, apply_changes, check_paths
 from ippool.domain.providers import ProviderGroup
-from ippool.domain.tenant import TenantPolicy
-from ippool.server import tenant_changes
+from ippool.domain.tenant import Tenant, TenantPolicy
+from ippool.domain.usage import Usage
+from ippool.mapping import tenant_changes
 from libs.errors import InvalidArgument
+from libs.pagination import encode_token
 
 NOW = datetime(2026, 1, 5, 9, tzinfo=UTC)
 
 
-def record() -> TenantRecord:
-    return TenantRecord("sos-expat", "SOS Expat", TenantPolicy("sos-expat"), NOW)
+def record() -> Tenant:
+    return Tenant("sos-expat", "SOS Expat", TenantPolicy("sos-expat"), NOW)
 
 
 def fields_of(error: pytest.ExceptionInfo[InvalidArgument]) -> list[str]:
@@ -115,6 +117,11 @@ def test_allocation_requests() -> None:
     with pytest.raises(InvalidArgument) as caught:
         requested_volume(10, [(ProviderGroup.OTHER, 20)])
     assert fields_of(caught) == ["volume_by_provider"]
+    largest = 2**31 - 1
+    assert requested_volume(0, [(ProviderGroup.GMAIL, largest)]) == {ProviderGroup.GMAIL: largest}
+    with pytest.raises(InvalidArgument) as caught:
+        requested_volume(0, [(ProviderGroup.GMAIL, largest), (ProviderGroup.YAHOO, largest)])
+    assert fields_of(caught) == ["volume_by_provider"]
 
 
 def test_used_today_never_counts_an_allocated_message_twice_nor_forgets_earlier_sends() -> None:
@@ -125,3 +132,39 @@ def test_used_today_never_counts_an_allocated_message_twice_nor_forgets_earlier_
     assert usage.by_provider == {ProviderGroup.GMAIL: 800, ProviderGroup.MICROSOFT: 600, ProviderGroup.OTHER: 300}
     assert usage.total == 1700
     assert Usage().total == 0
+
+
+def test_durations_and_day_counts_that_would_leave_the_calendar_are_refused_naming_the_field() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        tenant_changes(
+            pb.Tenant(
+                tenant_id="sos-expat", health=pb.HealthGates(standby_cooldown=duration_pb2.Duration(seconds=2**62))
+            ),
+            [],
+        )
+    assert fields_of(caught) == ["tenant.health.standby_cooldown"]
+    with pytest.raises(InvalidArgument) as caught:
+        apply_changes(
+            record(),
+            {
+                "health.standby_cooldown": timedelta(days=366),
+                "health.idle_rewarm_days": 2**31 - 1,
+                "rotation.rest_days": 366,
+                "rotation.full_use_days": 10**6,
+            },
+        )
+    assert fields_of(caught) == [
+        "tenant.health.idle_rewarm_days",
+        "tenant.health.standby_cooldown",
+        "tenant.rotation.full_use_days",
+        "tenant.rotation.rest_days",
+    ]
+
+
+def test_a_page_token_is_read_back_only_as_this_service_wrote_it() -> None:
+    assert (after_key(""), before_id("")) == (None, None)
+    assert after_key(token_after("192.0.2.10")) == "192.0.2.10" and before_id(token_before(42)) == 42
+    for position in ({"after": 1}, {"after": "\u0000"}, {"after": "a" * 300}, {"before": True}, {"before": 2**64}):
+        with pytest.raises(InvalidArgument) as caught:
+            after_key(encode_token(position)) if "after" in position else before_id(encode_token(position))
+        assert fields_of(caught) == ["page_token"]

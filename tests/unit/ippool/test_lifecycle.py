@@ -13,6 +13,7 @@ from ippool.domain.lifecycle import (
     enter_standby,
     mark_delisted,
     pause,
+    release,
     release_standby,
     resume,
     retire,
@@ -125,3 +126,13 @@ def test_delisting_outside_standby_is_a_no_op() -> None:
 def test_naive_instants_are_refused() -> None:
     with pytest.raises(ValueError):
         pause(warm(), now=datetime(2026, 1, 5, 9, 30))
+
+
+def test_releasing_an_address_retires_it_from_any_state_once() -> None:
+    for status in (warm(), IpStatus.registered(), pause(warm(), now=NOW).after):
+        released = release(status, now=NOW)
+        assert released.after.state is IpState.RETIRED and released.state_changed
+        assert released.after.position == status.position
+    retired = retire(warm(), now=NOW).after
+    again = release(retired, now=NOW)
+    assert not again.changed and "released" in again.reason

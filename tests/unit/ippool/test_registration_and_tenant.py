@@ -11,7 +11,7 @@ from ippool.domain.tenant import TenantPolicy
 from libs.errors import InvalidArgument
 
 
-def test_the_briefs_registration_is_valid() -> None:
+def test_a_complete_registration_is_valid() -> None:
     registration = validate_registration(address="192.0.2.10", purpose="marketing", tenant_id="sos-expat")
     assert str(registration.address) == "192.0.2.10"
     assert registration.purpose is Purpose.MARKETING

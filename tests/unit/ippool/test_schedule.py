@@ -19,7 +19,7 @@ from ippool.domain.schedule import (
 from libs.errors import InvalidArgument
 
 
-def test_default_schedule_is_the_briefs() -> None:
+def test_default_schedule_is_50_to_10_000_in_six_steps() -> None:
     assert [(s.daily_volume, s.sending_days) for s in DEFAULT_SCHEDULE.steps] == [
         (50, 7),
         (200, 7),

@@ -35,7 +35,7 @@ def decide(position: WarmupPosition, report: DayReport | None, today: date, **po
     )  # type: ignore[arg-type]
 
 
-def test_healthy_45_days_follow_the_brief_exactly() -> None:
+def test_healthy_45_days_follow_the_default_schedule_exactly() -> None:
     status = IpStatus.registered()
     quotas: list[int] = []
     states: list[IpState] = []

@@ -13,27 +13,9 @@ import sqlalchemy.exc
 from libs.auth import Role, TokenVerifier, ensure_local_keys, mint_token
 from libs.errors import InvalidArgument
 from libs.interceptor import PlatformInterceptor
+from tests.fakes import Aborted, FakeGrpcContext
 
 METHOD = "/emailengine.ippool.v1.IpPoolService/CreateIp"
-
-
-class Aborted(Exception):
-    pass
-
-
-class FakeContext:
-    def __init__(self) -> None:
-        self.status: grpc.Status | None = None
-
-    def abort_with_status(self, status: grpc.Status) -> None:
-        self.status = status
-        raise Aborted
-
-    def code(self) -> None:
-        return None
-
-    def details(self) -> str:
-        return ""
 
 
 @pytest.fixture()
@@ -46,7 +28,7 @@ def call(tmp_path: Path) -> Any:
     interceptor = PlatformInterceptor("ip-pool", TokenVerifier(jwks, "ee", "ee"), db=None)
 
     def run(handler: Any) -> grpc.StatusCode | None:
-        context = FakeContext()
+        context = FakeGrpcContext()
         metadata = {"authorization": f"Bearer {token}"}
         with contextlib.suppress(Aborted), interceptor._serving(METHOD, metadata, object(), context):  # type: ignore[arg-type]
             handler(object(), context)
@@ -78,3 +60,48 @@ def test_an_unreachable_database_is_unavailable(call: Any) -> None:
 
 def test_anything_else_is_internal_with_a_reference(call: Any) -> None:
     assert call(raiser(RuntimeError("boom"))) == grpc.StatusCode.INTERNAL
+
+
+def test_a_nul_character_in_any_text_field_is_refused_with_the_field_named() -> None:
+    from emailengine.notifier.v1 import notifier_service_pb2 as notifier_pb
+    from libs.interceptor import reject_nul_characters
+
+    reject_nul_characters(notifier_pb.SendAlertRequest(tenant_id="sos-expat", text="fine"))
+    request = notifier_pb.SendAlertRequest(tenant_id="sos\x00expat", labels={"zone": "a\x00"})
+    with pytest.raises(InvalidArgument) as refused:
+        reject_nul_characters(request)
+    assert {v.field for v in refused.value.violations} == {"tenant_id", "labels[zone]"}
+
+
+def test_streaming_rpc_handlers_skip_the_platform_interceptor_no_more(tmp_path: Path) -> None:
+    """A client-streaming or server-streaming handler is wrapped like a unary one: no token, no call."""
+    private, jwks = tmp_path / "k.pem", tmp_path / "jwks.json"
+    ensure_local_keys(private, jwks)
+    interceptor = PlatformInterceptor("campaign-gateway", TokenVerifier(jwks, "ee", "ee"), db=None)
+    reached: list[str] = []
+
+    def upload(requests: Any, _context: Any) -> str:
+        reached.extend(requests)
+        return "done"
+
+    def watch(_request: Any, _context: Any) -> Any:
+        reached.append("watch")
+        yield "event"
+
+    handlers = {
+        "stream_unary": grpc.stream_unary_rpc_method_handler(upload),
+        "unary_stream": grpc.unary_stream_rpc_method_handler(watch),
+    }
+    for kind, handler in handlers.items():
+        details = type(
+            "Details", (), {"method": f"/emailengine.campaign.v1.CampaignService/{kind}", "invocation_metadata": ()}
+        )
+        wrapped = interceptor.intercept_service(lambda _d, handler=handler: handler, details())
+        behaviour = getattr(wrapped, kind)
+        context = FakeGrpcContext()
+        with contextlib.suppress(Aborted):
+            result = behaviour(iter(["a", "b"]) if kind == "stream_unary" else object(), context)
+            if kind == "unary_stream":
+                list(result)
+        assert context.status is not None and context.status.code == grpc.StatusCode.UNAUTHENTICATED, kind
+    assert reached == []

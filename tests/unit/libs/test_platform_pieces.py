@@ -95,3 +95,17 @@ def test_urls_in_banners_never_show_passwords() -> None:
     assert redact_url("postgresql://ee:s3cret@db:5432/ee") == "postgresql://ee:***@db:5432/ee"
     assert redact_url("redis://:s3cret@cache:6379/0") == "redis://:***@cache:6379/0"
     assert redact_url("redis://cache:6379/0") == "redis://cache:6379/0"
+
+
+def test_an_error_answer_stays_small_whatever_the_request_held() -> None:
+    from libs.errors import InvalidArgument, NotFound, Violations
+
+    problems = Violations()
+    for i in range(1000):
+        problems.add(f"ips[{i}]", f"{'x' * 5000!r} is not an IP address")
+    try:
+        problems.raise_if_any()
+    except InvalidArgument as error:
+        assert len(error.violations) == 11 and error.violations[-1].description == "and 990 more problems from here on"
+        assert len(error.message) < 5000
+    assert len(NotFound("ip", "y" * 100_000).message) < 200

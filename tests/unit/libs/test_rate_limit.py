@@ -7,7 +7,7 @@ import pytest
 from libs.errors import ResourceExhausted
 from libs.rate_limit import InMemoryRateLimiter, Limit
 
-LIMIT = Limit(per_minute=6, burst=3)  # one call every 10 s, three at once
+LIMIT = Limit("checks", per_minute=6, burst=3)  # one call every 10 s, three at once
 
 
 class Clock:

@@ -27,10 +27,17 @@ def test_platform_settings_are_in_the_readme() -> None:
 def test_service_settings_are_in_the_readme() -> None:
     from campaign_gateway.config import CampaignGatewaySettings
     from ippool.config import IpPoolSettings
-    from notifier.app.settings import NotifierSettings
+    from notifier.config import NotifierSettings, TelegramSettings
     from reputation.config import DnsEnvSettings, ReputationSettings
 
-    classes = (IpPoolSettings, NotifierSettings, DnsEnvSettings, ReputationSettings, CampaignGatewaySettings)
+    classes = (
+        IpPoolSettings,
+        NotifierSettings,
+        TelegramSettings,
+        DnsEnvSettings,
+        ReputationSettings,
+        CampaignGatewaySettings,
+    )
     missing = [name for cls in classes for name in env_names(cls) if f"`{name}`" not in README]
     assert missing == []
     for telegram in ("EE_TELEGRAM_BOT_TOKEN", "EE_TELEGRAM_API_BASE", "EE_TELEGRAM_TIMEOUT_SECONDS"):

@@ -222,3 +222,23 @@ def test_rfc3339_rejects(text: str) -> None:
 def test_alerts_from_payload_is_the_mapping_step() -> None:
     parsed = parse_alertmanager_payload(PAYLOAD)
     assert [a.title for a in alerts_from_payload(parsed)] == ["HostDown", "BounceRateHigh"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"version": "4", "alerts": [{"labels": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001 + b"]}",
+    ],
+    ids=["arrays", "objects-in-a-field"],
+)
+def test_deeply_nested_json_to_the_alertmanager_receiver_is_a_clear_400(body: bytes) -> None:
+    violations = violations_of(body)
+    assert list(violations) == ["body"] and "not valid JSON" in violations["body"]
+
+
+def test_a_huge_alertmanager_payload_is_a_clear_400() -> None:
+    over_the_limit = json.dumps(payload(padding="x" * (4 << 20))).encode()
+    assert violations_of(over_the_limit) == {"body": f"larger than {4 << 20} bytes"}
+    too_many = payload(alerts=[PAYLOAD["alerts"][0]] * 10_001)
+    assert violations_of(json.dumps(too_many).encode()) == {"alerts": "at most 10000 alerts per payload"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -136,3 +137,28 @@ def test_webhook_retry_after_header() -> None:
     assert classify_webhook_answer(429, "Wed, 21 Oct 2015 07:28:00 GMT").retry_after is None
     assert parse_retry_after_header("-1") is None
     assert parse_retry_after_header(None) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("inf", float("inf")),  # kept as asked: the retry policy bounds it by the give-up time
+        ("1e12", 1e12),
+        ("-3", None),
+        ("nan", None),
+        ("soon", None),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 251635075199.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past: now (the backoff still spaces retries)
+        ("Thu, 01 Jan 2026 00:00:10 GMT", 10.0),
+    ],
+)
+def test_a_webhook_retry_after_of_any_form_is_read_without_overflowing(header: str, seconds: float | None) -> None:
+    assert parse_retry_after_header(header, now=datetime(2026, 1, 1, tzinfo=UTC)) == seconds
+
+
+@pytest.mark.parametrize("raw", [b"Infinity", b"1e999", b"NaN", b"-5", b'"7"', b"1e12"])
+def test_a_telegram_retry_after_of_any_value_is_read_without_overflowing(raw: bytes) -> None:
+    body = b'{"ok":false,"error_code":429,"description":"Too Many Requests","parameters":{"retry_after":' + raw + b"}}"
+    result = classify_bot_api_answer(429, body)
+    assert result.outcome is Outcome.RATE_LIMITED
+    assert result.retry_after is None or result.retry_after >= 0

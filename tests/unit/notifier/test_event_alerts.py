@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from emailengine.ippool.v1 import events_pb2 as ippool_events
@@ -204,7 +206,11 @@ def test_a_domain_listed_on_a_domain_blocklist_is_critical_and_names_the_lists()
 
 
 def test_the_notifier_subscribes_to_domain_check_changes() -> None:
-    from notifier.app.events import subscriptions
+    from notifier.app.events import EventAlerts
+    from notifier.bootstrap import subscriptions
 
-    types = {cls.DESCRIPTOR.full_name for cls, _handler in subscriptions(None)}  # type: ignore[arg-type]
+    app = SimpleNamespace(unit_of_work=lambda: None, events=EventAlerts(None))  # type: ignore[arg-type]
+    wired = subscriptions(app)  # type: ignore[arg-type]
+    types = {cls.DESCRIPTOR.full_name for cls in wired.handlers}
     assert "emailengine.reputation.v1.DomainCheckChanged" in types
+    assert wired.handlers[reputation_events.DomainCheckChanged] == app.events.on_domain_check_changed

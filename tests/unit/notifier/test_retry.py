@@ -36,7 +36,21 @@ def test_jitter_stays_within_bounds(attempt: int) -> None:
 
 def test_retry_after_is_a_floor_with_a_small_jittered_margin() -> None:
     assert POLICY.delay(1, 0.0, retry_after=2) == timedelta(seconds=2)
-    assert POLICY.delay(9, 1.0, retry_after=2) == timedelta(seconds=2.5)
+    assert POLICY.delay(1, 1.0, retry_after=2) == timedelta(seconds=2.5)
+    assert POLICY.delay(9, 1.0, retry_after=2) == timedelta(seconds=72)  # never sooner than the backoff
+
+
+@pytest.mark.parametrize("asked", [float("inf"), 1e12, 1e308])
+def test_a_retry_after_beyond_the_give_up_time_waits_that_long_and_gives_up_saying_why(asked: float) -> None:
+    assert POLICY.delay(1, 0.0, retry_after=asked) == timedelta(hours=24)
+    limited = DeliveryResult(Outcome.RATE_LIMITED, Reason.RATE_LIMITED, 429, retry_after=asked)
+    decision = decide_retry(limited, attempt=1, first_attempt_at=T0, now=T0, random_unit=0.5)
+    assert decision.action is RetryAction.GIVE_UP and "longer than the give-up time" in decision.why
+
+
+@pytest.mark.parametrize("asked", [0.0, -5.0, float("nan")])
+def test_a_retry_after_of_nothing_never_makes_a_retry_sooner_than_the_backoff(asked: float) -> None:
+    assert POLICY.delay(6, 0.5, retry_after=asked) >= POLICY.delay_bounds(6)[0]
 
 
 def test_attempts_start_at_one_and_random_unit_is_checked() -> None:
@@ -64,7 +78,7 @@ def test_decisions() -> None:
     assert give_up.action is RetryAction.GIVE_UP and "bad_formatting" in give_up.why
 
     limited = DeliveryResult(Outcome.RATE_LIMITED, Reason.RATE_LIMITED, 429, retry_after=2)
-    retry = decide_retry(limited, attempt=5, first_attempt_at=T0, now=T0, random_unit=0.0)
+    retry = decide_retry(limited, attempt=1, first_attempt_at=T0, now=T0, random_unit=0.0)
     assert retry.action is RetryAction.RETRY and retry.retry_at == T0 + timedelta(seconds=2)
 
     retry = decide_retry(SERVER_ERROR, attempt=3, first_attempt_at=T0, now=T0, random_unit=0.5)

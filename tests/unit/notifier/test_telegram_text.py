@@ -78,7 +78,7 @@ def test_resolved_and_platform_alerts() -> None:
 
 
 def test_acceptance_5000_characters_with_lt_and_amp_are_split_and_accepted() -> None:
-    """Issue 5, acceptance 4."""
+    """What a producer may send: markup characters and a text longer than one message."""
     text = ("if a < b && c > d then <alert> & co; " * 140)[:5000]
     assert len(text) == 5000
     alert = make_alert(text=text)

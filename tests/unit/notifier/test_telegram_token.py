@@ -40,22 +40,6 @@ def test_client_repr_and_configuration() -> None:
         TelegramBotClient(token, api_base="api.telegram.org")
 
 
-def test_from_env() -> None:
-    assert TelegramBotClient.from_env({}) is None  # disabled unless configured
-    token = make_token()
-    client = TelegramBotClient.from_env(
-        {
-            "EE_TELEGRAM_BOT_TOKEN": token,
-            "EE_TELEGRAM_API_BASE": "http://127.0.0.1:9/",
-            "EE_TELEGRAM_TIMEOUT_SECONDS": "3",
-        }
-    )
-    assert client is not None and client.api_base == "http://127.0.0.1:9"
-    client.close()
-    with pytest.raises(InvalidArgument, match="EE_TELEGRAM_TIMEOUT_SECONDS"):
-        TelegramBotClient.from_env({"EE_TELEGRAM_BOT_TOKEN": token, "EE_TELEGRAM_TIMEOUT_SECONDS": "soon"})
-
-
 def test_invalid_chat_ids_fail_before_any_request() -> None:
     with (
         TelegramBotClient(make_token(), api_base="http://127.0.0.1:9") as client,

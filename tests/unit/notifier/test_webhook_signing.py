@@ -11,7 +11,8 @@ from datetime import timedelta
 import pytest
 
 from libs.errors import InvalidArgument
-from notifier.adapters.webhook import WebhookSecret, WebhookTarget, safe_origin, sign, verify_signature
+from libs.outbound import origin_of
+from notifier.adapters.webhook import WebhookSecret, sign, verify_signature
 from notifier.domain.webhook_payload import webhook_body
 from tests.unit.notifier.conftest import T0, make_alert
 
@@ -58,18 +59,12 @@ def test_verify_accepts_fresh_matching_signatures_only() -> None:
 
 def test_secrets_and_target_urls_are_not_shown() -> None:
     secret = WebhookSecret(SECRET)
-    target = WebhookTarget("https://hooks.example:8443/T000/B000/XXXXsecretpath?token=abc", secret)
-    assert SECRET not in repr(secret) and SECRET not in repr(target)
-    assert "secretpath" not in repr(target) and "abc" not in repr(target)
-    assert safe_origin(target.url) == "https://hooks.example:8443"
+    assert SECRET not in repr(secret) and SECRET not in str(secret)
+    assert origin_of("https://hooks.example:8443/T000/B000/XXXXsecretpath?token=abc") == "https://hooks.example:8443"
     with pytest.raises(TypeError):
         pickle.dumps(secret)
 
 
-def test_weak_secrets_and_bad_urls_are_refused() -> None:
+def test_weak_secrets_are_refused() -> None:
     with pytest.raises(InvalidArgument, match="secret"):
         WebhookSecret("short")
-    with pytest.raises(InvalidArgument, match="url"):
-        WebhookTarget("ftp://hooks.example/x", WebhookSecret(SECRET))
-    with pytest.raises(InvalidArgument, match="url"):
-        WebhookTarget("https://user:pw@hooks.example/x", WebhookSecret(SECRET))

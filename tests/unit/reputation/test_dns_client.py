@@ -12,11 +12,11 @@ from libs.errors import InvalidArgument
 from reputation.adapters.dns_client import (
     TXT,
     A,
-    DnsSettings,
     Nameserver,
     decode_answer,
     encode_question,
     parse_nameservers,
+    system_nameservers,
 )
 from reputation.domain.dnsbl import DnsOutcome
 
@@ -31,10 +31,10 @@ def test_parse_nameservers() -> None:
     assert str(Nameserver("::1", 5300)) == "[::1]:5300" and str(Nameserver("10.0.0.1")) == "10.0.0.1:53"
 
 
-def test_empty_setting_means_the_system_resolver() -> None:
-    servers = parse_nameservers("")
+def test_empty_gives_no_nameserver_and_the_system_resolver_has_some() -> None:
+    assert parse_nameservers("") == () == parse_nameservers(" , ")
+    servers = system_nameservers()
     assert servers and all(s.port == 53 for s in servers)
-    assert parse_nameservers(None) == servers
 
 
 @pytest.mark.parametrize(
@@ -44,15 +44,6 @@ def test_bad_nameservers_name_the_setting(value: str) -> None:
     with pytest.raises(InvalidArgument) as exc:
         parse_nameservers(value)
     assert exc.value.violations[0].field == "EE_DNS_NAMESERVERS"
-
-
-def test_settings_from_env() -> None:
-    settings = DnsSettings.from_env({"EE_DNS_NAMESERVERS": "127.0.0.1:5353", "EE_DNS_TIMEOUT": "0.5"})
-    assert settings.nameservers == (Nameserver("127.0.0.1", 5353),) and settings.timeout == 0.5
-    for bad in ("soon", "0", "120"):
-        with pytest.raises(InvalidArgument) as exc:
-            DnsSettings.from_env({"EE_DNS_NAMESERVERS": "127.0.0.1", "EE_DNS_TIMEOUT": bad})
-        assert exc.value.violations[0].field == "EE_DNS_TIMEOUT"
 
 
 def test_question_encoding_matches_dnspython() -> None:

@@ -10,14 +10,25 @@ import pytest
 
 from emailengine.reputation.v1 import reputation_service_pb2 as pb
 from libs.errors import InvalidArgument
-from reputation.app import protos
-from reputation.app.listings import StoredListing, listing_event, state_from_json, state_to_json
-from reputation.app.scanning import slot_of
-from reputation.app.tenant_zones import parse_choice, validate_tenant_id
+from reputation import mapping
+from reputation.adapters.dns_client import Nameserver
+from reputation.adapters.repositories import listings_from_json, listings_to_json
+from reputation.app.events import listing_changed
+from reputation.app.zones import parse_choice
 from reputation.config import DnsEnvSettings, ReputationSettings, build_config
 from reputation.domain.checks import CheckKind, CheckResult, Verdict
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome, ListingStatus, interpret_answer
-from reputation.domain.scan import ChangeKind, ListingChange, ScanResult
+from reputation.domain.scan import (
+    ChangeKind,
+    Listing,
+    ListingChange,
+    ScanRecord,
+    ScanResult,
+    ZoneVerdict,
+    publicize,
+    slot_of,
+)
+from reputation.domain.validation import validate_tenant_id
 from reputation.domain.zones import JUNKEMAILFILTER, SPAMHAUS_ZEN, Severity, ZoneKind
 
 README = (Path(__file__).parents[3] / "README.md").read_text()
@@ -53,14 +64,42 @@ def test_defaults() -> None:
         ({"zone_budgets": {"nope": {}}}, "EE_REPUTATION_ZONE_BUDGETS"),
         ({"ip_zones": "spamcop,spamhaus-dbl"}, "EE_REPUTATION_IP_ZONES[1]"),
         ({"domain_zones": "nope.example"}, "EE_REPUTATION_DOMAIN_ZONES[0]"),
-        ({"dns": {"nameservers": "resolver.example:53"}}, "EE_DNS_NAMESERVERS"),
-        ({"dns": {"nameservers": "", "timeout": "0"}}, "EE_DNS_TIMEOUT"),
     ],
 )
 def test_bad_settings_name_the_variable(own: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         config(**own)
     assert caught.value.violations[0].field == field
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("EE_DNS_NAMESERVERS", "resolver.example:53"),
+        ("EE_DNS_NAMESERVERS", "127.0.0.1:99999"),
+        ("EE_DNS_TIMEOUT", "0"),
+        ("EE_DNS_TIMEOUT", "61"),
+        ("EE_DNS_TIMEOUT", "soon"),
+    ],
+)
+def test_bad_dns_settings_stop_the_process_naming_the_variable(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reputation.config import load_config
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SystemExit):
+        load_config()
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"configuration error: {variable}: ")
+
+
+def test_dns_settings_are_typed_and_read_once() -> None:
+    dns = DnsEnvSettings(nameservers="127.0.0.1:5353, [::1]:5300", timeout=0.5)
+    assert dns.nameservers == (Nameserver("127.0.0.1", 5353), Nameserver("::1", 5300)) and dns.timeout == 0.5
+    resolver = dns.resolver()
+    assert resolver.nameservers == dns.nameservers and resolver.timeout == 0.5 and resolver.check_timeout == 10.0
+    assert DnsEnvSettings(nameservers="").resolver().nameservers  # empty: the system's resolvers
 
 
 def test_scan_interval_down_to_one_minute_and_retargeted_zones() -> None:
@@ -95,25 +134,28 @@ def test_tenant_zone_choice_names_every_bad_entry() -> None:
 def test_listing_state_round_trips() -> None:
     since = datetime(2026, 1, 5, 9, tzinfo=UTC)
     result = interpret_answer(SPAMHAUS_ZEN, DnsAnswer(DnsOutcome.ANSWER, ("127.0.0.4",)), "XBL text")
-    stored = {"spamhaus-zen": StoredListing(result, since)}
-    back = state_from_json(state_to_json(stored))
+    stored = {"spamhaus-zen": Listing(result, since)}
+    back = listings_from_json(listings_to_json(stored))
     assert back == stored
-    assert json.loads(state_to_json(stored))["spamhaus-zen"]["codes"][0][0] == "127.0.0.4"
+    assert json.loads(listings_to_json(stored))["spamhaus-zen"]["codes"][0][0] == "127.0.0.4"
 
 
 def test_messages_use_public_names_and_the_zones_own_severity() -> None:
     zen = SPAMHAUS_ZEN.retarget("secretkey.zen.dq.spamhaus.net")
     result = interpret_answer(zen, DnsAnswer(DnsOutcome.ANSWER, ("127.0.0.10",)), "PBL text")
     at = datetime(2026, 1, 5, tzinfo=UTC)
-    scan = protos.publicize(ScanResult("192.0.2.1", ZoneKind.IP, at, at, (result,)))
-    message = protos.scan_result(scan, "check")
+    scan = publicize(ScanResult("192.0.2.1", ZoneKind.IP, at, at, (result,)))
+    record = ScanRecord.of(scan, "check")
+    message = mapping.scan_record_to_proto(record)
+    assert mapping.scan_record_from_proto(message) == record
     (zone,) = message.zones
     assert zone.zone == "zen.spamhaus.org" and "secretkey" not in str(message)
     assert zone.listing_severity == pb.LISTING_SEVERITY_HIGH and zone.severity == pb.SEVERITY_CRITICAL
     assert message.listed and message.complete and message.trigger == "check"
     white = interpret_answer(JUNKEMAILFILTER, DnsAnswer(DnsOutcome.ANSWER, ("127.0.0.1",)))
-    assert protos.zone_result(white).status == pb.LISTING_STATUS_WHITELISTED
-    assert white.status is ListingStatus.ALLOWED and "white" in protos.zone_result(white).meaning
+    shown = mapping.zone_verdict_to_proto(ZoneVerdict.of(white))
+    assert shown.status == pb.LISTING_STATUS_WHITELISTED
+    assert white.status is ListingStatus.ALLOWED and "white" in shown.meaning
 
     change = ListingChange(
         "192.0.2.1",
@@ -126,15 +168,16 @@ def test_messages_use_public_names_and_the_zones_own_severity() -> None:
         "",
         at,
     )
-    event = listing_event("sos-expat", change)
+    event = listing_changed("sos-expat", change)
     assert (
         event.zone == "zen.spamhaus.org" and not event.listed and event.reason == "no longer listed; was: Spamhaus PBL"
     )
     assert event.severity == pb.LISTING_SEVERITY_HIGH and event.delist_url.startswith("https://")
 
     unknown = CheckResult(CheckKind.SPF, "192.0.2.1", Verdict.UNKNOWN, "timeout", {"record": "v=spf1 -all"})
-    check = protos.domain_check(unknown)
+    check = mapping.domain_check_to_proto(unknown)
     assert check.verdict == pb.CHECK_VERDICT_UNKNOWN and list(check.records) == ["v=spf1 -all"]
+    assert mapping.domain_check_from_proto(check) == unknown
 
 
 def test_scan_slots_are_consecutive_intervals() -> None:

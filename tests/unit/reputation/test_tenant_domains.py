@@ -8,7 +8,7 @@ import pytest
 
 from emailengine.reputation.v1 import reputation_service_pb2 as pb
 from libs.errors import InvalidArgument
-from reputation.app.tenant_domains import change_event
+from reputation.app.events import domain_check_changed
 from reputation.domain.checks import CheckKind, CheckResult, Verdict
 from reputation.domain.tenant_domains import (
     MAX_SENDING_DOMAINS,
@@ -101,11 +101,11 @@ def test_a_blocklist_change_names_the_lists_by_their_public_names() -> None:
         "listed on dbl.spamhaus.org: Spamhaus DBL: spam domain",
         {"spamhaus-dbl": "listed", "surbl": "not_listed", "uribl": "listed"},
     )
-    event = change_event("tracker", "links.example", "tracking", Verdict.PASS, result, NOW)
+    event = domain_check_changed("tracker", "links.example", "tracking", Verdict.PASS, result, NOW)
     assert list(event.listed_on) == ["dbl.spamhaus.org", "multi.uribl.com"]
     assert (event.previous_verdict, event.verdict) == (pb.CHECK_VERDICT_PASS, pb.CHECK_VERDICT_FAIL)
     assert event.check == "blocklist" and event.domain_role == "tracking" and event.tenant_id == "tracker"
     spf = CheckResult(CheckKind.SPF, "192.0.2.1", Verdict.FAIL, "not permitted", {"record": "v=spf1 -all"})
-    first = change_event("t", "a.example", "sending", None, spf, NOW)
+    first = domain_check_changed("t", "a.example", "sending", None, spf, NOW)
     assert first.previous_verdict == pb.CHECK_VERDICT_UNSPECIFIED and list(first.records) == ["v=spf1 -all"]
     assert list(first.listed_on) == [] and first.observed_at.ToDatetime(tzinfo=UTC) == NOW

@@ -6,10 +6,11 @@ from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 
-from libs.errors import InvalidArgument
+from libs.errors import InvalidArgument, Violations
 from reputation.domain.validation import (
     normalize_domain,
     normalize_zone_name,
+    parse_each,
     parse_ip,
     parse_ips,
     validate_selector,
@@ -103,3 +104,21 @@ def test_zone_names() -> None:
     assert normalize_zone_name("ZEN.Spamhaus.org.") == "zen.spamhaus.org"
     with pytest.raises(InvalidArgument):
         normalize_zone_name("zen spamhaus")
+
+
+def test_parse_each_names_every_bad_item_drops_duplicates_and_keeps_order() -> None:
+    problems = Violations()
+    parsed = parse_each(["S1", "bad sel", "k2", "s1"], validate_selector, "dkim_selectors", problems)
+    assert parsed == ["s1", "k2"] and [v.field for v in problems.items] == ["dkim_selectors[1]"]
+    assert parse_each(["a.example", "A.example"], normalize_domain, "targets", unique=False) == ["a.example"] * 2
+    with pytest.raises(InvalidArgument) as caught:
+        parse_each(["192.0.2.1"] * 5 + ["nope"], parse_ip, "ips", max_items=3)
+    assert [v.field for v in caught.value.violations] == ["ips"]  # the list is too long; the rest is not read
+
+
+def test_an_answer_does_not_grow_with_the_input() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        parse_each(["x" * 100_000 + str(i) for i in range(200)], parse_ip, "ips", max_items=256)
+    violations = caught.value.violations
+    assert len(violations) == 11 and violations[-1].field == "ips[10]" and "190 more" in violations[-1].description
+    assert len(str(caught.value)) < 2000

@@ -1,5 +1,5 @@
 """Repositories of the delivery side over the service's own tables: PowerMTA nodes, deploys, node leases,
-accounting state, suppressions, bounce routes and the bounce delivery outbox.
+accounting state, bounce routes and the bounce delivery outbox (the suppression list is `repositories.py`).
 
 Accounting state is stored for speed (millions of records a day): the identities of counted records and the keys
 of original messages are packed into binary chunks, one row per batch and bucket, not one row per record, and the
@@ -16,10 +16,10 @@ from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 import xxhash
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from campaign_gateway.adapters.repositories import dialect_insert
 from campaign_gateway.adapters.tables import (
     accounting_cursors,
     accounting_origins,
@@ -32,7 +32,6 @@ from campaign_gateway.adapters.tables import (
     node_leases,
     pmta_deployments,
     pmta_nodes,
-    suppressions,
 )
 from campaign_gateway.app.delivery_views import (
     BounceRouteRecord,
@@ -42,7 +41,6 @@ from campaign_gateway.app.delivery_views import (
     Deployment,
     NewDelivery,
     ProblemView,
-    SuppressionView,
 )
 from campaign_gateway.domain.accounting import (
     AccountingRecord,
@@ -66,11 +64,6 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _insert(session: Session, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 def _chunks(items: list, size: int = _CHUNK) -> Iterable[list]:
@@ -344,7 +337,7 @@ class SqlAccountingRepository:
             "duplicates": state.duplicates,
             "last_error": state.last_error[:2000],
         }
-        statement = _insert(self._session, accounting_cursors).values(node=node, **values)
+        statement = dialect_insert(self._session, accounting_cursors).values(node=node, **values)
         self._session.execute(statement.on_conflict_do_update(index_elements=["node"], set_=values))
 
     # identities
@@ -457,7 +450,7 @@ class SqlAccountingRepository:
             }
             for key, counts in sorted(deltas.items())
         ]
-        statement = _insert(self._session, table)
+        statement = dialect_insert(self._session, table)
         statement = statement.on_conflict_do_update(
             index_elements=["address", "day", "provider"],
             set_={
@@ -563,71 +556,7 @@ def _day_totals(row: sa.Row) -> DayTotals:
     return DayTotals(**{name: int(getattr(row, name)) for name in _COUNTERS})
 
 
-# ---------------------------------------------------------------- suppressions and bounce forwarding
-
-
-class SqlSuppressionRepository:
-    """`suppressions(tenant_id, email, reason, source, created_at)`: the list the campaign side reads."""
-
-    def __init__(self, session: Session):
-        self._session = session
-
-    def add_many(self, tenant_id: str, entries: list[tuple[str, str]], *, source: str, now: datetime) -> int:
-        unique = {email.strip().lower(): reason for email, reason in entries if email.strip()}
-        if not unique:
-            return 0
-        # RETURNING counts the rows inserted on both databases (an executemany's rowcount is not reliable).
-        statement = (
-            _insert(self._session, suppressions)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "email"])
-            .returning(suppressions.c.email)
-        )
-        added = 0
-        for batch in _chunks(sorted(unique)):
-            result = self._session.execute(
-                statement,
-                [
-                    {"tenant_id": tenant_id, "email": e, "reason": unique[e], "source": source, "created_at": now}
-                    for e in batch
-                ],
-            )
-            added += len(result.all())
-        return added
-
-    def is_suppressed_many(self, tenant_id: str, emails: list[str]) -> set[str]:
-        wanted = sorted({email.strip().lower() for email in emails if email.strip()})
-        found: set[str] = set()
-        for batch in _chunks(wanted):
-            found.update(
-                self._session.execute(
-                    sa.select(suppressions.c.email).where(
-                        (suppressions.c.tenant_id == tenant_id) & suppressions.c.email.in_(batch)
-                    )
-                ).scalars()
-            )
-        return found
-
-    def remove_many(self, tenant_id: str, emails: list[str]) -> int:
-        removed = 0
-        for batch in _chunks(sorted({email.strip().lower() for email in emails})):
-            removed += self._session.execute(
-                suppressions.delete().where((suppressions.c.tenant_id == tenant_id) & suppressions.c.email.in_(batch))
-            ).rowcount
-        return removed
-
-    def list(self, tenant_id: str, *, limit: int, after: str) -> list[SuppressionView]:
-        query = (
-            sa.select(suppressions)
-            .where(suppressions.c.tenant_id == tenant_id)
-            .order_by(suppressions.c.email)
-            .limit(limit)
-        )
-        if after:
-            query = query.where(suppressions.c.email > after)
-        return [
-            SuppressionView(r.tenant_id, r.email, r.reason, r.source, _aware(r.created_at))  # type: ignore[arg-type]
-            for r in self._session.execute(query).all()
-        ]
+# ---------------------------------------------------------------- bounce forwarding
 
 
 def _route(row: sa.Row) -> BounceRouteRecord:
@@ -681,7 +610,7 @@ class SqlBounceDeliveryRepository:
         if not deliveries:
             return 0
         statement = (
-            _insert(self._session, bounce_deliveries)
+            dialect_insert(self._session, bounce_deliveries)
             .on_conflict_do_nothing(index_elements=["delivery_id"])
             .returning(bounce_deliveries.c.delivery_id)
         )

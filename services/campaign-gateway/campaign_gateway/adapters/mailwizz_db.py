@@ -10,9 +10,13 @@ Public API:
     ApplyReport          -- written server ids, created server ids, skipped changes with the reason
     MailwizzDeliveryServers(engine, *, table_prefix="mw_", clock=utc_now)
         .connect(settings) -> MailwizzDeliveryServers       (PyMySQL engine with connect/read timeouts)
+        .dispose()                                          closes its connections
         .rows() -> list[ServerRow]                          every smtp-pmta row, any status
         .current_servers() -> list[CurrentServer]           the rows that carry a VMTA, for domain.quota_sync
         .apply(plan, *, defaults) -> ApplyReport            CREATE and UPDATE lines of a SyncPlan
+        .exclusive() -> context of LockedDeliveryServers    the named lock held on one connection: rows(),
+                                                            current_servers() and apply() without another
+                                                            sync in between (read the IP pool inside it too)
         .update_settings(server_id, settings) -> bool       one row, one statement, only when different
         .insert_server(*, address, vmta, settings, defaults) -> int
         .disable(server_id) -> bool                         status `disabled` (rows are never deleted)
@@ -36,11 +40,16 @@ Every write is one UPDATE of status + quotas + last_updated guarded in its WHERE
 deleted, values different), so a row is never seen half-written and a warmup plan added by hand between the read
 and the write still wins. `apply` holds a MySQL named lock (GET_LOCK) so two replicas never sync one database
 at once. MailWizz caches a server's remaining quota for 300 s, so a change is seen within five minutes.
+
+`defaults` (what a created row gets besides its VMTA and quotas) is one NewServerDefaults, or a function of the
+change giving each IP its own (its PMTA node's SMTP host); when it gives None the CREATE is skipped and reported,
+and the next sync tries again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -103,6 +112,9 @@ class NewServerDefaults:
     name_prefix: str = "email-engine"
 
 
+Defaults = NewServerDefaults | Callable[[ServerChange], NewServerDefaults | None]
+
+
 @dataclass(frozen=True)
 class ServerRow:
     server_id: int
@@ -115,6 +127,7 @@ class ServerRow:
     daily_quota: int
     warmup_plan_id: int | None
     vmta: str | None
+    use_for: str = "all"  # all, campaigns, transactional, ...: what MailWizz uses the server for
 
 
 @dataclass(frozen=True)
@@ -198,6 +211,7 @@ def _table(prefix: str) -> Table:
         Column("daily_quota", Integer, nullable=False),
         Column("meta_data", LargeBinary),
         Column("status", String(15), nullable=False),
+        Column("use_for", String(15), nullable=False),
         Column("date_added", String(19), nullable=False),
         Column("last_updated", String(19), nullable=False),
     )
@@ -236,6 +250,10 @@ class MailwizzDeliveryServers:
         )
         return cls(engine, table_prefix=settings.table_prefix)
 
+    def dispose(self) -> None:
+        """Closes the pooled connections (at shutdown)."""
+        self._engine.dispose()
+
     # ---- reads
 
     def rows(self) -> list[ServerRow]:
@@ -245,29 +263,27 @@ class MailwizzDeliveryServers:
             return [_row(record) for record in connection.execute(query).mappings()]
 
     def current_servers(self) -> list[CurrentServer]:
-        return [
-            CurrentServer(
-                server_id=row.server_id,
-                vmta=row.vmta,
-                settings=ServerSettings(_status(row.status), row.hourly_quota, row.daily_quota),
-                warmup_plan_id=row.warmup_plan_id,
-            )
-            for row in self.rows()
-            if row.vmta is not None
-        ]
+        return _current(self.rows())
 
     # ---- writes
 
-    def apply(self, plan: SyncPlan, *, defaults: NewServerDefaults) -> ApplyReport:
-        report = _Report()
+    def apply(self, plan: SyncPlan, *, defaults: Defaults) -> ApplyReport:
+        with self.exclusive() as locked:
+            return locked.apply(plan, defaults=defaults)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[LockedDeliveryServers]:
+        """The named lock held on one connection, for one read-decide-write pass of a sync."""
         with self._connection() as connection, self._named_lock(connection):
-            for change in plan.writes():
-                self._apply_one(connection, change, defaults, report)
+            yield LockedDeliveryServers(self, connection)
+
+    def _apply_all(self, connection: Connection, plan: SyncPlan, defaults: Defaults) -> ApplyReport:
+        report = _Report()
+        for change in plan.writes():
+            self._apply_one(connection, change, defaults, report)
         return report.frozen()
 
-    def _apply_one(
-        self, connection: Connection, change: ServerChange, defaults: NewServerDefaults, report: _Report
-    ) -> None:
+    def _apply_one(self, connection: Connection, change: ServerChange, defaults: Defaults, report: _Report) -> None:
         assert change.after is not None
         if change.kind is ChangeKind.UPDATE and change.server_id is not None:
             if self._update(connection, change.server_id, change.after):
@@ -278,7 +294,11 @@ class MailwizzDeliveryServers:
         if any(row.vmta == change.vmta for row in self._rows(connection)):
             report.skipped.append((change, "a server with this VMTA appeared since the plan was made"))
             return
-        server_id = self._insert(connection, change.address or change.vmta, change.vmta, change.after, defaults)
+        chosen = defaults(change) if callable(defaults) else defaults
+        if chosen is None:
+            report.skipped.append((change, "no SMTP host is known for the IP's PowerMTA node"))
+            return
+        server_id = self._insert(connection, change.address or change.vmta, change.vmta, change.after, chosen)
         report.created.append(server_id)
 
     def update_settings(self, server_id: int, settings: ServerSettings) -> bool:
@@ -349,6 +369,7 @@ class MailwizzDeliveryServers:
             "daily_quota": settings.daily_quota,
             "meta_data": additional_headers_meta([(VMTA_HEADER, vmta)]),
             "status": ServerStatus.INACTIVE.value,
+            "use_for": "all",
             "date_added": stamp,
             "last_updated": stamp,
         }
@@ -367,6 +388,23 @@ class MailwizzDeliveryServers:
 
     def _named_lock(self, connection: Connection) -> _NamedLock:
         return _NamedLock(connection, self._lock_name)
+
+
+class LockedDeliveryServers:
+    """The table while one sync holds its named lock (see MailwizzDeliveryServers.exclusive)."""
+
+    def __init__(self, owner: MailwizzDeliveryServers, connection: Connection):
+        self._owner = owner
+        self._connection = connection
+
+    def rows(self) -> list[ServerRow]:
+        return sorted(self._owner._rows(self._connection), key=lambda row: row.server_id)
+
+    def current_servers(self) -> list[CurrentServer]:
+        return _current(self.rows())
+
+    def apply(self, plan: SyncPlan, *, defaults: Defaults) -> ApplyReport:
+        return self._owner._apply_all(self._connection, plan, defaults)
 
 
 class _Transaction:
@@ -408,6 +446,19 @@ class _NamedLock:
         self._connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": self._name})
 
 
+def _current(rows: Iterable[ServerRow]) -> list[CurrentServer]:
+    return [
+        CurrentServer(
+            server_id=row.server_id,
+            vmta=row.vmta,
+            settings=ServerSettings(_status(row.status), row.hourly_quota, row.daily_quota),
+            warmup_plan_id=row.warmup_plan_id,
+        )
+        for row in rows
+        if row.vmta is not None
+    ]
+
+
 def _kind(failure: SQLAlchemyError) -> str:
     """The driver's error class and code (e.g. OperationalError 2003), never its text: that can hold the URL."""
     original = getattr(failure, "orig", None)
@@ -434,4 +485,5 @@ def _row(record: Mapping[str, Any]) -> ServerRow:
         daily_quota=int(record["daily_quota"]),
         warmup_plan_id=record["warmup_plan_id"],
         vmta=vmta_of(headers_from_meta(record["meta_data"])),
+        use_for=str(record["use_for"]),
     )

@@ -11,28 +11,33 @@ from campaign_gateway.adapters.delivery_repositories import (
     SqlDeploymentRepository,
     SqlLeaseRepository,
     SqlPmtaNodeRepository,
+)
+from campaign_gateway.adapters.repositories import (
+    SqlCampaignRepository,
+    SqlMailwizzSyncRepository,
     SqlSuppressionRepository,
 )
-from campaign_gateway.adapters.repositories import SqlCampaignRepository
 from libs.unit_of_work import SqlUnitOfWork
 
 
 class SqlCampaignUnitOfWork(SqlUnitOfWork):
     campaigns: SqlCampaignRepository
+    suppressions: SqlSuppressionRepository
+    mailwizz_sync: SqlMailwizzSyncRepository
     pmta_nodes: SqlPmtaNodeRepository
     deployments: SqlDeploymentRepository
     leases: SqlLeaseRepository
     accounting: SqlAccountingRepository
-    suppressions: SqlSuppressionRepository
     bounce_routes: SqlBounceRouteRepository
     bounce_deliveries: SqlBounceDeliveryRepository
 
     def _bind(self, session: Session) -> None:
         self.campaigns = SqlCampaignRepository(session)
+        self.suppressions = SqlSuppressionRepository(session)
+        self.mailwizz_sync = SqlMailwizzSyncRepository(session)
         self.pmta_nodes = SqlPmtaNodeRepository(session)
         self.deployments = SqlDeploymentRepository(session)
         self.leases = SqlLeaseRepository(session)
         self.accounting = SqlAccountingRepository(session)
-        self.suppressions = SqlSuppressionRepository(session)
         self.bounce_routes = SqlBounceRouteRepository(session)
         self.bounce_deliveries = SqlBounceDeliveryRepository(session)

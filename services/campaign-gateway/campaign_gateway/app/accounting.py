@@ -37,9 +37,9 @@ from campaign_gateway.adapters.accounting_csv import (
 )
 from campaign_gateway.adapters.ippool_peer import DayTotals as PoolDayTotals
 from campaign_gateway.adapters.pmta_node import PmtaNodeError, RemoteFileCursor
-from campaign_gateway.app.delivery_ports import IpPool, NodeGateway, Scheduler
 from campaign_gateway.app.delivery_views import CursorState, IngestReport, NewDelivery, ProblemView, PushReport
-from campaign_gateway.app.unit_of_work import DeliveryUnitOfWork
+from campaign_gateway.app.ports import IpPool, NodeGateway, Scheduler
+from campaign_gateway.app.unit_of_work import CampaignUnitOfWork
 from campaign_gateway.domain.accounting import (
     AccountingAggregator,
     AccountingRecord,
@@ -56,6 +56,7 @@ from campaign_gateway.domain.bounce_forwarding import (
     suppression_of,
     wants,
 )
+from campaign_gateway.domain.contacts import Suppression
 from campaign_gateway.domain.pmta_nodes import NodeRecord
 from campaign_gateway.domain.providers import ip_pool_group
 from libs.clock import Clock
@@ -117,7 +118,7 @@ class _Batch:
 class AccountingUseCases:
     def __init__(
         self,
-        unit_of_work: Callable[[], DeliveryUnitOfWork],
+        unit_of_work: Callable[[], CampaignUnitOfWork],
         clock: Clock,
         *,
         ippool: IpPool,
@@ -339,8 +340,7 @@ class AccountingUseCases:
             uow.accounting.add_seen(node, aggregator.fresh_identities)
             uow.accounting.add_origins(aggregator.origins.fresh_items(), day=now.date())  # type: ignore[attr-defined]
             uow.accounting.replace_pending(node, list(aggregator.pending), now=now)
-            for tenant, entries in suppressed.items():
-                uow.suppressions.add_many(tenant, entries, source=f"pmta:{node}", now=now)
+            uow.suppressions.add(suppressed)
             forwarded = uow.bounce_deliveries.add_many(deliveries)
             uow.accounting.add_problems(node, batch.problems)
             if batch.cursor is not None:
@@ -368,17 +368,17 @@ class AccountingUseCases:
         report.pending = len(aggregator.pending)
         report.unattributed += counts.get(Outcome.UNATTRIBUTED, 0)
         report.forwarded += forwarded
-        report.suppressed += sum(len(entries) for entries in suppressed.values())
+        report.suppressed += len(suppressed)
         report.problems += batch.problems
 
     def _forwarding(
         self, node: str, aggregator: AccountingAggregator, directory: PoolDirectory, now: datetime
-    ) -> tuple[list[NewDelivery], dict[str, list[tuple[str, str]]]]:
+    ) -> tuple[list[NewDelivery], list[Suppression]]:
         """Deliveries to each route of the tenant, and suppressions, for the hard bounces and complaints."""
         if not aggregator.notable:
-            return [], {}
+            return [], []
         deliveries: list[NewDelivery] = []
-        suppressed: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        suppressed: list[Suppression] = []
         with self._uow() as uow:
             routes_of = {tenant: uow.bounce_routes.for_tenant(tenant) for tenant in _tenants(aggregator, directory)}
         for notable in aggregator.notable:
@@ -386,9 +386,9 @@ class AccountingUseCases:
             if tenant is None:
                 continue
             event = event_from(notable, tenant_id=tenant, node=node)
-            suppression = suppression_of(event)
+            suppression = suppression_of(event, source=f"pmta:{node}", create_time=now)
             if suppression is not None:
-                suppressed[tenant].append(suppression)
+                suppressed.append(suppression)
             routes = routes_of.get(tenant)
             if not routes:
                 continue
@@ -398,7 +398,7 @@ class AccountingUseCases:
                     continue
                 key = delivery_id(route.route_id, identity)
                 deliveries.append(NewDelivery(key, route.route_id, tenant, bounce_body(event, delivery_id=key), now))
-        return deliveries, dict(suppressed)
+        return deliveries, suppressed
 
     # ------------------------------------------------------------ totals to ip-pool
 

@@ -1,5 +1,6 @@
-"""Use cases on where hard bounces and complaints go: the tenant's suppression list, its bounce-forwarding webhook
-routes, and the delivery worker that empties the bounce outbox.
+"""Use cases on where hard bounces and complaints go besides the tenant's suppression list (which accounting feeds,
+see `app/accounting.py`, and `app/campaigns.py` serves): its bounce-forwarding webhook routes, and the delivery
+worker that empties the bounce outbox.
 
 Deliveries are written by the accounting pipeline in the same transaction as the batch that counted the bounce
 (never lost). The worker leases a due delivery and records the attempt before making the request, so a crash
@@ -15,22 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from campaign_gateway.app.delivery_ports import Webhooks
-from campaign_gateway.app.delivery_views import BounceRouteRecord, BounceRouteView, SuppressionView
-from campaign_gateway.app.unit_of_work import DeliveryUnitOfWork
-from campaign_gateway.domain.bounce_forwarding import RetryPlan, next_attempt, normalize_email
+from campaign_gateway.app.delivery_views import BounceRouteRecord, BounceRouteView
+from campaign_gateway.app.ports import Webhooks
+from campaign_gateway.app.unit_of_work import CampaignUnitOfWork
+from campaign_gateway.domain.bounce_forwarding import RetryPlan, next_attempt
 from libs import audit
 from libs.auth import Caller
 from libs.clock import Clock
-from libs.errors import InvalidArgument, NotFound, Violations
+from libs.errors import NotFound, Violations
 from libs.outbound import check_url
-from libs.pagination import page_size
 
 log = logging.getLogger(__name__)
 
 EVENT_KINDS = ("HARD_BOUNCE", "COMPLAINT")
 MIN_SECRET_BYTES = 16
-MAX_EMAILS_PER_CALL = 10_000
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class BounceSettings:
 class BounceUseCases:
     def __init__(
         self,
-        unit_of_work: Callable[[], DeliveryUnitOfWork],
+        unit_of_work: Callable[[], CampaignUnitOfWork],
         clock: Clock,
         *,
         webhooks: Webhooks,
@@ -53,59 +52,6 @@ class BounceUseCases:
         self._clock = clock
         self._webhooks = webhooks
         self._settings = settings
-
-    # ------------------------------------------------------------ suppressions
-
-    def list_suppressions(
-        self, caller: Caller, tenant_id: str, *, size: int, token: str
-    ) -> tuple[list[SuppressionView], str]:
-        caller.require_read(tenant_id)
-        limit = page_size(size)
-        with self._uow() as uow:
-            found = uow.suppressions.list(tenant_id, limit=limit + 1, after=token)
-        page = found[:limit]
-        return page, (page[-1].email if len(found) > limit else "")
-
-    def _emails(self, emails: list[str]) -> list[str]:
-        problems = Violations()
-        if not emails:
-            problems.add("emails", "at least one address is required")
-        if len(emails) > MAX_EMAILS_PER_CALL:
-            problems.add("emails", f"at most {MAX_EMAILS_PER_CALL} addresses per call")
-        cleaned = []
-        for index, email in enumerate(emails):
-            value = normalize_email(email)
-            if value is None:
-                problems.add(f"emails[{index}]", f"{email[:80]!r} is not an email address")
-            else:
-                cleaned.append(value)
-        problems.raise_if_any()
-        return cleaned
-
-    def add_suppressions(self, caller: Caller, tenant_id: str, emails: list[str], *, reason: str) -> int:
-        if not tenant_id:
-            raise InvalidArgument("tenant_id", "is required")
-        caller.require_write(tenant_id)
-        cleaned = self._emails(emails)
-        why = (reason or "manual").strip()[:40]
-        audit.note(resource=f"tenants/{tenant_id}/suppressions")
-        with self._uow() as uow:
-            added = uow.suppressions.add_many(
-                tenant_id, [(email, why) for email in cleaned], source="api", now=self._clock.now()
-            )
-            uow.commit()
-        return added
-
-    def remove_suppressions(self, caller: Caller, tenant_id: str, emails: list[str]) -> int:
-        if not tenant_id:
-            raise InvalidArgument("tenant_id", "is required")
-        caller.require_write(tenant_id)
-        cleaned = self._emails(emails)
-        audit.note(resource=f"tenants/{tenant_id}/suppressions")
-        with self._uow() as uow:
-            removed = uow.suppressions.remove_many(tenant_id, cleaned)
-            uow.commit()
-        return removed
 
     # ------------------------------------------------------------ routes
 
@@ -138,7 +84,7 @@ class BounceUseCases:
             uow.commit()
             return BounceRouteView(route, uow.bounce_deliveries.counts(route.route_id))
 
-    def _route(self, uow: DeliveryUnitOfWork, caller: Caller, tenant_id: str, route_id: str) -> BounceRouteRecord:
+    def _route(self, uow: CampaignUnitOfWork, caller: Caller, tenant_id: str, route_id: str) -> BounceRouteRecord:
         route = uow.bounce_routes.get(route_id)
         if route is None or route.tenant_id != tenant_id or not caller.may_read(route.tenant_id):
             raise NotFound("bounce route", route_id)  # another tenant's route answers like a missing one

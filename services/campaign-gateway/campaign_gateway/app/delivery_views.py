@@ -72,15 +72,6 @@ class NodePlan:
 
 
 @dataclass(frozen=True)
-class SuppressionView:
-    tenant_id: str
-    email: str
-    reason: str
-    source: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
 class BounceRouteRecord:
     route_id: str
     tenant_id: str

@@ -25,9 +25,9 @@ from datetime import timedelta
 
 from campaign_gateway.adapters.ippool_peer import PoolIp, ip_state_name
 from campaign_gateway.adapters.pmta_node import NodeCommandFailed, NodeUnreachable, PmtaNodeError
-from campaign_gateway.app.delivery_ports import IpPool, NodeGateway, Scheduler
 from campaign_gateway.app.delivery_views import Deployment, NodePlan
-from campaign_gateway.app.unit_of_work import DeliveryUnitOfWork
+from campaign_gateway.app.ports import IpPool, NodeGateway, Scheduler
+from campaign_gateway.app.unit_of_work import CampaignUnitOfWork
 from campaign_gateway.domain.pmta_config import (
     SENDING_STATES,
     IpState,
@@ -85,7 +85,7 @@ def sha256(text: str) -> str:
 class DeployUseCases:
     def __init__(
         self,
-        unit_of_work: Callable[[], DeliveryUnitOfWork],
+        unit_of_work: Callable[[], CampaignUnitOfWork],
         clock: Clock,
         *,
         ippool: IpPool,
@@ -325,12 +325,12 @@ class DeployUseCases:
     # ------------------------------------------------------------ IP events
 
     def on_ip_quota_changed(
-        self, uow: DeliveryUnitOfWork, envelope: event_pb2.EventEnvelope, event: ippool_events.IpQuotaChanged
+        self, uow: CampaignUnitOfWork, envelope: event_pb2.EventEnvelope, event: ippool_events.IpQuotaChanged
     ) -> None:
         self._scheduler.deploy_ip_node(event.address, str(DeployTrigger.IP_EVENT))
 
     def on_ip_state_changed(
-        self, uow: DeliveryUnitOfWork, envelope: event_pb2.EventEnvelope, event: ippool_events.IpStateChanged
+        self, uow: CampaignUnitOfWork, envelope: event_pb2.EventEnvelope, event: ippool_events.IpStateChanged
     ) -> None:
         self._scheduler.apply_ip_state(event.address, ip_state_name(event.state))
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 
 from campaign_gateway.app.delivery_views import NodeView
-from campaign_gateway.app.unit_of_work import DeliveryUnitOfWork
+from campaign_gateway.app.unit_of_work import CampaignUnitOfWork
 from campaign_gateway.domain.pmta_nodes import NodeRecord, NodeSpec, validate_node, with_defaults
 from libs import audit
 from libs.auth import Caller
@@ -27,7 +27,7 @@ def token_hash(token: str) -> str:
 
 
 class NodeUseCases:
-    def __init__(self, unit_of_work: Callable[[], DeliveryUnitOfWork], clock: Clock):
+    def __init__(self, unit_of_work: Callable[[], CampaignUnitOfWork], clock: Clock):
         self._uow = unit_of_work
         self._clock = clock
 
@@ -54,7 +54,7 @@ class NodeUseCases:
                 raise NotFound("pmta node", name)
             return self._view(uow, record)
 
-    def _view(self, uow: DeliveryUnitOfWork, record: NodeRecord) -> NodeView:
+    def _view(self, uow: CampaignUnitOfWork, record: NodeRecord) -> NodeView:
         name = record.spec.name
         return NodeView(
             record=record,

@@ -1,11 +1,14 @@
-"""What the use cases need from storage: a unit of work with the campaign repository, and the delivery side's
-(PowerMTA nodes and deploys, node leases, accounting state, suppressions, bounce routes and deliveries).
+"""What the use cases need from storage: one unit of work over the service's database, with the MailWizz side's
+repositories (campaigns, the tenants' suppression lists, the last quota sync of each tenant) and the PowerMTA
+side's (nodes and deploys, node leases, accounting state, bounce routes and deliveries).
 
 The SQL implementation is `campaign_gateway.adapters.unit_of_work`; the use-case tests use an in-memory fake.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
@@ -17,28 +20,99 @@ from campaign_gateway.app.delivery_views import (
     Deployment,
     NewDelivery,
     ProblemView,
-    SuppressionView,
 )
 from campaign_gateway.domain.accounting import AccountingRecord, DayTotals, Origin, TotalsKey
-from campaign_gateway.domain.campaign import Campaign
-from campaign_gateway.domain.contacts import Contact
+from campaign_gateway.domain.campaign import Campaign, CampaignState, CampaignStep
+from campaign_gateway.domain.contacts import Contact, ContactProblem, Suppression
 from campaign_gateway.domain.pmta_nodes import NodeRecord, NodeSpec
 from libs.pagination import TimePosition
 from libs.unit_of_work import UnitOfWork
 
 
 class CampaignRepository(Protocol):
-    def add(self, campaign: Campaign, contacts: list[Contact]) -> None: ...
+    def add(self, campaign: Campaign, contacts: list[Contact], positions: Sequence[int] = ()) -> None:
+        """A new campaign and the contacts it sends to (`positions`: where each was in the request)."""
+        ...
 
     def get(self, campaign_id: str) -> Campaign | None: ...
 
-    def list(self, *, tenant: str, limit: int, after: TimePosition | None) -> list[Campaign]:
+    def list(
+        self, *, tenant: str, limit: int, after: TimePosition | None, state: CampaignState | None = None
+    ) -> list[Campaign]:
         """Newest first; every tenant when `tenant` is empty."""
         ...
 
+    def by_request(self, tenant: str, request_id: str) -> Campaign | None: ...
 
-class CampaignUnitOfWork(UnitOfWork, Protocol):
-    campaigns: CampaignRepository
+    def save(self, campaign: Campaign) -> None:
+        """Writes the campaign's changing fields (state, stage, plan, MailWizz ids, counts)."""
+        ...
+
+    def contacts(self, campaign_id: str) -> list[tuple[int, Contact]]:
+        """(position in the request, contact), in request order."""
+        ...
+
+    def claim(self, campaign_id: str, *, owner: str, until: datetime, now: datetime) -> bool:
+        """Takes the right to work on the campaign until `until`, if nobody else holds it now."""
+        ...
+
+    def release(self, campaign_id: str, *, owner: str) -> None: ...
+
+    def add_problems(self, campaign_id: str, problems: Iterable[ContactProblem]) -> None: ...
+
+    def problems(self, campaign_id: str, *, limit: int) -> tuple[list[ContactProblem], dict[str, int]]:
+        """The first `limit` problems in request order, and the count of each kind."""
+        ...
+
+    def add_step(self, campaign_id: str, step: CampaignStep) -> None: ...
+
+    def steps(self, campaign_id: str) -> list[CampaignStep]: ...
+
+
+class SuppressionRepository(Protocol):
+    """Each tenant's suppression list, one entry per (tenant, `Suppression.key`): what campaigns never send to. The
+    API adds and removes entries; accounting adds the recipients of hard bounces and complaints."""
+
+    def add(self, entries: Sequence[Suppression]) -> int:
+        """Adds the entries not there yet (by tenant and address key); returns how many were new. An entry already
+        there keeps its first reason and source."""
+        ...
+
+    def remove(self, tenant: str, keys: Iterable[str]) -> int:
+        """Removes the tenant's entries with these keys; returns how many there were."""
+        ...
+
+    def matching(self, tenant: str, keys: Iterable[str]) -> set[str]:
+        """The keys among `keys` that are on the tenant's list."""
+        ...
+
+    def list(self, *, tenant: str, limit: int, after: TimePosition | None) -> list[Suppression]:
+        """Newest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class SyncConflict:
+    server_id: int
+    vmta: str
+    address: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MailwizzSyncState:
+    """The last quota sync of a tenant's MailWizz: when, how it ended, and the rows it had to leave alone."""
+
+    tenant: str
+    last_sync_time: datetime | None = None
+    last_outcome: str = ""
+    conflicts: tuple[SyncConflict, ...] = field(default_factory=tuple)
+
+
+class MailwizzSyncRepository(Protocol):
+    def get(self, tenant: str) -> MailwizzSyncState | None: ...
+
+    def save(self, state: MailwizzSyncState) -> None: ...
 
 
 # ---------------------------------------------------------------- delivery: PowerMTA nodes, accounting, bounces
@@ -66,7 +140,7 @@ class PmtaNodeRepository(Protocol):
         ...
 
     def smtp_endpoint(self, node_name: str) -> tuple[str, int] | None:
-        """The `NodeDirectory` the MailWizz side reads: where a node's IPs take mail, None for no such node."""
+        """Where the node takes mail from MailWizz (the delivery servers made for its IPs), None for no such node."""
         ...
 
 
@@ -125,22 +199,6 @@ class AccountingRepository(Protocol):
     def recent_problems(self, node: str, *, limit: int) -> list[ProblemView]: ...
 
 
-class SuppressionRepository(Protocol):
-    """`suppressions(tenant_id, email, reason, source, created_at)`: what campaigns never send to."""
-
-    def add_many(self, tenant_id: str, entries: list[tuple[str, str]], *, source: str, now: datetime) -> int:
-        """(email, reason) pairs, emails lower-cased; an address already listed keeps its row. Returns the new."""
-        ...
-
-    def is_suppressed_many(self, tenant_id: str, emails: list[str]) -> set[str]:
-        """The given addresses (lower-cased) that are suppressed for the tenant."""
-        ...
-
-    def remove_many(self, tenant_id: str, emails: list[str]) -> int: ...
-
-    def list(self, tenant_id: str, *, limit: int, after: str) -> list[SuppressionView]: ...
-
-
 class BounceRouteRepository(Protocol):
     def add(self, route: BounceRouteRecord) -> None: ...
 
@@ -178,11 +236,13 @@ class BounceDeliveryRepository(Protocol):
     def counts(self, route_id: str) -> DeliveryCounts: ...
 
 
-class DeliveryUnitOfWork(UnitOfWork, Protocol):
+class CampaignUnitOfWork(UnitOfWork, Protocol):
+    campaigns: CampaignRepository
+    suppressions: SuppressionRepository
+    mailwizz_sync: MailwizzSyncRepository
     pmta_nodes: PmtaNodeRepository
     deployments: DeploymentRepository
     leases: LeaseRepository
     accounting: AccountingRepository
-    suppressions: SuppressionRepository
     bounce_routes: BounceRouteRepository
     bounce_deliveries: BounceDeliveryRepository

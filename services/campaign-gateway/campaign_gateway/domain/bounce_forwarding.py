@@ -6,17 +6,17 @@ Public API:
     wants(route_events, kind) -> bool             -- does a route take this kind (empty: every kind)
     delivery_id(route_id, identity) -> str        -- stable per (route, bounce): the receiver drops repeats with it
     bounce_body(event, *, delivery_id) -> bytes   -- canonical JSON, the bytes that are signed
-    suppression_of(event) -> tuple[email, reason] | None
-    normalize_email(text) -> str | None
+    suppression_of(event, *, source, create_time) -> Suppression | None  -- the entry for the tenant's list
     RetryPlan, next_attempt(plan, *, attempts, first_attempt_at, now, status_code) -> datetime | None
 
 Rules:
 * a delivery is made for each (bounce, route of the bounce's tenant that takes its kind). Its id is derived from
   the route and the accounting record's identity, so the same bounce read twice (another pull, the pipe and the
   file) is the same delivery, stored once, and a retried request carries the same X-EmailEngine-Delivery;
-* the recipient of a hard bounce or a complaint is suppressed for the tenant ("hard-bounce", "complaint"). A
-  complaint whose recipient the receiver redacted (no address, or an `.invalid` domain) is forwarded but not
-  suppressed: there is nobody to suppress;
+* the recipient of a hard bounce or a complaint is suppressed for the tenant ("hard-bounce", "complaint"), as the
+  address campaigns would send to (`domain/contacts.py`: the list's key and the form of an address are decided
+  there, once). A complaint whose recipient the receiver redacted (no address, or an `.invalid` domain) is
+  forwarded but not suppressed: there is nobody to suppress; nor is a recipient campaigns could not send to;
 * retries: 2xx is delivered; anything else (a 5xx, a 4xx, no answer) is tried again after 5 s, doubling, at most
   every 10 minutes, for 7 days; then the delivery is FAILED (kept and counted on its route, never dropped).
   Only 410 Gone gives up at once: the receiver says the endpoint is gone for good.
@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from campaign_gateway.domain.accounting import Notable, NotableKind
+from campaign_gateway.domain.contacts import Suppression, normalized_email
 
 
 @dataclass(frozen=True)
@@ -104,22 +105,12 @@ def bounce_body(event: BounceEvent, *, delivery_id: str) -> bytes:
     return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def normalize_email(text: str) -> str | None:
-    """Lower-cased address, or None for what is not one (empty, no '@', a redacted `.invalid` recipient)."""
-    value = text.strip().strip("<>").lower()
-    local, at, domain = value.rpartition("@")
-    if not at or not local or "." not in domain or domain.endswith(".invalid") or len(value) > 320:
+def suppression_of(event: BounceEvent, *, source: str, create_time: datetime) -> Suppression | None:
+    email = normalized_email(event.recipient.strip().strip("<>"))
+    if email is None or email.endswith(".invalid"):
         return None
-    if any(char.isspace() for char in value):
-        return None
-    return value
-
-
-def suppression_of(event: BounceEvent) -> tuple[str, str] | None:
-    email = normalize_email(event.recipient)
-    if email is None:
-        return None
-    return email, "complaint" if event.kind == NotableKind.COMPLAINT else "hard-bounce"
+    reason = "complaint" if event.kind == NotableKind.COMPLAINT else "hard-bounce"
+    return Suppression(event.tenant_id, email, reason, source, create_time)
 
 
 @dataclass(frozen=True)

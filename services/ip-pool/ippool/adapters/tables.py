@@ -45,6 +45,8 @@ ips = sa.Table(
     sa.Column("resting_until", sa.Date, nullable=True),
     sa.Column("standby_since", sa.DateTime(timezone=True), nullable=True),
     sa.Column("delisted_at", sa.DateTime(timezone=True), nullable=True),
+    # Set when an admin released the address: any tenant may register it again (the row is then reused).
+    sa.Column("released_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
 )

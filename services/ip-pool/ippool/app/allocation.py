@@ -2,7 +2,7 @@
 
 What an IP has used today, per provider group, is what it sent (delivery stats) or the level earlier
 allocations committed it to (what it had used when they were made plus what they reserved), whichever is
-more (`records.Usage`); an allocation only ever gets the room that is left. A reserving
+more (`domain.usage.Usage`); an allocation only ever gets the room that is left. A reserving
 allocation (not `validate_only`) is stored with its per-IP lines and counts as used for the rest of the
 tenant's local day; the tenant's row lock serialises two allocations of one tenant, so together they never
 exceed a quota either. Only the tenant's own IPs are ever read.
@@ -13,20 +13,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
-from ippool.adapters.store import Store
-from ippool.app.shared import local_today, require_schedule
+from ippool.app.ip_today import usage_on
+from ippool.app.schedules import schedules_of
+from ippool.app.unit_of_work import IpPoolUnitOfWork
 from ippool.domain.allocation import MAX_PLAN_HORIZON_DAYS, AllocationResult, IpCapacity, allocate
 from ippool.domain.providers import ProviderGroup
 from ippool.domain.registration import validate_tenant_id
 from ippool.domain.rotation import is_resting
+from ippool.domain.usage import Reservation, ReservedLine
 from libs import audit
 from libs.auth import Caller
-from libs.db import Database
+from libs.clock import Clock
 from libs.errors import InvalidArgument, NotFound, Violations
 
 DEFAULT_PLAN_HORIZON_DAYS = 60
+# The most one call may ask for: every count of the answer (requested, remainder, plan days) fits the contract's
+# 32-bit integers, and the request is refused whole, before anything is reserved.
+MAX_VOLUME = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ def requested_volume(
     broken_down = sum(wanted.values())
     if by_provider and volume > 0 and broken_down > volume:
         problems.add("volume_by_provider", f"adds up to {broken_down}, more than volume {volume}")
+    elif broken_down > MAX_VOLUME:
+        problems.add("volume_by_provider", f"adds up to {broken_down}, more than {MAX_VOLUME} messages in one call")
     problems.raise_if_any()
     if not by_provider:
         return volume
@@ -63,9 +69,9 @@ def requested_volume(
 
 
 class AllocationUseCases:
-    def __init__(self, db: Database, now: Callable[[], datetime]):
-        self._db = db
-        self._now = now
+    def __init__(self, unit_of_work: Callable[[], IpPoolUnitOfWork], clock: Clock):
+        self._uow = unit_of_work
+        self._clock = clock
 
     def allocate(
         self,
@@ -91,29 +97,29 @@ class AllocationUseCases:
         problems.raise_if_any()
         caller.require_write(tenant_id)
         audit.note(tenant_id=tenant_id, resource=f"tenants/{tenant_id}")
-        now = self._now()
-        with self._db.transaction() as session:
-            store = Store(session)
-            if not validate_only and not store.lock_tenant_for_allocation(tenant_id):
+        now = self._clock.now()
+        with self._uow() as uow:
+            if not validate_only and not uow.tenants.lock_for_allocation(tenant_id):
                 raise NotFound("tenant", tenant_id)
-            tenant = store.tenant(tenant_id)
+            tenant = uow.tenants.get(tenant_id)
             if tenant is None:
                 raise NotFound("tenant", tenant_id)
-            today = local_today(tenant, now)
-            records = store.tenant_ips(tenant_id)
-            usage = store.usage([r.address for r in records], today)
+            today = tenant.local_day(now)
+            ips = uow.ips.of_tenant(tenant_id)
+            usage = usage_on(uow, {ip.address: today for ip in ips})
+            schedules = schedules_of(uow, ips)
             capacities = [
                 IpCapacity(
-                    address=r.address,
-                    tenant_id=r.tenant_id,
-                    state=r.state,
-                    schedule=require_schedule(store, r),
-                    position=r.position,
-                    used_today=usage[r.address].total,
-                    used_by_provider=usage[r.address].by_provider,
-                    resting=is_resting(r.resting_until, today),
+                    address=ip.address,
+                    tenant_id=ip.tenant_id,
+                    state=ip.state,
+                    schedule=schedules[(ip.tenant_id, ip.schedule_id)],
+                    position=ip.position,
+                    used_today=usage[ip.address].total,
+                    used_by_provider=usage[ip.address].by_provider,
+                    resting=is_resting(ip.resting_until, today),
                 )
-                for r in records
+                for ip in ips
             ]
             result = allocate(
                 tenant_id=tenant_id,
@@ -126,19 +132,22 @@ class AllocationUseCases:
             if validate_only:
                 return AllocationView("", result)
             allocation_id = uuid.uuid4().hex
-            store.insert_allocation(
-                allocation_id=allocation_id,
-                tenant_id=tenant_id,
-                day=today,
-                requested=sum(result.requested.values()),
-                allocated_today=result.allocated_today,
-                remainder=result.remainder,
-                lines=[
-                    (a.address, group, n, usage[a.address].by_provider.get(group, 0) + n)
-                    for a in result.allocations
-                    for group, n in a.by_provider.items()
-                ],
-                now=now,
-                actor=caller.subject,
+            uow.allocations.add(
+                Reservation(
+                    allocation_id=allocation_id,
+                    tenant_id=tenant_id,
+                    day=today,
+                    requested=sum(result.requested.values()),
+                    allocated_today=result.allocated_today,
+                    remainder=result.remainder,
+                    lines=tuple(
+                        ReservedLine(a.address, group, n, usage[a.address].by_provider.get(group, 0) + n)
+                        for a in result.allocations
+                        for group, n in a.by_provider.items()
+                    ),
+                    time=now,
+                    actor=caller.subject,
+                )
             )
+            uow.commit()
         return AllocationView(allocation_id, result)

@@ -1,37 +1,38 @@
 """The periodic work: the daily warmup decision, rotation, and the release of cooled-down standby IPs.
 
-`run_daily_warmup(db, now)` is safe to run often and from any number of replicas at once:
-- per tenant, the local day is computed from `now` (quotas reset at local midnight);
-- each IP whose day is not decided yet is decided in its own transaction, under its row lock, and the
-  decision row is unique per (address, day): a replica that loses the race sees the day decided (or hits
-  the unique constraint and rolls back), so every IP advances exactly once per day, and a crash leaves only
+`DailyUseCases.run_day()` is safe to run often and from any number of replicas at once:
+- per tenant, the local day is computed from the clock (quotas reset at local midnight);
+- each IP whose day is not decided yet is decided in its own unit of work, under its row lock, and the
+  decision row is unique per (address, day): a replica that loses the race sees the day decided (or its
+  insert is Aborted and rolled back), so every IP advances exactly once per day, and a crash leaves only
   the IPs not yet done for the next run;
 - days missed while nothing ran are caught up one by one (at most `MAX_CATCH_UP_DAYS`), each from the
   report of the day before it;
-- then, once per tenant and day (a `tenant_day_runs` row written in the same transaction), the rotation
+- then, once per tenant and day (a tenant-day mark written in the same unit of work), the rotation
   decision: rests that are over end, due IPs start resting while the warm capacity stays above the floor.
 
-`release_standbys(db, now)` brings STANDBY IPs back once delisted for the tenant's cool-down.
+`release_standbys()` brings STANDBY IPs back once delisted for the tenant's cool-down.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from ippool.adapters.store import Store
-from ippool.app.records import SYSTEM_ACTOR, DecisionKind, IpRecord, TenantRecord
-from ippool.app.shared import commit_change, local_today, require_schedule
-from ippool.domain.health import DayReport
+from ippool.app.history import record_change, record_transition
+from ippool.app.schedules import schedule_of, schedules_of
+from ippool.app.unit_of_work import IpPoolUnitOfWork
+from ippool.domain.history import SYSTEM_ACTOR, DecisionKind
 from ippool.domain.lifecycle import SENDING_STATES, IpState, release_standby
 from ippool.domain.rotation import RotationCandidate, decide_rotation
-from ippool.domain.schedule import WarmupSchedule, daily_quota
+from ippool.domain.schedule import daily_quota
+from ippool.domain.tenant import Tenant
+from ippool.domain.usage import day_report
 from ippool.domain.warmup import Action, apply_decision, decide_day
-from libs.db import Database
+from libs.clock import Clock
+from libs.errors import Aborted
 
 log = logging.getLogger(__name__)
 
@@ -47,194 +48,176 @@ class DailyRun:
     back: int = 0
 
 
-def day_report(store: Store, address: str, day: date, *, blocklisted: bool) -> DayReport:
-    counts = store.day_counts(address, day)
-    return DayReport(
-        day=day,
-        sent=sum(c.sent for c in counts.values()),
-        delivered=sum(c.delivered for c in counts.values()),
-        bounced=sum(c.bounced for c in counts.values()),
-        complained=sum(c.complained for c in counts.values()),
-        blocklisted=blocklisted,
-        throttled_providers=frozenset(group for group, c in counts.items() if c.throttled > 0),
-    )
+class DailyUseCases:
+    def __init__(self, unit_of_work: Callable[[], IpPoolUnitOfWork], clock: Clock):
+        self._uow = unit_of_work
+        self._clock = clock
 
+    def run_day(self) -> DailyRun:
+        """Decides each IP's warmup day once its tenant's local day has begun, then rotates the tenant."""
+        now = self._clock.now()
+        run = DailyRun()
+        with self._uow() as uow:
+            tenants = uow.tenants.all()
+        for tenant in tenants:
+            today = tenant.local_day(now)
+            with self._uow() as uow:
+                addresses = uow.ips.undecided(tenant.tenant_id, today)
+            for address in addresses:
+                try:
+                    run.decided += self._decide_ip(address, today, now)
+                except Exception:
+                    log.exception("warmup decision failed; retried on the next run", extra={"address": address})
+            self._rotate(tenant, today, now, run)
+        return run
 
-def run_daily_warmup(db: Database, now: datetime) -> DailyRun:
-    run = DailyRun()
-    with db.transaction() as session:
-        tenants = list(Store(session).tenants().values())
-    for tenant in tenants:
-        today = local_today(tenant, now)
-        with db.transaction() as session:
-            addresses = Store(session).ips_to_decide(tenant.tenant_id, today)
-        for address in addresses:
-            try:
-                run.decided += decide_ip(db, address, today, now)
-            except Exception:
-                log.exception("warmup decision failed; retried on the next run", extra={"address": address})
-        rotate_tenant(db, tenant, today, now, run)
-    return run
+    def _decide_ip(self, address: str, today: date, now: datetime) -> int:
+        """Decides every undecided day of the IP up to `today`; returns how many (0 if another replica did)."""
+        try:
+            with self._uow() as uow:
+                ip = uow.ips.get(address, lock=True)
+                if ip is None or ip.state is IpState.RETIRED or ip.decided_day >= today:
+                    return 0
+                tenant = uow.tenants.get(ip.tenant_id)
+                assert tenant is not None
+                schedule = schedule_of(uow, ip)
+                blocklisted = bool(uow.listings.zones(address))
+                day = max(ip.decided_day + timedelta(days=1), today - timedelta(days=MAX_CATCH_UP_DAYS))
+                decided = 0
+                while day <= today:
+                    yesterday = day - timedelta(days=1)
+                    decision = decide_day(
+                        today=day,
+                        schedule=schedule,
+                        position=ip.position,
+                        yesterday=day_report(
+                            day=yesterday,
+                            counts=uow.delivery_stats.day_counts(address, yesterday),
+                            blocklisted=blocklisted,
+                        ),
+                        policy=tenant.policy.health,
+                    )
+                    status = apply_decision(ip.status, schedule, decision)
+                    sent = decision.figures is not None and decision.figures.sent > 0
+                    after = replace(
+                        ip.with_status(status),
+                        decided_day=day,
+                        sending_day=1 if decision.action is Action.RESTART else ip.sending_day + int(sent),
+                        state_reason=decision.reason if status.state in SENDING_STATES else ip.state_reason,
+                        update_time=now,
+                    )
+                    record_change(
+                        uow,
+                        before=ip,
+                        after=after,
+                        schedule=schedule,
+                        day=day,
+                        kind=DecisionKind.WARMUP,
+                        action=decision.action.value,
+                        rule=decision.rule.value,
+                        reason=decision.reason,
+                        figures=decision.figures.to_record() if decision.figures else None,
+                        notes=decision.notes,
+                        now=now,
+                        actor=SYSTEM_ACTOR,
+                    )
+                    ip = after
+                    decided += 1
+                    day += timedelta(days=1)
+                uow.commit()
+                return decided
+        except Aborted:
+            return 0  # another replica recorded the same (address, day) first
 
+    def _rotate(self, tenant: Tenant, today: date, now: datetime, run: DailyRun) -> None:
+        """Once per tenant and local day: end rests that are over, start the rests that are due."""
+        with self._uow() as uow:
+            if uow.tenant_days.done(tenant.tenant_id, today, ROTATION):
+                return
+            resting = uow.ips.any_resting(tenant.tenant_id)
+        if not tenant.policy.rotation.enabled and not resting:
+            return
+        try:
+            with self._uow() as uow:
+                # The mark first: on SQLite it takes the write lock, on PostgreSQL a racing replica waits on it.
+                uow.tenant_days.mark(tenant.tenant_id, today, ROTATION, now)
+                current = uow.tenants.get(tenant.tenant_id)
+                assert current is not None
+                ips = {ip.address: ip for ip in uow.ips.of_tenant(tenant.tenant_id, include_retired=False, lock=True)}
+                schedules = schedules_of(uow, ips.values())
+                fleet = [
+                    RotationCandidate(
+                        ip.address, ip.state, schedules[(ip.tenant_id, ip.schedule_id)], ip.position, ip.resting_until
+                    )
+                    for ip in ips.values()
+                ]
+                decision = decide_rotation(today=today, fleet=fleet, policy=current.policy.rotation)
+                changes = []
+                for address in decision.back:
+                    before = ips[address]
+                    after = replace(before, resting_until=None, update_time=now)
+                    quota = daily_quota(schedules[(before.tenant_id, before.schedule_id)], after.position)
+                    changes.append((before, after, "REST_OVER", f"rest over: {quota}/day"))
+                    run.back += 1
+                for order in decision.rest:
+                    before = ips[order.address]
+                    after = replace(
+                        before,
+                        position=order.position_after,
+                        state=order.state_after if before.state in SENDING_STATES else before.state,
+                        resting_until=order.resting_until,
+                        state_reason=order.reason,
+                        update_time=now,
+                    )
+                    changes.append((before, after, "REST", order.reason))
+                    run.rested += 1
+                for before, after, action, why in changes:
+                    record_change(
+                        uow,
+                        before=before,
+                        after=after,
+                        schedule=schedules[(before.tenant_id, before.schedule_id)],
+                        day=today,
+                        kind=DecisionKind.ROTATION,
+                        action=action,
+                        rule=ROTATION,
+                        reason=why,
+                        now=now,
+                        actor=SYSTEM_ACTOR,
+                    )
+                uow.commit()
+        except Aborted:
+            return  # another replica rotated this tenant today
 
-def decide_ip(db: Database, address: str, today: date, now: datetime) -> int:
-    """Decides every undecided day of the IP up to `today`; returns how many (0 if another replica did)."""
-    try:
-        with db.transaction() as session:
-            store = Store(session)
-            record = store.ip(address, lock=True)
-            if record is None or record.state is IpState.RETIRED or record.decided_day >= today:
-                return 0
-            tenant = store.tenant(record.tenant_id)
-            assert tenant is not None
-            schedule = require_schedule(store, record)
-            blocklisted = bool(store.listings(address))
-            day = max(record.decided_day + timedelta(days=1), today - timedelta(days=MAX_CATCH_UP_DAYS))
-            decided = 0
-            while day <= today:
-                report = day_report(store, address, day - timedelta(days=1), blocklisted=blocklisted)
-                decision = decide_day(
-                    today=day,
-                    schedule=schedule,
-                    position=record.position,
-                    yesterday=report,
-                    policy=tenant.policy.health,
+    def release_standbys(self) -> int:
+        """STANDBY IPs delisted for at least the tenant's cool-down go back to sending (one step lower)."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            candidates = uow.ips.standby_delisted()
+        released = 0
+        for address in candidates:
+            with self._uow() as uow:
+                ip = uow.ips.get(address, lock=True)
+                if ip is None or ip.state is not IpState.STANDBY:
+                    continue
+                tenant = uow.tenants.get(ip.tenant_id)
+                assert tenant is not None
+                schedule = schedule_of(uow, ip)
+                transition = release_standby(
+                    ip.status, schedule, now=now, cooldown=tenant.policy.health.standby_cooldown
                 )
-                status = apply_decision(record.status, schedule, decision)
-                sent = decision.figures is not None and decision.figures.sent > 0
-                after = replace(
-                    record.with_status(status),
-                    decided_day=day,
-                    sending_day=1 if decision.action is Action.RESTART else record.sending_day + int(sent),
-                    state_reason=decision.reason if status.state in SENDING_STATES else record.state_reason,
-                    update_time=now,
-                )
-                commit_change(
-                    session,
-                    before=record,
-                    after=after,
+                if not transition.changed:
+                    continue
+                record_transition(
+                    uow,
+                    ip,
+                    transition,
                     schedule=schedule,
-                    day=day,
-                    kind=DecisionKind.WARMUP,
-                    action=decision.action.value,
-                    rule=decision.rule.value,
-                    reason=decision.reason,
-                    figures=decision.figures.to_record() if decision.figures else None,
-                    notes=decision.notes,
-                    now=now,
+                    day=tenant.local_day(now),
+                    action="RELEASE",
+                    rule="COOLDOWN",
                     actor=SYSTEM_ACTOR,
                 )
-                record = after
-                decided += 1
-                day += timedelta(days=1)
-            return decided
-    except IntegrityError:
-        return 0  # another replica recorded the same (address, day) first
-
-
-def rotate_tenant(db: Database, tenant: TenantRecord, today: date, now: datetime, run: DailyRun) -> None:
-    """Once per tenant and local day: end rests that are over, start the rests that are due."""
-    with db.transaction() as session:
-        store = Store(session)
-        if store.tenant_day_done(tenant.tenant_id, today, ROTATION):
-            return
-        resting = store.any_resting(tenant.tenant_id)
-    if not tenant.policy.rotation.enabled and not resting:
-        return
-    try:
-        with db.transaction() as session:
-            store = Store(session)
-            store.mark_tenant_day(tenant.tenant_id, today, ROTATION, now)
-            current = store.tenant(tenant.tenant_id)
-            assert current is not None
-            records = {r.address: r for r in store.tenant_ips(tenant.tenant_id, include_retired=False, lock=True)}
-            schedules = {a: require_schedule(store, r) for a, r in records.items()}
-            fleet = [
-                RotationCandidate(r.address, r.state, schedules[a], r.position, r.resting_until)
-                for a, r in records.items()
-            ]
-            decision = decide_rotation(today=today, fleet=fleet, policy=current.policy.rotation)
-            for address in decision.back:
-                before = records[address]
-                after = replace(before, resting_until=None, update_time=now)
-                quota = daily_quota(schedules[address], after.position)
-                _record_rotation(
-                    session, before, after, schedules[address], today, now, "REST_OVER", f"rest over: {quota}/day"
-                )
-                run.back += 1
-            for order in decision.rest:
-                before = records[order.address]
-                after = replace(
-                    before,
-                    position=order.position_after,
-                    state=order.state_after if before.state in SENDING_STATES else before.state,
-                    resting_until=order.resting_until,
-                    state_reason=order.reason,
-                    update_time=now,
-                )
-                _record_rotation(session, before, after, schedules[order.address], today, now, "REST", order.reason)
-                run.rested += 1
-    except IntegrityError:
-        return  # another replica rotated this tenant today
-
-
-def _record_rotation(
-    session: Session,
-    before: IpRecord,
-    after: IpRecord,
-    schedule: WarmupSchedule,
-    day: date,
-    now: datetime,
-    action: str,
-    why: str,
-) -> None:
-    commit_change(
-        session,
-        before=before,
-        after=after,
-        schedule=schedule,
-        day=day,
-        kind=DecisionKind.ROTATION,
-        action=action,
-        rule=ROTATION,
-        reason=why,
-        now=now,
-        actor=SYSTEM_ACTOR,
-    )
-
-
-def release_standbys(db: Database, now: datetime) -> int:
-    """STANDBY IPs delisted for at least the tenant's cool-down go back to sending (one step lower)."""
-    with db.transaction() as session:
-        candidates = Store(session).standby_delisted()
-    released = 0
-    for address in candidates:
-        with db.transaction() as session:
-            store = Store(session)
-            record = store.ip(address, lock=True)
-            if record is None or record.state is not IpState.STANDBY:
-                continue
-            tenant = store.tenant(record.tenant_id)
-            assert tenant is not None
-            schedule = require_schedule(store, record)
-            transition = release_standby(
-                record.status, schedule, now=now, cooldown=tenant.policy.health.standby_cooldown
-            )
-            if not transition.changed:
-                continue
-            after = replace(record.with_status(transition.after), state_reason=transition.reason, update_time=now)
-            commit_change(
-                session,
-                before=record,
-                after=after,
-                schedule=schedule,
-                day=local_today(tenant, now),
-                kind=DecisionKind.LIFECYCLE,
-                action="RELEASE",
-                rule="COOLDOWN",
-                reason=transition.reason,
-                now=now,
-                actor=SYSTEM_ACTOR,
-            )
-            released += 1
-    return released
+                uow.commit()
+                released += 1
+        return released

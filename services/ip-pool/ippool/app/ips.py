@@ -1,50 +1,51 @@
-"""Use cases on sending IPs: register, read (with today's quota), list, pause, resume, retire, history.
+"""Use cases on sending IPs: register, read (with today's quota), list, pause, resume, retire, history; and for
+admins, release an address (any tenant may register it again) or transfer it to another tenant.
 
 Validation is the domain's (`ippool.domain.registration`, `ippool.domain.address`); states move only by the
 domain's lifecycle transitions; every change is saved with its history entry and events by
-`shared.commit_change`.
+`history.record_change`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-
-from emailengine.ippool.v1 import events_pb2
-from ippool.adapters.store import Store
-from ippool.app.records import DecisionKind, DecisionRecord, IpRecord
-from ippool.app.shared import (
-    SERVICE,
-    IpView,
-    build_views,
-    commit_change,
-    local_today,
-    publish_quota,
-    require_schedule,
-    resolve_schedule,
-)
+from ippool.app.history import record_change, record_transition
+from ippool.app.ip_today import IpToday, ips_today
+from ippool.app.page_tokens import after_key, before_id, token_after, token_before
+from ippool.app.schedules import find_schedule, schedule_of
+from ippool.app.unit_of_work import IpPoolUnitOfWork
 from ippool.domain.address import parse_ip_address
-from ippool.domain.lifecycle import IpState, Transition, pause, resume, retire
-from ippool.domain.registration import validate_name, validate_registration
-from ippool.domain.schedule import WarmupPosition, daily_quota
-from libs import audit, events
+from ippool.domain.history import DecisionKind, IpDecision
+from ippool.domain.ip import Ip
+from ippool.domain.lifecycle import IpState, IpStatus, Transition, enter_standby, pause, release, resume, retire
+from ippool.domain.registration import IpRegistration, validate_name, validate_registration, validate_tenant_id
+from ippool.domain.schedule import WarmupSchedule, daily_quota
+from ippool.domain.tenant import Tenant
+from libs import audit
 from libs.auth import Caller
-from libs.db import Database
-from libs.errors import AlreadyExists, InvalidArgument, NotFound, Violations
-from libs.pagination import decode_token, encode_token, page_size
+from libs.clock import Clock
+from libs.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, Violations
+from libs.pagination import page_size
 
-COMMANDS = ("PAUSE", "RESUME", "RETIRE")
+ADMIN_RULE = "ADMIN"
+
+
+def visible_ip(uow: IpPoolUnitOfWork, caller: Caller, address: str, *, lock: bool = False) -> Ip:
+    """The IP, if the caller may see it; another tenant's answers exactly like a missing one."""
+    ip = uow.ips.get(address, lock=lock)
+    if ip is None or not caller.may_read(ip.tenant_id):
+        raise NotFound("ip", address)
+    return ip
 
 
 class IpUseCases:
-    def __init__(self, db: Database, now: Callable[[], datetime]):
-        self._db = db
-        self._now = now
+    def __init__(self, unit_of_work: Callable[[], IpPoolUnitOfWork], clock: Clock):
+        self._uow = unit_of_work
+        self._clock = clock
 
-    # -- register ----------------------------------------------------------------------------------
+    # -- register ----------------------------------------------------------------------------------------
 
     def register(
         self,
@@ -57,7 +58,7 @@ class IpUseCases:
         pmta_node: str,
         helo_hostname: str,
         schedule_id: str,
-    ) -> IpView:
+    ) -> IpToday:
         problems = Violations()
         registration = None
         try:
@@ -81,156 +82,238 @@ class IpUseCases:
         caller.require_write(registration.tenant_id)
         normalised = str(registration.address)
         audit.note(tenant_id=registration.tenant_id, resource=f"ips/{normalised}")
-        now = self._now()
+        now = self._clock.now()
         try:
-            with self._db.transaction() as session:
-                store = Store(session)
-                tenant = store.tenant(registration.tenant_id)
+            with self._uow() as uow:
+                tenant = uow.tenants.get(registration.tenant_id)
                 chosen = schedule_id or (tenant.policy.schedule_id if tenant else "default")
-                schedule = resolve_schedule(store, registration.tenant_id, chosen) if tenant else None
+                schedule = find_schedule(uow, registration.tenant_id, chosen) if tenant else None
                 if tenant is None:
                     problems.add("tenant_id", f"unknown tenant {registration.tenant_id!r}")
                 if schedule is None and (tenant is not None or chosen != "default"):
                     problems.add("schedule_id", f"unknown schedule {chosen!r} for tenant {registration.tenant_id!r}")
                 problems.raise_if_any()
                 assert tenant is not None and schedule is not None
-                if store.ip(normalised) is not None:
+                existing = uow.ips.get(normalised, lock=True)
+                if existing is not None and existing.released_at is None:
                     raise AlreadyExists("ip", normalised, "an address belongs to one tenant")
-                today = local_today(tenant, now)
-                record = IpRecord(
-                    address=normalised,
-                    tenant_id=registration.tenant_id,
-                    purpose=registration.purpose.value.lower(),
-                    pool=registration.pool,
-                    pmta_node=registration.pmta_node or "",
-                    helo_hostname=registration.helo_hostname or "",
-                    state=IpState.WARMING,
-                    state_reason=f"registered: warmup starts at {daily_quota(schedule, WarmupPosition.start())}/day",
-                    schedule_id=schedule.schedule_id,
-                    position=WarmupPosition.start(),
-                    sending_day=1,
-                    decided_day=today,
-                    create_time=now,
-                    update_time=now,
+                ip = self._register(
+                    uow, registration, tenant, schedule, replacing=existing, why="", now=now, actor=caller.subject
                 )
-                store.insert_ip(record)
-                quota = daily_quota(schedule, record.position)
-                decision_id = store.insert_decision(
-                    DecisionRecord(
-                        address=normalised,
-                        tenant_id=record.tenant_id,
-                        kind=DecisionKind.LIFECYCLE,
-                        day=today,
-                        action="REGISTER",
-                        rule="ADMIN",
-                        reason=f"registered on schedule {schedule.schedule_id!r}: {record.state_reason}",
-                        state_before=IpState.WARMING,
-                        state_after=IpState.WARMING,
-                        step_index_before=0,
-                        step_index_after=0,
-                        quota_before=quota,
-                        quota_after=quota,
-                        time=now,
-                        actor=caller.subject,
-                    )
-                )
-                events.publish(
-                    session,
-                    source=SERVICE,
-                    tenant_id=record.tenant_id,
-                    event=events_pb2.IpRegistered(
-                        address=normalised, tenant_id=record.tenant_id, helo_hostname=record.helo_hostname
-                    ),
-                    now=now,
-                )
-                publish_quota(session, record, today, 0, quota, record.state_reason, now, str(decision_id))
-                return build_views(store, [record], now)[0]
-        except IntegrityError:
+                registered = ips_today(uow, [ip], now)[0]
+                uow.commit()
+        except Aborted:
             raise AlreadyExists("ip", normalised, "an address belongs to one tenant") from None
+        return registered
 
-    # -- read --------------------------------------------------------------------------------------
+    @staticmethod
+    def _register(
+        uow: IpPoolUnitOfWork,
+        registration: IpRegistration,
+        tenant: Tenant,
+        schedule: WarmupSchedule,
+        *,
+        replacing: Ip | None,
+        why: str,
+        now: datetime,
+        actor: str,
+    ) -> Ip:
+        """The address registered for `tenant` at the start of `schedule`, on a new row or on the released
+        one it replaces (in STANDBY when a zone still lists it)."""
+        status = IpStatus.registered()
+        state_reason = f"registered: warmup starts at {daily_quota(schedule, status.position)}/day"
+        zones = uow.listings.zones(str(registration.address)) if replacing else []
+        if zones:
+            listed = enter_standby(status, schedule, now=now, reason=f"listed by {', '.join(zones)}")
+            status, state_reason = listed.after, listed.reason
+        today = tenant.local_day(now)
+        ip = Ip(
+            address=str(registration.address),
+            tenant_id=tenant.tenant_id,
+            purpose=registration.purpose.value.lower(),
+            pool=registration.pool,
+            pmta_node=registration.pmta_node or "",
+            helo_hostname=registration.helo_hostname or "",
+            state=status.state,
+            state_reason=state_reason,
+            schedule_id=schedule.schedule_id,
+            position=status.position,
+            sending_day=1,
+            decided_day=today,
+            create_time=now,
+            update_time=now,
+            standby_since=status.standby_since,
+        )
+        record_change(
+            uow,
+            before=replacing,
+            after=ip,
+            registered=True,
+            schedule=schedule,
+            day=today,
+            kind=DecisionKind.LIFECYCLE,
+            action="REGISTER",
+            rule=ADMIN_RULE,
+            reason=f"{why}registered on schedule {schedule.schedule_id!r}: {state_reason}",
+            now=now,
+            actor=actor,
+        )
+        return ip
 
-    def get(self, caller: Caller, address: str) -> IpView:
+    # -- release and transfer (admins) -------------------------------------------------------------------
+
+    def release(self, caller: Caller, address: str, reason: str) -> IpToday:
+        """Frees the address for any tenant to register again; the IP stays, retired, with its tenant until then."""
+        caller.require_admin()
         normalised = str(parse_ip_address(address))
-        with self._db.transaction() as session:
-            store = Store(session)
-            record = store.ip(normalised)
-            if record is None:
-                raise NotFound("ip", normalised)
-            caller.require_read(record.tenant_id)
-            return build_views(store, [record], self._now())[0]
+        now = self._clock.now()
+        with self._uow() as uow:
+            ip = visible_ip(uow, caller, normalised, lock=True)
+            audit.note(tenant_id=ip.tenant_id, resource=f"ips/{normalised}")
+            if ip.released_at is None:
+                ip = self._release(uow, ip, action="RELEASE_ADDRESS", reason=reason, now=now, actor=caller.subject)
+            released = ips_today(uow, [ip], now)[0]
+            uow.commit()
+        return released
+
+    def transfer(self, caller: Caller, address: str, *, tenant_id: str, reason: str) -> IpToday:
+        """Moves the address to `tenant_id` at once: released from its tenant, registered for the other."""
+        caller.require_admin()
+        problems = Violations()
+        normalised = ""
+        try:
+            normalised = str(parse_ip_address(address))
+        except InvalidArgument as error:
+            problems.items.extend(error.violations)
+        try:
+            validate_tenant_id(tenant_id)
+        except InvalidArgument as error:
+            problems.items.extend(error.violations)
+        problems.raise_if_any()
+        audit.note(tenant_id=tenant_id, resource=f"ips/{normalised}")
+        now = self._clock.now()
+        with self._uow() as uow:
+            ip = visible_ip(uow, caller, normalised, lock=True)
+            receiving = uow.tenants.get(tenant_id)
+            if receiving is None:
+                raise InvalidArgument("tenant_id", f"unknown tenant {tenant_id!r}")
+            if ip.tenant_id != tenant_id or ip.released_at is not None:
+                schedule = find_schedule(uow, tenant_id, receiving.policy.schedule_id)
+                assert schedule is not None  # a tenant's default schedule exists (UpdateTenant checks it)
+                why = f"transferred by hand: {reason}; " if reason else "transferred by hand; "
+                if ip.released_at is None:
+                    ip = self._release(uow, ip, action="TRANSFER", reason=reason, now=now, actor=caller.subject)
+                facts = validate_registration(
+                    address=ip.address,
+                    tenant_id=tenant_id,
+                    purpose=ip.purpose,
+                    pool=ip.pool,
+                    pmta_node=ip.pmta_node or None,
+                    helo_hostname=ip.helo_hostname or None,
+                )
+                ip = self._register(
+                    uow, facts, receiving, schedule, replacing=ip, why=why, now=now, actor=caller.subject
+                )
+            moved = ips_today(uow, [ip], now)[0]
+            uow.commit()
+        return moved
+
+    @staticmethod
+    def _release(uow: IpPoolUnitOfWork, ip: Ip, *, action: str, reason: str, now: datetime, actor: str) -> Ip:
+        transition = release(ip.status, now=now)
+        text = f"{transition.reason}: {reason}" if reason else f"{transition.reason} ({actor})"
+        tenant = uow.tenants.get(ip.tenant_id)
+        assert tenant is not None
+        return record_transition(
+            uow,
+            ip,
+            transition,
+            schedule=schedule_of(uow, ip),
+            day=tenant.local_day(now),
+            action=action,
+            rule=ADMIN_RULE,
+            actor=actor,
+            reason=text,
+            state_reason=text,
+            released_at=now,
+        )
+
+    # -- read --------------------------------------------------------------------------------------------
+
+    def get(self, caller: Caller, address: str) -> IpToday:
+        normalised = str(parse_ip_address(address))
+        with self._uow() as uow:
+            ip = visible_ip(uow, caller, normalised)
+            return ips_today(uow, [ip], self._clock.now())[0]
 
     def list(
         self, caller: Caller, *, tenant_id: str, state: IpState | None, size: int, token: str
-    ) -> tuple[list[IpView], str]:
+    ) -> tuple[list[IpToday], str]:
         tenant = caller.visible_tenant(tenant_id)
         limit = page_size(size)
-        position = decode_token(token) or {}
-        with self._db.transaction() as session:
-            store = Store(session)
-            found = store.list_ips(tenant_id=tenant, state=state, after=str(position.get("after", "")), limit=limit + 1)
-            views = build_views(store, found[:limit], self._now())
-        return views, encode_token({"after": views[-1].ip.address}) if len(found) > limit else ""
+        after = after_key(token) or ""
+        with self._uow() as uow:
+            found = uow.ips.list(tenant_id=tenant, state=state, after=after, limit=limit + 1)
+            page = ips_today(uow, found[:limit], self._clock.now())
+        return page, token_after(page[-1].ip.address) if len(found) > limit else ""
 
     def decisions(
         self, caller: Caller, address: str, *, kind: DecisionKind | None, size: int, token: str
-    ) -> tuple[list[DecisionRecord], str]:
+    ) -> tuple[list[IpDecision], str]:
         normalised = str(parse_ip_address(address))
         limit = page_size(size)
-        position = decode_token(token) or {}
-        before = position.get("before")
-        if before is not None and not isinstance(before, int):
-            raise InvalidArgument("page_token", "is not a token this API returned")
-        with self._db.transaction() as session:
-            store = Store(session)
-            record = store.ip(normalised)
-            if record is None:
-                raise NotFound("ip", normalised)
-            caller.require_read(record.tenant_id)
-            found = store.list_decisions(normalised, kind=kind, before_id=before, limit=limit + 1)
+        before = before_id(token)
+        with self._uow() as uow:
+            visible_ip(uow, caller, normalised)
+            # A tenant sees the entries made while the address was its own; an admin sees them all.
+            own = "" if caller.is_admin else caller.tenant_id
+            found = uow.decisions.list(normalised, tenant_id=own, kind=kind, before_id=before, limit=limit + 1)
         page = found[:limit]
-        return page, encode_token({"before": page[-1].decision_id}) if len(found) > limit else ""
+        return page, token_before(page[-1].decision_id or 0) if len(found) > limit else ""
 
-    # -- admin commands ----------------------------------------------------------------------------
+    # -- lifecycle commands ------------------------------------------------------------------------------
 
-    def command(self, caller: Caller, address: str, command: str, reason: str) -> IpView:
-        """PAUSE, RESUME or RETIRE, through the domain's lifecycle; a repeated command changes nothing."""
-        if command not in COMMANDS:
-            raise ValueError(command)
+    def pause(self, caller: Caller, address: str, reason: str) -> IpToday:
+        return self._lifecycle(caller, address, reason, "PAUSE")
+
+    def resume(self, caller: Caller, address: str, reason: str) -> IpToday:
+        return self._lifecycle(caller, address, reason, "RESUME")
+
+    def retire(self, caller: Caller, address: str, reason: str) -> IpToday:
+        return self._lifecycle(caller, address, reason, "RETIRE")
+
+    def _lifecycle(self, caller: Caller, address: str, reason: str, action: str) -> IpToday:
+        """Through the domain's lifecycle; a repeated command changes nothing."""
         normalised = str(parse_ip_address(address))
-        now = self._now()
-        with self._db.transaction() as session:
-            store = Store(session)
-            record = store.ip(normalised, lock=True)
-            if record is None:
-                raise NotFound("ip", normalised)
-            caller.require_write(record.tenant_id)
-            audit.note(tenant_id=record.tenant_id)
-            tenant = store.tenant(record.tenant_id)
+        now = self._clock.now()
+        with self._uow() as uow:
+            ip = visible_ip(uow, caller, normalised, lock=True)
+            caller.require_write(ip.tenant_id)
+            audit.note(tenant_id=ip.tenant_id)
+            tenant = uow.tenants.get(ip.tenant_id)
             assert tenant is not None
-            schedule = require_schedule(store, record)
+            schedule = schedule_of(uow, ip)
             transition: Transition
-            if command == "PAUSE":
-                transition = pause(record.status, now=now)
-            elif command == "RESUME":
-                transition = resume(record.status, schedule, now=now, listed=bool(store.listings(normalised)))
+            if action == "PAUSE":
+                transition = pause(ip.status, now=now)
+            elif action == "RESUME":
+                transition = resume(ip.status, schedule, now=now, listed=bool(uow.listings.zones(normalised)))
             else:
-                transition = retire(record.status, now=now)
+                transition = retire(ip.status, now=now)
             if transition.changed:
                 text = f"{transition.reason}: {reason}" if reason else f"{transition.reason} ({caller.subject})"
-                after = replace(record.with_status(transition.after), state_reason=text, update_time=now)
-                commit_change(
-                    session,
-                    before=record,
-                    after=after,
+                ip = record_transition(
+                    uow,
+                    ip,
+                    transition,
                     schedule=schedule,
-                    day=local_today(tenant, now),
-                    kind=DecisionKind.LIFECYCLE,
-                    action=command,
-                    rule="ADMIN",
-                    reason=text,
-                    now=now,
+                    day=tenant.local_day(now),
+                    action=action,
+                    rule=ADMIN_RULE,
                     actor=caller.subject,
+                    reason=text,
+                    state_reason=text,
                 )
-                record = after
-            return build_views(store, [record], now)[0]
+            changed = ips_today(uow, [ip], now)[0]
+            uow.commit()  # nothing to commit when the command changed nothing, but its audit line
+        return changed

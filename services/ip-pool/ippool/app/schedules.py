@@ -1,31 +1,58 @@
-"""Use cases on warmup schedules: the built-in default and each tenant's own.
+"""Use cases on warmup schedules (the built-in default and each tenant's own), and finding an IP's schedule.
 
 A schedule is immutable once created (IPs hold positions in it); a tenant makes a new one instead. The
-built-in "default" (the brief's 50, 200, 500, 1 500, 5 000 for a week each, then 10 000) belongs to every
-tenant and cannot be redefined.
+built-in "default" (`domain.schedule.DEFAULT_SCHEDULE`) belongs to every tenant and cannot be redefined.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-
-from ippool.adapters.store import Store
-from ippool.app.records import ScheduleRecord
+from ippool.app.page_tokens import after_key, token_after
+from ippool.app.unit_of_work import IpPoolUnitOfWork
+from ippool.domain.ip import Ip
 from ippool.domain.registration import validate_name, validate_tenant_id
-from ippool.domain.schedule import DEFAULT_SCHEDULE, WarmupSchedule, WarmupStep
-from libs.auth import Caller
-from libs.db import Database
-from libs.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, Violations
-from libs.pagination import decode_token, encode_token, page_size
-
-BUILT_IN = ScheduleRecord(
-    schedule=DEFAULT_SCHEDULE, tenant_id="", display_name="Default warmup (50 to 10 000 per day)", built_in=True
+from ippool.domain.schedule import (
+    BUILT_IN_SCHEDULE,
+    DEFAULT_SCHEDULE,
+    TenantSchedule,
+    WarmupSchedule,
+    WarmupStep,
 )
+from libs.auth import Caller
+from libs.clock import Clock
+from libs.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument, NotFound, Violations
+from libs.pagination import page_size
+
 MAX_DISPLAY_NAME = 200
+
+
+def find_schedule(uow: IpPoolUnitOfWork, tenant_id: str, schedule_id: str) -> WarmupSchedule | None:
+    """The built-in default, or the tenant's own schedule of that id."""
+    if schedule_id == DEFAULT_SCHEDULE.schedule_id:
+        return DEFAULT_SCHEDULE
+    found = uow.schedules.get(tenant_id, schedule_id)
+    return found.schedule if found else None
+
+
+def schedules_of(uow: IpPoolUnitOfWork, ips: Iterable[Ip]) -> dict[tuple[str, str], WarmupSchedule]:
+    """The schedule of each IP by (tenant_id, schedule_id), in one query at most."""
+    keys = {(ip.tenant_id, ip.schedule_id) for ip in ips}
+    stored = uow.schedules.get_many(key for key in keys if key[1] != DEFAULT_SCHEDULE.schedule_id)
+    found: dict[tuple[str, str], WarmupSchedule] = {}
+    for key in keys:
+        if key[1] == DEFAULT_SCHEDULE.schedule_id:
+            found[key] = DEFAULT_SCHEDULE
+        elif key in stored:
+            found[key] = stored[key].schedule
+        else:  # schedules are never deleted: this is a broken database
+            raise RuntimeError(f"schedule {key[1]!r} of tenant {key[0]!r} is missing")
+    return found
+
+
+def schedule_of(uow: IpPoolUnitOfWork, ip: Ip) -> WarmupSchedule:
+    return schedules_of(uow, [ip])[(ip.tenant_id, ip.schedule_id)]
 
 
 @dataclass(frozen=True)
@@ -36,13 +63,13 @@ class StepInput:
 
 
 class ScheduleUseCases:
-    def __init__(self, db: Database, now: Callable[[], datetime]):
-        self._db = db
-        self._now = now
+    def __init__(self, unit_of_work: Callable[[], IpPoolUnitOfWork], clock: Clock):
+        self._uow = unit_of_work
+        self._clock = clock
 
     def create(
         self, caller: Caller, *, tenant_id: str, schedule_id: str, display_name: str, steps: list[StepInput]
-    ) -> ScheduleRecord:
+    ) -> TenantSchedule:
         problems = Violations()
         try:
             validate_tenant_id(tenant_id)
@@ -71,49 +98,48 @@ class ScheduleUseCases:
         problems.raise_if_any()
         assert schedule is not None
         caller.require_write(tenant_id)
-        record = ScheduleRecord(
-            schedule=schedule, tenant_id=tenant_id, display_name=display_name or schedule_id, create_time=self._now()
+        created = TenantSchedule(
+            schedule=schedule,
+            tenant_id=tenant_id,
+            display_name=display_name or schedule_id,
+            create_time=self._clock.now(),
         )
         try:
-            with self._db.transaction() as session:
-                store = Store(session)
-                if store.tenant(tenant_id) is None:
+            with self._uow() as uow:
+                if uow.tenants.get(tenant_id) is None:
                     raise NotFound("tenant", tenant_id)
-                if store.schedule(tenant_id, schedule_id) is not None:
+                if uow.schedules.get(tenant_id, schedule_id) is not None:
                     raise AlreadyExists("schedule", schedule_id, "schedules are immutable: create one with another id")
-                store.insert_schedule(record)
-        except IntegrityError:
+                uow.schedules.add(created)
+                uow.commit()
+        except Aborted:
             raise AlreadyExists("schedule", schedule_id) from None
-        return record
+        return created
 
-    def get(self, caller: Caller, tenant_id: str, schedule_id: str) -> ScheduleRecord:
+    def get(self, caller: Caller, tenant_id: str, schedule_id: str) -> TenantSchedule:
         validate_tenant_id(tenant_id)
-        caller.require_read(tenant_id)
-        with self._db.transaction() as session:
-            store = Store(session)
-            if store.tenant(tenant_id) is None:
+        with self._uow() as uow:
+            if uow.tenants.get(tenant_id) is None or not caller.may_read(tenant_id):
+                # Another tenant's schedules answer exactly like those of a tenant that does not exist.
                 raise NotFound("tenant", tenant_id)
             if schedule_id == DEFAULT_SCHEDULE.schedule_id:
-                return BUILT_IN
-            found = store.schedule(tenant_id, schedule_id)
+                return BUILT_IN_SCHEDULE
+            found = uow.schedules.get(tenant_id, schedule_id)
         if found is None:
             raise NotFound("schedule", schedule_id)
         return found
 
-    def list(self, caller: Caller, tenant_id: str, size: int, token: str) -> tuple[list[ScheduleRecord], str]:
+    def list(self, caller: Caller, tenant_id: str, size: int, token: str) -> tuple[list[TenantSchedule], str]:
         """The built-in default first, then the tenant's own by id."""
         validate_tenant_id(tenant_id)
         caller.require_read(tenant_id)
         limit = page_size(size)
-        position = decode_token(token)
-        after = str(position.get("after", "")) if position else ""
-        with self._db.transaction() as session:
-            store = Store(session)
-            if store.tenant(tenant_id) is None:
+        after = after_key(token)
+        with self._uow() as uow:
+            if uow.tenants.get(tenant_id) is None:
                 raise NotFound("tenant", tenant_id)
-            found: list[ScheduleRecord] = [] if position else [BUILT_IN]
-            found += store.list_schedules(tenant_id, after=after, limit=limit + 1 - len(found))
+            found: list[TenantSchedule] = [BUILT_IN_SCHEDULE] if after is None else []
+            found += uow.schedules.list(tenant_id, after=after or "", limit=limit + 1 - len(found))
         page = found[:limit]
         last = "" if page and page[-1].built_in else (page[-1].schedule.schedule_id if page else "")
-        next_token = encode_token({"after": last}) if len(found) > limit else ""
-        return page, next_token
+        return page, token_after(last) if len(found) > limit else ""

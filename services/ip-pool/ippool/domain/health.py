@@ -1,7 +1,7 @@
 """What the daily warmup decision looks at: the tenant's thresholds and one day's delivery report.
 
 Public API:
-    HealthPolicy(...)      -- per-tenant thresholds; defaults are the issue's, validated on construction
+    HealthPolicy(...)      -- per-tenant thresholds with conservative defaults, validated on construction
     DEFAULT_HEALTH_POLICY
     DayReport(day, sent, delivered, bounced, complained, blocklisted=False, throttled_providers=frozenset())
 
@@ -24,10 +24,17 @@ from datetime import date, timedelta
 from ippool.domain.providers import ProviderGroup
 from libs.errors import Violations
 
+# Bounds that keep every date computed from a policy a real date (a cool-down added to an instant, an idle gap).
+MAX_IDLE_REWARM_DAYS = 3650
+MAX_COOLDOWN = timedelta(days=365)
+
 
 @dataclass(frozen=True)
 class HealthPolicy:
-    """Health gates of the daily warmup decision; one per tenant (defaults from issue 3)."""
+    """Health gates of the daily warmup decision; one per tenant.
+
+    The fields are the gates: the tenant API, the stored policy and the update mask are derived from them.
+    """
 
     min_delivered_share: float = 0.90
     """Advance only if the day delivered at least this share of its target."""
@@ -68,11 +75,14 @@ class HealthPolicy:
         if (
             not isinstance(self.idle_rewarm_days, int)
             or isinstance(self.idle_rewarm_days, bool)
-            or self.idle_rewarm_days < 1
+            or not 1 <= self.idle_rewarm_days <= MAX_IDLE_REWARM_DAYS
         ):
-            problems.add("idle_rewarm_days", "must be a whole number of days >= 1")
-        if not isinstance(self.standby_cooldown, timedelta) or self.standby_cooldown < timedelta(0):
-            problems.add("standby_cooldown", "must be a duration >= 0")
+            problems.add("idle_rewarm_days", f"must be a whole number of days from 1 to {MAX_IDLE_REWARM_DAYS}")
+        if (
+            not isinstance(self.standby_cooldown, timedelta)
+            or not timedelta(0) <= self.standby_cooldown <= MAX_COOLDOWN
+        ):
+            problems.add("standby_cooldown", f"must be a duration from 0 to {MAX_COOLDOWN.days} days")
         problems.raise_if_any()
 
 

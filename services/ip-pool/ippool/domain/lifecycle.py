@@ -10,6 +10,7 @@ Public API:
     pause(status, *, now) -> Transition                 -- admin :pause
     resume(status, schedule, *, now, listed) -> Transition   -- admin :resume of a PAUSED IP
     retire(status, *, now) -> Transition                -- admin :retire; RETIRED is final
+    release(status, *, now) -> Transition               -- admin :release of the address: RETIRED for its tenant
     enter_standby(status, schedule, *, now, reason) -> Transition   -- a listing appeared
     mark_delisted(status, *, now) -> Transition         -- the last listing cleared; the cool-down starts
     release_standby(status, schedule, *, now, cooldown) -> Transition  -- back to sending once cooled down
@@ -21,7 +22,8 @@ events and retries arrive at least once):
     WARMING/WARM  -> PAUSED     pause           PAUSED  -> WARMING/WARM  resume (-> STANDBY if still listed)
     WARMING/WARM  -> STANDBY    listing         STANDBY -> WARMING/WARM  release_standby after delisting + cool-down
     STANDBY       -> PAUSED     pause (the admin keeps it out even after delisting)
-    any but RETIRED -> RETIRED  retire          RETIRED -> nothing
+    any but RETIRED -> RETIRED  retire          RETIRED -> nothing (for that tenant)
+    any             -> RETIRED  release: the address is freed; registering it again starts a new IP status
 
 The "one step lower" penalty of a listing is applied when the listing is seen (`enter_standby`), not on release:
 however the IP leaves standby (release, or pause then resume) it comes back one step lower, exactly once per
@@ -133,6 +135,15 @@ def retire(status: IpStatus, *, now: datetime) -> Transition:
     if status.state is IpState.RETIRED:
         return Transition(status, status, "already retired", now)
     return Transition(status, replace(status, state=IpState.RETIRED), f"retired by hand (was {status.state})", now)
+
+
+def release(status: IpStatus, *, now: datetime) -> Transition:
+    """An admin frees the address from its tenant: retired (if it was not), whatever state it was in."""
+    _require_aware(now)
+    if status.state is IpState.RETIRED:
+        return Transition(status, status, "address released by hand (the IP was retired)", now)
+    after = replace(status, state=IpState.RETIRED)
+    return Transition(status, after, f"address released by hand (was {status.state})", now)
 
 
 def enter_standby(status: IpStatus, schedule: WarmupSchedule, *, now: datetime, reason: str) -> Transition:

@@ -32,8 +32,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from ippool.domain.lifecycle import IpState, sending_state
-from ippool.domain.schedule import WarmupPosition, WarmupSchedule, daily_quota, is_warm, step_back
+from ippool.domain.schedule import MAX_STEPS, WarmupPosition, WarmupSchedule, daily_quota, is_warm, step_back
 from libs.errors import Violations
+
+MAX_FULL_USE_DAYS = 3650
+MAX_REST_DAYS = 365  # a rest ends on a real date
 
 
 @dataclass(frozen=True)
@@ -52,15 +55,17 @@ class RotationPolicy:
 
     def __post_init__(self) -> None:
         problems = Violations()
-        for name, lowest in (
-            ("full_use_days", 1),
-            ("rest_days", 1),
-            ("warm_capacity_floor", 0),
-            ("rewarm_steps_back", 0),
+        for name, lowest, highest in (
+            ("full_use_days", 1, MAX_FULL_USE_DAYS),
+            ("rest_days", 1, MAX_REST_DAYS),
+            ("warm_capacity_floor", 0, None),
+            ("rewarm_steps_back", 0, MAX_STEPS),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
                 problems.add(name, f"must be a whole number >= {lowest}")
+            elif highest is not None and value > highest:
+                problems.add(name, f"must be at most {highest}")
         problems.raise_if_any()
 
 

@@ -4,6 +4,8 @@ Public API:
     WarmupStep(daily_volume, sending_days)          -- `sending_days` healthy sending days at `daily_volume`
     WarmupSchedule(schedule_id, steps)              -- validated on construction (InvalidArgument naming fields)
     DEFAULT_SCHEDULE                                -- 50, 200, 500, 1 500, 5 000 for 7 days each, then 10 000
+    TenantSchedule(schedule, tenant_id, display_name, built_in=False, create_time=None)
+    BUILT_IN_SCHEDULE                               -- DEFAULT_SCHEDULE as every tenant sees it
     WarmupPosition(step_index, sending_day_in_step, last_sending_day)
     WarmupPosition.start()                          -- where a newly registered IP begins: step 0, sending day 1
     daily_quota(schedule, position) -> int
@@ -23,7 +25,7 @@ Stepping back lands on day 1 of the lower step: the IP must prove that volume ag
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 
 from libs.errors import Violations
@@ -102,6 +104,24 @@ DEFAULT_SCHEDULE = WarmupSchedule(
         WarmupStep(daily_volume=5_000, sending_days=7),
         WarmupStep(daily_volume=10_000, sending_days=None),
     ),
+)
+
+
+@dataclass(frozen=True)
+class TenantSchedule:
+    """A schedule as a tenant has it: its own (immutable once created, IPs hold positions in it) or the
+    built-in default that every tenant shares."""
+
+    schedule: WarmupSchedule
+    tenant_id: str
+    """"" for the built-in default schedule."""
+    display_name: str
+    built_in: bool = False
+    create_time: datetime | None = None
+
+
+BUILT_IN_SCHEDULE = TenantSchedule(
+    schedule=DEFAULT_SCHEDULE, tenant_id="", display_name="Default warmup (50 to 10 000 per day)", built_in=True
 )
 
 

@@ -7,6 +7,7 @@
 * `dispatches`: one message on one route (a single alert, or a storm digest of several), with its retry
   schedule and how many of its parts are already in the chat.
 * `dedup_states`: one row per (tenant, dedup key): the open dedup window and its suppressed count.
+* `tenant_telegram_chats`: the Telegram chats an admin allowed each tenant's routes to use.
 """
 
 from __future__ import annotations
@@ -131,4 +132,13 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text, nullable=False),
     sa.Column("next_attempt_at", UtcDateTime, nullable=True),
     sa.Column("delivered_at", UtcDateTime, nullable=True),
+)
+
+tenant_telegram_chats = sa.Table(
+    "tenant_telegram_chats",
+    metadata,
+    sa.Column("tenant_id", sa.String(63), primary_key=True),
+    # The chat id as text, or the @username in lowercase (notifier.domain.routing.chat_key).
+    sa.Column("chat_key", sa.String(64), primary_key=True),
+    sa.Column("allowed_at", UtcDateTime, nullable=False),
 )

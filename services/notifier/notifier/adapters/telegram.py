@@ -9,28 +9,29 @@ It does not sleep or retry: the outbox worker owns timing (RetryPolicy), this on
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 
 import httpx
 
 from libs.errors import InvalidArgument
-from notifier.domain.delivery import DeliveryResult, Reason, classify_bot_api_answer, transport_failure
+from notifier.domain.delivery import (
+    DeliveryResult,
+    PartsResult,
+    Reason,
+    classify_bot_api_answer,
+    transport_failure,
+)
 from notifier.domain.routing import parse_chat_id
 from notifier.domain.telegram_text import MessagePart
 
 DEFAULT_API_BASE = "https://api.telegram.org"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-ENV_TOKEN = "EE_TELEGRAM_BOT_TOKEN"
-ENV_API_BASE = "EE_TELEGRAM_API_BASE"
-ENV_TIMEOUT = "EE_TELEGRAM_TIMEOUT_SECONDS"
 REDACTED = "<redacted>"
 
-_TOKEN_PATTERN = re.compile(r"^(\d{1,20}):([A-Za-z0-9_-]{30,64})$")
+TOKEN_PATTERN = re.compile(r"^(\d{1,20}):([A-Za-z0-9_-]{30,64})$")
 _MAX_RESPONSE_BYTES = 1 << 20
 
 
@@ -72,7 +73,7 @@ class BotToken:
     __slots__ = ("_bot_id", "_value")
 
     def __init__(self, value: str):
-        match = _TOKEN_PATTERN.match(value.strip())
+        match = TOKEN_PATTERN.match(value.strip())
         if not match:
             # Never echo the value: a token pasted with a typo is still mostly a secret.
             raise InvalidArgument("telegram.bot_token", "must look like <bot id>:<secret> as BotFather issues it")
@@ -105,25 +106,11 @@ class BotToken:
         raise TypeError("BotToken is not picklable: pass it through configuration, not job arguments")
 
 
-def _normalize_api_base(api_base: str) -> str:
+def normalize_api_base(api_base: str) -> str:
     base = api_base.strip().rstrip("/")
     if not re.match(r"^https?://[^\s/?#]+(?:/[^\s?#]*)?$", base):
         raise InvalidArgument("telegram.api_base", "must be an http(s) URL without query or fragment")
     return base
-
-
-@dataclass(frozen=True)
-class PartsResult:
-    """Outcome of sending a message's parts in order: `sent` parts are done, resume from there."""
-
-    sent: int
-    last: DeliveryResult
-    message_ids: tuple[int, ...] = ()
-    fell_back_to_plain: bool = False
-
-    @property
-    def complete(self) -> bool:
-        return self.last.delivered
 
 
 class TelegramBotClient:
@@ -139,7 +126,9 @@ class TelegramBotClient:
         trust_env: bool = True,
     ):
         self._token = token if isinstance(token, BotToken) else BotToken(token)
-        self.api_base = _normalize_api_base(api_base)
+        self.api_base = normalize_api_base(api_base)
+        if not isinstance(timeout, httpx.Timeout):
+            timeout = httpx.Timeout(timeout, connect=min(5.0, timeout))
         self._http = httpx.Client(
             timeout=timeout,
             transport=transport,
@@ -147,23 +136,6 @@ class TelegramBotClient:
             trust_env=trust_env,
             headers={"User-Agent": "email-engine-notifier/1"},
         )
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> TelegramBotClient | None:
-        """None when no token is configured: Telegram is disabled unless configured."""
-        env = os.environ if env is None else env
-        token = env.get(ENV_TOKEN, "").strip()
-        if not token:
-            return None
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT
-        if raw_timeout := env.get(ENV_TIMEOUT, "").strip():
-            try:
-                timeout = float(raw_timeout)
-            except ValueError:
-                raise InvalidArgument(ENV_TIMEOUT, "must be a number of seconds") from None
-            if timeout <= 0:
-                raise InvalidArgument(ENV_TIMEOUT, "must be positive")
-        return cls(token, api_base=env.get(ENV_API_BASE, "").strip() or DEFAULT_API_BASE, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"TelegramBotClient(api_base={self.api_base!r}, token={self._token!r})"
@@ -186,16 +158,12 @@ class TelegramBotClient:
         try:
             response = self._http.post(self._method_url(method), json=payload)
             body = response.content[:_MAX_RESPONSE_BYTES]
-        except httpx.TimeoutException as exc:
-            return transport_failure(Reason.TIMEOUT, self._describe(exc))
-        except httpx.HTTPError as exc:  # connection refused/reset, protocol errors, …
-            return transport_failure(Reason.NETWORK, self._describe(exc))
+        except httpx.TimeoutException:
+            return transport_failure(Reason.TIMEOUT, "no answer from the Bot API in time")
+        except httpx.HTTPError:  # connection refused/reset, protocol errors: their details describe our network
+            return transport_failure(Reason.NETWORK, "the Bot API could not be reached")
         result = classify_bot_api_answer(response.status_code, body)
         return _with_description(result, self._token.redact(result.description))
-
-    def _describe(self, exc: BaseException) -> str:
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return self._token.redact(text)
 
     def send_message(
         self,
@@ -264,10 +232,10 @@ class TelegramBotClient:
         """Cheap token check for readiness probes: DELIVERED means the token works."""
         try:
             response = self._http.get(self._method_url("getMe"))
-        except httpx.TimeoutException as exc:
-            return transport_failure(Reason.TIMEOUT, self._describe(exc))
-        except httpx.HTTPError as exc:
-            return transport_failure(Reason.NETWORK, self._describe(exc))
+        except httpx.TimeoutException:
+            return transport_failure(Reason.TIMEOUT, "no answer from the Bot API in time")
+        except httpx.HTTPError:
+            return transport_failure(Reason.NETWORK, "the Bot API could not be reached")
         result = classify_bot_api_answer(
             response.status_code, response.content[:_MAX_RESPONSE_BYTES], expect_message=False
         )

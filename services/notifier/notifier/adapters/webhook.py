@@ -11,6 +11,12 @@ To verify: recompute the HMAC over the timestamp header, a ".", and the body byt
 your clock. The timestamp is inside the signed string, so an old request cannot be replayed with a
 new timestamp. Each retry is signed again with its own timestamp. `verify_signature` does all this.
 
+Requests go through the platform's guarded outbound client (`libs.outbound`): the name is resolved and every
+address checked at connect time (loopback, private, link-local and metadata addresses and the platform's own
+ports are refused unless an operator allowed the network), one deadline covers the whole call, the answer is
+capped, redirects are not followed. What a delivery records of a failure names its kind only, never an
+address, a host or a connection error's details: a route must not become a probe of the internal network.
+
 Like the Telegram client, this sends once and reports; the outbox worker decides about retries.
 """
 
@@ -18,27 +24,41 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import socket
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from libs.errors import InvalidArgument
+from libs.outbound import (
+    DestinationRefused,
+    GuardedClient,
+    OutboundPolicy,
+    OutboundTimeout,
+    ResponseTooLarge,
+    check_url,
+)
 from notifier.domain.alert import Alert, require_aware
-from notifier.domain.delivery import DeliveryResult, Reason, classify_webhook_answer, transport_failure
-from notifier.domain.webhook_payload import webhook_body
+from notifier.domain.delivery import (
+    DeliveryResult,
+    Outcome,
+    Reason,
+    classify_webhook_answer,
+    transport_failure,
+)
+from notifier.domain.webhook_payload import webhook_body, webhook_secret_problem
 
 SIGNATURE_HEADER = "X-EmailEngine-Signature"
 TIMESTAMP_HEADER = "X-EmailEngine-Timestamp"
 DELIVERY_HEADER = "X-EmailEngine-Delivery"
 SIGNATURE_PREFIX = "sha256="
 DEFAULT_TOLERANCE = timedelta(minutes=5)
-DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-MIN_SECRET_BYTES = 16
+USER_AGENT = "email-engine-notifier/1"
+# A receiver's answer is not read (only its status is); more than this is a misbehaving receiver.
+MAX_ANSWER_BYTES = 64 << 10
 
 _SIGNATURE_PATTERN = re.compile(r"^sha256=([0-9a-f]{64})$")
 _DELIVERY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -51,8 +71,8 @@ class WebhookSecret:
 
     def __init__(self, value: bytes | str):
         raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
-        if len(raw) < MIN_SECRET_BYTES:
-            raise InvalidArgument("webhook.secret", f"must be at least {MIN_SECRET_BYTES} bytes")
+        if (problem := webhook_secret_problem(raw)) is not None:
+            raise InvalidArgument("webhook.secret", problem)
         self._value = raw
 
     def reveal(self) -> bytes:
@@ -98,58 +118,53 @@ def verify_signature(
     return hmac.compare_digest(sign(secret, timestamp, body), signature_header.strip())
 
 
-def safe_origin(url: str) -> str:
-    """scheme://host[:port] only: webhook URLs often carry secrets in their path or query."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
+class WebhookDestinations:
+    """Checks a webhook URL when a route is created: resolved once, so that a URL leading to the platform or the
+    internal network is refused with a clear error naming the field. The connect-time check of each send
+    (`GuardedClient`) stays the real guard: a name may resolve elsewhere later."""
 
+    def __init__(
+        self, policy: OutboundPolicy, resolve: Callable[..., list[tuple[Any, ...]]] = socket.getaddrinfo
+    ) -> None:
+        self._policy = policy
+        self._resolve = resolve
 
-@dataclass(frozen=True)
-class WebhookTarget:
-    url: str
-    secret: WebhookSecret = field(repr=False)
-
-    def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
-            raise InvalidArgument("webhook.url", "must be an http(s) URL with a host and no credentials")
-
-    def __repr__(self) -> str:
-        return f"WebhookTarget(url={safe_origin(self.url)!r}/…, secret=<redacted>)"
+    def refusal(self, url: str) -> str | None:
+        if (problem := check_url(url)) is not None:
+            return problem
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            infos = self._resolve(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return None  # not resolvable now: nothing to tell; sends are checked when they connect
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+            if self._policy.refusal(address, port) is not None:
+                # Which kind of address is not said: the answer would map the internal network.
+                return (
+                    "must lead to a public address: loopback, private, link-local and metadata addresses and "
+                    "the platform's own ports are refused"
+                )
+        return None
 
 
 class WebhookSender:
-    """Synchronous signed-webhook sender; redirects are not followed (see classify_webhook_answer)."""
+    """Signed webhooks over the process's guarded client; redirects are not followed (see classify_webhook_answer)."""
 
-    def __init__(
-        self,
-        *,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
-        trust_env: bool = True,
-    ):
-        self._http = httpx.Client(
-            timeout=timeout,
-            transport=transport,
-            follow_redirects=False,
-            trust_env=trust_env,
-            headers={"User-Agent": "email-engine-notifier/1"},
-        )
+    def __init__(self, client: GuardedClient, *, deadline_seconds: float):
+        self._client = client
+        self._deadline = min(deadline_seconds, client.policy.deadline_seconds)
+
+    @property
+    def deadline_seconds(self) -> float:
+        return self._deadline
 
     def close(self) -> None:
-        self._http.close()
+        self._client.close()
 
-    def __enter__(self) -> WebhookSender:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def send(self, target: WebhookTarget, body: bytes, *, delivery_id: str, now: datetime) -> DeliveryResult:
+    def send(self, url: str, secret: WebhookSecret, body: bytes, *, delivery_id: str, now: datetime) -> DeliveryResult:
         """POST `body` signed at `now` (the worker's clock, so tests control it)."""
         require_aware(now, "now")
         if not _DELIVERY_ID_PATTERN.match(delivery_id):
@@ -157,27 +172,35 @@ class WebhookSender:
         timestamp = int(now.timestamp())
         headers = {
             "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
             TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(target.secret, timestamp, body),
+            SIGNATURE_HEADER: sign(secret, timestamp, body),
             DELIVERY_HEADER: delivery_id,
         }
-        origin = safe_origin(target.url)
         try:
-            response = self._http.post(target.url, content=body, headers=headers)
-        except httpx.TimeoutException as exc:
-            return transport_failure(Reason.TIMEOUT, f"{type(exc).__name__} calling {origin}")
-        except httpx.HTTPError as exc:
-            return transport_failure(Reason.NETWORK, f"{type(exc).__name__} calling {origin}")
-        result = classify_webhook_answer(response.status_code, response.headers.get("Retry-After"))
-        return DeliveryResult(
-            result.outcome,
-            result.reason,
-            result.status_code,
-            f"{result.description} from {origin}",
-            retry_after=result.retry_after,
-        )
+            response = self._client.request(
+                "POST",
+                url,
+                headers=headers,
+                content=body,
+                deadline_seconds=self._deadline,
+                max_response_bytes=MAX_ANSWER_BYTES,
+            )
+        except DestinationRefused:
+            return DeliveryResult(
+                Outcome.PERMANENT, Reason.REFUSED, None, "the destination is not a public address: not sent"
+            )
+        except OutboundTimeout:
+            return transport_failure(Reason.TIMEOUT, f"no complete answer within {self._deadline:g} s")
+        except ResponseTooLarge:
+            return transport_failure(Reason.UNEXPECTED_ANSWER, f"an answer larger than {MAX_ANSWER_BYTES} bytes")
+        except Exception:  # any other failure to reach it: its details would describe the network
+            return transport_failure(Reason.NETWORK, "the destination could not be reached")
+        retry_after = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), None)
+        return classify_webhook_answer(response.status_code, retry_after, now=now)
 
     def send_alerts(
-        self, target: WebhookTarget, alerts: Sequence[Alert], *, delivery_id: str, now: datetime
+        self, url: str, secret: str, alerts: Sequence[Alert], *, delivery_id: str, now: datetime
     ) -> DeliveryResult:
-        return self.send(target, webhook_body(alerts, delivery_id=delivery_id), delivery_id=delivery_id, now=now)
+        body = webhook_body(alerts, delivery_id=delivery_id)
+        return self.send(url, WebhookSecret(secret), body, delivery_id=delivery_id, now=now)

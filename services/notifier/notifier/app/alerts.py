@@ -1,28 +1,29 @@
 """Alert use cases: send one (SendAlert), receive an Alertmanager webhook, read them back with their deliveries.
 
 Tenant rules: a tenant's operator sends alerts for its tenant only and reads only its tenant's alerts;
-platform alerts (tenant "") are sent and read by admins (and other services). On an alert a tenant may
-read, deliveries to admin routes are shown with their state but without their destination.
+platform alerts (tenant "") are sent and read by admins (and other services). Another tenant's alert reads
+exactly like a missing one. On an alert a tenant may read, deliveries to admin routes are shown with their
+state but neither their destination nor their error.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-import sqlalchemy as sa
-
+from libs import audit
 from libs.auth import Caller
-from libs.db import Database
+from libs.clock import Clock
 from libs.errors import FieldViolation, InvalidArgument, NotFound
-from libs.pagination import decode_token, encode_token, page_size
-from notifier.adapters.tables import alerts, deliveries
+from libs.pagination import TimePosition, page_size
 from notifier.app.intake import Accepted, AlertIntake
+from notifier.app.unit_of_work import UnitOfWorkFactory
 from notifier.domain.alert import PLATFORM_TENANT, Alert, Severity
 from notifier.domain.alertmanager import parse_alertmanager_webhook
+from notifier.domain.outbox import Delivery, StoredAlert
+from notifier.domain.status import DeliveryStatus, summarize
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class DeliveryView:
     destination: str  # "" when the caller may not see it (an admin route, to a tenant)
     state: str
     attempts: int
-    last_error: str
+    last_error: str  # "" when the caller may not see it (an admin route, to a tenant)
     deliver_at: datetime
     next_attempt_at: datetime | None
     delivered_at: datetime | None
@@ -42,22 +43,15 @@ class DeliveryView:
 
 @dataclass(frozen=True)
 class AlertView:
+    """An alert as one caller may see it: its delivery summary is over the deliveries shown to that caller."""
+
     alert_id: str
-    tenant_id: str
-    severity: Severity
-    dedup_key: str
-    title: str
-    text: str
-    source: str
-    state: str
+    alert: Alert
     create_time: datetime
-    delivery_time: datetime | None
+    state: str
     attempts: int
     last_error: str
-    labels: Mapping[str, str]
-    resolved: bool
-    url: str
-    occurred_at: datetime
+    delivery_time: datetime | None
     suppressed_count: int
     duplicate_of: str
     deliveries: tuple[DeliveryView, ...]
@@ -83,9 +77,9 @@ class WebhookReceipt:
 
 
 class AlertUseCases:
-    def __init__(self, db: Database, now: Callable[[], datetime], intake: AlertIntake):
-        self._db = db
-        self._now = now
+    def __init__(self, unit_of_work: UnitOfWorkFactory, clock: Clock, intake: AlertIntake):
+        self._uow = unit_of_work
+        self._clock = clock
         self._intake = intake
 
     # -- writes -----------------------------------------------------------------------------------
@@ -118,115 +112,96 @@ class AlertUseCases:
                 title=title,
                 text=text,
                 source=source or "api",
-                occurred_at=self._now(),
+                occurred_at=self._clock.now(),
                 labels=labels,
                 resolved=resolved,
                 url=url,
             )
         except InvalidArgument as exc:
             raise InvalidArgument.many([_rename(v) for v in exc.violations]) from None
-        accepted = self._intake.submit(alert)
-        return self._view(caller, accepted.alert_id)
+
+        def note(results: list[Accepted]) -> None:
+            audit.note(resource=f"alerts/{results[0].alert_id}", tenant_id=tenant)
+
+        [accepted] = self._intake.submit_many([alert], before_commit=note)
+        return self._read(caller, accepted.alert_id)
 
     def receive_alertmanager(self, caller: Caller, body: bytes) -> WebhookReceipt:
         """Parse and validate the whole payload first: a malformed one is refused whole, nothing stored."""
         batch = parse_alertmanager_webhook(body)
         for alert in batch:
             _require_write(caller, alert.tenant)
-        return WebhookReceipt(tuple(self._intake.submit_many(batch)))
+
+        def note(results: list[Accepted]) -> None:
+            audit.note(resource=f"alertmanager/{len(results)} alerts")
+
+        return WebhookReceipt(tuple(self._intake.submit_many(batch, before_commit=note)))
 
     # -- reads ------------------------------------------------------------------------------------
 
     def get(self, caller: Caller, alert_id: str) -> AlertView:
-        with self._db.transaction() as session:
-            row = session.execute(sa.select(alerts).where(alerts.c.alert_id == alert_id)).first()
-        if row is None:
-            raise NotFound("alert", alert_id)
-        _require_read(caller, row.tenant_id)
-        return self._view(caller, alert_id)
+        return self._read(caller, alert_id)
 
     def list(self, caller: Caller, tenant_id: str, size: int, token: str) -> tuple[list[AlertView], str]:
         tenant = caller.visible_tenant(tenant_id)
         limit = page_size(size)
-        query = sa.select(alerts).order_by(alerts.c.create_time.desc(), alerts.c.alert_id.desc()).limit(limit + 1)
-        if tenant or not caller.is_admin:
-            query = query.where(alerts.c.tenant_id == tenant)
-        position = decode_token(token)
-        if position:
-            try:
-                after = datetime.fromisoformat(str(position["t"]))
-            except (KeyError, ValueError):
-                raise InvalidArgument("page_token", "is not a token this API returned") from None
-            query = query.where(
-                sa.or_(
-                    alerts.c.create_time < after,
-                    sa.and_(alerts.c.create_time == after, alerts.c.alert_id < str(position.get("i", ""))),
-                )
+        after = TimePosition.decode(token)
+        with self._uow() as uow:
+            found = uow.alerts.list(
+                tenant=tenant if tenant or not caller.is_admin else None, limit=limit + 1, after=after
             )
-        with self._db.transaction() as session:
-            rows = session.execute(query).all()
-            page = rows[:limit]
-            views = self._views(caller, session, page)
+            page = found[:limit]
+            deliveries = uow.deliveries.for_alerts([a.alert_id for a in page])
         next_token = ""
-        if len(rows) > limit:
-            last = page[-1]
-            next_token = encode_token({"t": last.create_time.isoformat(), "i": last.alert_id})
-        return views, next_token
+        if len(found) > limit:
+            next_token = TimePosition(page[-1].create_time, page[-1].alert_id).encode()
+        return [_view(caller, a, deliveries[a.alert_id]) for a in page], next_token
 
-    def _view(self, caller: Caller, alert_id: str) -> AlertView:
-        with self._db.transaction() as session:
-            row = session.execute(sa.select(alerts).where(alerts.c.alert_id == alert_id)).one()
-            return self._views(caller, session, [row])[0]
+    def _read(self, caller: Caller, alert_id: str) -> AlertView:
+        with self._uow() as uow:
+            found = uow.alerts.get(alert_id)
+            # Another tenant's alert (or a platform alert, to a tenant) is answered exactly like a missing one.
+            if found is None or not caller.may_read(found.tenant):
+                raise NotFound("alert", alert_id)
+            deliveries = uow.deliveries.for_alerts([alert_id])[alert_id]
+        return _view(caller, found, deliveries)
 
-    def _views(self, caller: Caller, session: sa.orm.Session, rows: list[sa.Row]) -> list[AlertView]:
-        ids = [r.alert_id for r in rows]
-        by_alert: dict[str, list[DeliveryView]] = {i: [] for i in ids}
-        if ids:
-            for d in session.execute(
-                sa.select(deliveries)
-                .where(deliveries.c.alert_id.in_(ids))
-                .order_by(deliveries.c.route_tenant_id.is_(None), deliveries.c.route_id)
-            ).all():
-                hidden = d.route_tenant_id is None and not caller.is_admin
-                by_alert[d.alert_id].append(
-                    DeliveryView(
-                        route_id=d.route_id,
-                        channel=d.channel,
-                        destination="" if hidden else d.destination,
-                        state=d.state,
-                        attempts=d.attempts,
-                        last_error=d.last_error,
-                        deliver_at=d.deliver_at,
-                        next_attempt_at=d.next_attempt_at if d.state == "PENDING" else None,
-                        delivered_at=d.delivered_at,
-                        silent=d.silent,
-                        digest=d.digest,
-                    )
-                )
-        return [
-            AlertView(
-                alert_id=r.alert_id,
-                tenant_id=r.tenant_id,
-                severity=Severity[r.severity],
-                dedup_key=r.dedup_key,
-                title=r.title,
-                text=r.text,
-                source=r.source,
-                state=r.delivery_state,
-                create_time=r.create_time,
-                delivery_time=r.delivery_time,
-                attempts=r.attempts,
-                last_error=r.last_error,
-                labels=json.loads(r.labels or "{}"),
-                resolved=bool(r.resolved),
-                url=r.url or "",
-                occurred_at=r.occurred_at or r.create_time,
-                suppressed_count=r.suppressed_count,
-                duplicate_of=r.duplicate_of or "",
-                deliveries=tuple(by_alert[r.alert_id]),
-            )
-            for r in rows
-        ]
+
+def _view(caller: Caller, stored: StoredAlert, deliveries: Sequence[Delivery]) -> AlertView:
+    hidden = {d.delivery_id for d in deliveries if d.to_admin_route and not caller.is_admin}
+    summary = stored.summary
+    if hidden and not stored.suppressed:
+        # The summary as this caller may see it: the admin routes' state counts, their errors do not show.
+        facts = [replace(d.facts, last_error="") if d.delivery_id in hidden else d.facts for d in deliveries]
+        summary = summarize(facts)
+    return AlertView(
+        alert_id=stored.alert_id,
+        alert=stored.alert,
+        create_time=stored.create_time,
+        state=summary.state.value,
+        attempts=summary.attempts,
+        last_error=summary.last_error,
+        delivery_time=summary.delivery_time,
+        suppressed_count=stored.suppressed_count,
+        duplicate_of=stored.duplicate_of or "",
+        deliveries=tuple(_delivery_view(d, hidden=d.delivery_id in hidden) for d in deliveries),
+    )
+
+
+def _delivery_view(d: Delivery, *, hidden: bool) -> DeliveryView:
+    return DeliveryView(
+        route_id=d.route_id,
+        channel=d.channel.value,
+        destination="" if hidden else d.destination,
+        state=d.state.value,
+        attempts=d.attempts,
+        last_error="" if hidden else d.last_error,
+        deliver_at=d.deliver_at,
+        next_attempt_at=d.next_attempt_at if d.state is DeliveryStatus.PENDING else None,
+        delivered_at=d.delivered_at,
+        silent=d.silent,
+        digest=d.digest,
+    )
 
 
 def _require_write(caller: Caller, tenant: str) -> None:
@@ -234,13 +209,6 @@ def _require_write(caller: Caller, tenant: str) -> None:
         caller.require_admin()
     else:
         caller.require_write(tenant)
-
-
-def _require_read(caller: Caller, tenant: str) -> None:
-    if tenant == PLATFORM_TENANT:
-        caller.require_admin()
-    else:
-        caller.require_read(tenant)
 
 
 def _rename(violation: FieldViolation) -> FieldViolation:

@@ -1,22 +1,22 @@
 """The delivery job: sends what the outbox holds, at least once, with backoff; never loses an alert.
 
-One pass (`deliver_once`) finds the routes with deliveries due, takes a short lease on each (so one worker
-at a time sends to a chat, whatever the number of replicas or RQ workers), and for each route:
+One pass (`deliver_once`) finds the routes with deliveries due and hands each to a bounded pool of senders; a
+route already being served (in this process, or under another worker's lease) is left alone. The pass waits
+for its routes at most as long as one send may take, then returns: a route that is slow to answer keeps its
+sender (and its lease) and only delays itself, never the other routes or the next pass.
 
-1. resumes its open dispatch when its retry is due (the same message: same alerts, the parts already in
-   the chat are not sent again), or
-2. plans the next one with the storm rule (one alert alone, or a storm's alerts together in one digest,
-   spaced by `min_spacing` per route), records it, then sends it.
+For each route, under a short lease (one sender per route, whatever the number of replicas or RQ workers):
 
-Answers are classified by the adapters and turned into retry decisions by the domain (RetryPolicy):
-a 429 pauses *every* Telegram route until `retry_after` has passed (Telegram counts per bot too, and a
-client that comes back early is limited again); 5xx, timeouts and network errors back off exponentially
-up to `retry_max_delay_seconds`; permanent answers (400 bad formatting after the plain-text fallback,
-chat not found, 401, 403) mark the deliveries FAILED with the reason, counted and logged, not retried.
-A group that became a supergroup is followed: the route's chat id is updated and the message resent once.
+1. resume its open dispatch when its retry is due (the same message: same alerts, the parts already in the
+   chat are not sent again), or plan the next one with the storm rule (one alert alone, or a storm's alerts
+   together in one digest, spaced by `min_spacing` per route);
+2. record the attempt (counted, and not due again before the lease ends) *before* sending, so a sender that
+   dies mid-send leaves an attempt that counts towards the give-up time instead of a message sent forever;
+3. send, then settle: the domain decides what the answer comes to (`domain/settlement.py`: delivered, retried
+   at a time, given up) and one repository call records it.
 
-A process killed mid-send leaves its lease to expire (`lease_seconds`); the delivery is then sent again
-by whichever worker comes next: at least once, never lost.
+A 429 pauses *every* Telegram route until `retry_after` has passed (Telegram counts per bot too); a group that
+became a supergroup is followed: the route's chat id is updated and the message resent once.
 """
 
 from __future__ import annotations
@@ -27,70 +27,52 @@ import random
 import socket
 import threading
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy.orm import Session
 
 from libs.clock import Clock
-from libs.db import Database
-from notifier.adapters.tables import alerts, deliveries, dispatches, routes
-from notifier.adapters.telegram import PartsResult, TelegramBotClient
-from notifier.adapters.webhook import WebhookSecret, WebhookSender, WebhookTarget, safe_origin
-from notifier.app.intake import TELEGRAM_DISABLED
-from notifier.app.records import alert_from_row, refresh_alerts, route_from_row
+from notifier.app.intake import route_problem
+from notifier.app.unit_of_work import UnitOfWorkFactory
 from notifier.domain.alert import Alert
-from notifier.domain.delivery import DeliveryResult, Outcome, Reason
-from notifier.domain.retry import RetryAction, RetryPolicy, decide_retry
-from notifier.domain.routing import Channel, Route
+from notifier.domain.delivery import DeliveryResult, Outcome, PartsResult, Reason
+from notifier.domain.outbox import Dispatch
+from notifier.domain.retry import RetryPolicy
+from notifier.domain.routing import Channel, Route, chat_key
+from notifier.domain.settlement import (
+    TELEGRAM_DISABLED,
+    Settled,
+    Settlement,
+    nothing_left,
+    settle_abandoned,
+    settle_attempt,
+)
 from notifier.domain.status import DeliveryStatus
 from notifier.domain.storm import StormPolicy, plan_dispatch
-from notifier.domain.telegram_text import render_alert_parts
+from notifier.domain.telegram_text import MessagePart, render_alert_parts
 
 log = logging.getLogger(__name__)
 
-PENDING, DELIVERED, FAILED = DeliveryStatus.PENDING.value, DeliveryStatus.DELIVERED.value, DeliveryStatus.FAILED.value
 MAX_MESSAGES_PER_LEASE = 20
 
 
-@dataclass(frozen=True)
-class _Item:
-    """A pending delivery as the storm rule sees it."""
-
-    delivery_id: str
-    alert_id: str
-    accepted_at: datetime
-    silent: bool
+class TelegramSender(Protocol):
+    def send_parts(
+        self, chat_id: int | str, parts: Sequence[MessagePart], *, already_sent: int = 0, silent: bool = False
+    ) -> PartsResult: ...
 
 
-@dataclass(frozen=True)
-class _Send:
-    """Everything one send needs, read in one transaction."""
-
-    dispatch_id: str
-    route: Route
-    secret: str | None
-    alerts: tuple[Alert, ...]
-    alert_ids: tuple[str, ...]
-    parts_sent: int
-    attempts: int
-    first_attempt_at: datetime | None
-    silent: bool
+class WebhookSender(Protocol):
+    def send_alerts(
+        self, url: str, secret: str, alerts: Sequence[Alert], *, delivery_id: str, now: datetime
+    ) -> DeliveryResult: ...
 
 
-@dataclass(frozen=True)
-class _Outcome:
-    result: DeliveryResult
-    parts_sent: int
-    note: str = ""
-    disabled: bool = False  # the channel is not configured (any more): the deliveries become DISABLED
-
-
-class DeliveryMetrics:
+class NotifierMetrics:
     def __init__(self, registry: CollectorRegistry | None):
         registry = registry or CollectorRegistry()
         self.messages = Counter(
@@ -110,23 +92,42 @@ class DeliveryMetrics:
         )
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One message to send now, its attempt already on record."""
+
+    dispatch: Dispatch
+    route: Route
+    secret: str | None
+    alerts: tuple[Alert, ...]
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    result: DeliveryResult
+    parts_sent: int
+    note: str = ""
+    channel_disabled: bool = False  # the channel is not configured (any more): the deliveries become DISABLED
+
+
 class DeliveryWorker:
     def __init__(
         self,
-        db: Database,
+        unit_of_work: UnitOfWorkFactory,
         clock: Clock,
         *,
-        telegram: TelegramBotClient | None,
+        telegram: TelegramSender | None,
         webhook: WebhookSender,
         retry: RetryPolicy,
         storm: StormPolicy,
         lease: timedelta = timedelta(seconds=60),
         max_parts: int = 4,
         concurrency: int = 8,
-        metrics: DeliveryMetrics | None = None,
+        send_deadline: timedelta = timedelta(seconds=10),
+        metrics: NotifierMetrics | None = None,
         random_unit: Callable[[], float] = random.random,
     ):
-        self._db = db
+        self._uow = unit_of_work
         self._clock = clock
         self._telegram = telegram
         self._webhook = webhook
@@ -134,382 +135,271 @@ class DeliveryWorker:
         self._storm = storm
         self._lease = lease
         self._max_parts = max_parts
-        self._metrics = metrics or DeliveryMetrics(None)
+        self._send_deadline = send_deadline
+        self._metrics = metrics or NotifierMetrics(None)
         self._random = random_unit
         self._owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._pool = (
-            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="notifier-send") if concurrency > 1 else None
-        )
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="notifier-send")
         self._lock = threading.Lock()
+        self._serving: set[str] = set()
+        self._closed = False
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        with self._lock:
+            self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     # -- one pass ---------------------------------------------------------------------------------
 
     def deliver_once(self) -> int:
-        """Serves every route with something due. Returns the number of messages attempted."""
-        with self._lock:  # one pass at a time per process (the periodic job may overlap a kick)
-            route_ids = self._due_routes(self._clock.now())
-            if not route_ids:
+        """Serves every route with something due; returns the messages attempted by the routes that finished
+        within the pass (the others go on in the background and count in no pass)."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            due = uow.deliveries.due_routes(now)
+        started: list[Future[int]] = []
+        with self._lock:
+            if self._closed:
                 return 0
-            if self._pool is None or len(route_ids) == 1:
-                return sum(self._serve_route(r) for r in route_ids)
-            return sum(self._pool.map(self._serve_route, route_ids))
-
-    def _due_routes(self, now: datetime) -> list[str]:
-        query = (
-            sa.select(deliveries.c.route_id)
-            .distinct()
-            .join(routes, routes.c.route_id == deliveries.c.route_id)
-            .where(
-                deliveries.c.state == PENDING,
-                deliveries.c.deliver_at <= now,
-                sa.or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
-                sa.or_(routes.c.paused_until.is_(None), routes.c.paused_until <= now),
-                sa.or_(routes.c.lease_until.is_(None), routes.c.lease_until < now),
-            )
-        )
-        with self._db.transaction() as session:
-            return sorted(r.route_id for r in session.execute(query).all())
+            for route_id in due:
+                if route_id not in self._serving:
+                    self._serving.add(route_id)
+                    started.append(self._pool.submit(self._serve_route, route_id))
+        if not started:
+            return 0
+        finished, _ = wait(started, timeout=self._send_deadline.total_seconds())
+        return sum(f.result() for f in finished)
 
     # -- one route --------------------------------------------------------------------------------
 
-    def _take_lease(self, route_id: str) -> bool:
-        now = self._clock.now()
-        with self._db.transaction() as session:
-            taken = session.execute(
-                routes.update()
-                .where(
-                    routes.c.route_id == route_id,
-                    sa.or_(
-                        routes.c.lease_until.is_(None), routes.c.lease_until < now, routes.c.lease_owner == self._owner
-                    ),
-                )
-                .values(lease_owner=self._owner, lease_until=now + self._lease)
-            )
-            return taken.rowcount == 1
-
-    def _release_lease(self, route_id: str) -> None:
-        with self._db.transaction() as session:
-            session.execute(
-                routes.update()
-                .where(routes.c.route_id == route_id, routes.c.lease_owner == self._owner)
-                .values(lease_owner=None, lease_until=None)
-            )
-
     def _serve_route(self, route_id: str) -> int:
-        if not self._take_lease(route_id):
-            return 0
         sent = 0
         try:
-            for _ in range(MAX_MESSAGES_PER_LEASE):
-                send = self._next_send(route_id)
-                if send is None:
-                    break
-                self._record(send, self._send(send))
-                sent += 1
-                if not self._take_lease(route_id):  # renew; lost it (expired under a slow send): stop here
-                    return sent
+            if not self._take_lease(route_id):
+                return 0
+            try:
+                for _ in range(MAX_MESSAGES_PER_LEASE):
+                    attempt = self._begin(route_id)
+                    if attempt is None:
+                        break
+                    self._settle(attempt, self._send(attempt))
+                    sent += 1
+                    if not self._take_lease(route_id):  # renew; lost it (expired under a slow send): stop here
+                        break
+            finally:
+                self._release_lease(route_id)
         except Exception:
             log.exception("delivery pass failed for a route; retried next pass", extra={"route_id": route_id})
         finally:
-            self._release_lease(route_id)
+            with self._lock:
+                self._serving.discard(route_id)
         return sent
 
-    def _next_send(self, route_id: str) -> _Send | None:
+    def _take_lease(self, route_id: str) -> bool:
         now = self._clock.now()
-        with self._db.transaction() as session:
-            route_row = session.execute(sa.select(routes).where(routes.c.route_id == route_id)).first()
-            if route_row is None or (route_row.paused_until is not None and route_row.paused_until > now):
-                return None
-            open_dispatch = session.execute(
-                sa.select(dispatches)
-                .where(dispatches.c.route_id == route_id, dispatches.c.state == PENDING)
-                .order_by(dispatches.c.created_at)
-                .limit(1)
-            ).first()
-            if open_dispatch is not None:
-                if open_dispatch.next_attempt_at > now:
-                    return None
-                members = session.execute(
-                    sa.select(deliveries.c.alert_id)
-                    .where(deliveries.c.dispatch_id == open_dispatch.dispatch_id, deliveries.c.state == PENDING)
-                    .order_by(deliveries.c.accepted_at, deliveries.c.delivery_id)
-                ).all()
-                if not members:  # its deliveries were closed elsewhere (route deleted): nothing left to send
-                    session.execute(
-                        dispatches.update()
-                        .where(dispatches.c.dispatch_id == open_dispatch.dispatch_id)
-                        .values(state=FAILED, last_error="nothing left to send")
-                    )
-                    return None
-                alert_ids = [m.alert_id for m in members]
-                dispatch = open_dispatch
-            else:
-                dispatch, alert_ids = self._plan(session, route_row, now)
-                if dispatch is None:
-                    return None
-            rows = {
-                r.alert_id: r for r in session.execute(sa.select(alerts).where(alerts.c.alert_id.in_(alert_ids))).all()
-            }
-            return _Send(
-                dispatch_id=dispatch.dispatch_id,
-                route=route_from_row(route_row),
-                secret=route_row.secret,
-                alerts=tuple(alert_from_row(rows[i]) for i in alert_ids),
-                alert_ids=tuple(alert_ids),
-                parts_sent=dispatch.parts_sent,
-                attempts=dispatch.attempts,
-                first_attempt_at=dispatch.first_attempt_at,
-                silent=dispatch.silent,
-            )
+        with self._uow() as uow:
+            taken = uow.leases.take(route_id, self._owner, now=now, until=now + self._lease)
+            uow.commit()
+        return taken
 
-    def _plan(self, session: Session, route_row: sa.Row, now: datetime) -> tuple[sa.Row | None, list[str]]:
-        route_id = route_row.route_id
-        pending = [
-            _Item(r.delivery_id, r.alert_id, r.accepted_at, r.silent)
-            for r in session.execute(
-                sa.select(deliveries).where(
-                    deliveries.c.route_id == route_id,
-                    deliveries.c.state == PENDING,
-                    deliveries.c.dispatch_id.is_(None),
-                    deliveries.c.deliver_at <= now,
+    def _release_lease(self, route_id: str) -> None:
+        with self._uow() as uow:
+            uow.leases.release(route_id, self._owner)
+            uow.commit()
+
+    def _begin(self, route_id: str) -> Attempt | None:
+        """The route's next message with its attempt on record, or None when nothing is due."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            stored = uow.routes.get(route_id)
+            if stored is None or stored.paused(now):
+                return None
+            problem = route_problem(stored, uow.tenant_settings.get(stored.tenant) if stored.tenant else None)
+            if problem or stored.route is None:
+                uow.deliveries.refresh_summaries(uow.deliveries.fail_route(route_id, problem))
+                uow.commit()
+                log.warning("route cannot be used; its deliveries failed", extra={"route_id": route_id})
+                return None
+            dispatch = uow.dispatches.open_for_route(route_id)
+            if dispatch is not None:
+                if dispatch.next_attempt_at > now:
+                    return None
+                alert_ids = uow.dispatches.pending_alert_ids(dispatch.dispatch_id)
+                closed = (
+                    nothing_left(dispatch)
+                    if not alert_ids
+                    else settle_abandoned(dispatch=dispatch, now=now, policy=self._retry)
                 )
-            ).all()
-        ]
-        if not pending:
-            return None, []
-        in_window = session.execute(
-            sa.select(sa.func.count())
-            .select_from(deliveries)
-            .where(deliveries.c.route_id == route_id, deliveries.c.accepted_at >= self._storm.window_start(now))
-        ).scalar_one()
-        plan = plan_dispatch(
-            pending, accepted_in_window=in_window, last_sent_at=route_row.last_sent_at, now=now, policy=self._storm
-        )
-        if not plan.batch:
-            return None, []
-        dispatch_id = str(uuid.uuid4())
-        digest = len(plan.batch) > 1
-        session.execute(
-            dispatches.insert().values(
-                dispatch_id=dispatch_id,
-                route_id=route_id,
-                state=PENDING,
-                digest=digest,
-                silent=all(item.silent for item in plan.batch),
-                parts_sent=0,
-                attempts=0,
-                created_at=now,
-                first_attempt_at=None,
-                next_attempt_at=now,
-                last_error="",
-                delivered_at=None,
-            )
-        )
-        session.execute(
-            deliveries.update()
-            .where(deliveries.c.delivery_id.in_([item.delivery_id for item in plan.batch]))
-            .values(dispatch_id=dispatch_id, digest=digest)
-        )
-        row = session.execute(sa.select(dispatches).where(dispatches.c.dispatch_id == dispatch_id)).one()
-        return row, [item.alert_id for item in plan.batch]
+                if closed is not None:
+                    uow.dispatches.settle(dispatch, closed, now=now)
+                    uow.commit()
+                    self._count(stored.route, dispatch, closed, len(alert_ids))
+                    return None
+            else:
+                pending = uow.deliveries.unplanned(route_id, due_by=now)
+                if not pending:
+                    return None
+                plan = plan_dispatch(
+                    pending,
+                    accepted_in_window=uow.deliveries.accepted_since(route_id, self._storm.window_start(now)),
+                    last_sent_at=stored.last_sent_at,
+                    now=now,
+                    policy=self._storm,
+                )
+                if not plan.batch:
+                    return None
+                dispatch = Dispatch(
+                    dispatch_id=str(uuid.uuid4()),
+                    route_id=route_id,
+                    state=DeliveryStatus.PENDING,
+                    digest=plan.is_digest,
+                    silent=all(item.silent for item in plan.batch),
+                    created_at=now,
+                    next_attempt_at=now,
+                )
+                uow.dispatches.add(dispatch, [item.delivery_id for item in plan.batch])
+                alert_ids = [item.alert_id for item in plan.batch]
+            started = dispatch.started(now, answer_within=self._lease)
+            uow.dispatches.record_attempt(started)
+            found = uow.alerts.get_many(alert_ids)
+            uow.commit()
+        return Attempt(started, stored.route, stored.secret, tuple(a.alert for a in found))
 
     # -- sending ----------------------------------------------------------------------------------
 
-    def _send(self, send: _Send) -> _Outcome:
+    def _send(self, attempt: Attempt) -> SendOutcome:
         try:
-            if send.route.channel is Channel.TELEGRAM:
-                return self._send_telegram(send)
-            return self._send_webhook(send)
+            if attempt.route.channel is Channel.TELEGRAM:
+                return self._send_telegram(attempt)
+            return self._send_webhook(attempt)
         except Exception as exc:  # a bug here must not retry forever in a tight loop
-            log.exception("message could not be built or sent", extra={"route_id": send.route.route_id})
-            return _Outcome(
+            log.exception("message could not be built or sent", extra={"route_id": attempt.route.route_id})
+            return SendOutcome(
                 DeliveryResult(Outcome.PERMANENT, Reason.REJECTED, description=f"internal error: {type(exc).__name__}"),
-                send.parts_sent,
+                attempt.dispatch.parts_sent,
             )
 
-    def _send_telegram(self, send: _Send) -> _Outcome:
+    def _send_telegram(self, attempt: Attempt) -> SendOutcome:
         if self._telegram is None:
             result = DeliveryResult(Outcome.PERMANENT, Reason.REJECTED, description=TELEGRAM_DISABLED)
-            return _Outcome(result, 0, disabled=True)
-        parts = render_alert_parts(list(send.alerts), max_parts=self._max_parts)
-        already = min(send.parts_sent, len(parts) - 1)
-        result: PartsResult = self._telegram.send_parts(
-            send.route.target, parts, already_sent=already, silent=send.silent
-        )
-        note = "sent as plain text after a formatting error" if result.fell_back_to_plain else ""
-        migrated = result.last.migrate_to_chat_id
-        if result.last.reason is Reason.CHAT_MIGRATED and migrated is not None:
-            self._follow_migration(send.route.route_id, migrated)
+            return SendOutcome(result, 0, channel_disabled=True)
+        dispatch, route = attempt.dispatch, attempt.route
+        parts = render_alert_parts(list(attempt.alerts), max_parts=self._max_parts)
+        already = min(dispatch.parts_sent, len(parts) - 1)
+        sent: PartsResult = self._telegram.send_parts(route.target, parts, already_sent=already, silent=dispatch.silent)
+        note = "sent as plain text after a formatting error" if sent.fell_back_to_plain else ""
+        migrated = sent.last.migrate_to_chat_id
+        if sent.last.reason is Reason.CHAT_MIGRATED and migrated is not None:
+            self._follow_migration(route, str(migrated))
             log.warning(
                 "telegram group became a supergroup: route updated",
-                extra={"route_id": send.route.route_id, "new_chat_id": migrated},
+                extra={"route_id": route.route_id, "new_chat_id": migrated},
             )
-            result = self._telegram.send_parts(migrated, parts, already_sent=result.sent, silent=send.silent)
+            sent = self._telegram.send_parts(migrated, parts, already_sent=sent.sent, silent=dispatch.silent)
             note = f"chat migrated to {migrated}; route updated"
-        return _Outcome(result.last, result.sent if not result.complete else len(parts), note)
+        return SendOutcome(sent.last, len(parts) if sent.complete else sent.sent, note)
 
-    def _follow_migration(self, route_id: str, new_chat_id: int) -> None:
-        with self._db.transaction() as session:
-            session.execute(routes.update().where(routes.c.route_id == route_id).values(target=str(new_chat_id)))
-            session.execute(
-                deliveries.update()
-                .where(deliveries.c.route_id == route_id, deliveries.c.state == PENDING)
-                .values(destination=str(new_chat_id))
-            )
+    def _follow_migration(self, route: Route, new_chat: str) -> None:
+        with self._uow() as uow:
+            uow.routes.follow_chat_migration(route.route_id, new_chat)
+            if route.tenant is not None:  # the same chat under its new id stays allowed for its tenant
+                uow.tenant_settings.allow_chat(route.tenant, chat_key(new_chat), now=self._clock.now())
+            uow.commit()
 
-    def _send_webhook(self, send: _Send) -> _Outcome:
-        if not send.secret:
-            return _Outcome(
+    def _send_webhook(self, attempt: Attempt) -> SendOutcome:
+        if not attempt.secret:
+            return SendOutcome(
                 DeliveryResult(Outcome.PERMANENT, Reason.REJECTED, description="webhook route has no secret"), 0
             )
-        target = WebhookTarget(send.route.target, WebhookSecret(send.secret))
         result = self._webhook.send_alerts(
-            target, list(send.alerts), delivery_id=send.dispatch_id, now=self._clock.now()
+            attempt.route.target,
+            attempt.secret,
+            attempt.alerts,
+            delivery_id=attempt.dispatch.dispatch_id,
+            now=self._clock.now(),
         )
-        return _Outcome(result, 1 if result.delivered else 0)
+        return SendOutcome(result, 1 if result.delivered else 0)
 
-    # -- recording --------------------------------------------------------------------------------
+    # -- settling ---------------------------------------------------------------------------------
 
-    def _record(self, send: _Send, outcome: _Outcome) -> None:
+    def _settle(self, attempt: Attempt, outcome: SendOutcome) -> None:
         now = self._clock.now()
-        result = outcome.result
-        attempt = send.attempts + 1
-        first = send.first_attempt_at or now
-        channel = send.route.channel.value
-        members = deliveries.c.dispatch_id == send.dispatch_id
-        with self._db.transaction() as session:
-            this_dispatch = dispatches.update().where(dispatches.c.dispatch_id == send.dispatch_id)
-            if result.delivered:
-                session.execute(
-                    this_dispatch.values(
-                        state=DELIVERED,
-                        parts_sent=outcome.parts_sent,
-                        attempts=attempt,
-                        first_attempt_at=first,
-                        delivered_at=now,
-                        last_error=outcome.note,
-                    )
-                )
-                session.execute(
-                    deliveries.update()
-                    .where(members, deliveries.c.state == PENDING)
-                    .values(
-                        state=DELIVERED,
-                        attempts=deliveries.c.attempts + 1,
-                        delivered_at=now,
-                        next_attempt_at=None,
-                        last_error=outcome.note,
-                    )
-                )
-                session.execute(
-                    routes.update().where(routes.c.route_id == send.route.route_id).values(last_sent_at=now)
-                )
-                self._metrics.messages.labels(channel, "delivered").inc()
-            else:
-                decision = decide_retry(
-                    result,
-                    attempt=attempt,
-                    first_attempt_at=first,
-                    now=now,
-                    random_unit=self._random(),
-                    policy=self._retry,
-                )
-                error = _describe(result)
-                if decision.action is RetryAction.RETRY:
-                    assert decision.retry_at is not None
-                    session.execute(
-                        this_dispatch.values(
-                            parts_sent=outcome.parts_sent,
-                            attempts=attempt,
-                            first_attempt_at=first,
-                            next_attempt_at=decision.retry_at,
-                            last_error=error,
-                        )
-                    )
-                    session.execute(
-                        deliveries.update()
-                        .where(members, deliveries.c.state == PENDING)
-                        .values(attempts=deliveries.c.attempts + 1, next_attempt_at=decision.retry_at, last_error=error)
-                    )
-                    if result.outcome is Outcome.RATE_LIMITED:
-                        self._pause(session, send.route, decision.retry_at)
-                    if outcome.parts_sent > send.parts_sent:
-                        session.execute(
-                            routes.update().where(routes.c.route_id == send.route.route_id).values(last_sent_at=now)
-                        )
-                    self._metrics.messages.labels(channel, "retry").inc()
-                    log.info(
-                        "delivery will be retried",
-                        extra={
-                            "route_id": send.route.route_id,
-                            "attempt": attempt,
-                            "error": error,
-                            "retry_at": decision.retry_at.isoformat(),
-                        },
-                    )
-                elif outcome.disabled:
-                    session.execute(this_dispatch.values(state=FAILED, last_error=TELEGRAM_DISABLED))
-                    session.execute(
-                        deliveries.update()
-                        .where(members, deliveries.c.state == PENDING)
-                        .values(state=DeliveryStatus.DISABLED.value, next_attempt_at=None, last_error=TELEGRAM_DISABLED)
-                    )
-                else:
-                    why = error if decision.why.startswith(result.reason.value) else f"{decision.why} ({error})"
-                    session.execute(
-                        this_dispatch.values(
-                            state=FAILED,
-                            parts_sent=outcome.parts_sent,
-                            attempts=attempt,
-                            first_attempt_at=first,
-                            last_error=why,
-                        )
-                    )
-                    session.execute(
-                        deliveries.update()
-                        .where(members, deliveries.c.state == PENDING)
-                        .values(state=FAILED, attempts=deliveries.c.attempts + 1, next_attempt_at=None, last_error=why)
-                    )
-                    self._metrics.messages.labels(channel, "failed").inc()
-                    self._metrics.failures.labels(channel, result.reason.value).inc(len(send.alert_ids))
-                    log.warning(
-                        "delivery failed for good",
-                        extra={
-                            "route_id": send.route.route_id,
-                            "destination": _safe_destination(send.route),
-                            "reason": result.reason.value,
-                            "error": why,
-                            "alerts": len(send.alert_ids),
-                        },
-                    )
-            refresh_alerts(session, send.alert_ids)
-
-    def _pause(self, session: Session, route: Route, until: datetime) -> None:
-        """429: the whole bot waits for Telegram (every Telegram route); a webhook only for itself."""
-        if route.channel is Channel.TELEGRAM:
-            scope = routes.c.channel == Channel.TELEGRAM.value
-        else:
-            scope = routes.c.route_id == route.route_id
-        session.execute(
-            routes.update()
-            .where(scope, sa.or_(routes.c.paused_until.is_(None), routes.c.paused_until < until))
-            .values(paused_until=until)
+        settlement = settle_attempt(
+            dispatch=attempt.dispatch,
+            channel=attempt.route.channel,
+            result=outcome.result,
+            parts_sent=outcome.parts_sent,
+            note=outcome.note,
+            channel_disabled=outcome.channel_disabled,
+            now=now,
+            random_unit=self._random(),
+            policy=self._retry,
         )
+        with self._uow() as uow:
+            uow.dispatches.settle(attempt.dispatch, settlement, now=now)
+            uow.commit()
+        self._count(attempt.route, attempt.dispatch, settlement, len(attempt.alerts))
+
+    def _count(self, route: Route | None, dispatch: Dispatch, settlement: Settlement, alerts: int) -> None:
+        channel = route.channel.value if route is not None else ""
+        extra = {"route_id": dispatch.route_id, "attempt": dispatch.attempts, "error": settlement.error}
+        if settlement.state is Settled.DELIVERED:
+            self._metrics.messages.labels(channel, "delivered").inc()
+        elif settlement.state is Settled.RETRY:
+            self._metrics.messages.labels(channel, "retry").inc()
+            assert settlement.retry_at is not None
+            log.info("delivery will be retried", extra={**extra, "retry_at": settlement.retry_at.isoformat()})
+        elif settlement.state is Settled.FAILED:
+            reason = settlement.reason.value if settlement.reason is not None else "given_up"
+            self._metrics.messages.labels(channel, "failed").inc()
+            self._metrics.failures.labels(channel, reason).inc(alerts)
+            log.warning("delivery failed for good", extra={**extra, "reason": reason, "alerts": alerts})
 
 
-def _describe(result: DeliveryResult) -> str:
-    status = f"HTTP {result.status_code} " if result.status_code else ""
-    text = f"{status}{result.reason.value}"
-    if result.description:
-        text += f": {result.description}"
-    if result.retry_after is not None:
-        text += f" (retry_after {result.retry_after:g} s)"
-    return text[:1000]
+class DeliveryLoop:
+    """Delivery inside the service process (EE_NOTIFIER_DELIVERY_RUNNER=service): a pass every `poll` (and at
+    once when `wakeup` is set: an alert accepted in this process), and the periodic upkeep every `upkeep_every`."""
 
+    def __init__(
+        self,
+        worker: DeliveryWorker,
+        upkeep: Callable[[], object],
+        clock: Clock,
+        *,
+        wakeup: threading.Event,
+        poll: timedelta,
+        upkeep_every: timedelta,
+    ):
+        self._worker = worker
+        self._upkeep = upkeep
+        self._clock = clock
+        self._poll = poll
+        self._upkeep_every = upkeep_every
+        self._kick = wakeup
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-def _safe_destination(route: Route) -> str:
-    return route.destination[1] if route.channel is Channel.TELEGRAM else safe_origin(route.target)
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="notifier-delivery", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        last_upkeep = self._clock.now()
+        while not self._stop.is_set():
+            try:
+                self._worker.deliver_once()
+                if self._clock.now() - last_upkeep >= self._upkeep_every:
+                    last_upkeep = self._clock.now()
+                    self._upkeep()
+            except Exception:
+                log.exception("delivery pass failed; retrying")
+            self._kick.wait(self._poll.total_seconds())
+            self._kick.clear()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+            self._thread = None

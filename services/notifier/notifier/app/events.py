@@ -12,9 +12,9 @@
   any other FAIL (MX) and any WARN → WARNING; back to PASS → INFO, resolved. Dedup key per (domain, check,
   subject, verdict).
 
-Handlers run inside the event consumer's transaction (libs.events), so the alert and its deliveries are
-stored exactly when the event is marked handled. An event that cannot make a valid alert (a malformed
-tenant id) is logged and dropped: raising would only redeliver it forever.
+Handlers (`EventAlerts.on_*`) run inside the event consumer's unit of work (libs.events), so the alert and
+its deliveries are stored exactly when the event is marked handled. An event that cannot make a valid alert (a
+malformed tenant id) is logged and dropped: raising would only redeliver it forever.
 """
 
 from __future__ import annotations
@@ -23,17 +23,16 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy.orm import Session
 
-from emailengine.ippool.v1 import events_pb2 as ippool_events
-from emailengine.ippool.v1 import ippool_service_pb2 as ippool_pb
+from emailengine.ippool.v1.events_pb2 import IpStateChanged
 from emailengine.platform.v1 import event_pb2
-from emailengine.reputation.v1 import events_pb2 as reputation_events
-from emailengine.reputation.v1 import reputation_service_pb2 as reputation_pb
+from emailengine.reputation.v1.events_pb2 import DomainCheckChanged, IpListingChanged, ZoneHealthChanged
 from libs.errors import InvalidArgument
 from notifier.app.intake import AlertIntake
+from notifier.app.unit_of_work import NotifierUnitOfWork
 from notifier.domain.alert import PLATFORM_TENANT, Alert, Severity
 
 log = logging.getLogger(__name__)
@@ -56,15 +55,20 @@ def _occurred_at(envelope: event_pb2.EventEnvelope) -> datetime:
     return datetime.now(UTC)
 
 
-def _state_name(value: int) -> str:
-    try:
-        return ippool_pb.IpState.Name(value).removeprefix("IP_STATE_")
-    except ValueError:
-        return "UNSPECIFIED"
+def _enum_name(event: Message, field: str, value: int, prefix: str) -> str:
+    """An enum value's name as the event's own contract spells it ("" when it does not know the field or
+    value: a producer on a newer contract)."""
+    descriptor = event.DESCRIPTOR.fields_by_name.get(field)
+    found = descriptor.enum_type.values_by_number.get(value) if descriptor and descriptor.enum_type else None
+    return found.name.removeprefix(prefix) if found is not None else ""
 
 
-def alert_from_ip_state_changed(envelope: event_pb2.EventEnvelope, event: ippool_events.IpStateChanged) -> Alert | None:
-    state, previous = _state_name(event.state), _state_name(event.previous_state)
+def _state_name(event: IpStateChanged, field: str) -> str:
+    return _enum_name(event, field, getattr(event, field), "IP_STATE_") or "UNSPECIFIED"
+
+
+def alert_from_ip_state_changed(envelope: event_pb2.EventEnvelope, event: IpStateChanged) -> Alert | None:
+    state, previous = _state_name(event, "state"), _state_name(event, "previous_state")
     if state in _OUT_OF_SERVICE:
         severity = _OUT_OF_SERVICE[state]
     elif state in _IN_SERVICE and previous in ("STANDBY", "PAUSED"):
@@ -85,18 +89,17 @@ def alert_from_ip_state_changed(envelope: event_pb2.EventEnvelope, event: ippool
     )
 
 
-def alert_from_ip_listing_changed(
-    envelope: event_pb2.EventEnvelope, event: reputation_events.IpListingChanged
-) -> Alert:
+def alert_from_ip_listing_changed(envelope: event_pb2.EventEnvelope, event: IpListingChanged) -> Alert:
     if event.listed:
         severity, title, status = Severity.CRITICAL, f"IP {event.address} listed on {event.zone}", "listed"
     else:
         severity, title, status = Severity.INFO, f"IP {event.address} delisted from {event.zone}", "delisted"
     labels = {"ip": event.address, "zone": event.zone}
     # Newer fields of the event, read defensively: a producer on an older contract simply lacks them.
-    listing_severity = _listing_severity(getattr(event, "severity", 0))
+    severity_value = getattr(event, "severity", 0)
+    listing_severity = _enum_name(event, "severity", severity_value, "LISTING_SEVERITY_") if severity_value else ""
     if listing_severity:
-        labels["listing_severity"] = listing_severity
+        labels["listing_severity"] = listing_severity.lower()
     codes = ", ".join(getattr(event, "codes", ()))
     if codes:
         labels["codes"] = codes
@@ -115,18 +118,7 @@ def alert_from_ip_listing_changed(
     )
 
 
-def _listing_severity(value: int) -> str:
-    if not value:
-        return ""
-    try:
-        return reputation_pb.ListingSeverity.Name(value).removeprefix("LISTING_SEVERITY_").lower()
-    except (ValueError, AttributeError):
-        return ""
-
-
-def alert_from_zone_health_changed(
-    envelope: event_pb2.EventEnvelope, event: reputation_events.ZoneHealthChanged
-) -> Alert:
+def alert_from_zone_health_changed(envelope: event_pb2.EventEnvelope, event: ZoneHealthChanged) -> Alert:
     status = "healthy" if event.healthy else "unhealthy"
     return Alert.create(
         tenant=PLATFORM_TENANT,
@@ -147,17 +139,12 @@ _CHECK_NAMES = {"spf": "SPF", "dkim": "DKIM", "dmarc": "DMARC", "mx": "MX", "ptr
 _CRITICAL_FAILS = frozenset({"blocklist", "spf", "dkim", "dmarc"})
 
 
-def _verdict_name(value: int) -> str:
-    try:
-        return reputation_pb.CheckVerdict.Name(value).removeprefix("CHECK_VERDICT_")
-    except ValueError:
-        return "UNSPECIFIED"
+def _verdict_name(event: DomainCheckChanged, field: str) -> str:
+    return _enum_name(event, field, getattr(event, field), "CHECK_VERDICT_") or "UNSPECIFIED"
 
 
-def alert_from_domain_check_changed(
-    envelope: event_pb2.EventEnvelope, event: reputation_events.DomainCheckChanged
-) -> Alert | None:
-    verdict, previous = _verdict_name(event.verdict), _verdict_name(event.previous_verdict)
+def alert_from_domain_check_changed(envelope: event_pb2.EventEnvelope, event: DomainCheckChanged) -> Alert | None:
+    verdict, previous = _verdict_name(event, "verdict"), _verdict_name(event, "previous_verdict")
     check = event.check.strip().lower()
     if verdict == "FAIL":
         severity = Severity.CRITICAL if check in _CRITICAL_FAILS else Severity.WARNING
@@ -203,12 +190,35 @@ def alert_from_domain_check_changed(
     )
 
 
-Mapper = Callable[[event_pb2.EventEnvelope, Message], Alert | None]
-Handler = Callable[[Session, event_pb2.EventEnvelope, Message], None]
+Envelope = event_pb2.EventEnvelope
+EventT = TypeVar("EventT", bound=Message)
 
 
-def handler_for(intake: AlertIntake, mapper: Mapper) -> Handler:
-    def handle(session: Session, envelope: event_pb2.EventEnvelope, event: Message) -> None:
+class EventAlerts:
+    """The event handlers: each turns one event into an alert (or none), accepted in the consumer's unit of work."""
+
+    def __init__(self, intake: AlertIntake):
+        self._intake = intake
+
+    def on_ip_listing_changed(self, uow: NotifierUnitOfWork, envelope: Envelope, event: IpListingChanged) -> None:
+        self._accept(uow, envelope, event, alert_from_ip_listing_changed)
+
+    def on_ip_state_changed(self, uow: NotifierUnitOfWork, envelope: Envelope, event: IpStateChanged) -> None:
+        self._accept(uow, envelope, event, alert_from_ip_state_changed)
+
+    def on_zone_health_changed(self, uow: NotifierUnitOfWork, envelope: Envelope, event: ZoneHealthChanged) -> None:
+        self._accept(uow, envelope, event, alert_from_zone_health_changed)
+
+    def on_domain_check_changed(self, uow: NotifierUnitOfWork, envelope: Envelope, event: DomainCheckChanged) -> None:
+        self._accept(uow, envelope, event, alert_from_domain_check_changed)
+
+    def _accept(
+        self,
+        uow: NotifierUnitOfWork,
+        envelope: Envelope,
+        event: EventT,
+        mapper: Callable[[Envelope, EventT], Alert | None],
+    ) -> None:
         try:
             alert = mapper(envelope, event)
         except InvalidArgument as exc:
@@ -218,15 +228,4 @@ def handler_for(intake: AlertIntake, mapper: Mapper) -> Handler:
             )
             return
         if alert is not None:
-            intake.accept_in(session, alert)
-
-    return handle
-
-
-def subscriptions(intake: AlertIntake) -> list[tuple[type[Message], Handler]]:
-    return [
-        (reputation_events.IpListingChanged, handler_for(intake, alert_from_ip_listing_changed)),  # type: ignore[arg-type]
-        (ippool_events.IpStateChanged, handler_for(intake, alert_from_ip_state_changed)),  # type: ignore[arg-type]
-        (reputation_events.ZoneHealthChanged, handler_for(intake, alert_from_zone_health_changed)),  # type: ignore[arg-type]
-        (reputation_events.DomainCheckChanged, handler_for(intake, alert_from_domain_check_changed)),  # type: ignore[arg-type]
-    ]
+            self._intake.accept(uow, [alert])

@@ -1,41 +1,38 @@
-"""Accepting alerts: dedup, routing and the outbox rows, all in one transaction.
+"""Accepting alerts: dedup, routing and the outbox rows, all in one unit of work.
 
-An alert accepted here is committed (alert row + one delivery row per route that wants it + its dedup
-state) before the caller hears back, so nothing accepted can be lost; the delivery job does the rest.
-A duplicate within the dedup window is stored as a SUPPRESSED alert pointing at the one that was sent,
-and counted there and in the dedup state.
+An alert accepted here is committed (the alert + one delivery per route that wants it + its dedup window)
+before the caller hears back, so nothing accepted can be lost; the delivery job does the rest. A duplicate
+within the dedup window is stored as a SUPPRESSED alert pointing at the one that was sent, and counted there
+and in the dedup window.
 
-Concurrency: the dedup row of (tenant, key) is locked first. On SQLite a no-op UPDATE takes the database
-write lock (one writer at a time, so two duplicates cannot both be accepted); on PostgreSQL it locks the
-row when it exists, and when two first-ever alerts race, the loser's INSERT fails inside a savepoint and
-it decides again, now seeing the winner's row.
+A route that cannot be used (stored in a form that no longer reads, or a Telegram chat no longer allowed for
+its tenant) never stops the others: the alerts it would take get a FAILED delivery on it that says why.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
-from libs.db import Database
-from notifier.adapters.tables import alerts, dedup_states, deliveries
-from notifier.app.records import load_routes, refresh_alerts
+from libs.clock import Clock
+from libs.outbound import origin_of
+from notifier.app.unit_of_work import ConcurrentInsert, NotifierUnitOfWork, UnitOfWorkFactory
 from notifier.domain.alert import Alert
-from notifier.domain.dedup import DedupPolicy, DedupState
-from notifier.domain.routing import Channel, Route, RoutedDelivery, RoutingTable
-from notifier.domain.status import DeliveryStatus
+from notifier.domain.dedup import DedupPolicy
+from notifier.domain.outbox import Delivery, StoredAlert, StoredRoute
+from notifier.domain.routing import Channel, Route, RoutedDelivery, RoutingTable, TenantSettings, parse_chat_id
+from notifier.domain.settlement import TELEGRAM_DISABLED
+from notifier.domain.status import AlertStatus, AlertSummary, DeliveryStatus
 
 log = logging.getLogger(__name__)
 
-TELEGRAM_DISABLED = "telegram is not configured (EE_TELEGRAM_BOT_TOKEN is unset): stored, not sent"
-_MAX_DEDUP_RACES = 3
+_DEDUP_RACES = 3
+CHAT_NOT_ALLOWED = "the chat is not one an admin allowed for this tenant: not sent"
 
 
 @dataclass(frozen=True)
@@ -50,32 +47,38 @@ class Accepted:
         return not self.accepted
 
 
-class _DedupRace(Exception):
-    """Another transaction created the same dedup row first: decide again."""
+def destination_label(channel: Channel, target: str) -> str:
+    """What the API may show of a route's target: the chat id, or only a webhook's origin (its path may hold a
+    secret)."""
+    if channel is Channel.TELEGRAM:
+        try:
+            return str(parse_chat_id(target))
+        except ValueError:
+            return ""
+    return origin_of(target)
 
 
-def destination_label(route: Route) -> str:
-    """What the API may show of a route's target: the chat id, or only a webhook's origin."""
-    if route.channel is Channel.TELEGRAM:
-        return route.destination[1]
-    from notifier.adapters.webhook import safe_origin
+@dataclass(frozen=True)
+class _Routing:
+    """The routes of one unit of work: usable ones in a table, the others with why they cannot be used."""
 
-    return safe_origin(route.target)
+    table: RoutingTable
+    unusable: tuple[tuple[StoredRoute, str], ...]
 
 
 class AlertIntake:
     def __init__(
         self,
-        db: Database,
-        now: Callable[[], datetime],
+        unit_of_work: UnitOfWorkFactory,
+        clock: Clock,
         dedup: DedupPolicy,
         *,
         telegram_enabled: bool,
         on_accepted: Callable[[], None] | None = None,
         on_counted: Callable[[Accepted, Alert], None] | None = None,
     ):
-        self._db = db
-        self._now = now
+        self._uow = unit_of_work
+        self._clock = clock
         self._dedup = dedup
         self._telegram_enabled = telegram_enabled
         self._on_accepted = on_accepted
@@ -86,28 +89,37 @@ class AlertIntake:
     def submit(self, alert: Alert) -> Accepted:
         return self.submit_many([alert])[0]
 
-    def submit_many(self, batch: Sequence[Alert]) -> list[Accepted]:
-        """Accepts every alert of the batch in one transaction (all stored, or none)."""
-        for attempt in range(_MAX_DEDUP_RACES):
-            try:
-                with self._db.transaction() as session:
-                    now = self._now()
-                    table = RoutingTable(load_routes(session))
-                    results = [self._accept(session, alert, now, table) for alert in batch]
-                break
-            except _DedupRace:
-                if attempt == _MAX_DEDUP_RACES - 1:
-                    raise
-        self._after_commit(results, batch)
+    def submit_many(
+        self, batch: Sequence[Alert], *, before_commit: Callable[[list[Accepted]], None] | None = None
+    ) -> list[Accepted]:
+        """Accepts every alert of the batch in one unit of work (all stored, or none). `before_commit` sees the
+        results while they can still be noted in the same transaction (the audit line)."""
+        for attempt in Retrying(
+            retry=retry_if_exception_type(ConcurrentInsert), stop=stop_after_attempt(_DEDUP_RACES), reraise=True
+        ):
+            with attempt, self._uow() as uow:
+                results = self.accept(uow, batch)
+                if before_commit is not None:
+                    before_commit(results)
+                uow.commit()
         return results
 
-    def accept_in(self, session: Session, alert: Alert) -> Accepted:
-        """Inside the caller's transaction (an event handler's): stored when that transaction commits."""
-        result = self._accept(session, alert, self._now(), RoutingTable(load_routes(session)))
-        sa.event.listen(session, "after_commit", lambda _s: self._after_commit([result], [alert]), once=True)
-        return result
+    def accept(self, uow: NotifierUnitOfWork, batch: Sequence[Alert]) -> list[Accepted]:
+        """Inside the caller's unit of work (an event handler's): stored when it commits."""
+        now = self._clock.now()
+        routing = self._routing(uow, {alert.tenant for alert in batch})
+        results = [self._accept(uow, alert, now, routing) for alert in batch]
+        uow.after_commit(lambda: self._accepted(results, batch))
+        return results
 
-    def _after_commit(self, results: Sequence[Accepted], batch: Sequence[Alert]) -> None:
+    def forget_ended_windows(self) -> int:
+        """Drop dedup windows that ended (they can no longer suppress anything)."""
+        with self._uow() as uow:
+            gone = uow.dedup.forget_before(self._clock.now() - self._dedup.window)
+            uow.commit()
+        return gone
+
+    def _accepted(self, results: Sequence[Accepted], batch: Sequence[Alert]) -> None:
         if self._on_counted is not None:
             for result, alert in zip(results, batch, strict=True):
                 self._on_counted(result, alert)
@@ -116,104 +128,84 @@ class AlertIntake:
 
     # -- the rule -------------------------------------------------------------------------------
 
-    def _accept(self, session: Session, alert: Alert, now: datetime, table: RoutingTable) -> Accepted:
-        key = sa.and_(dedup_states.c.tenant_id == alert.tenant, dedup_states.c.dedup_key == alert.dedup_key)
-        # Lock first (see the module docstring), then read.
-        session.execute(dedup_states.update().where(key).values(last_seen_at=dedup_states.c.last_seen_at))
-        row = session.execute(sa.select(dedup_states).where(key).with_for_update()).first()
-        previous = (
-            DedupState(row.window_started_at, row.suppressed_count, row.last_seen_at) if row is not None else None
-        )
+    def _routing(self, uow: NotifierUnitOfWork, tenants: set[str]) -> _Routing:
+        settings: dict[str, TenantSettings] = {t: uow.tenant_settings.get(t) for t in tenants if t}
+        usable: list[Route] = []
+        unusable: list[tuple[StoredRoute, str]] = []
+        for stored in uow.routes.all():
+            problem = route_problem(stored, settings.get(stored.tenant or ""))
+            if problem:
+                unusable.append((stored, problem))
+            elif stored.route is not None:
+                usable.append(stored.route)
+        return _Routing(RoutingTable(usable), tuple(unusable))
+
+    def _accept(self, uow: NotifierUnitOfWork, alert: Alert, now: datetime, routing: _Routing) -> Accepted:
+        previous = uow.dedup.lock(alert.tenant, alert.dedup_key)
         verdict = self._dedup.decide(previous, now)
         alert_id = str(uuid.uuid4())
-        if verdict.suppressed:
-            assert row is not None
-            self._insert_alert(session, alert_id, alert, now, state="SUPPRESSED", duplicate_of=row.alert_id)
-            session.execute(
-                dedup_states.update()
-                .where(key)
-                .values(suppressed_count=verdict.state.suppressed_count, last_seen_at=verdict.state.last_seen_at)
+        if verdict.suppressed and previous is not None and previous.alert_id:
+            uow.alerts.add(
+                StoredAlert(alert_id, alert, now, AlertSummary(AlertStatus.SUPPRESSED), duplicate_of=previous.alert_id)
             )
-            session.execute(
-                alerts.update()
-                .where(alerts.c.alert_id == row.alert_id)
-                .values(suppressed_count=alerts.c.suppressed_count + 1)
-            )
-            return Accepted(alert_id, accepted=False, duplicate_of=row.alert_id)
+            uow.dedup.save(alert.tenant, alert.dedup_key, verdict.state, new=False)
+            uow.alerts.count_suppressed(previous.alert_id)
+            return Accepted(alert_id, accepted=False, duplicate_of=previous.alert_id)
 
-        routed = table.route(alert, now)
-        self._insert_alert(session, alert_id, alert, now, state="PENDING", duplicate_of=None)
-        for delivery in routed:
-            self._insert_delivery(session, alert_id, delivery, now)
-        refresh_alerts(session, [alert_id])
-        state_values = {
-            "window_started_at": verdict.state.window_started_at,
-            "suppressed_count": verdict.state.suppressed_count,
-            "last_seen_at": verdict.state.last_seen_at,
-            "alert_id": alert_id,
-        }
-        if row is not None:
-            session.execute(dedup_states.update().where(key).values(**state_values))
-        elif session.get_bind().dialect.name == "postgresql":
-            try:
-                with session.begin_nested():
-                    session.execute(
-                        dedup_states.insert().values(tenant_id=alert.tenant, dedup_key=alert.dedup_key, **state_values)
-                    )
-            except IntegrityError:
-                raise _DedupRace() from None
-        else:
-            session.execute(
-                dedup_states.insert().values(tenant_id=alert.tenant, dedup_key=alert.dedup_key, **state_values)
-            )
+        routed = routing.table.route(alert, now)
+        uow.alerts.add(StoredAlert(alert_id, alert, now, AlertSummary(AlertStatus.PENDING)))
+        made = [self._delivery(alert_id, r, now) for r in routed]
+        made += [
+            _failed_delivery(alert_id, stored, problem, now)
+            for stored, problem in routing.unusable
+            if stored.is_admin or stored.tenant == alert.tenant
+        ]
+        uow.deliveries.add(made)
+        uow.deliveries.refresh_summaries([alert_id])
+        window = replace(verdict.state, alert_id=alert_id)
+        uow.dedup.save(alert.tenant, alert.dedup_key, window, new=previous is None)
         return Accepted(alert_id, accepted=True, deliveries=len(routed))
 
-    def _insert_alert(
-        self, session: Session, alert_id: str, alert: Alert, now: datetime, *, state: str, duplicate_of: str | None
-    ) -> None:
-        session.execute(
-            alerts.insert().values(
-                alert_id=alert_id,
-                tenant_id=alert.tenant,
-                severity=alert.severity.name,
-                dedup_key=alert.dedup_key,
-                title=alert.title,
-                text=alert.text,
-                source=alert.source,
-                delivery_state=state,
-                create_time=now,
-                delivery_time=None,
-                attempts=0,
-                last_error="",
-                labels=json.dumps(dict(alert.labels), ensure_ascii=False, sort_keys=True),
-                resolved=alert.resolved,
-                url=alert.url,
-                occurred_at=alert.occurred_at,
-                suppressed_count=0,
-                duplicate_of=duplicate_of,
-            )
-        )
-
-    def _insert_delivery(self, session: Session, alert_id: str, routed: RoutedDelivery, now: datetime) -> None:
+    def _delivery(self, alert_id: str, routed: RoutedDelivery, now: datetime) -> Delivery:
         route = routed.route
         disabled = route.channel is Channel.TELEGRAM and not self._telegram_enabled
-        session.execute(
-            deliveries.insert().values(
-                delivery_id=str(uuid.uuid4()),
-                alert_id=alert_id,
-                route_id=route.route_id,
-                route_tenant_id=route.tenant,
-                channel=route.channel.value,
-                destination=destination_label(route),
-                state=(DeliveryStatus.DISABLED if disabled else DeliveryStatus.PENDING).value,
-                accepted_at=now,
-                deliver_at=routed.deliver_at,
-                silent=routed.silent,
-                dispatch_id=None,
-                digest=False,
-                attempts=0,
-                last_error=TELEGRAM_DISABLED if disabled else "",
-                next_attempt_at=None,
-                delivered_at=None,
-            )
+        return Delivery(
+            delivery_id=str(uuid.uuid4()),
+            alert_id=alert_id,
+            route_id=route.route_id,
+            route_tenant_id=route.tenant,
+            channel=route.channel,
+            destination=destination_label(route.channel, route.target),
+            state=DeliveryStatus.DISABLED if disabled else DeliveryStatus.PENDING,
+            accepted_at=now,
+            deliver_at=routed.deliver_at,
+            silent=routed.silent,
+            last_error=TELEGRAM_DISABLED if disabled else "",
         )
+
+
+def route_problem(stored: StoredRoute, tenant_settings: TenantSettings | None) -> str:
+    """Why this stored route cannot take alerts now ("" when it can)."""
+    if stored.route is None:
+        return f"this route cannot be used: {stored.problem}"
+    route = stored.route
+    chat_allowed = tenant_settings is not None and tenant_settings.allows_chat(route.target)
+    if route.channel is Channel.TELEGRAM and not route.is_admin and not chat_allowed:
+        return CHAT_NOT_ALLOWED
+    return ""
+
+
+def _failed_delivery(alert_id: str, stored: StoredRoute, problem: str, now: datetime) -> Delivery:
+    channel = Channel.WEBHOOK if stored.channel == Channel.WEBHOOK.value else Channel.TELEGRAM
+    return Delivery(
+        delivery_id=str(uuid.uuid4()),
+        alert_id=alert_id,
+        route_id=stored.route_id,
+        route_tenant_id=stored.tenant,
+        channel=channel,
+        destination=destination_label(channel, stored.target),
+        state=DeliveryStatus.FAILED,
+        accepted_at=now,
+        deliver_at=now,
+        last_error=problem,
+    )

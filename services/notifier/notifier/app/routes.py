@@ -1,30 +1,41 @@
 """Routes: created, read, listed and deleted through the API, stored in the notifier's database.
 
 A tenant route belongs to its tenant (its operators manage it); an admin route sees everything and only
-admins manage it. Webhook secrets go in and never come out: RouteRecord carries them for the sender, the
-API shows only `has_webhook_secret`.
+admins manage it; another tenant's route (or an admin route, to a tenant) reads exactly like a missing one.
+Webhook secrets go in and never come out: StoredRoute carries them for the sender, the API shows only
+`has_webhook_secret`.
+
+What a tenant may point a route at is checked when it is created: a webhook URL must be one the outbound
+client can call (scheme, host, port, no credentials) and must not lead to the platform's own or internal
+addresses (resolved once here for a clear error; the connect-time check of every send stays the real guard);
+a Telegram chat must be one an admin allowed for the tenant.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Protocol
 
-import sqlalchemy as sa
-
+from libs import audit
 from libs.auth import Caller
-from libs.db import Database
-from libs.errors import AlreadyExists, InvalidArgument, NotFound, Violations
+from libs.clock import Clock
+from libs.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied, Violations
+from libs.outbound import check_url
 from libs.pagination import decode_token, encode_token, page_size
-from notifier.adapters.tables import deliveries, dispatches, routes
-from notifier.adapters.webhook import WebhookSecret
-from notifier.app.records import RouteRecord, refresh_alerts, route_record
-from notifier.domain.routing import Channel, QuietMode, routing_table_from_config
-from notifier.domain.status import DeliveryStatus
+from notifier.app.unit_of_work import UnitOfWorkFactory
+from notifier.domain.outbox import StoredRoute
+from notifier.domain.routing import Channel, QuietMode, Route, chat_key, routing_table_from_config
+from notifier.domain.webhook_payload import webhook_secret_problem
 
 ROUTE_DELETED = "route deleted before delivery"
+
+
+class DestinationCheck(Protocol):
+    def refusal(self, url: str) -> str | None:
+        """Why requests to this URL would be refused (it resolves to a loopback, private, link-local or metadata
+        address, or to a port of the platform itself); None when it may be called or cannot be resolved now."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -60,22 +71,42 @@ def _contract_field(path: str) -> str:
 
 
 class RouteUseCases:
-    def __init__(self, db: Database, now: Callable[[], datetime]):
-        self._db = db
-        self._now = now
+    def __init__(self, unit_of_work: UnitOfWorkFactory, clock: Clock, destinations: DestinationCheck):
+        self._uow = unit_of_work
+        self._clock = clock
+        self._destinations = destinations
 
-    def create(self, caller: Caller, spec: RouteSpec) -> RouteRecord:
+    def create(self, caller: Caller, spec: RouteSpec) -> StoredRoute:
         if spec.admin:
             caller.require_admin()
         else:
             caller.require_write(spec.tenant_id or caller.tenant_id)
-        tenant_id = "" if spec.admin else (spec.tenant_id or caller.tenant_id)
+        route = self._validated(spec, tenant_id="" if spec.admin else (spec.tenant_id or caller.tenant_id))
+        now = self._clock.now()
+        audit.note(resource=f"alert-routes/{route.route_id}", tenant_id=route.tenant or "")
+        with self._uow() as uow:
+            if route.channel is Channel.TELEGRAM and route.tenant is not None:
+                if caller.is_admin:
+                    # An admin pointing a tenant's route at a chat allows that chat for the tenant.
+                    uow.tenant_settings.allow_chat(route.tenant, chat_key(route.target), now=now)
+                elif not uow.tenant_settings.get(route.tenant).allows_chat(route.target):
+                    raise PermissionDenied(
+                        f"telegram_chat_id: chat {route.target} is not one an admin allowed for tenant "
+                        f"{route.tenant!r}",
+                        metadata={"field": "telegram_chat_id"},
+                    )
+            if uow.routes.get(route.route_id) is not None:
+                raise AlreadyExists("route", route.route_id)
+            secret = spec.webhook_secret if route.channel is Channel.WEBHOOK else None
+            uow.routes.add(route, secret=secret, create_time=now)
+            stored = uow.routes.get(route.route_id)
+            uow.commit()
+        assert stored is not None
+        return stored
+
+    def _validated(self, spec: RouteSpec, *, tenant_id: str) -> Route:
         route_id = spec.route_id or f"route-{secrets.token_hex(6)}"
-        config: dict[str, object] = {
-            "id": route_id,
-            "channel": spec.channel,
-            "min_severity": spec.min_severity,
-        }
+        config: dict[str, object] = {"id": route_id, "channel": spec.channel, "min_severity": spec.min_severity}
         if spec.admin:
             config["admin"] = True
         else:
@@ -98,10 +129,12 @@ class RouteUseCases:
                 v.add("telegram_chat_id", "only for telegram routes")
             if not spec.webhook_url:
                 v.add("webhook_url", "required for a webhook route")
-            try:
-                WebhookSecret(spec.webhook_secret)
-            except InvalidArgument as exc:
-                v.add("webhook_secret", exc.violations[0].description)
+            elif (problem := check_url(spec.webhook_url)) is not None:
+                v.add("webhook_url", problem)
+            elif (refused := self._destinations.refusal(spec.webhook_url)) is not None:
+                v.add("webhook_url", refused)
+            if (secret_problem := webhook_secret_problem(spec.webhook_secret)) is not None:
+                v.add("webhook_secret", secret_problem)
         if spec.quiet_start or spec.quiet_end or spec.quiet_time_zone:
             config["quiet_hours"] = {
                 "start": spec.quiet_start,
@@ -125,87 +158,40 @@ class RouteUseCases:
                             v.add(_contract_field(violation.field), violation.description)
         v.raise_if_any()
         assert route is not None
-        quiet = route.quiet_hours
-        now = self._now()
-        with self._db.transaction() as session:
-            if session.execute(sa.select(routes.c.route_id).where(routes.c.route_id == route.route_id)).first():
-                raise AlreadyExists("route", route.route_id)
-            session.execute(
-                routes.insert().values(
-                    route_id=route.route_id,
-                    tenant_id=route.tenant,
-                    channel=route.channel.value,
-                    target=str(route.target),
-                    secret=spec.webhook_secret if route.channel is Channel.WEBHOOK else None,
-                    min_severity=int(route.min_severity),
-                    quiet_start=quiet.start.strftime("%H:%M") if quiet else None,
-                    quiet_end=quiet.end.strftime("%H:%M") if quiet else None,
-                    quiet_time_zone=quiet.time_zone if quiet else None,
-                    quiet_mode=route.quiet_mode.value if quiet else None,
-                    create_time=now,
-                )
-            )
-            row = session.execute(sa.select(routes).where(routes.c.route_id == route.route_id)).one()
-        return route_record(row)
+        return route
 
-    def _load(self, route_id: str) -> RouteRecord:
-        with self._db.transaction() as session:
-            row = session.execute(sa.select(routes).where(routes.c.route_id == route_id)).first()
-        if row is None:
+    def _readable(self, caller: Caller, route_id: str) -> StoredRoute:
+        with self._uow() as uow:
+            found = uow.routes.get(route_id)
+        # Another tenant's route (or an admin route, to a tenant) is answered exactly like a missing one.
+        if found is None or not caller.may_read(found.tenant or ""):
             raise NotFound("route", route_id)
-        return route_record(row)
+        return found
 
-    @staticmethod
-    def _require(caller: Caller, record: RouteRecord, *, write: bool) -> None:
-        if record.route.is_admin:
-            caller.require_admin()
-        elif write:
-            caller.require_write(record.route.tenant or "")
-        else:
-            caller.require_read(record.route.tenant or "")
+    def get(self, caller: Caller, route_id: str) -> StoredRoute:
+        return self._readable(caller, route_id)
 
-    def get(self, caller: Caller, route_id: str) -> RouteRecord:
-        record = self._load(route_id)
-        self._require(caller, record, write=False)
-        return record
-
-    def list(self, caller: Caller, tenant_id: str, size: int, token: str) -> tuple[list[RouteRecord], str]:
+    def list(self, caller: Caller, tenant_id: str, size: int, token: str) -> tuple[list[StoredRoute], str]:
         tenant = caller.visible_tenant(tenant_id)
         limit = page_size(size)
-        query = sa.select(routes).order_by(routes.c.route_id).limit(limit + 1)
-        if tenant:
-            query = query.where(routes.c.tenant_id == tenant)
         position = decode_token(token)
-        if position:
-            query = query.where(routes.c.route_id > str(position.get("r", "")))
-        with self._db.transaction() as session:
-            rows = session.execute(query).all()
-        page = rows[:limit]
-        next_token = encode_token({"r": page[-1].route_id}) if len(rows) > limit else ""
-        return [route_record(r) for r in page], next_token
+        after_id = str(position.get("r", "")) if position else ""
+        with self._uow() as uow:
+            found = uow.routes.list(tenant=tenant, limit=limit + 1, after_id=after_id)
+        page = found[:limit]
+        next_token = encode_token({"r": page[-1].route_id}) if len(found) > limit else ""
+        return page, next_token
 
     def delete(self, caller: Caller, route_id: str) -> None:
-        record = self._load(route_id)
-        self._require(caller, record, write=True)
-        with self._db.transaction() as session:
-            affected = [
-                r.alert_id
-                for r in session.execute(
-                    sa.select(deliveries.c.alert_id).where(
-                        deliveries.c.route_id == route_id, deliveries.c.state == DeliveryStatus.PENDING.value
-                    )
-                ).all()
-            ]
-            # Dispatches before deliveries: the order the delivery job locks them in.
-            session.execute(
-                dispatches.update()
-                .where(dispatches.c.route_id == route_id, dispatches.c.state == DeliveryStatus.PENDING.value)
-                .values(state=DeliveryStatus.FAILED.value, last_error=ROUTE_DELETED)
-            )
-            session.execute(
-                deliveries.update()
-                .where(deliveries.c.route_id == route_id, deliveries.c.state == DeliveryStatus.PENDING.value)
-                .values(state=DeliveryStatus.FAILED.value, last_error=ROUTE_DELETED, next_attempt_at=None)
-            )
-            session.execute(routes.delete().where(routes.c.route_id == route_id))
-            refresh_alerts(session, affected)
+        audit.note(resource=f"alert-routes/{route_id}")
+        found = self._readable(caller, route_id)
+        if found.is_admin:
+            caller.require_admin()
+        else:
+            caller.require_write(found.tenant or "")
+        audit.note(resource=f"alert-routes/{route_id}", tenant_id=found.tenant or "")
+        with self._uow() as uow:
+            touched = uow.deliveries.fail_route(route_id, ROUTE_DELETED)
+            uow.routes.remove(route_id)
+            uow.deliveries.refresh_summaries(touched)
+            uow.commit()

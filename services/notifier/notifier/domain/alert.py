@@ -94,6 +94,9 @@ class Alert:
         # Frozen and hashable-by-identity is not enough: labels must not change under the outbox's feet.
         object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))
 
+    def __deepcopy__(self, memo: dict[int, object]) -> Alert:
+        return self  # immutable: a copy would be the same alert
+
     @classmethod
     def create(
         cls,

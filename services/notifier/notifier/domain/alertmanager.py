@@ -1,17 +1,20 @@
-"""Prometheus Alertmanager webhook payloads (version "4"): strict parsing, then mapping to Alerts.
+"""Prometheus Alertmanager webhook payloads (version "4"): pydantic models of the payload, then mapping to Alerts.
 
 Malformed payloads are rejected whole with InvalidArgument naming each bad field by its JSON path
-(`alerts[1].startsAt`), which the gateway turns into a 400 Alertmanager will not retry. Unknown fields
-are ignored (newer Alertmanagers add `notification_reason`, `routeLabels`, …).
+(`alerts[1].startsAt`), which the gateway turns into a 400 Alertmanager will not retry. Unknown fields are
+ignored (newer Alertmanagers add `notification_reason`, `routeLabels`, …). Types are strict: a number where
+a string belongs is an error, not a conversion. The JSON parser refuses nesting deeper than a payload ever
+has, so a hostile body is a clear 400, never a crash.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError
 
 from libs.errors import InvalidArgument, Violations
 from notifier.domain.alert import (
@@ -29,10 +32,11 @@ from notifier.domain.alert import (
 
 SUPPORTED_VERSION = "4"
 MAX_ALERTS_PER_PAYLOAD = 10_000
+# The services' gRPC limit: a larger body never reaches here through the API, and is refused by name otherwise.
+MAX_PAYLOAD_BYTES = 4 << 20
 SOURCE = "alertmanager"
 TENANT_LABELS = ("tenant", "tenant_id")
 
-_STATUSES = ("firing", "resolved")
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
 )
@@ -57,35 +61,6 @@ SEVERITY_ALIASES: Mapping[str, Severity] = {
 DEFAULT_SEVERITY = Severity.WARNING
 
 
-@dataclass(frozen=True)
-class AlertmanagerAlert:
-    status: str
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-    starts_at: datetime
-    ends_at: datetime | None  # None for Go's zero time: still firing with no known end
-    generator_url: str
-    fingerprint: str
-
-    @property
-    def resolved(self) -> bool:
-        return self.status == "resolved"
-
-
-@dataclass(frozen=True)
-class AlertmanagerPayload:
-    version: str
-    group_key: str
-    status: str
-    receiver: str
-    group_labels: Mapping[str, str]
-    common_labels: Mapping[str, str]
-    common_annotations: Mapping[str, str]
-    external_url: str
-    truncated_alerts: int
-    alerts: tuple[AlertmanagerAlert, ...]
-
-
 def parse_rfc3339(value: str) -> datetime | None:
     """Go's RFC 3339 timestamps (nanoseconds allowed); Go's zero time "0001-01-01T00:00:00Z" → None."""
     match = _RFC3339.match(value)
@@ -105,149 +80,141 @@ def parse_rfc3339(value: str) -> datetime | None:
     return stamp.astimezone(UTC)
 
 
+# -- field types --------------------------------------------------------------------------------------
+
+
+def _absent_as(empty: object) -> Callable[[object], object]:
+    """JSON null reads as the field's empty value (Alertmanager omits or nulls optional fields)."""
+    return lambda value: empty if value is None else value
+
+
+def _timestamp(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 timestamp string")
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        raise ValueError(f"must be an RFC 3339 timestamp (got {value[:40]!r})") from None
+
+
+def _start(value: object) -> datetime:
+    stamp = _timestamp(value)
+    if stamp is None:
+        raise ValueError("must not be the zero time")
+    return stamp
+
+
+def _fingerprint(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    if not _FINGERPRINT.match(value):
+        raise ValueError("must be hexadecimal (at most 64 digits)")
+    return value.lower()
+
+
+Text = Annotated[str, BeforeValidator(_absent_as(""))]
+StringMap = Annotated[dict[str, str], BeforeValidator(_absent_as({}))]
+Status = Literal["firing", "resolved"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
+class AlertmanagerAlert(_Model):
+    status: Status
+    labels: dict[str, str]
+    annotations: StringMap = {}
+    starts_at: Annotated[datetime, PlainValidator(_start)] = Field(alias="startsAt")
+    # None for Go's zero time: still firing with no known end.
+    ends_at: Annotated[datetime | None, PlainValidator(_timestamp)] = Field(default=None, alias="endsAt")
+    generator_url: Text = Field(default="", alias="generatorURL")
+    fingerprint: Annotated[str, AfterValidator(_fingerprint)]
+
+    @property
+    def resolved(self) -> bool:
+        return self.status == "resolved"
+
+
+class AlertmanagerPayload(_Model):
+    version: Literal["4"]
+    group_key: Annotated[str, Field(min_length=1)] = Field(alias="groupKey")
+    status: Status
+    receiver: Text = ""
+    group_labels: StringMap = Field(default={}, alias="groupLabels")
+    common_labels: StringMap = Field(default={}, alias="commonLabels")
+    common_annotations: StringMap = Field(default={}, alias="commonAnnotations")
+    external_url: Text = Field(default="", alias="externalURL")
+    truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts")
+    alerts: list[AlertmanagerAlert] = Field(min_length=1, max_length=MAX_ALERTS_PER_PAYLOAD)
+
+
+# -- parsing ------------------------------------------------------------------------------------------
+
+_DESCRIPTIONS = {
+    "missing": "required",
+    "string_type": "must be a string",
+    "string_too_short": "must not be empty",
+    "dict_type": "must be an object of strings",
+    "model_type": "must be an object",
+    "list_type": "must be a list",
+    "int_type": "must be a non-negative integer",
+    "greater_than_equal": "must be a non-negative integer",
+    "too_short": "must hold at least one alert",
+    "too_long": f"at most {MAX_ALERTS_PER_PAYLOAD} alerts per payload",
+}
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    """('alerts', 1, 'startsAt') → 'alerts[1].startsAt', the path the payload's author sees."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _violations(error: ValidationError) -> Violations:
+    found = Violations()
+    for item in error.errors(include_url=False, include_input=False):
+        kind, context = item["type"], item.get("ctx") or {}
+        if not item["loc"]:
+            if kind == "json_invalid":
+                found.add("body", f"not valid JSON: {context.get('error', 'unreadable')}")
+            else:
+                found.add("body", "must be a JSON object (Alertmanager webhook payload)")
+        elif kind == "literal_error":
+            found.add(_field_path(item["loc"]), f"must be {context['expected']}")
+        elif kind == "value_error":
+            found.add(_field_path(item["loc"]), str(context["error"]))
+        else:
+            found.add(_field_path(item["loc"]), _DESCRIPTIONS.get(kind, item["msg"]))
+    return found
+
+
 def parse_alertmanager_payload(body: bytes | str | Mapping[str, object]) -> AlertmanagerPayload:
     """Validate a webhook body (raw JSON or already decoded), naming every problem at once."""
-    data: object = body
-    if isinstance(body, bytes | str):
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidArgument("body", f"not valid JSON: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise InvalidArgument("body", "must be a JSON object (Alertmanager webhook payload)")
-    v = Violations()
-    version = data.get("version")
-    if version is None:
-        v.add("version", "required")
-    elif version != SUPPORTED_VERSION:
-        v.add("version", f'must be "{SUPPORTED_VERSION}" (got {version!r})')
-    group_key = _string(data, "groupKey", v, required=True)
-    status = _string(data, "status", v, required=True)
-    if status and status not in _STATUSES:
-        v.add("status", "must be firing or resolved")
-    receiver = _string(data, "receiver", v)
-    external_url = _string(data, "externalURL", v)
-    group_labels = _string_map(data, "groupLabels", v)
-    common_labels = _string_map(data, "commonLabels", v)
-    common_annotations = _string_map(data, "commonAnnotations", v)
-    truncated = data.get("truncatedAlerts", 0)
-    if isinstance(truncated, bool) or not isinstance(truncated, int) or truncated < 0:
-        v.add("truncatedAlerts", "must be a non-negative integer")
-        truncated = 0
-    raw_alerts = data.get("alerts")
-    alerts: list[AlertmanagerAlert] = []
-    if raw_alerts is None:
-        v.add("alerts", "required")
-    elif not isinstance(raw_alerts, list):
-        v.add("alerts", "must be a list")
-    elif not raw_alerts:
-        v.add("alerts", "must hold at least one alert")
-    elif len(raw_alerts) > MAX_ALERTS_PER_PAYLOAD:
-        v.add("alerts", f"at most {MAX_ALERTS_PER_PAYLOAD} alerts per payload")
-    else:
-        for index, raw in enumerate(raw_alerts):
-            parsed = _parse_alert(raw, f"alerts[{index}]", v)
-            if parsed is not None:
-                alerts.append(parsed)
-    if status == "resolved" and any(not a.resolved for a in alerts):
-        v.add("status", "is resolved but an alert is firing (firing if any alert fires)")
-    v.raise_if_any()
-    return AlertmanagerPayload(
-        version=SUPPORTED_VERSION,
-        group_key=group_key,
-        status=status,
-        receiver=receiver,
-        group_labels=group_labels,
-        common_labels=common_labels,
-        common_annotations=common_annotations,
-        external_url=external_url,
-        truncated_alerts=truncated,
-        alerts=tuple(alerts),
-    )
-
-
-def _string(data: Mapping[str, object], name: str, v: Violations, *, required: bool = False, path: str = "") -> str:
-    value = data.get(name)
-    field_path = f"{path}.{name}" if path else name
-    if value is None:
-        if required:
-            v.add(field_path, "required")
-        return ""
-    if not isinstance(value, str):
-        v.add(field_path, "must be a string")
-        return ""
-    if required and not value:
-        v.add(field_path, "must not be empty")
-    return value
-
-
-def _string_map(data: Mapping[str, object], name: str, v: Violations, *, path: str = "") -> dict[str, str]:
-    value = data.get(name)
-    field_path = f"{path}.{name}" if path else name
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        v.add(field_path, "must be an object of strings")
-        return {}
-    result: dict[str, str] = {}
-    for key, item in value.items():
-        if not isinstance(item, str):
-            v.add(f"{field_path}.{key}", "must be a string")
-            continue
-        result[str(key)] = item
-    return result
-
-
-def _parse_alert(raw: object, path: str, v: Violations) -> AlertmanagerAlert | None:
-    if not isinstance(raw, Mapping):
-        v.add(path, "must be an object")
-        return None
-    before = len(v.items)
-    status = _string(raw, "status", v, required=True, path=path)
-    if status and status not in _STATUSES:
-        v.add(f"{path}.status", "must be firing or resolved")
-    if raw.get("labels") is None:
-        v.add(f"{path}.labels", "required")
-    labels = _string_map(raw, "labels", v, path=path)
-    annotations = _string_map(raw, "annotations", v, path=path)
-    fingerprint = _string(raw, "fingerprint", v, required=True, path=path)
-    if fingerprint and not _FINGERPRINT.match(fingerprint):
-        v.add(f"{path}.fingerprint", "must be hexadecimal (at most 64 digits)")
-    generator_url = _string(raw, "generatorURL", v, path=path)
-    starts_at = _timestamp(raw, "startsAt", path, v, required=True)
-    ends_at = _timestamp(raw, "endsAt", path, v, required=False)
-    if status == "resolved" and ends_at is None and len(v.items) == before:
-        v.add(f"{path}.endsAt", "a resolved alert must carry its resolution time")
-    if len(v.items) > before or starts_at is None:
-        return None
-    return AlertmanagerAlert(
-        status=status,
-        labels=labels,
-        annotations=annotations,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        generator_url=generator_url,
-        fingerprint=fingerprint.lower(),
-    )
-
-
-def _timestamp(raw: Mapping[str, object], name: str, path: str, v: Violations, *, required: bool) -> datetime | None:
-    value = raw.get(name)
-    if value is None:
-        if required:
-            v.add(f"{path}.{name}", "required")
-        return None
-    if not isinstance(value, str):
-        v.add(f"{path}.{name}", "must be an RFC 3339 timestamp string")
-        return None
+    if isinstance(body, bytes | str) and len(body) > MAX_PAYLOAD_BYTES:
+        raise InvalidArgument("body", f"larger than {MAX_PAYLOAD_BYTES} bytes")
     try:
-        stamp = parse_rfc3339(value)
-    except ValueError:
-        v.add(f"{path}.{name}", f"must be an RFC 3339 timestamp (got {value[:40]!r})")
-        return None
-    if stamp is None and required:
-        v.add(f"{path}.{name}", "must not be the zero time")
-    return stamp
+        if isinstance(body, bytes | str):
+            payload = AlertmanagerPayload.model_validate_json(body)
+        else:
+            payload = AlertmanagerPayload.model_validate(body)
+    except ValidationError as exc:
+        _violations(exc).raise_if_any()
+        raise  # unreachable: a ValidationError always names something
+    # What one field alone cannot say.
+    problems = Violations()
+    if payload.status == "resolved" and any(not a.resolved for a in payload.alerts):
+        problems.add("status", "is resolved but an alert is firing (firing if any alert fires)")
+    for index, alert in enumerate(payload.alerts):
+        if alert.resolved and alert.ends_at is None:
+            problems.add(f"alerts[{index}].endsAt", "a resolved alert must carry its resolution time")
+    problems.raise_if_any()
+    return payload
+
+
+# -- mapping ------------------------------------------------------------------------------------------
 
 
 def severity_from_labels(labels: Mapping[str, str]) -> Severity:
@@ -303,6 +270,6 @@ def _to_alert(am: AlertmanagerAlert, tenant: str) -> Alert:
     )
 
 
-def parse_alertmanager_webhook(body: bytes | str | Mapping[str, object]) -> list[Alert]:
+def parse_alertmanager_webhook(body: bytes | str | Mapping[str, Any]) -> list[Alert]:
     """Parse, validate and map in one call: what POST /api/v2/alertmanager needs."""
     return alerts_from_payload(parse_alertmanager_payload(body))

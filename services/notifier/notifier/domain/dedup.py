@@ -23,6 +23,7 @@ class DedupState:
     window_started_at: datetime
     suppressed_count: int = 0
     last_seen_at: datetime | None = None
+    alert_id: str | None = None  # the alert sent for this window (its duplicates point at it)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,11 @@ permanent failure into an endless retry.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 
@@ -37,6 +40,7 @@ class Reason(StrEnum):
     FORBIDDEN = "forbidden"  # bot blocked, kicked, not a member: permanent for that chat
     NOT_FOUND = "not_found"  # malformed token or wrong base URL: configuration error
     REJECTED = "rejected"  # any other 4xx
+    REFUSED = "refused"  # the destination is one the platform never calls (loopback, private, metadata, ...)
 
 
 @dataclass(frozen=True)
@@ -60,14 +64,30 @@ class DeliveryResult:
         return self.outcome in (Outcome.RATE_LIMITED, Outcome.RETRYABLE)
 
 
+@dataclass(frozen=True)
+class PartsResult:
+    """Outcome of sending a message's parts in order: `sent` parts are done, resume from there."""
+
+    sent: int
+    last: DeliveryResult
+    message_ids: tuple[int, ...] = ()
+    fell_back_to_plain: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.last.delivered
+
+
 _RETRY_AFTER_TEXT = re.compile(r"retry after (\d+(?:\.\d+)?)", re.IGNORECASE)
 _MAX_DESCRIPTION = 500
 
 
-def _number(value: object) -> float | None:
+def _seconds(value: object) -> float | None:
+    """A peer's wait in seconds: a non-negative number (infinity kept: the retry policy bounds it), else None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if value >= 0 else None
+    seconds = float(value)
+    return None if math.isnan(seconds) or seconds < 0 else seconds
 
 
 def _decode_json_object(body: bytes | str | None) -> dict[str, object] | None:
@@ -121,7 +141,7 @@ def classify_bot_api_answer(
         )
 
     if error_code == 429:
-        retry_after = _number(parameters.get("retry_after"))
+        retry_after = _seconds(parameters.get("retry_after"))
         if retry_after is None and (match := _RETRY_AFTER_TEXT.search(description)):
             retry_after = float(match.group(1))
         return result(Outcome.RATE_LIMITED, Reason.RATE_LIMITED, retry_after=retry_after)
@@ -158,18 +178,32 @@ def classify_bot_api_answer(
     return result(Outcome.PERMANENT, Reason.REJECTED)
 
 
-def parse_retry_after_header(value: str | None) -> float | None:
-    """`Retry-After` in seconds (HTTP-date forms are ignored: the policy's own backoff applies)."""
+def parse_retry_after_header(value: str | None, *, now: datetime | None = None) -> float | None:
+    """`Retry-After` in seconds: a number, or an HTTP date counted from `now` (a date in the past is 0).
+
+    None for what cannot be read (the retry policy's own backoff applies) and for a date without `now`.
+    """
     if value is None:
         return None
+    text = value.strip()
     try:
-        seconds = float(value.strip())
+        return _seconds(float(text))
     except ValueError:
+        pass
+    if now is None:
         return None
-    return seconds if seconds >= 0 else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, says RFC 5322
+        when = when.replace(tzinfo=now.tzinfo)
+    return max(0.0, (when - now).total_seconds())
 
 
-def classify_webhook_answer(status_code: int, retry_after_header: str | None = None) -> DeliveryResult:
+def classify_webhook_answer(
+    status_code: int, retry_after_header: str | None = None, *, now: datetime | None = None
+) -> DeliveryResult:
     """Like Alertmanager's own sender: 2xx delivered; 408/429/5xx retried; other statuses permanent.
 
     Redirects count as permanent: the signed request is not replayed to a place nobody configured.
@@ -182,7 +216,7 @@ def classify_webhook_answer(status_code: int, retry_after_header: str | None = N
             Reason.RATE_LIMITED,
             status_code,
             "429 Too Many Requests",
-            retry_after=parse_retry_after_header(retry_after_header),
+            retry_after=parse_retry_after_header(retry_after_header, now=now),
         )
     if status_code == 408:
         return DeliveryResult(Outcome.RETRYABLE, Reason.TIMEOUT, status_code, "408 Request Timeout")

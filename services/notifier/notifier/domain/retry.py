@@ -3,6 +3,10 @@
 Exponential backoff with bounded jitter (the random draw is passed in, so schedules are testable),
 a cap so a recovering Telegram is noticed within a minute, `retry_after` honoured as a floor, and a
 give-up horizon after which the alert is marked failed (kept and listed, never silently dropped).
+
+A peer's `retry_after` is never trusted further than that horizon: `inf`, 1e12 or a date in the year 9999
+wait as long as the horizon (and so give up, saying why), never overflow; zero, a date in the past or a
+negative value never make a retry come sooner than the backoff would.
 """
 
 from __future__ import annotations
@@ -46,18 +50,26 @@ class RetryPolicy:
         nominal = self.nominal_delay(attempt)
         return nominal * (1 - self.jitter), nominal * (1 + self.jitter)
 
+    @property
+    def longest_wait(self) -> timedelta:
+        """The most a peer's `retry_after` is honoured: the give-up horizon (a day without one)."""
+        return self.give_up_after if self.give_up_after is not None else timedelta(days=1)
+
     def delay(self, attempt: int, random_unit: float, retry_after: float | None = None) -> timedelta:
         """`random_unit` in [0, 1) picks a point within the jitter bounds.
 
-        With `retry_after` the delay is never shorter than it (Telegram would answer 429 again); the
-        margin on top is jittered so that many waiting deliveries do not all return in the same instant.
+        With `retry_after` the delay is never shorter than it (Telegram would answer 429 again) nor than the
+        backoff; the margin on top is jittered so that many waiting deliveries do not all return in the same
+        instant. A `retry_after` beyond `longest_wait` (infinity included) counts as `longest_wait`.
         """
         if not 0.0 <= random_unit <= 1.0:
             raise ValueError("random_unit must be in [0, 1]")
-        if retry_after is not None:
-            return timedelta(seconds=max(0.0, retry_after)) + self.retry_after_margin * random_unit
         low, high = self.delay_bounds(attempt)
-        return low + (high - low) * random_unit
+        backoff = low + (high - low) * random_unit
+        if retry_after is None or retry_after != retry_after:  # NaN says nothing
+            return backoff
+        asked = min(max(0.0, retry_after), self.longest_wait.total_seconds())
+        return max(timedelta(seconds=asked) + self.retry_after_margin * random_unit, backoff)
 
 
 class RetryAction(StrEnum):
@@ -92,7 +104,8 @@ def decide_retry(
     retry_after = result.retry_after if result.outcome is Outcome.RATE_LIMITED else None
     retry_at = now + policy.delay(attempt, random_unit, retry_after)
     if policy.give_up_after is not None and retry_at > first_attempt_at + policy.give_up_after:
-        return RetryDecision(
-            RetryAction.GIVE_UP, why=f"still failing after {policy.give_up_after}: {result.reason.value}"
-        )
+        why = f"still failing after {policy.give_up_after}: {result.reason.value}"
+        if retry_after is not None and now + timedelta(seconds=min(retry_after, 1e9)) > retry_at:
+            why += f" (asked to wait {retry_after:g} s, longer than the give-up time)"
+        return RetryDecision(RetryAction.GIVE_UP, why=why)
     return RetryDecision(RetryAction.RETRY, retry_at=retry_at, why=result.reason.value)

@@ -1,4 +1,5 @@
-"""Who hears about an alert: tenant chats, the admin chat, minimum severities and quiet hours."""
+"""Who hears about an alert: tenant chats, the admin chat, minimum severities, quiet hours, and which Telegram
+chats a tenant may use at all (an admin allows them; the shared bot sends nowhere else for that tenant)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from libs.errors import InvalidArgument, Violations
@@ -48,6 +50,37 @@ def parse_chat_id(value: str | int) -> int | str:
     if _CHAT_USERNAME.match(text):
         return text
     raise ValueError("chat id must be an integer or @username")
+
+
+def chat_key(value: str | int) -> str:
+    """One spelling per chat, to compare them: the id as text, or the @username in lowercase (Telegram's
+    usernames are case-insensitive). ValueError for what is not a chat id."""
+    return str(parse_chat_id(value)).lower()
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    """A tenant's notifier settings: the Telegram chats its routes may send to, as an admin allowed them."""
+
+    tenant: str
+    allowed_telegram_chats: frozenset[str] = frozenset()  # chat keys
+    update_time: datetime | None = None
+
+    def allows_chat(self, chat: str | int) -> bool:
+        try:
+            return chat_key(chat) in self.allowed_telegram_chats
+        except ValueError:
+            return False
+
+
+def _is_webhook_url(target: str) -> bool:
+    if not _HTTP_URL.match(target):
+        return False
+    try:
+        port = urlsplit(target).port
+    except ValueError:
+        return False
+    return port is None or 1 <= port <= 65535
 
 
 @dataclass(frozen=True)
@@ -117,8 +150,8 @@ class Route:
                 parse_chat_id(self.target)
             except ValueError as exc:
                 violations.add("target", str(exc))
-        elif not _HTTP_URL.match(self.target):
-            violations.add("target", "webhook target must be an http(s) URL without credentials")
+        elif not _is_webhook_url(self.target):
+            violations.add("target", "webhook target must be an http(s) URL without credentials, with a valid port")
         violations.raise_if_any()
 
     @property

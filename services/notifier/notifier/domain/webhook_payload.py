@@ -1,4 +1,5 @@
-"""The JSON body generic webhooks receive: stable field names, canonical bytes (what gets signed)."""
+"""The JSON body generic webhooks receive: stable field names, canonical bytes (what gets signed), and the
+signing secret's rule."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ from notifier.domain.alert import Alert
 
 WEBHOOK_BODY_TYPE = "emailengine.alerts"
 WEBHOOK_BODY_VERSION = 1
+MIN_SECRET_BYTES = 16
+
+
+def webhook_secret_problem(secret: str | bytes) -> str | None:
+    """Why this cannot sign a route's webhooks (None when it can)."""
+    raw = secret.encode("utf-8") if isinstance(secret, str) else secret
+    if len(raw) < MIN_SECRET_BYTES:
+        return f"must be at least {MIN_SECRET_BYTES} bytes"
+    return None
 
 
 def alert_to_json(alert: Alert) -> dict[str, object]:

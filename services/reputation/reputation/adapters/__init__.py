@@ -1,1 +1,2 @@
-"""I/O of the reputation service: DNS (blocklist scanning, authentication lookups, SPF evaluation)."""
+"""The outside world of the reputation service: its tables, migrations, repositories and unit of work; DNS
+(blocklist scanning, authentication lookups, SPF evaluation)."""

@@ -1,9 +1,10 @@
 """Resolver settings and a fast asyncio DNS client for blocklist scanning.
 
 Why a hand-rolled client: a scan is tens of thousands of one-question A lookups. dnspython's
-resolver opens a socket per query and waits for each answer; here a few long-lived UDP sockets
-carry hundreds of queries in flight, matched back by (id, question). Answers are still decoded by
-dnspython, and a truncated reply is retried over TCP with dnspython.
+resolver opens a socket per query and waits for each answer; here a few UDP sockets carry hundreds of
+queries in flight, matched back by (source, id, question), each socket replaced after
+`QUERIES_PER_SOCKET` queries so that its random source port does not stay guessable (RFC 5452). Answers
+are still decoded by dnspython, and a truncated reply is retried over TCP with dnspython.
 
 Time is bounded: each query ends within `timeout` seconds whatever the server does (no answer,
 ICMP refused, garbage), as a `DnsAnswer` with outcome TIMEOUT/ERROR — never an exception.
@@ -13,11 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import random
+import secrets
 import socket
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import ip_address
 from typing import Protocol
@@ -33,8 +33,8 @@ import dns.resolver
 from libs.errors import InvalidArgument
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome
 
-NAMESERVERS_ENV = "EE_DNS_NAMESERVERS"
-TIMEOUT_ENV = "EE_DNS_TIMEOUT"
+# A socket carries at most this many queries, then a new one (a new random source port) takes over.
+QUERIES_PER_SOCKET = 64
 
 A = dns.rdatatype.A
 AAAA = dns.rdatatype.AAAA
@@ -72,14 +72,12 @@ def _parse_one(item: str, field_name: str) -> Nameserver:
     return Nameserver(host, port)
 
 
-def parse_nameservers(value: str | None, field_name: str = NAMESERVERS_ENV) -> tuple[Nameserver, ...]:
-    """`EE_DNS_NAMESERVERS`: comma-separated `host:port` (`[v6]:port`, port defaults to 53).
+def parse_nameservers(value: str, field_name: str = "EE_DNS_NAMESERVERS") -> tuple[Nameserver, ...]:
+    """Comma-separated `host:port` (`[v6]:port`; the port defaults to 53); empty gives none.
 
-    Empty → the system resolver (/etc/resolv.conf). It should be the operator's own recursive
-    resolver: public resolvers are refused by Spamhaus (127.255.255.254) and others.
+    They should be the operator's own recursive resolvers: public resolvers are refused by Spamhaus
+    (127.255.255.254) and others.
     """
-    if value is None or not value.strip():
-        return system_nameservers()
     return tuple(_parse_one(item, field_name) for item in value.split(",") if item.strip())
 
 
@@ -102,20 +100,6 @@ class DnsSettings:
     attempts: int = 2  # sends per query (each nameserver in turn)
     check_timeout: float = 10.0  # one whole check (an SPF evaluation, a selector's DKIM, …)
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> DnsSettings:
-        env = os.environ if env is None else env
-        timeout_text = env.get(TIMEOUT_ENV, "").strip()
-        timeout = 2.0
-        if timeout_text:
-            try:
-                timeout = float(timeout_text)
-            except ValueError:
-                raise InvalidArgument(TIMEOUT_ENV, f"{timeout_text!r} is not a number of seconds") from None
-            if not 0.05 <= timeout <= 60:
-                raise InvalidArgument(TIMEOUT_ENV, "must be between 0.05 and 60 seconds")
-        return cls(parse_nameservers(env.get(NAMESERVERS_ENV)), timeout=timeout, check_timeout=max(10.0, 5 * timeout))
-
 
 class DnsQueryClient(Protocol):
     """What the scanner needs: one question in, one `DnsAnswer` out, never raising for DNS trouble."""
@@ -128,33 +112,45 @@ class _Pending:
 
     def __init__(self, future: asyncio.Future[bytes], question: bytes, deadline: float) -> None:
         self.future = future
-        self.question = question
+        self.question = question  # the question section as sent, its name in lower case
         self.deadline = deadline
 
 
 class _Endpoint:
     """One connected, non-blocking UDP socket to one nameserver, with its table of queries in flight.
 
+    Against off-path forgery (RFC 5452): the socket's source port is one the kernel picks at random, it carries
+    at most `uses` queries and is then retired (closed once its last answer is in); a query id comes from
+    `secrets`; an answer is taken only from the nameserver's address and port, with the id of a query in
+    flight and exactly its question (name, any case; type; class). Anything else is dropped.
+
     Readable → drain every waiting datagram in one wake-up (asyncio's datagram transport reads one
     per event loop turn, which halves throughput under load).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, server: Nameserver) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, server: Nameserver, uses: int) -> None:
         family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
         self.loop = loop
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.pending: dict[int, _Pending] = {}
+        self.uses_left = uses
         try:
             self.sock.setblocking(False)
             with contextlib.suppress(OSError):  # bigger buffer: bursts of answers must not be dropped
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            self.sock.connect((server.host, server.port))
+            self.sock.connect((server.host, server.port))  # binds a random source port, filters other sources
+            self.peer = self.sock.getpeername()[:2]
         except OSError:
             self.sock.close()
             raise
         loop.add_reader(self.sock.fileno(), self._readable)
 
+    @property
+    def retired(self) -> bool:
+        return self.uses_left <= 0
+
     def send(self, data: bytes) -> None:
+        self.uses_left -= 1
         self.sock.send(data)
 
     def close(self) -> None:
@@ -164,25 +160,26 @@ class _Endpoint:
         self._fail_all(ConnectionError("socket closed"))
 
     def _readable(self) -> None:
-        recv, pending_table = self.sock.recv, self.pending
+        recvfrom, pending_table, peer = self.sock.recvfrom, self.pending, self.peer
         while True:
             try:
-                data = recv(4096)
+                data, source = recvfrom(4096)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 # ICMP port/host unreachable on a connected socket: the server is not there; fail fast.
                 self._fail_all(exc)
                 return
-            if len(data) < 12 or not data[2] & 0x80:  # runt, or not a response
-                continue
-            qid = (data[0] << 8) | data[1]
-            pending = pending_table.get(qid)
+            if source[:2] != peer or len(data) < 12 or not data[2] & 0x80 or data[4:6] != b"\x00\x01":
+                continue  # not from the nameserver, a runt, not a response, or not one question
+            pending = pending_table.get((data[0] << 8) | data[1])
             if pending is None:
                 continue
-            if data[12 : 12 + len(pending.question)].lower() != pending.question:
-                continue  # someone else's answer (or a spoof): ignore
-            del pending_table[qid]
+            question = pending.question
+            size = len(question)
+            if data[12 : 8 + size].lower() != question[:-4] or data[8 + size : 12 + size] != question[-4:]:
+                continue  # an answer to another question (or a forgery): ignore
+            del pending_table[(data[0] << 8) | data[1]]
             if not pending.future.done():
                 pending.future.set_result(data)
 
@@ -201,8 +198,9 @@ class _Endpoint:
                 item.future.set_exception(TimeoutError())
 
     def new_id(self) -> int:
+        """An id nobody off the path can predict (never `random`: its state can be learnt or seeded)."""
         while True:
-            qid = random.getrandbits(16)
+            qid = secrets.randbits(16)
             if qid not in self.pending:
                 return qid
 
@@ -272,7 +270,11 @@ def rdata_text(rdata: object) -> str:
 
 
 class UdpDnsClient:
-    """Pipelined DNS over a few UDP sockets per nameserver; use as `async with UdpDnsClient(...)`."""
+    """Pipelined DNS over a few UDP sockets per nameserver; use as `async with UdpDnsClient(...)`.
+
+    Each socket carries `queries_per_socket` queries, then a fresh one (a new random source port) takes its
+    place; the old one is closed once the answers it waits for are in or timed out.
+    """
 
     def __init__(
         self,
@@ -281,6 +283,7 @@ class UdpDnsClient:
         timeout: float = 2.0,
         attempts: int = 2,
         sockets_per_server: int = 4,
+        queries_per_socket: int = QUERIES_PER_SOCKET,
     ) -> None:
         if not nameservers:
             raise ValueError("at least one nameserver is required")
@@ -288,7 +291,9 @@ class UdpDnsClient:
         self.timeout = timeout
         self.attempts = max(1, attempts)
         self.sockets_per_server = max(1, sockets_per_server)
+        self.queries_per_socket = max(1, queries_per_socket)
         self._endpoints: list[list[_Endpoint]] = []
+        self._retired: list[_Endpoint] = []  # waiting for their last answers
         self._turn = 0
         self._sweeper: asyncio.Task[None] | None = None
         self._sweep_every = min(0.05, timeout / 20)
@@ -304,11 +309,13 @@ class UdpDnsClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def _new_endpoint(self, server: Nameserver) -> _Endpoint:
+        return _Endpoint(asyncio.get_running_loop(), server, self.queries_per_socket)
+
     async def open(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             for server in self.nameservers:
-                self._endpoints.append([_Endpoint(loop, server) for _ in range(self.sockets_per_server)])
+                self._endpoints.append([self._new_endpoint(server) for _ in range(self.sockets_per_server)])
         except OSError:
             await self.close()
             raise
@@ -323,6 +330,26 @@ class UdpDnsClient:
                 for endpoint in group:
                     if endpoint.pending:
                         endpoint.expire(now)
+            for endpoint in self._retired:
+                endpoint.expire(now)
+            self._close_finished()
+
+    def _close_finished(self) -> None:
+        finished = [e for e in self._retired if not e.pending]
+        if finished:
+            self._retired = [e for e in self._retired if e.pending]
+            for endpoint in finished:
+                endpoint.close()
+
+    def _endpoint(self, server_index: int) -> _Endpoint:
+        """The next socket to the server, a fresh one when the one in turn has carried its share."""
+        group = self._endpoints[server_index]
+        self._turn = (self._turn + 1) % len(group)
+        endpoint = group[self._turn]
+        if endpoint.retired:
+            self._retired.append(endpoint)
+            endpoint = group[self._turn] = self._new_endpoint(self.nameservers[server_index])
+        return endpoint
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -333,7 +360,10 @@ class UdpDnsClient:
         for group in self._endpoints:
             for endpoint in group:
                 endpoint.close()
+        for endpoint in self._retired:
+            endpoint.close()
         self._endpoints = []
+        self._retired = []
 
     async def query(self, name: str, rdtype: int = A) -> DnsAnswer:
         """Ask the nameservers in turn until one answers or `timeout` has passed."""
@@ -351,11 +381,9 @@ class UdpDnsClient:
             if remaining <= 0:
                 break
             server_index = attempt % len(self.nameservers)
-            group = self._endpoints[server_index]
-            self._turn = (self._turn + 1) % len(group)
-            endpoint = group[self._turn]
             wait = remaining / (self.attempts - attempt)
             try:
+                endpoint = self._endpoint(server_index)
                 data = await self._exchange(loop, endpoint, question, wait)
             except TimeoutError:
                 last = DnsAnswer(
@@ -383,7 +411,7 @@ class UdpDnsClient:
     ) -> bytes:
         qid = endpoint.new_id()
         future: asyncio.Future[bytes] = loop.create_future()
-        pending = _Pending(future, question.lower(), loop.time() + wait)
+        pending = _Pending(future, question[:-4].lower() + question[-4:], loop.time() + wait)
         endpoint.pending[qid] = pending
         try:
             endpoint.send(struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + question)
@@ -391,6 +419,9 @@ class UdpDnsClient:
         finally:
             if endpoint.pending.get(qid) is pending:
                 del endpoint.pending[qid]
+            if endpoint.retired and not endpoint.pending and endpoint in self._retired:
+                self._retired.remove(endpoint)
+                endpoint.close()
 
     async def _tcp(self, name: str, rdtype: int, server: Nameserver, remaining: float) -> DnsAnswer:
         if remaining <= 0:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
 from libs.clock import Clock, SystemClock
-from libs.errors import FieldViolation, InvalidArgument
+from libs.errors import InvalidArgument
 from reputation.adapters.dns_client import TXT, A, DnsQueryClient
 from reputation.domain.dnsbl import (
     ListingStatus,
@@ -29,7 +29,7 @@ from reputation.domain.dnsbl import (
     zone_covers,
 )
 from reputation.domain.scan import ScanResult
-from reputation.domain.validation import IPAddress, normalize_domain, parse_ip
+from reputation.domain.validation import IPAddress, normalize_domain, parse_each, parse_ip, quoted
 from reputation.domain.zones import Zone, ZoneKind
 
 Target = IPAddress | str
@@ -71,7 +71,7 @@ def parse_target(value: Target, field_name: str = "targets") -> Target:
     try:
         return normalize_domain(value, field_name)
     except InvalidArgument:
-        raise InvalidArgument(field_name, f"{value!r} is neither an IP address nor a domain name") from None
+        raise InvalidArgument(field_name, f"{quoted(value)} is neither an IP address nor a domain name") from None
 
 
 class DnsblScanner:
@@ -151,16 +151,8 @@ class DnsblScanner:
         return (await self.scan([target], zones))[0]
 
     def _parse_targets(self, targets: Sequence[Target]) -> list[Target]:
-        parsed: list[Target] = []
-        problems: list[FieldViolation] = []
-        for i, value in enumerate(targets):
-            try:
-                parsed.append(parse_target(value, f"targets[{i}]"))
-            except InvalidArgument as exc:
-                problems.extend(exc.violations)
-        if problems:
-            raise InvalidArgument.many(problems)
-        return parsed
+        # Duplicates stay: there is one result per target asked, in the order asked.
+        return parse_each(targets, parse_target, "targets", unique=False)
 
     async def _scan_zone(
         self,

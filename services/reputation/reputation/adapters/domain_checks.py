@@ -19,20 +19,11 @@ from reputation.adapters.dns_lookup import DnsLookup, ResolverLookup, SyncResolv
 from reputation.adapters.spf_check import SpfChecker, dnspython_spf_lookup
 from reputation.domain.checks import CheckKind, CheckResult, DomainReport, Verdict
 from reputation.domain.dkim import dkim_record_name, dkim_verdict
-from reputation.domain.dmarc import dmarc_lookup_names, dmarc_verdict
+from reputation.domain.dmarc import dmarc_lookup_names, dmarc_verdict, is_dmarc_record
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome
 from reputation.domain.host_dns import fcrdns_verdict, mx_verdict, parse_mx
 from reputation.domain.spf_record import spf_verdict
-from reputation.domain.validation import (
-    IPAddress,
-    normalize_domain,
-    normalize_hostname,
-    parse_ip,
-    validate_selector,
-)
-
-MAX_IPS = 256
-MAX_SELECTORS = 32
+from reputation.domain.validation import IPAddress, normalize_hostname, parse_domain_check, parse_ip, raise_if_any
 
 
 class DomainChecker:
@@ -110,8 +101,7 @@ class DomainChecker:
             answer = await self.lookup.resolve(name, "TXT")
             answers.append((name, answer))
             if answer.outcome.is_failure or (
-                answer.outcome is DnsOutcome.ANSWER
-                and any(r.replace(" ", "").lower().startswith("v=dmarc1") for r in answer.records)
+                answer.outcome is DnsOutcome.ANSWER and any(is_dmarc_record(r) for r in answer.records)
             ):
                 break
         return dmarc_verdict(domain, answers)
@@ -165,33 +155,7 @@ def _validate(
     domain: str, ips: Sequence[str], selectors: Sequence[str], helo_names: Mapping[str, str]
 ) -> tuple[str, list[IPAddress], list[str], dict[IPAddress, str]]:
     problems = Violations()
-    name = ""
-    try:
-        name = normalize_domain(domain, "domain")
-    except InvalidArgument as exc:
-        problems.items.extend(exc.violations)
-    if len(ips) > MAX_IPS:
-        problems.add("ips", f"at most {MAX_IPS} IPs per validation")
-    if len(selectors) > MAX_SELECTORS:
-        problems.add("dkim_selectors", f"at most {MAX_SELECTORS} selectors per validation")
-    addresses: list[IPAddress] = []
-    for i, value in enumerate(ips[:MAX_IPS]):
-        try:
-            ip = parse_ip(value, f"ips[{i}]")
-        except InvalidArgument as exc:
-            problems.items.extend(exc.violations)
-            continue
-        if ip not in addresses:
-            addresses.append(ip)
-    chosen: list[str] = []
-    for i, value in enumerate(selectors[:MAX_SELECTORS]):
-        try:
-            selector = validate_selector(value, f"dkim_selectors[{i}]")
-        except InvalidArgument as exc:
-            problems.items.extend(exc.violations)
-            continue
-        if selector not in chosen:
-            chosen.append(selector)
+    name, addresses, chosen = parse_domain_check(domain, ips, selectors, problems)
     helos: dict[IPAddress, str] = {}
     for key, value in helo_names.items():
         where = f"helo_names[{key}]"
@@ -199,5 +163,5 @@ def _validate(
             helos[parse_ip(key, where)] = normalize_hostname(value, where)
         except InvalidArgument as exc:
             problems.items.extend(exc.violations)
-    problems.raise_if_any()
+    raise_if_any(problems)
     return name, addresses, chosen, helos

@@ -1,49 +1,38 @@
-"""ValidateDomain: the colleague's DNS authentication checks plus the domain blocklists of the tenant.
+"""ValidateDomain: the DNS authentication checks of a domain (SPF, DKIM, DMARC, PTR, MX) plus the tenant's domain
+blocklists.
 
-Input is checked whole first (every bad field named, as the request spells it). An IP the tenant
-registered is checked against its own HELO name; others against `helo_hostname`, if given. The domain
-and its tracking domains are scanned on the tenant's domain lists after their health check, and each
-gets one `blocklist` verdict (UNKNOWN, never PASS, when a list gave no verdict).
+Input is checked whole first (every bad field named, as the request spells it). An IP the tenant registered is
+checked against its own HELO name; others against `helo_hostname`, if given. The domain and its tracking domains
+are scanned on the tenant's domain lists after their health check, and each gets one `blocklist` verdict
+(UNKNOWN, never PASS, when a list gave no verdict).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-
 from libs.auth import Caller
-from libs.clock import Clock
-from libs.db import Database
 from libs.errors import InvalidArgument, Violations
-from reputation.adapters.domain_checks import MAX_IPS, MAX_SELECTORS, DomainChecker
-from reputation.adapters.tables import monitored_ips
-from reputation.app import protos
-from reputation.app.scanning import scan_async
-from reputation.app.tenant_zones import choice_for, validate_tenant_id
-from reputation.app.zone_health import record_health
-from reputation.config import ReputationConfig
+from reputation.app.context import UseCases
+from reputation.app.dns import DomainAuthRequest, ScanGroup
+from reputation.app.zone_health import record_zone_health
+from reputation.app.zones import tenant_zones
 from reputation.domain.checks import DomainReport
-from reputation.domain.scan import blocklist_check
+from reputation.domain.scan import blocklist_check, publicize
 from reputation.domain.validation import (
     IPAddress,
     normalize_domain,
     normalize_hostname,
-    parse_ips,
-    validate_selectors,
+    parse_domain_check,
+    parse_each,
+    raise_if_any,
+    validate_tenant_id,
 )
-from reputation.domain.zones import Zone
 
 MAX_TRACKING_DOMAINS = 32
 
 
-class DomainValidation:
-    def __init__(self, db: Database, config: ReputationConfig, clock: Clock) -> None:
-        self.db = db
-        self.config = config
-        self.clock = clock
-
+class DomainValidation(UseCases):
     def validate(
         self,
         caller: Caller,
@@ -55,76 +44,37 @@ class DomainValidation:
         tenant_id: str = "",
         tracking_domains: Sequence[str] = (),
     ) -> DomainReport:
-        tenant = caller.visible_tenant(tenant_id.strip())
-        if tenant:
-            tenant = validate_tenant_id(tenant)
+        """Checks a domain now (every ValidateDomain, within the caller's allowance of on-demand checks)."""
+        tenant = caller.visible_tenant(validate_tenant_id(tenant_id) if tenant_id.strip() else "")
         name, addresses, selectors, helo, tracking = _validate(
             domain, ips, dkim_selectors, helo_hostname, tracking_domains
         )
-        with self.db.transaction() as session:
-            registered = {}
-            if addresses and tenant:
-                registered = dict(
-                    session.execute(
-                        sa.select(monitored_ips.c.address, monitored_ips.c.helo_hostname).where(
-                            monitored_ips.c.tenant_id == tenant,
-                            monitored_ips.c.address.in_([str(a) for a in addresses]),
-                        )
-                    ).all()
-                )
-            zones = choice_for(session, self.config, tenant).domain_zones
+        self._limit(caller, self._config.check_limit, "ValidateDomain")
+        with self._uow() as uow:
+            registered = uow.ips.helo_names(tenant, [str(a) for a in addresses]) if addresses and tenant else {}
+            zones = tenant_zones(self._config, uow.tenant_zones.get(tenant)).domain_zones
         helo_names = {str(a): registered.get(str(a)) or helo for a in addresses if registered.get(str(a)) or helo}
-        report, health, scans = asyncio.run(self._run(name, addresses, selectors, helo_names, [name, *tracking], zones))
-        record_health(self.db, health, self.clock.now())
-        blocklists = tuple(blocklist_check(protos.publicize(s)) for s in scans)
+        request = DomainAuthRequest(name, tuple(str(a) for a in addresses), tuple(selectors), helo_names)
+        groups = [ScanGroup(zones, (name, *tracking))] if zones else []
+        (report,), found = self._dns.check_domains([request], groups)
+        with self._uow() as uow:
+            record_zone_health(uow, found.health, self._clock.now())
+            uow.commit()
+        blocklists = tuple(blocklist_check(publicize(s)) for s in found.all_results)
         return DomainReport(name, report.checked_at, report.checks + blocklists)
-
-    async def _run(
-        self,
-        name: str,
-        addresses: list[IPAddress],
-        selectors: list[str],
-        helo_names: dict[str, str],
-        blocklist_targets: list[str],
-        zones: tuple[Zone, ...],
-    ):  # type: ignore[no-untyped-def]
-        checker = DomainChecker.from_settings(self.config.dns, clock=self.clock)
-        auth = checker.validate_domain(name, [str(a) for a in addresses], selectors, helo_names=helo_names)
-        lists = scan_async(self.config, self.clock, [(zones, blocklist_targets)] if zones else [])
-        report, (health, scans) = await asyncio.gather(auth, lists)
-        return report, health, scans
 
 
 def _validate(
     domain: str, ips: Sequence[str], selectors: Sequence[str], helo: str, tracking: Sequence[str]
 ) -> tuple[str, list[IPAddress], list[str], str, list[str]]:
     problems = Violations()
-    name, addresses, chosen, helo_name, tracked = "", [], [], "", []
-
-    def attempt(fn, *args):  # type: ignore[no-untyped-def]
+    name, addresses, chosen = parse_domain_check(domain, ips, selectors, problems)
+    helo_name = ""
+    if helo.strip():
         try:
-            return fn(*args)
+            helo_name = normalize_hostname(helo, "helo_hostname")
         except InvalidArgument as exc:
             problems.items.extend(exc.violations)
-            return None
-
-    name = attempt(normalize_domain, domain, "domain") or ""
-    if len(ips) > MAX_IPS:
-        problems.add("ips", f"at most {MAX_IPS} IPs per validation")
-    else:
-        addresses = attempt(parse_ips, list(ips), "ips") or []
-    if len(selectors) > MAX_SELECTORS:
-        problems.add("dkim_selectors", f"at most {MAX_SELECTORS} selectors per validation")
-    else:
-        chosen = attempt(validate_selectors, list(selectors), "dkim_selectors") or []
-    if helo.strip():
-        helo_name = attempt(normalize_hostname, helo, "helo_hostname") or ""
-    if len(tracking) > MAX_TRACKING_DOMAINS:
-        problems.add("tracking_domains", f"at most {MAX_TRACKING_DOMAINS} tracking domains per validation")
-    else:
-        for i, value in enumerate(tracking):
-            found = attempt(normalize_domain, value, f"tracking_domains[{i}]")
-            if found and found not in tracked and found != name:
-                tracked.append(found)
-    problems.raise_if_any()
-    return name, addresses, chosen, helo_name, tracked
+    tracked = parse_each(tracking, normalize_domain, "tracking_domains", problems, max_items=MAX_TRACKING_DOMAINS)
+    raise_if_any(problems)
+    return name, addresses, chosen, helo_name, [d for d in tracked if d != name]

@@ -1,72 +1,78 @@
-"""ListZones (the catalogue with its last known health) and each tenant's zone choice."""
+"""ListZones (the catalogue with its last known health) and each tenant's choice of zones."""
 
 from __future__ import annotations
 
-from emailengine.reputation.v1 import reputation_service_pb2 as pb
+from collections.abc import Sequence
+
 from libs.auth import Caller
-from libs.clock import Clock
-from libs.db import Database
-from reputation.app import protos
+from libs.errors import InvalidArgument, Violations
+from reputation.app.context import UseCases
 from reputation.app.listings import drop_zones
-from reputation.app.tenant_zones import TenantZoneChoice, choice_for, parse_choice, store_choice, validate_tenant_id
-from reputation.app.zone_health import UNCHECKED, health_rows
+from reputation.app.views import ZoneStatus
 from reputation.config import ReputationConfig
+from reputation.domain.dnsbl import ZoneHealthRecord
+from reputation.domain.tenant_zones import TenantZoneChoice, TenantZones, zones_for
+from reputation.domain.validation import raise_if_any, validate_tenant_id
+from reputation.domain.zones import Zone, ZoneKind
+
+# More than the catalogue holds, with room for a zone named twice (by key and by name).
+MAX_CHOSEN_ZONES = 64
 
 
-class ZoneUseCases:
-    def __init__(self, db: Database, config: ReputationConfig, clock: Clock) -> None:
-        self.db = db
-        self.config = config
-        self.clock = clock
+def tenant_zones(config: ReputationConfig, choice: TenantZoneChoice) -> TenantZones:
+    """The zones a tenant's IPs and domains are checked against, from its stored choice."""
+    return zones_for(
+        choice,
+        catalogue=config.catalogue,
+        default_ip=config.default_ip_zones,
+        default_domain=config.default_domain_zones,
+    )
 
-    def list(self) -> pb.ListZonesResponse:
-        with self.db.transaction() as session:
-            rows = health_rows(session)
-        defaults = {z.key for z in self.config.default_ip_zones + self.config.default_domain_zones}
-        zones = self.config.catalogue.ip_zones() + self.config.catalogue.domain_zones()
-        out = []
-        for zone in zones:
-            row = rows.get(zone.key, UNCHECKED)
-            out.append(
-                protos.zone_message(
-                    zone,
-                    status=row.status,
-                    reason=row.reason,
-                    checked_at=row.checked_at,
-                    changed_at=row.changed_at,
-                    default=zone.key in defaults,
-                )
-            )
-        return pb.ListZonesResponse(zones=out)
 
-    def get_for_tenant(self, caller: Caller, tenant_id: str) -> pb.TenantZones:
+def parse_choice(
+    config: ReputationConfig, ip_handles: Sequence[str], domain_handles: Sequence[str]
+) -> tuple[tuple[Zone, ...], tuple[Zone, ...]]:
+    """Both lists validated whole: every unknown zone, or a zone of the wrong kind, named by its field."""
+    problems = Violations()
+    chosen: dict[str, tuple[Zone, ...]] = {}
+    fields = (("ip_zones", ip_handles, ZoneKind.IP), ("domain_zones", domain_handles, ZoneKind.DOMAIN))
+    for field_name, handles, kind in fields:
+        try:
+            chosen[field_name] = config.catalogue.select(handles, field_name, kind, max_items=MAX_CHOSEN_ZONES)
+        except InvalidArgument as exc:
+            problems.items.extend(exc.violations)
+    raise_if_any(problems)
+    return chosen["ip_zones"], chosen["domain_zones"]
+
+
+class ZoneUseCases(UseCases):
+    def list(self) -> list[ZoneStatus]:
+        with self._uow() as uow:
+            health = uow.zone_health.all()
+        defaults = {z.key for z in self._config.default_ip_zones + self._config.default_domain_zones}
+        zones = self._config.catalogue.ip_zones() + self._config.catalogue.domain_zones()
+        return [ZoneStatus(z, health.get(z.key) or ZoneHealthRecord(z.key), z.key in defaults) for z in zones]
+
+    def get_for_tenant(self, caller: Caller, tenant_id: str) -> TenantZones:
         tenant = validate_tenant_id(tenant_id or caller.tenant_id)
         caller.require_read(tenant)
-        with self.db.transaction() as session:
-            return _message(choice_for(session, self.config, tenant))
+        with self._uow() as uow:
+            return tenant_zones(self._config, uow.tenant_zones.get(tenant))
 
     def set_for_tenant(
-        self, caller: Caller, tenant_id: str, ip_zones: list[str], domain_zones: list[str]
-    ) -> pb.TenantZones:
+        self, caller: Caller, tenant_id: str, ip_zones: Sequence[str], domain_zones: Sequence[str]
+    ) -> TenantZones:
+        """Stores the tenant's choice; listings on an IP zone it no longer checks end, each published once."""
         tenant = validate_tenant_id(tenant_id or caller.tenant_id)
         caller.require_write(tenant)
-        ip, domain = parse_choice(self.config, ip_zones, domain_zones)
-        now = self.clock.now()
-        with self.db.transaction() as session:
-            before = choice_for(session, self.config, tenant)
-            store_choice(session, tenant, ip, domain, now, caller.subject)
-            after = choice_for(session, self.config, tenant)
+        ip, domain = parse_choice(self._config, ip_zones, domain_zones)
+        now = self._clock.now()
+        choice = TenantZoneChoice(tenant, tuple(z.key for z in ip), tuple(z.key for z in domain), now)
+        with self._uow() as uow:
+            before = tenant_zones(self._config, uow.tenant_zones.get(tenant))
+            uow.tenant_zones.save(choice, caller.subject)
+            after = tenant_zones(self._config, choice if not choice.empty else TenantZoneChoice(tenant))
             dropped = {z.key for z in before.ip_zones} - {z.key for z in after.ip_zones}
-            drop_zones(session, self.db.is_postgres, tenant, dropped, "zone no longer checked for this tenant", now)
-            return _message(after)
-
-
-def _message(choice: TenantZoneChoice) -> pb.TenantZones:
-    return pb.TenantZones(
-        tenant_id=choice.tenant_id,
-        ip_zones=[z.key for z in choice.ip_zones],
-        domain_zones=[z.key for z in choice.domain_zones],
-        default_ip_zones=choice.default_ip,
-        default_domain_zones=choice.default_domain,
-        update_time=protos.timestamp(choice.updated_at) if choice.updated_at else None,
-    )
+            drop_zones(uow, tenant, dropped, "zone no longer checked for this tenant", now)
+            uow.commit()
+        return after

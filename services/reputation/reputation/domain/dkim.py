@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from reputation.domain.checks import CheckKind, CheckResult, Verdict
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome
+from reputation.domain.tag_list import TagListError, parse_tag_list
 
 MIN_RSA_BITS = 1024
 RECOMMENDED_RSA_BITS = 2048
@@ -45,19 +46,12 @@ def dkim_record_name(selector: str, domain: str) -> str:
 
 
 def _tags(text: str) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for part in text.split(";"):
-        part = part.strip()
-        if not part:
-            continue
-        if "=" not in part:
-            raise DkimRecordError(f"malformed tag {part[:40]!r} (expected name=value)")
-        name, value = part.split("=", 1)
-        name = name.strip().lower()
-        if name in tags:
-            raise DkimRecordError(f"tag {name}= appears twice")
-        tags[name] = "".join(value.split())
-    return tags
+    try:
+        tags = parse_tag_list(text)
+    except TagListError as exc:
+        raise DkimRecordError(str(exc)) from None
+    # White space inside a value is folding (p= is often split over several strings): it does not count.
+    return {name: "".join(value.split()) for name, value in tags.items()}
 
 
 def load_public_key(key_type: str, data: bytes) -> PublicKey:

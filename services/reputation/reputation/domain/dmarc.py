@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from reputation.domain.checks import CheckKind, CheckResult, Verdict
 from reputation.domain.dnsbl import DnsAnswer, DnsOutcome
+from reputation.domain.tag_list import TagListError, parse_tag_list
 
 POLICIES = ("none", "quarantine", "reject")
 MAX_WALK = 8
@@ -41,15 +42,10 @@ def is_dmarc_record(text: str) -> bool:
 
 
 def parse_dmarc_record(text: str) -> DmarcRecord:
-    tags: dict[str, str] = {}
-    for part in text.split(";"):
-        part = part.strip()
-        if not part:
-            continue
-        if "=" not in part:
-            raise DmarcRecordError(f"malformed tag {part[:40]!r}")
-        name, value = (s.strip() for s in part.split("=", 1))
-        tags.setdefault(name.lower(), value)
+    try:
+        tags = parse_tag_list(text, duplicates="keep_first")
+    except TagListError as exc:
+        raise DmarcRecordError(str(exc)) from None
     if next(iter(tags), None) != "v" or tags["v"] != "DMARC1":
         raise DmarcRecordError("the record must start with v=DMARC1")
     policy = tags.get("p", "").lower() or None

@@ -16,6 +16,7 @@ Zone health (RFC 5782 §5 and §7) uses the same interpretation on the zone's ow
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address
 
@@ -255,6 +256,42 @@ class ZoneHealth:
     #: the test point got no DNS answer at all (timeout, SERVFAIL…): the zone may be dead, or the
     #: resolver; results are UNKNOWN rather than SKIPPED, and an alert should say "could not check".
     no_answer: bool = False
+
+    @property
+    def status(self) -> HealthStatus:
+        if self.healthy:
+            return HealthStatus.HEALTHY
+        return HealthStatus.UNREACHABLE if self.no_answer else HealthStatus.UNHEALTHY
+
+
+class HealthStatus(StrEnum):
+    UNCHECKED = "unchecked"  # not checked yet
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"  # answers wrongly (dead, listing the world, error codes): its answers are ignored
+    UNREACHABLE = "unreachable"  # no answer for its test points: results are unknown
+
+
+@dataclass(frozen=True)
+class ZoneHealthRecord:
+    """A zone's health as last checked, kept between scans."""
+
+    zone_key: str
+    status: HealthStatus = HealthStatus.UNCHECKED
+    reason: str = ""
+    checked_at: datetime | None = None
+    changed_at: datetime | None = None
+
+
+def fold_health(previous: ZoneHealthRecord, observed: ZoneHealth, now: datetime) -> tuple[ZoneHealthRecord, bool]:
+    """The health to keep after a check, and whether its change is news (one ZoneHealthChanged).
+
+    Every change of status is news once, except a zone first seen healthy: that is what is expected of it.
+    """
+    status = observed.status
+    changed = status is not previous.status
+    record = ZoneHealthRecord(previous.zone_key, status, observed.reason, now, now if changed else previous.changed_at)
+    news = changed and not (previous.status is HealthStatus.UNCHECKED and status is HealthStatus.HEALTHY)
+    return record, news
 
 
 def assess_zone_health(zone: Zone, listed_probe: DnsAnswer, clean_probe: DnsAnswer) -> ZoneHealth:

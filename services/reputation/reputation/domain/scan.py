@@ -10,7 +10,7 @@ not from comparing the last two scans (`diff_scans` is that convenience, with it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
@@ -18,7 +18,7 @@ from types import MappingProxyType
 from libs.errors import InvalidArgument
 from reputation.domain.checks import CheckKind, CheckResult, Verdict
 from reputation.domain.dnsbl import ListingStatus, ZoneHealth, ZoneResult
-from reputation.domain.zones import CodeKind, Severity, ZoneKind
+from reputation.domain.zones import CodeKind, Severity, ZoneKind, public_zone_name
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,85 @@ def diff_scans(previous: ScanResult | None, current: ScanResult) -> list[Listing
     return apply_scan(state, current)[1]
 
 
+@dataclass(frozen=True)
+class Listing:
+    """One zone believed to list an IP, and since when."""
+
+    result: ZoneResult
+    since: datetime
+
+
+@dataclass(frozen=True)
+class IpListings:
+    """What the service believes about one IP (its `ListingState`, kept between scans): the zones listing it, and
+    when the scan this belief comes from finished (an older scan recorded later does not change it)."""
+
+    address: str
+    tenant_id: str
+    listed: Mapping[str, Listing]
+    scanned_at: datetime
+    changed_at: datetime | None = None
+
+    @property
+    def state(self) -> ListingState:
+        return ListingState(self.address, {key: item.result for key, item in self.listed.items()})
+
+
+def publicize(scan: ScanResult) -> ScanResult:
+    """The same scan with every zone named by its public name, as people are shown it and events carry it."""
+    public = tuple(replace(r, zone_name=public_zone_name(r.zone_key, r.zone_name)) for r in scan.results)
+    return scan if public == scan.results else replace(scan, results=public)
+
+
+@dataclass(frozen=True)
+class ZoneVerdict:
+    """One zone's answer about a target as people see it and as the scan history keeps it."""
+
+    zone: str  # the public name
+    zone_key: str
+    status: ListingStatus
+    answers: tuple[str, ...] = ()
+    meaning: str = ""  # of the block codes for a listing, of every code otherwise
+    reason: str = ""  # the list's own TXT text
+    severity: Severity = Severity.NONE
+    detail: str = ""
+
+    @classmethod
+    def of(cls, result: ZoneResult) -> ZoneVerdict:
+        shown = [c for c in result.codes if c.kind is CodeKind.BLOCK] if result.listed else list(result.codes)
+        return cls(
+            zone=public_zone_name(result.zone_key, result.zone_name),
+            zone_key=result.zone_key,
+            status=result.status,
+            answers=tuple(dict.fromkeys(c.address for c in result.codes)),
+            meaning="; ".join(dict.fromkeys(c.meaning for c in shown)),
+            reason=result.reason,
+            severity=result.severity,
+            detail=result.detail,
+        )
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    """One scan of an IP as its history keeps it: when, why (`trigger`), and each zone's verdict."""
+
+    scan_time: datetime
+    trigger: str  # "check", "tenant_scan", "periodic", "first"
+    listed: bool
+    complete: bool
+    zones: tuple[ZoneVerdict, ...]
+
+    @classmethod
+    def of(cls, scan: ScanResult, trigger: str) -> ScanRecord:
+        return cls(
+            scan_time=scan.finished_at,
+            trigger=trigger,
+            listed=scan.is_listed,
+            complete=scan.complete,
+            zones=tuple(ZoneVerdict.of(r) for r in scan.results),
+        )
+
+
 DEFAULT_SCAN_INTERVAL = timedelta(hours=4)
 MIN_SCAN_INTERVAL = timedelta(minutes=1)
 MAX_SCAN_INTERVAL = timedelta(days=7)
@@ -168,6 +247,12 @@ def validate_scan_interval(interval: timedelta, field_name: str = "scan_interval
     if not MIN_SCAN_INTERVAL <= interval <= MAX_SCAN_INTERVAL:
         raise InvalidArgument(field_name, "must be between 1 minute and 7 days")
     return interval
+
+
+def slot_of(now: datetime, interval: timedelta) -> int:
+    """The slot `now` falls in: slots are consecutive intervals counted from the Unix epoch (one periodic scan
+    or check per slot, whichever replica claims it)."""
+    return int(now.timestamp()) // int(interval.total_seconds())
 
 
 def scan_due(last_scan: datetime | None, interval: timedelta, now: datetime) -> bool:

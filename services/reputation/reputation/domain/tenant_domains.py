@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from libs.errors import InvalidArgument, Violations
-from reputation.domain.checks import CheckKind, Verdict
-from reputation.domain.validation import normalize_domain, validate_selector
+from reputation.domain.checks import CheckKind, CheckResult, Verdict
+from reputation.domain.validation import normalize_domain, parse_each, quoted, raise_if_any, validate_selector
 
 SENDING = "sending"
 TRACKING = "tracking"
@@ -67,37 +67,33 @@ def parse_domain_list(
     chosen: list[SendingDomain] = []
     if len(sending) > MAX_SENDING_DOMAINS:
         problems.add("sending_domains", f"at most {MAX_SENDING_DOMAINS} sending domains per tenant")
-    if len(tracking) > MAX_TRACKING_DOMAINS:
-        problems.add("tracking_domains", f"at most {MAX_TRACKING_DOMAINS} tracking domains per tenant")
     for i, (domain, selectors) in enumerate(sending[:MAX_SENDING_DOMAINS]):
         where = f"sending_domains[{i}]"
         name = _attempt(problems, normalize_domain, domain, f"{where}.domain")
         if name and any(s.domain == name for s in chosen):
-            problems.add(f"{where}.domain", f"{name!r} is listed twice")
+            problems.add(f"{where}.domain", f"{quoted(name)} is listed twice")
             name = ""
-        picked: list[str] = []
-        if len(selectors) > MAX_SELECTORS_PER_DOMAIN:
-            problems.add(f"{where}.dkim_selectors", f"at most {MAX_SELECTORS_PER_DOMAIN} selectors per domain")
-        for j, value in enumerate(selectors[:MAX_SELECTORS_PER_DOMAIN]):
-            selector = _attempt(problems, validate_selector, value, f"{where}.dkim_selectors[{j}]")
-            if selector and selector not in picked:
-                picked.append(selector)
+        picked = parse_each(
+            selectors, validate_selector, f"{where}.dkim_selectors", problems, max_items=MAX_SELECTORS_PER_DOMAIN
+        )
         if name:
             chosen.append(SendingDomain(name, tuple(picked)))
     tracked: list[str] = []
+    if len(tracking) > MAX_TRACKING_DOMAINS:
+        problems.add("tracking_domains", f"at most {MAX_TRACKING_DOMAINS} tracking domains per tenant")
     for i, value in enumerate(tracking[:MAX_TRACKING_DOMAINS]):
         name = _attempt(problems, normalize_domain, value, f"tracking_domains[{i}]")
         if name in tracked:
-            problems.add(f"tracking_domains[{i}]", f"{name!r} is listed twice")
+            problems.add(f"tracking_domains[{i}]", f"{quoted(name)} is listed twice")
         elif name:
             tracked.append(name)
-    problems.raise_if_any()
+    raise_if_any(problems)
     return TenantDomainList(tenant_id, tuple(chosen), tuple(tracked))
 
 
-def _attempt(problems: Violations, check, value: str, where: str) -> str:  # type: ignore[no-untyped-def]
+def _attempt(problems: Violations, check: Callable[[str, str], str], value: str, where: str) -> str:
     try:
-        return str(check(value, where))
+        return check(value, where)
     except InvalidArgument as exc:
         problems.items.extend(exc.violations)
         return ""
@@ -140,3 +136,40 @@ def fold_verdict(believed: Verdict | None, observed: Verdict) -> VerdictStep:
     if known is None:
         return VerdictStep(observed, True, observed is not Verdict.PASS)
     return VerdictStep(observed, observed is not known, observed is not known)
+
+
+@dataclass(frozen=True)
+class CheckState:
+    """What the service believes about one check of a tenant's domains, kept between runs."""
+
+    key: CheckKey
+    role: str  # SENDING or TRACKING
+    verdict: Verdict  # UNKNOWN while no check could judge yet
+    result: CheckResult  # the check that gave the believed verdict (the last one, while unknown)
+    verdict_at: datetime | None = None  # when the believed verdict was last confirmed
+    changed_at: datetime | None = None  # when it last changed
+    unknown_reason: str = ""  # the latest check, when it could not judge: why, and when
+    unknown_at: datetime | None = None
+
+    @property
+    def believed(self) -> Verdict | None:
+        return None if self.verdict is Verdict.UNKNOWN else self.verdict
+
+
+def fold_check(
+    state: CheckState | None, *, key: CheckKey, role: str, result: CheckResult, observed_at: datetime
+) -> tuple[CheckState, VerdictStep] | None:
+    """One result folded into the stored belief (`fold_verdict`); None when a later run's verdict is stored
+    already. An UNKNOWN only notes why; it keeps the verdict, its time and its result."""
+    if state is not None and state.verdict_at is not None and state.verdict_at > observed_at:
+        return None
+    believed = state.believed if state is not None else None
+    step = fold_verdict(believed, result.verdict)
+    if result.verdict is Verdict.UNKNOWN:
+        if state is not None and believed is not None:
+            return replace(state, unknown_reason=result.reason, unknown_at=observed_at), step
+        base = state or CheckState(key, role, Verdict.UNKNOWN, result)
+        pending = replace(base, role=role, verdict=Verdict.UNKNOWN, result=result)
+        return replace(pending, unknown_reason=result.reason, unknown_at=observed_at), step
+    changed_at = observed_at if step.changed else (state.changed_at if state is not None else None)
+    return CheckState(key, role, result.verdict, result, observed_at, changed_at), step

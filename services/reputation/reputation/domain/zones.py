@@ -5,7 +5,7 @@ elsewhere, 127.0.0.1 is a whitelist on JunkEmailFilter, and Spamhaus answers 127
 *your resolver* is the problem. The tables here are data; the one place that applies them to a DNS
 answer is `reputation.domain.dnsbl.interpret_answer`.
 
-Sources: ../shared/reference/dnsbl-and-email-auth.md §4 (each list's documentation, as noted there).
+Sources: each list's own documentation (its usage terms and return codes), as noted per zone below.
 SORBS (dead since 2024-06) and Invaluement (rsync only) are deliberately absent.
 """
 
@@ -17,8 +17,8 @@ from enum import IntEnum, StrEnum
 from ipaddress import IPv4Address, IPv4Network
 from types import MappingProxyType
 
-from libs.errors import FieldViolation, InvalidArgument
-from reputation.domain.validation import normalize_zone_name
+from libs.errors import InvalidArgument
+from reputation.domain.validation import normalize_zone_name, parse_each, quoted
 
 
 class ZoneKind(StrEnum):
@@ -422,25 +422,37 @@ class ZoneCatalogue:
         """A zone by key (`spamhaus-zen`) or DNS name (`zen.spamhaus.org`), any case."""
         return self._index.get(handle.strip().lower().rstrip("."))
 
-    def select(self, handles: Sequence[str], field_name: str = "zones") -> tuple[Zone, ...]:
-        """The zones named, in the given order; every unknown or malformed name is reported at once."""
-        chosen: list[Zone] = []
-        bad: list[FieldViolation] = []
-        for i, handle in enumerate(handles):
-            where = f"{field_name}[{i}]"
-            zone = self.get(handle) if isinstance(handle, str) else None
+    def find(self, handle: str) -> Zone | None:
+        """A zone by key, by the name queried, or by its public name (`zen.spamhaus.org` even when retargeted)."""
+        found = self.get(handle)
+        if found is None and self is not DEFAULT_CATALOGUE:
+            public = DEFAULT_CATALOGUE.get(handle)
+            found = self.get(public.key) if public is not None else None
+        return found
+
+    def select(
+        self,
+        handles: Sequence[str],
+        field_name: str = "zones",
+        kind: ZoneKind | None = None,
+        *,
+        max_items: int | None = None,
+    ) -> tuple[Zone, ...]:
+        """The zones named (of `kind`, when given), in the given order, duplicates dropped; every unknown or
+        malformed name, and every zone of the wrong kind, is reported at once."""
+
+        def pick(handle: str, where: str) -> Zone:
+            zone = self.find(handle) if isinstance(handle, str) else None
             if zone is None:
-                try:
-                    normalize_zone_name(handle, where)
-                except InvalidArgument as exc:
-                    bad.extend(exc.violations)
-                    continue
-                bad.append(FieldViolation(where, f"unknown blocklist zone {handle!r}"))
-            elif zone not in chosen:
-                chosen.append(zone)
-        if bad:
-            raise InvalidArgument.many(bad)
-        return tuple(chosen)
+                normalize_zone_name(handle, where)  # a malformed name says so rather than "unknown"
+                raise InvalidArgument(where, f"unknown blocklist zone {quoted(handle)}")
+            if kind is not None and zone.kind is not kind:
+                raise InvalidArgument(
+                    where, f"{quoted(handle)} lists {zone.kind.value}s; {field_name} takes {kind.value} lists"
+                )
+            return zone
+
+        return tuple(parse_each(handles, pick, field_name, max_items=max_items))
 
     def ip_zones(self) -> tuple[Zone, ...]:
         return tuple(z for z in self.zones if z.kind is ZoneKind.IP)
@@ -450,6 +462,14 @@ class ZoneCatalogue:
 
 
 DEFAULT_CATALOGUE = ZoneCatalogue()
+
+_PUBLIC_NAMES = {zone.key: zone.name for zone in DEFAULT_CATALOGUE.zones}
+
+
+def public_zone_name(zone_key: str, fallback: str = "") -> str:
+    """The list's public DNS name for a catalogue key: what people and other services are shown, never the
+    name actually queried (which may carry a Spamhaus DQS key or point at a private mirror)."""
+    return _PUBLIC_NAMES.get(zone_key) or fallback or zone_key
 
 
 def code_address(value: str) -> IPv4Address | None:

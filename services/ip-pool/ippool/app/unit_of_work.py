@@ -1,0 +1,164 @@
+"""What the ip-pool's use cases need from storage: a unit of work with one repository per aggregate.
+
+The SQL implementation is `ippool.adapters.unit_of_work`; the use-case tests use the in-memory fakes of
+`tests/unit/ippool/fakes.py`.
+
+Locks: `get(..., lock=True)` holds the row until the unit of work ends, so read-decide-write on one IP (or
+one tenant) is never interleaved with another replica's. Inserts of a row that must exist once raise
+`libs.errors.Aborted` when a concurrent unit of work wrote it first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Protocol
+
+from ippool.domain.history import DecisionKind, IpDecision
+from ippool.domain.ip import Ip
+from ippool.domain.lifecycle import IpState
+from ippool.domain.providers import ProviderGroup
+from ippool.domain.schedule import TenantSchedule
+from ippool.domain.tenant import Tenant
+from ippool.domain.usage import DayCounts, Reservation
+from libs.unit_of_work import UnitOfWork
+
+# Per IP and provider group, for the day asked for each IP.
+ByProvider = dict[ProviderGroup, int]
+
+
+class TenantRepository(Protocol):
+    def get(self, tenant_id: str, *, lock: bool = False) -> Tenant | None: ...
+
+    def get_many(self, tenant_ids: Iterable[str]) -> dict[str, Tenant]: ...
+
+    def all(self) -> list[Tenant]: ...
+
+    def list(self, *, only: str | None, after: str, limit: int) -> list[Tenant]:
+        """By id, after `after`; only that tenant when `only` is set."""
+        ...
+
+    def add(self, tenant: Tenant) -> None:
+        """Aborted when the tenant exists."""
+        ...
+
+    def save(self, tenant: Tenant) -> None: ...
+
+    def lock_for_allocation(self, tenant_id: str) -> bool:
+        """Serialises the tenant's reserving allocations until the unit of work ends; False if no such tenant."""
+        ...
+
+
+class ScheduleRepository(Protocol):
+    """The tenants' own schedules (the built-in default is not stored)."""
+
+    def get(self, tenant_id: str, schedule_id: str) -> TenantSchedule | None: ...
+
+    def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], TenantSchedule]:
+        """By (tenant_id, schedule_id); the keys that exist."""
+        ...
+
+    def list(self, tenant_id: str, *, after: str, limit: int) -> list[TenantSchedule]: ...
+
+    def add(self, schedule: TenantSchedule) -> None:
+        """Aborted when the tenant has a schedule of that id."""
+        ...
+
+
+class IpRepository(Protocol):
+    def get(self, address: str, *, lock: bool = False) -> Ip | None: ...
+
+    def add(self, ip: Ip) -> None:
+        """Aborted when the address is registered."""
+        ...
+
+    def save(self, ip: Ip) -> None:
+        """Every field but the address (a released address registered again changes tenant)."""
+        ...
+
+    def list(self, *, tenant_id: str, state: IpState | None, after: str, limit: int) -> list[Ip]:
+        """By address, after `after`; every tenant's when `tenant_id` is empty."""
+        ...
+
+    def of_tenant(self, tenant_id: str, *, include_retired: bool = True, lock: bool = False) -> list[Ip]:
+        """The tenant's IPs in address order (the order allocation and rotation see them)."""
+        ...
+
+    def any_resting(self, tenant_id: str) -> bool: ...
+
+    def undecided(self, tenant_id: str, day: date) -> list[str]:
+        """The tenant's IPs whose warmup day `day` is not decided yet (retired IPs are never decided)."""
+        ...
+
+    def standby_delisted(self) -> list[str]:
+        """STANDBY IPs whose listings all cleared: candidates for release after the cool-down."""
+        ...
+
+
+class DecisionRepository(Protocol):
+    def add(self, decision: IpDecision) -> IpDecision:
+        """The entry with its id. Aborted when the IP's warmup day was already decided."""
+        ...
+
+    def list(
+        self, address: str, *, tenant_id: str, kind: DecisionKind | None, before_id: int | None, limit: int
+    ) -> list[IpDecision]:
+        """Newest first; only those made while the IP belonged to `tenant_id` unless it is empty."""
+        ...
+
+
+class DeliveryStatsRepository(Protocol):
+    def record(self, entries: Iterable[tuple[str, str, date, ProviderGroup, DayCounts]], now: datetime) -> None:
+        """(address, tenant_id, day, provider, counts): the day's totals so far, replacing any stored before."""
+        ...
+
+    def day_counts(self, address: str, day: date) -> dict[ProviderGroup, DayCounts]: ...
+
+    def sent(self, days: Mapping[str, date]) -> dict[str, ByProvider]:
+        """What each IP sent on its day (address -> tenant-local day)."""
+        ...
+
+
+class ListingRepository(Protocol):
+    def zones(self, address: str) -> list[str]:
+        """The zones listing the IP now, by name."""
+        ...
+
+    def zones_of(self, addresses: Iterable[str]) -> dict[str, list[str]]: ...
+
+    def add(self, address: str, zone: str, *, since: datetime, reason: str) -> bool:
+        """False when the zone already lists the IP."""
+        ...
+
+    def remove(self, address: str, zone: str) -> bool:
+        """False when the zone did not list the IP."""
+        ...
+
+
+class AllocationRepository(Protocol):
+    def add(self, reservation: Reservation) -> None: ...
+
+    def committed(self, days: Mapping[str, date]) -> dict[str, ByProvider]:
+        """Per IP and provider group, the highest level reserved on its day (address -> tenant-local day)."""
+        ...
+
+
+class TenantDayRunRepository(Protocol):
+    """Once-a-day tenant-wide work (rotation): marked in the same unit of work as the work itself."""
+
+    def done(self, tenant_id: str, day: date, kind: str) -> bool: ...
+
+    def mark(self, tenant_id: str, day: date, kind: str, now: datetime) -> None:
+        """Aborted (at once, or when a racing unit of work commits) when already marked."""
+        ...
+
+
+class IpPoolUnitOfWork(UnitOfWork, Protocol):
+    tenants: TenantRepository
+    schedules: ScheduleRepository
+    ips: IpRepository
+    decisions: DecisionRepository
+    delivery_stats: DeliveryStatsRepository
+    listings: ListingRepository
+    allocations: AllocationRepository
+    tenant_days: TenantDayRunRepository

@@ -1,0 +1,76 @@
+"""The read path in a fixed number of queries: GetIp and ListIps cost the same few SELECTs whatever the page
+holds (IPs of several tenants, time zones and schedules), never one more per IP."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+from emailengine.ippool.v1 import ippool_service_pb2 as pb
+from libs.auth import Caller, Role
+from tests.integration.ippool.conftest import IpPoolService
+
+pytestmark = pytest.mark.integration
+
+ADMIN = Caller("admin", Role.ADMIN, "")
+
+
+@contextmanager
+def statements(service: IpPoolService) -> Iterator[list[str]]:
+    """The SQL statements this thread runs on the service's database (background threads are not counted)."""
+    seen: list[str] = []
+    me = threading.get_ident()
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if threading.get_ident() == me:
+            seen.append(statement)
+
+    sa.event.listen(service.db.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(service.db.engine, "before_cursor_execute", count)
+
+
+def fleet(ippool: IpPoolService, size: int) -> None:
+    """IPs of two tenants whose local days differ, on the default schedule and on each tenant's own ones,
+    some listed, all with delivery stats and an allocation today."""
+    ippool.call(
+        "UpdateTenant", pb.UpdateTenantRequest(tenant=pb.Tenant(tenant_id="ulixai", time_zone="Pacific/Honolulu"))
+    )
+    steps = [pb.WarmupStep(daily_volume=100, sending_days=2), pb.WarmupStep(daily_volume=900)]
+    for tenant in ("sos-expat", "ulixai"):
+        for name in ("slow", "fast"):
+            schedule = pb.Schedule(schedule_id=name, steps=steps)
+            ippool.call("CreateSchedule", pb.CreateScheduleRequest(tenant_id=tenant, schedule=schedule))
+    for n in range(size):
+        address = f"192.0.2.{10 + n}"
+        ippool.register(address, tenant="ulixai" if n % 2 else "sos-expat", schedule_id=["", "slow", "fast"][n % 3])
+        listing = pb.RecordListingRequest(address=address, zone="bl.example.org", listed=n % 4 == 3)
+        ippool.call("RecordListing", listing)
+        ippool.stats(pb.DeliveryStats(address=address, sent=5, delivered=5))
+    for tenant in ("sos-expat", "ulixai"):
+        ippool.call("AllocateVolume", pb.AllocateVolumeRequest(tenant_id=tenant, volume=10))
+
+
+# ips, tenants, schedules (none when every IP is on the built-in one), listings, sent, committed
+READ_QUERIES = 6
+
+
+@pytest.mark.parametrize("size", [1, 12])
+def test_get_ip_and_list_ips_in_a_fixed_number_of_queries(ippool: IpPoolService, size: int) -> None:
+    fleet(ippool, size)
+    on_own_schedule = "192.0.2.11" if size > 1 else "192.0.2.10"
+    with statements(ippool) as get_ip:
+        ippool.app.ips.get(ADMIN, on_own_schedule)
+    with statements(ippool) as list_ips:
+        found, _ = ippool.app.ips.list(ADMIN, tenant_id="", state=None, size=100, token="")
+    assert len(found) == size
+    if size > 1:
+        assert len({ip.quota.day for ip in found}) == 2 and len({ip.ip.schedule_id for ip in found}) == 3
+    assert len(get_ip) <= READ_QUERIES and len(list_ips) <= READ_QUERIES, (get_ip, list_ips)
+    assert all(s.lstrip().upper().startswith("SELECT") for s in get_ip + list_ips)
