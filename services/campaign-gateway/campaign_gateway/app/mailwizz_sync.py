@@ -39,11 +39,11 @@ from campaign_gateway.adapters.ippool_peer import PoolIp, TenantDay
 from campaign_gateway.adapters.mailwizz_db import MailwizzDbError, NewServerDefaults
 from campaign_gateway.app.ports import IpPool, MailwizzDirectory, TenantMailwizz
 from campaign_gateway.app.unit_of_work import CampaignUnitOfWork, MailwizzSyncState, SyncConflict
+from campaign_gateway.domain.ip_states import IpState
 from campaign_gateway.domain.pmta_config import vmta_name
 from campaign_gateway.domain.quota_sync import (
     ChangeKind,
     IpSending,
-    IpState,
     ServerChange,
     SyncPlan,
     desired_server,

@@ -28,9 +28,8 @@ from campaign_gateway.adapters.pmta_node import NodeCommandFailed, NodeUnreachab
 from campaign_gateway.app.delivery_views import Deployment, NodePlan
 from campaign_gateway.app.ports import IpPool, NodeGateway, Scheduler
 from campaign_gateway.app.unit_of_work import CampaignUnitOfWork
+from campaign_gateway.domain.ip_states import SENDING_STATES, IpState
 from campaign_gateway.domain.pmta_config import (
-    SENDING_STATES,
-    IpState,
     NodeIp,
     PmtaNode,
     RenderedConfig,
@@ -46,7 +45,7 @@ from campaign_gateway.domain.pmta_nodes import (
     NodeRecord,
     sending_window_hours,
 )
-from campaign_gateway.domain.providers import ProviderGroup
+from campaign_gateway.domain.providers import IP_POOL_GROUPS
 from emailengine.campaign.v1 import delivery_events_pb2 as events
 from emailengine.ippool.v1 import events_pb2 as ippool_events
 from emailengine.platform.v1 import event_pb2
@@ -60,7 +59,7 @@ log = logging.getLogger(__name__)
 
 DEPLOY = "deploy"
 MAX_FOLLOW_UPS = 3
-_CAPPED_GROUPS = {group.value: group for group in (ProviderGroup.GMAIL, ProviderGroup.MICROSOFT, ProviderGroup.YAHOO)}
+_CAPPED_GROUPS = {group.value: group for group in IP_POOL_GROUPS}
 
 
 @dataclass(frozen=True)

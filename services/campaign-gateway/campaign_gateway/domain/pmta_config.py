@@ -1,7 +1,7 @@
 """THE place where a PowerMTA node's configuration is decided: one text per node, rendered from the IP pool.
 
 Public API:
-    IpState, SENDING_STATES                    -- the ip-pool service's IP states, as this service receives them
+    IpState, SENDING_STATES                    -- the ip-pool service's IP states (from `ip_states.py`)
     PmtaNode(name, hostname)
     NodeIp(address, helo_hostname, tenant_id, state, daily_quota, hourly_quota, provider_caps={},
            sending_window_hours=None)
@@ -54,22 +54,11 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from campaign_gateway.domain.ip_states import SENDING_STATES, IpState
 from campaign_gateway.domain.provider_replies import backoff_patterns
 from campaign_gateway.domain.providers import PROVIDERS, ProviderGroup, spec_of
 from libs.errors import Violations
-
-
-class IpState(StrEnum):
-    WARMING = "WARMING"
-    WARM = "WARM"
-    STANDBY = "STANDBY"
-    PAUSED = "PAUSED"
-    RETIRED = "RETIRED"
-
-
-SENDING_STATES = frozenset({IpState.WARMING, IpState.WARM})
 
 
 @dataclass(frozen=True)

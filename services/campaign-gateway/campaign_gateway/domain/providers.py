@@ -11,8 +11,10 @@ Public API:
     classify_mx(mx_hosts) -> ProviderGroup | None                 -- by MX host names, in the order given
     classify(address_or_domain, mx_hosts=()) -> ProviderGroup     -- domain first, then MX, else OTHER
     is_defunct_domain(address_or_domain) -> bool   -- a mailbox provider that no longer exists (voila.fr)
+    IP_POOL_GROUPS                                 -- the groups ip-pool caps and judges apart: GMAIL, MICROSOFT, YAHOO
     ip_pool_group(group) -> str                    -- the ip-pool service's coarser group: GMAIL, MICROSOFT, YAHOO,
-                                                      OTHER (its warmup caps and delivery stats know only those)
+                                                      OTHER (its allocation, warmup caps and delivery stats know only
+                                                      those)
 
 The groups follow the mailbox-provider reference: the three big consumer providers, then the customer's French and
 European market. Two ways to recognise a group:
