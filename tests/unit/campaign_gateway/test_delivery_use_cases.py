@@ -221,3 +221,14 @@ def test_a_change_during_a_deploy_is_deployed_by_the_lease_holder(world: World) 
     assert final is not None and final.outcome.value == "APPLIED"
     assert "smtp-source-host 192.0.2.11" in world.gateway.files["pmta-a"]
     assert [c for c in world.gateway.calls if c[0] == "deploy"] == [("deploy", "pmta-a")] * 2
+
+
+def test_without_an_ssh_key_ip_events_deploy_nothing_and_alert_nothing(world: World) -> None:
+    # The embedded default (dry-run): nodes are registered for MailWizz's delivery servers and planned, never
+    # contacted, so the jobs IP events start do nothing rather than record failed deploys and alert.
+    world.gateway.configured = False
+    assert world.deploys.deploy_ip_node("192.0.2.10", "ip-event") is None
+    assert world.deploys.apply_ip_state("192.0.2.10", "STANDBY").startswith("dry-run")
+    assert world.gateway.calls == [] and world.events(events.PmtaDeployFailed) == []
+    with world.uow() as uow:
+        assert uow.deployments.latest("pmta-a") is None

@@ -196,7 +196,11 @@ class DeployUseCases:
         return deployment
 
     def deploy_node(self, name: str, trigger: str, *, force: bool = False) -> Deployment | None:
-        """The node's job: None when another worker holds the node's deploy lease (it is deploying it now)."""
+        """The node's job: None when another worker holds the node's deploy lease (it is deploying it now), or when
+        no SSH client key is configured (dry-run: nodes are registered, planned, and never contacted)."""
+        if not self._nodes.configured:
+            log.info("deploy skipped: no SSH client key (dry-run)", extra={"node": name})
+            return None
         owner = f"deploy-{uuid.uuid4().hex[:12]}"
         now = self._clock.now()
         with self._uow() as uow:
@@ -350,6 +354,8 @@ class DeployUseCases:
     def apply_ip_state(self, address: str, state: str) -> str:
         """Pauses (leaving sending) or resumes (back to sending) the IP's queues on its node, then redeploys the
         node. Idempotent: pausing a paused queue or resuming a running one changes nothing. Returns what it did."""
+        if not self._nodes.configured:
+            return "dry-run: no SSH client key"
         node = self._node_of(address)
         if node is None:
             return "no node"
