@@ -92,6 +92,22 @@ def test_in_process_jobs_run_now_and_periodically(tmp_path: Path) -> None:
     assert marker.read_text().count("tick") == count  # stopped
 
 
+def test_in_process_periodic_jobs_run_once_at_start_not_only_after_a_full_interval(tmp_path: Path) -> None:
+    """A job every hour still runs as the process starts: a scan or a release due now does not wait an hour."""
+    marker = tmp_path / "marker.txt"
+    jobs = InProcessJobs()
+    jobs.bind(object())
+    jobs.every(PeriodicJob("hourly", lambda got: write_marker(got, str(marker), "hourly"), timedelta(hours=1)))
+    jobs.start()
+    try:
+        wait_until(marker.exists, 5, "the periodic job's run at start")
+        assert jobs.wait_for_first_runs(5)
+        time.sleep(0.3)
+        assert marker.read_text() == "hourly\n"  # once at start, then nothing until the hour is over
+    finally:
+        jobs.stop()
+
+
 def test_the_scheduler_enqueues_every_periodic_job_and_a_worker_runs_them(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
