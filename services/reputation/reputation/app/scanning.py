@@ -254,15 +254,17 @@ class IpScans(UseCases):
         for item in work:
             groups.setdefault(tuple(z.key for z in item.zones), (item.zones, []))[1].append(item.address)
         triggers = {item.address: item.trigger for item in work}
+        kinds = list(dict.fromkeys(triggers.values()))
         started = self._clock.now()
-        with self._metrics.scan_seconds.labels(work[0].trigger).time():
+        # A periodic run with first scans in it is timed as periodic.
+        with self._metrics.scan_seconds.labels(kinds[0] if len(kinds) == 1 else "periodic").time():
             found = self._dns.scan([ScanGroup(zones, tuple(targets)) for zones, targets in groups.values()])
         now = self._clock.now()
         with self._uow() as uow:
             record_zone_health(uow, found.health, now)
             uow.commit()
         recorded: list[Recorded] = []
-        for trigger in dict.fromkeys(item.trigger for item in work):
+        for trigger in kinds:
             scans = [scan for scan in found.all_results if triggers.get(scan.target) == trigger]
             mine: list[Recorded] = []
             for i in range(0, len(scans), BATCH):
@@ -274,7 +276,7 @@ class IpScans(UseCases):
         log.info(
             "scan recorded",
             extra={
-                "trigger": ",".join(dict.fromkeys(item.trigger for item in work)),
+                "trigger": ",".join(kinds),
                 "ips": len(recorded),
                 "listed": sum(1 for r in recorded if r.scan.is_listed),
                 "changes": sum(len(r.changes) for r in recorded),
