@@ -180,8 +180,8 @@ class IpScans(UseCases):
         run = self._scan_and_record(work)
         # The next moment of each IP scanned (or with nothing to ask this time); a claim whose scan did not get
         # recorded runs out and the IP is taken again.
-        done = [ip.address for ip in nothing_to_ask] + [item.address for item in run.recorded]
         tenants = {ip.address: ip.tenant_id for ip in mine}
+        done = [ip.address for ip in nothing_to_ask] + [r.address for r in run.recorded if r.address in tenants]
         with self._uow() as uow:
             uow.ips.move_scans(
                 {
