@@ -5,7 +5,7 @@ emailengine run                       the whole product: four services + Envoy, 
 emailengine serve ip-pool             one service (production: one process per service and replica)
 emailengine gateway                   Envoy alone, with the rendered config
 emailengine worker ip-pool            an RQ worker for one service's jobs (REDIS_URL set)
-emailengine scheduler                 the one RQ cron scheduler for every periodic job (REDIS_URL set)
+emailengine scheduler                 the RQ cron scheduler for every periodic job (REDIS_URL set; one leads)
 emailengine migrate ip-pool           bring one service's database to this version
 emailengine simulate --days 42 --ips 10   a simulated fleet through every service's rules: decisions and a PNG chart
 """
@@ -272,28 +272,28 @@ def worker(service: str, burst: bool, wait_for_migrations: float) -> None:
 
 @main.command()
 def scheduler() -> None:
-    """Run the one RQ cron scheduler that enqueues every service's periodic jobs (needs REDIS_URL)."""
-    import redis
-    from rq.cron import CronScheduler
+    """Run the RQ cron scheduler that enqueues every service's periodic jobs (needs REDIS_URL).
 
-    from libs.jobs import job_path, run_job
+    Start one or more: one leads (a Redis lock renewed while it runs), the others wait and take over within
+    EE_SCHEDULER_LOCK_SECONDS when it dies.
+    """
+    import redis
+
+    from libs.scheduler import Scheduler, periodic_jobs_of
     from libs.service_catalog import definitions
 
     _configure("scheduler")
     s = settings()
     if not s.redis_url:
         raise click.ClickException("REDIS_URL is not set: periodic jobs run in process")
-    cron = CronScheduler(connection=redis.Redis.from_url(s.redis_url))
-    for name, definition in definitions().items():
-        for job in definition.periodic_jobs(definition.load_config()):
-            cron.register(
-                run_job,
-                queue_name=name,
-                args=(name, job_path(job.func)),
-                interval=int(job.interval.total_seconds()),
-                name=job.name,
-            )
-    cron.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    connection = redis.Redis.from_url(s.redis_url)
+    try:
+        Scheduler(connection, periodic_jobs_of(definitions()), lock_seconds=s.scheduler_lock_seconds).run(stop)
+    finally:
+        connection.close()
 
 
 # The operator commands (ips, campaigns, ...): a client of the gateway, in its own package.

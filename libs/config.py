@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         default=1.0, ge=0, le=60, description="NOT_SERVING before closing, so Envoy's health check notices"
     )
     event_poll_seconds: float = Field(default=0.2, gt=0, le=60, description="Outbox relay poll interval")
+    scheduler_lock_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=600,
+        description="The leading `emailengine scheduler` holds its Redis lock this long, renewing it every third of "
+        "it; a waiting scheduler takes over within it when the leader dies",
+    )
 
     max_request_bytes: int = Field(
         default=32 << 20,

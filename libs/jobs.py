@@ -2,7 +2,9 @@
 
 * `RqJobs` when REDIS_URL is set: jobs go to the service's RQ queue, run by `emailengine worker`;
   periodic jobs are registered with RQ's cron scheduler, run by one `emailengine scheduler` process.
-* `InProcessJobs` otherwise: a small thread pool and timers inside the service process.
+* `InProcessJobs` otherwise: a small thread pool and timers inside the service process. Each periodic job runs
+  once as the service starts, then every interval (what RQ's cron does with interval jobs too): work that is
+  due when a process starts (a scan, a release, a sync) is not left waiting for a full interval.
 
 A job is a module-level function (RQ finds it by name) whose first argument is the service's application:
 `def daily_warmup(app: IpPoolApp) -> ...`. In process it is called with the runtime's application; in an RQ
@@ -15,6 +17,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -59,6 +62,7 @@ class InProcessJobs:
         self._periodic: list[PeriodicJob] = []
         self._stop = threading.Event()
         self._app: Any = None
+        self._first_runs: list[threading.Event] = []
 
     def bind(self, app: Any) -> None:
         self._app = app
@@ -71,11 +75,27 @@ class InProcessJobs:
 
     def start(self) -> None:
         for job in self._periodic:
-            threading.Thread(target=self._loop, args=(job,), name=f"periodic-{job.name}", daemon=True).start()
+            first_run = threading.Event()
+            self._first_runs.append(first_run)
+            thread = threading.Thread(
+                target=self._loop, args=(job, first_run), name=f"periodic-{job.name}", daemon=True
+            )
+            thread.start()
 
-    def _loop(self, job: PeriodicJob) -> None:
+    def _loop(self, job: PeriodicJob, first_run: threading.Event) -> None:
+        try:
+            if not self._stop.is_set():
+                _run_logged(job.func, (self._app,), job.name)
+        finally:
+            first_run.set()
         while not self._stop.wait(job.interval.total_seconds()):
             _run_logged(job.func, (self._app,), job.name)
+
+    def wait_for_first_runs(self, timeout: float) -> bool:
+        """Whether every periodic job's run at start has ended within `timeout` seconds (a test that then drives
+        the jobs itself on a FakeClock does not race them)."""
+        deadline = time.monotonic() + timeout
+        return all(done.wait(max(0.0, deadline - time.monotonic())) for done in self._first_runs)
 
     def stop(self) -> None:
         self._stop.set()

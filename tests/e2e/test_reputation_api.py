@@ -1,6 +1,7 @@
 """Reputation through the real stack (four services on PostgreSQL and Redis behind Envoy) with a real rbldnsd and
 nsd as its DNS: REST as a user calls it, a live listing reported once each way, the periodic scan
-run by a real RQ worker once per slot, tenant zones and isolation, bad input and a dead DNS server.
+run by a real RQ worker once per interval, tenant zones, scan intervals and isolation, bad input and a dead DNS
+server.
 
 The stack's EE_DNS_NAMESERVERS is "rbldnsd,nsd": each answers REFUSED outside its own zones and the client
 then asks the next. EE_REPUTATION_ZONE_NAMES points every catalogue zone at `<key>.rbl.test` on the rbldnsd.
@@ -300,7 +301,34 @@ def test_the_periodic_scan_runs_in_an_rq_worker_once_per_slot(
     latest = rest(stack, "GET", f"/api/v2/reputation/ips/{CLEAN_IP}", tokens["sos"]).json()["latest"]
     assert latest["trigger"] == "periodic"
     ulixai = rest(stack, "GET", f"/api/v2/reputation/ips/{ULIXAI_IP}", tokens["ulixai"]).json()
-    assert ulixai["latest"]["trigger"] == "periodic"  # every tenant's IPs
+    assert ulixai["latest"]["trigger"] == "first"  # every tenant's IPs; this one's first scan
+
+
+def test_a_tenants_scan_interval_and_the_zones_daily_budgets_over_rest(
+    stack: Stack, tokens: dict[str, str], watched: list[str]
+) -> None:
+    path = "/api/v2/reputation/tenants/ulixai/scan-settings"
+    got = rest(stack, "GET", path, tokens["ulixai"])
+    assert got.status_code == 200, got.text
+    assert got.json()["effective_scan_interval"] == f"{7 * 86400}s" and got.json()["default_scan_interval"] is True
+    five = {"scan_interval": "300s"}
+    denied = rest(stack, "PATCH", path, tokens["ulixai"], json=five)
+    assert denied.status_code == 403 and "only an admin" in denied.json()["message"]
+    updated = rest(stack, "PATCH", path, tokens["admin"], json=five)
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["scan_interval"] == "300s" and {
+        z["scan_interval"] for z in updated.json()["zone_intervals"]
+    } == {"300s"}
+    short = rest(stack, "PATCH", path, tokens["admin"], json={"scan_interval": "30s"})
+    assert short.status_code == 400 and bad_fields(short) == ["settings.scan_interval"]
+    back = rest(stack, "PATCH", f"{path}?update_mask=scan_interval", tokens["ulixai"], json={})
+    assert back.status_code == 200 and back.json()["default_scan_interval"] is True
+    assert rest(stack, "GET", "/api/v2/reputation/tenants/sos-expat/scan-settings", tokens["ulixai"]).status_code == 403
+    zones = {z["key"]: z for z in rest(stack, "GET", "/api/v2/reputation/zones", tokens["ulixai"]).json()["zones"]}
+    assert (
+        zones["spamhaus-zen"]["daily_query_budget"] == "100000" and zones["mailspike"]["daily_query_budget"] == "100000"
+    )
+    assert zones["spamhaus-zen"].get("budget_limited", False) is False
 
 
 # -- tenants: zone choice and isolation ------------------------------------------------------------------

@@ -159,6 +159,23 @@ CASES = [
         path_field="tenant_id",
     ),
     Case(
+        "ReputationService.GetTenantScanSettings",
+        "GET",
+        "/api/v2/reputation/tenants/{id}/scan-settings",
+        write=False,
+        ids="tenant",
+        path_field="tenant_id",
+    ),
+    Case(
+        "ReputationService.UpdateTenantScanSettings",
+        "PATCH",
+        "/api/v2/reputation/tenants/{id}/scan-settings",
+        {"scan_interval": "43200s"},
+        ids="tenant",
+        path_field="settings.tenant_id",
+        query={"update_mask": "scan_interval"},
+    ),
+    Case(
         "ReputationService.GetTenantDomains",
         "GET",
         "/api/v2/reputation/tenants/{id}/domains",

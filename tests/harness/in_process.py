@@ -15,8 +15,11 @@ import grpc
 from libs.auth import Role, ensure_local_keys, mint_token
 from libs.clock import Clock, FakeClock
 from libs.config import Settings, setting_name
+from libs.jobs import InProcessJobs
 from libs.server import ServiceDefinition, ServiceHost
 from tests.harness.servers import free_port
+
+FIRST_RUNS_TIMEOUT = 60.0
 
 
 @contextmanager
@@ -90,6 +93,12 @@ def in_process_service(
     with environment(env or {}):
         host = ServiceHost(definition, settings, clock)
         host.start()
+    jobs = host.runtime.jobs
+    # The periodic jobs run once as the service starts; a test that then drives them itself on its FakeClock
+    # begins after that run, not racing it.
+    if isinstance(jobs, InProcessJobs) and not jobs.wait_for_first_runs(FIRST_RUNS_TIMEOUT):
+        host.stop()
+        raise RuntimeError(f"{definition.name}: its periodic jobs' runs at start took over {FIRST_RUNS_TIMEOUT}s")
     channel = grpc.insecure_channel(settings.grpc_address(definition.name))
     try:
         yield InProcessService(host, settings, channel, Tokens(settings))

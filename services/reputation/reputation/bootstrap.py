@@ -25,6 +25,7 @@ from reputation.adapters.unit_of_work import JobRunClaims, SqlReputationUnitOfWo
 from reputation.app.context import ReputationContext
 from reputation.app.domains import DomainValidation
 from reputation.app.metrics import ReputationMetrics
+from reputation.app.scan_settings import ScanSettingsUseCases
 from reputation.app.scanning import IpScans
 from reputation.app.tenant_domains import TenantDomainChecks
 from reputation.app.watchlist import Watchlist
@@ -44,6 +45,7 @@ class ReputationApp:
     zones: ZoneUseCases
     tenant_domains: TenantDomainChecks
     watchlist: Watchlist
+    scan_settings: ScanSettingsUseCases
 
 
 def build(rt: Runtime) -> ReputationApp:
@@ -68,6 +70,7 @@ def build(rt: Runtime) -> ReputationApp:
         zones=ZoneUseCases(context),
         tenant_domains=TenantDomainChecks(context),
         watchlist=Watchlist(context),
+        scan_settings=ScanSettingsUseCases(context),
     )
 
 
@@ -86,7 +89,8 @@ def subscriptions(app: ReputationApp) -> Subscriptions:
 
 
 def periodic_jobs(config: ReputationConfig) -> list[PeriodicJob]:
-    # The jobs run every tick; each works only when its interval's slot is not taken yet.
+    # The jobs run every tick: the scan takes the IPs whose moment has come, the domain check the slot not taken
+    # yet. A tenant's interval shorter than the tick is honoured at each tick.
     scan_tick = min(config.scan_tick, config.scan_interval)
     domain_tick = min(config.scan_tick, config.domain_check_interval)
     return [

@@ -74,6 +74,8 @@ class ZoneBudgetSetting(BaseModel):
     max_in_flight: int = Field(default=64, ge=1, le=4096)
     max_qps: float | None = Field(default=None, gt=0)
     max_queries: int | None = Field(default=None, ge=1)
+    # Periodic scans of every tenant together; absent: the zone's free-use terms (catalogue); 0: no daily budget.
+    max_queries_per_day: int | None = Field(default=None, ge=0)
 
 
 class ReputationSettings(BaseSettings):
@@ -81,14 +83,14 @@ class ReputationSettings(BaseSettings):
 
     scan_interval_seconds: int = Field(
         default=int(DEFAULT_SCAN_INTERVAL.total_seconds()),
-        description="Every watched IP is scanned once per interval (60 s to 7 days)",
+        description="Every watched IP is scanned once per interval unless its tenant has its own (60 s to 7 days)",
     )
     domain_check_interval_seconds: int = Field(
         default=int(DEFAULT_SCAN_INTERVAL.total_seconds()),
         description="Every tenant's sending and tracking domains are checked once per interval (60 s to 7 days)",
     )
     scan_tick_seconds: float = Field(
-        default=60, gt=0, le=3600, description="How often a replica looks whether the next scan slot has begun"
+        default=60, gt=0, le=3600, description="How often a replica looks for IPs whose scan moment has come"
     )
     ip_zones: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated default IP zones (keys); empty = the 9 built-in"
@@ -102,7 +104,8 @@ class ReputationSettings(BaseSettings):
     )
     zone_budgets: dict[str, ZoneBudgetSetting] = Field(
         default_factory=dict,
-        description='JSON {zone key: {"max_in_flight", "max_qps", "max_queries"}} per scan',
+        description='JSON {zone key: {"max_in_flight", "max_qps", "max_queries"}} per scan, and '
+        '"max_queries_per_day" for the periodic scans of every tenant together',
     )
     max_in_flight: int = Field(default=512, ge=1, le=8192, description="DNS questions in flight during a scan")
     history_days: int = Field(default=90, ge=1, le=3650, description="Scan results kept per IP")
@@ -127,6 +130,8 @@ class ReputationConfig:
     default_ip_zones: tuple[Zone, ...] = field(default_factory=DEFAULT_CATALOGUE.ip_zones)
     default_domain_zones: tuple[Zone, ...] = field(default_factory=DEFAULT_CATALOGUE.domain_zones)
     budgets: Mapping[str, ZoneBudget] = field(default_factory=dict)
+    # Queries a day the periodic scans may send each IP zone, every tenant together (absent: no budget).
+    daily_budgets: Mapping[str, int] = field(default_factory=lambda: default_daily_budgets(DEFAULT_CATALOGUE))
     max_in_flight: int = 512
     scan_interval: timedelta = DEFAULT_SCAN_INTERVAL
     scan_tick: timedelta = timedelta(seconds=60)
@@ -135,6 +140,30 @@ class ReputationConfig:
     # Per tenant: the calls that send DNS questions to the blocklist operators on demand.
     check_limit: Limit = field(default_factory=lambda: Limit(CHECKS, per_minute=30, burst=10))
     tenant_scan_limit: Limit = field(default_factory=lambda: Limit(TENANT_SCANS, per_minute=12 / 60, burst=3))
+
+
+def default_daily_budgets(catalogue: ZoneCatalogue) -> dict[str, int]:
+    """What the IP lists' free-use terms allow a day (reputation.domain.zones)."""
+    return {z.key: z.free_daily_queries for z in catalogue.ip_zones() if z.free_daily_queries is not None}
+
+
+def _daily_budgets(catalogue: ZoneCatalogue, settings: Mapping[str, ZoneBudgetSetting]) -> dict[str, int]:
+    budgets = default_daily_budgets(catalogue)
+    for key, setting in settings.items():
+        if setting.max_queries_per_day is None:
+            continue
+        zone = catalogue.get(key)
+        if zone is not None and zone.kind is not ZoneKind.IP:
+            raise InvalidArgument(
+                "EE_REPUTATION_ZONE_BUDGETS",
+                f"max_queries_per_day of {key!r}: daily budgets are for the periodic scans of IPs, and "
+                f"{key!r} lists domains",
+            )
+        if setting.max_queries_per_day == 0:
+            budgets.pop(key, None)
+        else:
+            budgets[key] = setting.max_queries_per_day
+    return budgets
 
 
 def build_config(own: ReputationSettings, dns: DnsEnvSettings) -> ReputationConfig:
@@ -164,6 +193,7 @@ def build_config(own: ReputationSettings, dns: DnsEnvSettings) -> ReputationConf
         default_ip_zones=default_ip,
         default_domain_zones=default_domain,
         budgets=budgets,
+        daily_budgets=_daily_budgets(catalogue, own.zone_budgets),
         max_in_flight=own.max_in_flight,
         scan_interval=interval,
         scan_tick=timedelta(seconds=own.scan_tick_seconds),

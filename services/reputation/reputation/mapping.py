@@ -8,12 +8,21 @@ public names (`zen.spamhaus.org`), never the name actually queried.
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from emailengine.reputation.v1 import reputation_service_pb2 as pb
-from reputation.app.views import IpReputation, TenantDomainRun, TenantDomains, TenantScan, ZoneStatus
+from libs.errors import InvalidArgument
+from reputation.app.views import (
+    IpReputation,
+    TenantDomainRun,
+    TenantDomains,
+    TenantScan,
+    TenantScanSettings,
+    ZoneStatus,
+)
 from reputation.domain.check_policy import CheckPolicy
 from reputation.domain.checks import CheckKind, CheckResult, DomainReport, Verdict
 from reputation.domain.dnsbl import HealthStatus, ListingStatus
@@ -278,6 +287,10 @@ def zone_status(item: ZoneStatus) -> pb.Zone:
         delist_url=zone.delist_url,
         notes=zone.notes,
         default=item.default,
+        daily_query_budget=(item.budget.daily_budget or 0) if item.budget else 0,
+        wanted_daily_queries=item.budget.wanted if item.budget else 0,
+        planned_daily_queries=item.budget.planned if item.budget else 0,
+        budget_limited=item.budget.limited if item.budget else False,
     )
 
 
@@ -289,4 +302,39 @@ def tenant_zones(zones: TenantZones) -> pb.TenantZones:
         default_ip_zones=zones.default_ip,
         default_domain_zones=zones.default_domain,
         update_time=timestamp(zones.updated_at),
+    )
+
+
+# -- scan settings --------------------------------------------------------------------------------
+
+
+def duration(value: timedelta) -> Duration:
+    message = Duration()
+    message.FromTimedelta(value)
+    return message
+
+
+def scan_interval(settings: pb.TenantScanSettings) -> timedelta | None:
+    """The interval asked for: None when unset or 0s (the installation's default)."""
+    if not settings.HasField("scan_interval"):
+        return None
+    if settings.scan_interval.nanos:  # a timedelta would round them away
+        raise InvalidArgument("settings.scan_interval", "must be a whole number of seconds")
+    value = settings.scan_interval.ToTimedelta()
+    return value or None
+
+
+def tenant_scan_settings(view: TenantScanSettings) -> pb.TenantScanSettings:
+    return pb.TenantScanSettings(
+        tenant_id=view.tenant_id,
+        scan_interval=duration(view.interval) if view.interval is not None else None,
+        effective_scan_interval=duration(view.effective),
+        default_scan_interval=view.interval is None,
+        zone_intervals=[
+            pb.ZoneScanInterval(
+                zone_key=zone.zone_key, scan_interval=duration(zone.interval), budget_limited=zone.budget_limited
+            )
+            for zone in view.zones
+        ],
+        update_time=timestamp(view.updated_at),
     )

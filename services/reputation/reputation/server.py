@@ -10,6 +10,7 @@ from emailengine.reputation.v1 import reputation_service_pb2 as pb
 from emailengine.reputation.v1 import reputation_service_pb2_grpc as pb_grpc
 from libs.interceptor import current_caller
 from reputation import mapping
+from reputation.app.scan_settings import SETTABLE
 
 if TYPE_CHECKING:
     from reputation.bootstrap import ReputationApp
@@ -72,3 +73,20 @@ class ReputationServicer(pb_grpc.ReputationServiceServicer):
     ) -> pb.CheckTenantDomainsResponse:
         run = self._app.tenant_domains.check(current_caller(), request.tenant_id)
         return mapping.tenant_domain_run(run)
+
+    def GetTenantScanSettings(
+        self, request: pb.GetTenantScanSettingsRequest, context: grpc.ServicerContext
+    ) -> pb.TenantScanSettings:
+        return mapping.tenant_scan_settings(self._app.scan_settings.get(current_caller(), request.tenant_id))
+
+    def UpdateTenantScanSettings(
+        self, request: pb.UpdateTenantScanSettingsRequest, context: grpc.ServicerContext
+    ) -> pb.TenantScanSettings:
+        settings = request.settings
+        updated = self._app.scan_settings.update(
+            current_caller(),
+            settings.tenant_id,
+            interval=mapping.scan_interval(settings),
+            fields=list(request.update_mask.paths) or SETTABLE,
+        )
+        return mapping.tenant_scan_settings(updated)

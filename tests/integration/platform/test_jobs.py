@@ -92,46 +92,17 @@ def test_in_process_jobs_run_now_and_periodically(tmp_path: Path) -> None:
     assert marker.read_text().count("tick") == count  # stopped
 
 
-def test_the_scheduler_enqueues_every_periodic_job_and_a_worker_runs_them(
-    redis_server: RedisServer, tmp_path: Path
-) -> None:
-    """`emailengine scheduler` (RQ's cron) enqueues the services' periodic jobs; `emailengine worker` runs them."""
-    from rq.registry import FinishedJobRegistry
-
-    from libs.service_catalog import definitions
-
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushdb()
-    env = {**os.environ, "REDIS_URL": redis_server.url, "EE_DATA_DIR": str(tmp_path)}
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "libs.cli", "scheduler"],
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    by_queue = {name: len(jobs) for name, d in definitions().items() if (jobs := d.periodic_jobs(d.load_config()))}
-    assert by_queue, "the services declare periodic jobs"
+def test_in_process_periodic_jobs_run_once_at_start_not_only_after_a_full_interval(tmp_path: Path) -> None:
+    """A job every hour still runs as the process starts: a scan or a release due now does not wait an hour."""
+    marker = tmp_path / "marker.txt"
+    jobs = InProcessJobs()
+    jobs.bind(object())
+    jobs.every(PeriodicJob("hourly", lambda got: write_marker(got, str(marker), "hourly"), timedelta(hours=1)))
+    jobs.start()
     try:
-        wait_until(
-            lambda: all(Queue(q, connection=client).count >= n for q, n in by_queue.items()),
-            20,
-            "cron enqueue",
-            scheduler,
-        )
+        wait_until(marker.exists, 5, "the periodic job's run at start")
+        assert jobs.wait_for_first_runs(5)
+        time.sleep(0.3)
+        assert marker.read_text() == "hourly\n"  # once at start, then nothing until the hour is over
     finally:
-        scheduler.terminate()
-        scheduler.wait(10)
-    for queue in by_queue:
-        migrate(queue, env)
-        worker = subprocess.run(
-            [sys.executable, "-m", "libs.cli", "worker", queue, "--burst"],
-            env=env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert worker.returncode == 0, worker.stderr[-2000:]
-        finished = FinishedJobRegistry(queue, connection=client)
-        assert finished.count >= by_queue[queue], worker.stderr[-2000:]
+        jobs.stop()

@@ -24,6 +24,7 @@ from reputation.bootstrap import DEFINITION
 from reputation.domain.check_policy import CheckPolicy
 from reputation.domain.checks import CheckKind, Verdict
 from reputation.domain.dnsbl import HealthStatus, ListingStatus
+from reputation.domain.scan_schedule import ScheduledIp, TenantScanInterval
 from reputation.domain.tenant_domains import SendingDomain
 from reputation.domain.watch import WatchedIp
 from reputation.domain.zones import Severity
@@ -146,6 +147,14 @@ def write_each_revision(db: Database) -> None:
         },
     )
 
+    upgrade_to(db, "reputation_0005")
+    insert(
+        db,
+        "INSERT INTO tenant_scan_settings (tenant_id, scan_interval_seconds, updated_at, updated_by)"
+        " VALUES ('ulixai', 3600, :t, 'admin')",
+        {"t": T0},
+    )
+
 
 def test_rows_of_every_revision_are_read_back_by_todays_repositories(empty_db: Database) -> None:
     db = empty_db
@@ -185,6 +194,11 @@ def test_rows_of_every_revision_are_read_back_by_todays_repositories(empty_db: D
         ulixai_domains = uow.tenant_domains.get("ulixai")
         assert ulixai_domains.sending == (SendingDomain("ulixai.example", ("k1",), "bounces.ulixai.example"),)
         assert ulixai_domains.check_policy == CheckPolicy(generic_ptr=Verdict.FAIL)
+        # From before the schedule: due at the next tick, then at its own moment.
+        assert uow.ips.scan_schedule() == [ScheduledIp(LISTED, "sos-expat", None)]
+        intervals = uow.scan_settings.get_many(["ulixai", "sos-expat"])
+        assert intervals["ulixai"] == TenantScanInterval("ulixai", timedelta(hours=1), T0)
+        assert intervals["sos-expat"] == TenantScanInterval("sos-expat")
         (state,) = uow.domain_checks.of_tenant("sos-expat").values()
         assert state.key == ("mail.sos.example", "dmarc", "mail.sos.example") and state.verdict is Verdict.FAIL
         assert state.result.check is CheckKind.DMARC and state.result.reason == "no DMARC record"

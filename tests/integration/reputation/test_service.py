@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import grpc
 import pytest
 import sqlalchemy as sa
-from google.protobuf import json_format
+from google.protobuf import duration_pb2, field_mask_pb2, json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -513,6 +514,105 @@ def test_concurrent_scans_and_replicas_publish_each_change_once(
         with one.db.transaction() as session:
             assert session.execute(sa.select(sa.func.count()).select_from(scan_results)).scalar_one() == 8 + 2
             assert session.execute(sa.select(sa.func.count()).select_from(ip_listings)).scalar_one() == 2
+
+
+def tick_together(replicas: list[ReputationService]) -> list[int]:
+    """Each replica's periodic scan at the same moment (threads past a barrier): the IPs each one scanned."""
+    barrier = threading.Barrier(len(replicas))
+    counts: list[int] = []
+    errors: list[BaseException] = []
+
+    def tick(svc: ReputationService, owner: str) -> None:
+        barrier.wait()
+        try:
+            run = svc.app.ips.periodic(owner)
+            counts.append(len(run.recorded) if run else 0)
+        except BaseException as exc:
+            errors.append(exc)
+
+    runners = [threading.Thread(target=tick, args=(svc, f"replica-{i}")) for i, svc in enumerate(replicas)]
+    for t in runners:
+        t.start()
+    for t in runners:
+        t.join()
+    assert errors == []
+    return counts
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_two_replicas_spread_the_scans_and_scan_each_ip_once_per_interval(
+    database: str, rbl: Rbldnsd, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two replicas tick together, every minute for three intervals of 5 minutes: each IP is scanned at once when
+    new, then exactly once per interval, by one replica or the other, a few IPs a tick."""
+    if database == "postgresql":
+        postgres: PostgresServer = request.getfixturevalue("postgres")
+        name = f"spread_{tmp_path.name[-20:]}".lower().replace("-", "_")
+        postgres.create_database(name)
+        url = postgres.url_for(name)
+    else:
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+    env = rbl_env(rbl.nameserver)
+    addresses = [f"192.0.2.{120 + i}" for i in range(12)]
+    with (
+        running_reputation(tmp_path / "a", env, database_url=url) as one,
+        running_reputation(tmp_path / "b", env, database_url=url, clock=one.clock) as two,
+    ):
+        for address in addresses:
+            one.watch(address, "spread")
+        settings = pb.TenantScanSettings(tenant_id="spread", scan_interval=duration_pb2.Duration(seconds=300))
+        one.call("UpdateTenantScanSettings", pb.UpdateTenantScanSettingsRequest(settings=settings))
+        per_tick: list[int] = []
+        for _ in range(1 + 15):
+            per_tick.append(sum(tick_together([one, two])))
+            one.clock.advance(timedelta(minutes=1))
+        with one.db.transaction() as session:
+            rows = session.execute(sa.select(scan_results.c.address, scan_results.c.result)).all()
+    triggers = Counter((row.address, pb.ScanResult.FromString(row.result).trigger) for row in rows)
+    assert triggers == Counter({(a, "first"): 1 for a in addresses} | {(a, "periodic"): 3 for a in addresses})
+    assert per_tick[0] == 12 and sum(per_tick[1:]) == 36
+    assert max(per_tick[1:]) < 12  # spread: never the whole tenant in one tick
+
+
+def test_scan_settings_and_zone_budgets_through_the_api(service: ReputationService) -> None:
+    operator, admin = service.token("ulixai"), service.token()
+    got = service.call("GetTenantScanSettings", pb.GetTenantScanSettingsRequest(tenant_id="ulixai"), operator)
+    assert got.default_scan_interval and got.effective_scan_interval.seconds == 14400
+    assert not got.HasField("scan_interval") and len(got.zone_intervals) == 9
+    five = pb.TenantScanSettings(tenant_id="ulixai", scan_interval=duration_pb2.Duration(seconds=300))
+    with pytest.raises(grpc.RpcError) as denied:
+        service.call("UpdateTenantScanSettings", pb.UpdateTenantScanSettingsRequest(settings=five), operator)
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED and "only an admin" in denied.value.details()
+    updated = service.call("UpdateTenantScanSettings", pb.UpdateTenantScanSettingsRequest(settings=five), admin)
+    assert updated.scan_interval.seconds == 300 and not updated.default_scan_interval
+    assert {z.scan_interval.seconds for z in updated.zone_intervals} == {300}
+    for bad, field in (
+        (duration_pb2.Duration(seconds=59), "settings.scan_interval"),
+        (duration_pb2.Duration(seconds=90, nanos=5), "settings.scan_interval"),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            request = pb.UpdateTenantScanSettingsRequest(
+                settings=pb.TenantScanSettings(tenant_id="ulixai", scan_interval=bad)
+            )
+            service.call("UpdateTenantScanSettings", request, admin)
+        assert rpc_error(caught) == (grpc.StatusCode.INVALID_ARGUMENT, [field])
+    masked = pb.UpdateTenantScanSettingsRequest(
+        settings=pb.TenantScanSettings(tenant_id="ulixai"),
+        update_mask=field_mask_pb2.FieldMask(paths=["zone_intervals"]),
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        service.call("UpdateTenantScanSettings", masked, admin)
+    assert rpc_error(caught) == (grpc.StatusCode.INVALID_ARGUMENT, ["update_mask"])
+    reset = pb.UpdateTenantScanSettingsRequest(settings=pb.TenantScanSettings(tenant_id="ulixai"))
+    assert service.call("UpdateTenantScanSettings", reset, operator).default_scan_interval
+    with pytest.raises(grpc.RpcError) as foreign:
+        service.call("GetTenantScanSettings", pb.GetTenantScanSettingsRequest(tenant_id="sos-expat"), operator)
+    assert foreign.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    zones = {z.key: z for z in service.call("ListZones", pb.ListZonesRequest(), operator).zones}
+    assert zones["spamhaus-zen"].daily_query_budget == 100_000 and zones["mailspike"].daily_query_budget == 100_000
+    assert zones["spamcop"].daily_query_budget == 0 and not zones["spamhaus-zen"].budget_limited
+    wanted = zones["spamhaus-zen"].wanted_daily_queries
+    assert wanted >= 6 * 7 and wanted % 6 == 0  # the IPs watched so far, each scanned six times a day (4 h)
 
 
 def test_no_rate_limit_on_the_calls_that_cost_dns_queries_is_now_a_429_per_tenant(rbl: Rbldnsd, tmp_path: Path) -> None:

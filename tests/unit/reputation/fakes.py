@@ -7,11 +7,14 @@ about a target (`dns.answer(zone_key, target, "127.0.0.2")`, `dns.fail(...)`) an
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from ipaddress import ip_address
 from typing import Any, NoReturn
+
+from prometheus_client import CollectorRegistry
 
 from libs.clock import Clock, FakeClock
 from reputation.app.context import ReputationContext
@@ -30,6 +33,7 @@ from reputation.domain.dnsbl import (
     zone_covers,
 )
 from reputation.domain.scan import IpListings, ScanRecord, ScanResult
+from reputation.domain.scan_schedule import ScheduledIp, TenantScanInterval
 from reputation.domain.tenant_domains import CheckKey, CheckState, TenantDomainList
 from reputation.domain.tenant_zones import TenantZoneChoice
 from reputation.domain.watch import WatchedIp
@@ -53,6 +57,7 @@ class FakeWatchedIps:
         self._rows: dict[str, WatchedIp] = _table(tables, "monitored_ips")
         self.registered_at: dict[str, datetime] = _table(tables, "registered_at")
         self.last_scan_at: dict[str, datetime] = _table(tables, "last_scan_at")
+        self.next_scan_at: dict[str, datetime] = _table(tables, "next_scan_at")
         self._history: dict[int, tuple[str, str, ScanRecord]] = _table(tables, "scan_results")
 
     def get(self, address: str) -> WatchedIp | None:
@@ -83,6 +88,18 @@ class FakeWatchedIps:
 
     def mark_scanned(self, scanned_at: Mapping[str, datetime]) -> None:
         self.last_scan_at.update(scanned_at)
+
+    def scan_schedule(self) -> list[ScheduledIp]:
+        return [ScheduledIp(ip.address, ip.tenant_id, self.next_scan_at.get(ip.address)) for ip in self.active()]
+
+    def move_scans(self, moves: Mapping[str, tuple[datetime | None, datetime]]) -> set[str]:
+        moved = set()
+        for address, (seen, new) in sorted(moves.items()):
+            ip = self._rows.get(address)
+            if ip is not None and ip.active and self.next_scan_at.get(address) == seen:
+                self.next_scan_at[address] = new
+                moved.add(address)
+        return moved
 
 
 class FakeScanHistory:
@@ -161,6 +178,19 @@ class FakeTenantZones:
             self._rows[choice.tenant_id] = (choice, actor)
 
 
+class FakeTenantScanSettings:
+    def __init__(self, tables: dict[str, Any]):
+        self._rows: dict[str, TenantScanInterval] = _table(tables, "tenant_scan_settings")
+
+    def get_many(self, tenant_ids: Collection[str]) -> dict[str, TenantScanInterval]:
+        return {t: self._rows.get(t) or TenantScanInterval(t) for t in tenant_ids}
+
+    def save(self, setting: TenantScanInterval, actor: str) -> None:
+        self._rows.pop(setting.tenant_id, None)
+        if setting.interval is not None:
+            self._rows[setting.tenant_id] = setting
+
+
 class FakeTenantDomains:
     def __init__(self, tables: dict[str, Any]):
         self._rows: dict[str, TenantDomainList] = _table(tables, "tenant_domains")
@@ -213,6 +243,7 @@ class FakeReputationUnitOfWork(FakeUnitOfWork):
     tenant_zones: FakeTenantZones
     tenant_domains: FakeTenantDomains
     domain_checks: FakeDomainChecks
+    scan_settings: FakeTenantScanSettings
 
     def _bind(self, tables: dict[str, Any]) -> None:
         self.ips = FakeWatchedIps(tables)
@@ -222,6 +253,7 @@ class FakeReputationUnitOfWork(FakeUnitOfWork):
         self.tenant_zones = FakeTenantZones(tables)
         self.tenant_domains = FakeTenantDomains(tables)
         self.domain_checks = FakeDomainChecks(tables)
+        self.scan_settings = FakeTenantScanSettings(tables)
 
 
 @dataclass
@@ -233,6 +265,7 @@ class FakeDns:
     health: dict[str, ZoneHealth] = field(default_factory=dict)
     auth: dict[str, tuple[CheckResult, ...]] = field(default_factory=dict)
     scans: int = 0  # calls that asked anything
+    queries: Counter[str] = field(default_factory=Counter)  # questions asked of each zone (health probes aside)
 
     def answer(self, zone_key: str, target: str, *addresses: str) -> None:
         """What the zone says about the target: an A record per address (none: NXDOMAIN)."""
@@ -262,6 +295,7 @@ class FakeDns:
                     if not health[zone.key].healthy:
                         per_zone.append(result_for_unhealthy(zone, health[zone.key]))
                         continue
+                    self.queries[zone.key] += 1
                     answer = self.answers.get((zone.key, target), DnsAnswer(DnsOutcome.NXDOMAIN))
                     per_zone.append(interpret_answer(zone, answer))
                 found.append(ScanResult(target, kind, now, now, tuple(per_zone), tuple(health.values())))
@@ -318,9 +352,9 @@ class FakeReputation:
     context: ReputationContext
 
 
-def fake_reputation(config: ReputationConfig, clock: FakeClock | None = None) -> FakeReputation:
-    from prometheus_client import CollectorRegistry
-
+def fake_reputation(
+    config: ReputationConfig, clock: FakeClock | None = None, registry: CollectorRegistry | None = None
+) -> FakeReputation:
     store = FakeStore()
     clock = clock or FakeClock()
     dns = FakeDns(clock)
@@ -331,7 +365,7 @@ def fake_reputation(config: ReputationConfig, clock: FakeClock | None = None) ->
         clock=clock,
         dns=dns,
         claims=claims,
-        metrics=ReputationMetrics(CollectorRegistry()),
+        metrics=ReputationMetrics(registry or CollectorRegistry()),
         limiter=NoLimits(),
     )
     return FakeReputation(store, clock, dns, claims, context)

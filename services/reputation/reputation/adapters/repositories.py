@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ from reputation.adapters.tables import (
     monitored_ips,
     scan_results,
     tenant_domains,
+    tenant_scan_settings,
     tenant_zones,
     zone_health,
 )
@@ -30,6 +31,7 @@ from reputation.domain.check_policy import DEFAULT_CHECK_POLICY, check_policy_fr
 from reputation.domain.checks import Verdict
 from reputation.domain.dnsbl import HealthStatus, ListingStatus, ZoneHealthRecord, ZoneResult
 from reputation.domain.scan import IpListings, Listing, ScanRecord
+from reputation.domain.scan_schedule import ScheduledIp, TenantScanInterval
 from reputation.domain.tenant_domains import CheckKey, CheckState, SendingDomain, TenantDomainList
 from reputation.domain.tenant_zones import TenantZoneChoice
 from reputation.domain.watch import WatchedIp
@@ -126,6 +128,34 @@ class SqlWatchedIps:
                 .values(last_scan_at=sa.bindparam("b_time")),
                 [{"b_address": a, "b_time": t} for a, t in scanned_at.items()],
             )
+
+    def scan_schedule(self) -> list[ScheduledIp]:
+        query = (
+            sa.select(monitored_ips.c.address, monitored_ips.c.tenant_id, monitored_ips.c.next_scan_at)
+            .where(monitored_ips.c.active.is_(True))
+            .order_by(monitored_ips.c.address)
+        )
+        return [ScheduledIp(r.address, r.tenant_id, aware(r.next_scan_at)) for r in self._session.execute(query)]
+
+    def move_scans(self, moves: Mapping[str, tuple[datetime | None, datetime]]) -> set[str]:
+        """One UPDATE per IP, in address order (PostgreSQL: two movers lock rows in the same order and never
+        deadlock; the one that waited finds the value changed and moves nothing)."""
+        moved: set[str] = set()
+        column = monitored_ips.c.next_scan_at
+        for address in sorted(moves):
+            seen, new = moves[address]
+            done = self._session.execute(
+                monitored_ips.update()
+                .where(
+                    monitored_ips.c.address == address,
+                    monitored_ips.c.active.is_(True),
+                    column.is_(None) if seen is None else column == seen,
+                )
+                .values(next_scan_at=new)
+            ).rowcount
+            if done:
+                moved.add(address)
+        return moved
 
 
 class SqlScanHistory:
@@ -329,6 +359,37 @@ class SqlTenantZones:
                     ip_zones=json.dumps(list(choice.ip_zone_keys)),
                     domain_zones=json.dumps(list(choice.domain_zone_keys)),
                     updated_at=choice.updated_at,
+                    updated_by=actor,
+                )
+            )
+
+
+class SqlTenantScanSettings:
+    def __init__(self, session: Session):
+        self._session = session
+
+    def get_many(self, tenant_ids: Collection[str]) -> dict[str, TenantScanInterval]:
+        wanted = sorted({t for t in tenant_ids if t})
+        found: dict[str, TenantScanInterval] = {}
+        if wanted:
+            query = sa.select(tenant_scan_settings).where(tenant_scan_settings.c.tenant_id.in_(wanted))
+            found = {
+                r.tenant_id: TenantScanInterval(
+                    r.tenant_id, timedelta(seconds=r.scan_interval_seconds), aware(r.updated_at)
+                )
+                for r in self._session.execute(query)
+            }
+        return {t: found.get(t) or TenantScanInterval(t) for t in tenant_ids}
+
+    def save(self, setting: TenantScanInterval, actor: str) -> None:
+        table = tenant_scan_settings
+        self._session.execute(sa.delete(table).where(table.c.tenant_id == setting.tenant_id))
+        if setting.interval is not None:
+            self._session.execute(
+                table.insert().values(
+                    tenant_id=setting.tenant_id,
+                    scan_interval_seconds=int(setting.interval.total_seconds()),
+                    updated_at=setting.updated_at,
                     updated_by=actor,
                 )
             )

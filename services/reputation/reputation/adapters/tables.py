@@ -17,6 +17,9 @@ monitored_ips = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False),
     # When a scan result of the IP was last recorded (its row is also the lock scans take).
     sa.Column("last_scan_at", sa.DateTime(timezone=True), nullable=True),
+    # The IP's next periodic scan (reputation.domain.scan_schedule); NULL: at the next tick. Moved by a
+    # compare-and-set: whoever moves it from the value it read has the scan.
+    sa.Column("next_scan_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 # History: one row per scan of an IP.
@@ -64,6 +67,16 @@ tenant_zones = sa.Table(
     sa.Column("tenant_id", sa.String(63), primary_key=True),
     sa.Column("ip_zones", sa.Text, nullable=False),
     sa.Column("domain_zones", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(255), nullable=False),
+)
+
+# A tenant's own scan interval (no row: the installation's default).
+tenant_scan_settings = sa.Table(
+    "tenant_scan_settings",
+    metadata,
+    sa.Column("tenant_id", sa.String(63), primary_key=True),
+    sa.Column("scan_interval_seconds", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_by", sa.String(255), nullable=False),
 )

@@ -14,6 +14,7 @@ from reputation.adapters.repositories import (
     SqlIpListings,
     SqlScanHistory,
     SqlTenantDomains,
+    SqlTenantScanSettings,
     SqlTenantZones,
     SqlWatchedIps,
     SqlZoneHealth,
@@ -28,6 +29,7 @@ class SqlReputationUnitOfWork(SqlUnitOfWork):
     tenant_zones: SqlTenantZones
     tenant_domains: SqlTenantDomains
     domain_checks: SqlDomainChecks
+    scan_settings: SqlTenantScanSettings
 
     def _bind(self, session: Session) -> None:
         self.ips = SqlWatchedIps(session)
@@ -37,6 +39,7 @@ class SqlReputationUnitOfWork(SqlUnitOfWork):
         self.tenant_zones = SqlTenantZones(session)
         self.tenant_domains = SqlTenantDomains(session)
         self.domain_checks = SqlDomainChecks(session)
+        self.scan_settings = SqlTenantScanSettings(session)
 
 
 class JobRunClaims:

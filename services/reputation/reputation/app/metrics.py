@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 if TYPE_CHECKING:
     from reputation.app.listings import Recorded
     from reputation.domain.dnsbl import ZoneHealth
+    from reputation.domain.query_budget import ZonePlan
 
 
 class ReputationMetrics:
@@ -55,6 +56,39 @@ class ReputationMetrics:
             ["check", "verdict"],
             registry=registry,
         )
+
+        self.zone_daily_budget = Gauge(
+            "emailengine_reputation_zone_daily_query_budget",
+            "Queries a day the periodic scans may send the zone, every tenant together (absent: no budget)",
+            ["zone"],
+            registry=registry,
+        )
+        self.zone_wanted = Gauge(
+            "emailengine_reputation_zone_wanted_daily_queries",
+            "Queries a day the periodic scans would send the zone at every tenant's scan interval",
+            ["zone"],
+            registry=registry,
+        )
+        self.zone_planned = Gauge(
+            "emailengine_reputation_zone_planned_daily_queries",
+            "Queries a day the periodic scans send the zone (within its daily budget)",
+            ["zone"],
+            registry=registry,
+        )
+        self.zone_budget_limited = Gauge(
+            "emailengine_reputation_zone_budget_limited",
+            "1 when the zone's daily query budget makes it asked less often than some tenant's scan interval",
+            ["zone"],
+            registry=registry,
+        )
+
+    def observe_budgets(self, plans: Mapping[str, ZonePlan]) -> None:
+        for key, plan in plans.items():
+            if plan.daily_budget is not None:
+                self.zone_daily_budget.labels(key).set(plan.daily_budget)
+            self.zone_wanted.labels(key).set(plan.wanted)
+            self.zone_planned.labels(key).set(plan.planned)
+            self.zone_budget_limited.labels(key).set(1 if plan.limited else 0)
 
     def observe(self, trigger: str, recorded: Sequence[Recorded], health: Mapping[str, ZoneHealth]) -> None:
         self.scans.labels(trigger).inc(len(recorded))

@@ -14,6 +14,7 @@ from typing import Protocol
 from libs.unit_of_work import UnitOfWork
 from reputation.domain.dnsbl import ZoneHealthRecord
 from reputation.domain.scan import IpListings, ScanRecord
+from reputation.domain.scan_schedule import ScheduledIp, TenantScanInterval
 from reputation.domain.tenant_domains import CheckKey, CheckState, TenantDomainList
 from reputation.domain.tenant_zones import TenantZoneChoice
 from reputation.domain.watch import WatchedIp
@@ -48,6 +49,16 @@ class WatchedIpRepository(Protocol):
         ...
 
     def mark_scanned(self, scanned_at: Mapping[str, datetime]) -> None: ...
+
+    def scan_schedule(self) -> list[ScheduledIp]:
+        """Every IP in service with its next periodic scan, by address."""
+        ...
+
+    def move_scans(self, moves: Mapping[str, tuple[datetime | None, datetime]]) -> set[str]:
+        """Compare-and-set of each IP's next periodic scan: {address: (the value read, the new one)}. Moves only the
+        IPs still in service whose value is still the one read, and returns them: of two callers moving the same
+        IP from the same value, one gets it. The first statement is a write (SQLite: the write lock first)."""
+        ...
 
 
 class ScanHistoryRepository(Protocol):
@@ -100,6 +111,16 @@ class TenantZoneRepository(Protocol):
         ...
 
 
+class TenantScanSettingsRepository(Protocol):
+    def get_many(self, tenant_ids: Collection[str]) -> dict[str, TenantScanInterval]:
+        """Each tenant's own interval (None where it has none)."""
+        ...
+
+    def save(self, setting: TenantScanInterval, actor: str) -> None:
+        """Stores the interval; None goes back to the installation's default."""
+        ...
+
+
 class TenantDomainRepository(Protocol):
     def get(self, tenant_id: str) -> TenantDomainList:
         """The tenant's domains (an empty list when it set none)."""
@@ -138,6 +159,7 @@ class ReputationUnitOfWork(UnitOfWork, Protocol):
     tenant_zones: TenantZoneRepository
     tenant_domains: TenantDomainRepository
     domain_checks: DomainCheckRepository
+    scan_settings: TenantScanSettingsRepository
 
 
 class SlotClaims(Protocol):

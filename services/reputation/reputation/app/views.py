@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from reputation.domain.checks import DomainReport, Verdict, worst
 from reputation.domain.dnsbl import ZoneHealthRecord
+from reputation.domain.query_budget import ZonePlan
 from reputation.domain.scan import ScanRecord, ZoneVerdict
 from reputation.domain.tenant_domains import CheckState, TenantDomainList
 from reputation.domain.zones import Zone
@@ -46,6 +48,27 @@ class ZoneStatus:
     zone: Zone
     health: ZoneHealthRecord
     default: bool
+    budget: ZonePlan | None = None  # IP zones: how the periodic scans spend its daily query budget
+
+
+@dataclass(frozen=True)
+class ZoneScanInterval:
+    """How often one zone is asked about each IP of a tenant."""
+
+    zone_key: str
+    interval: timedelta
+    budget_limited: bool
+
+
+@dataclass(frozen=True)
+class TenantScanSettings:
+    """A tenant's scan interval (None: the installation's default), the one in force, and each zone's."""
+
+    tenant_id: str
+    interval: timedelta | None
+    effective: timedelta
+    zones: tuple[ZoneScanInterval, ...] = ()
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from libs.auth import Caller
 from libs.errors import InvalidArgument, Violations
 from reputation.app.context import UseCases
 from reputation.app.listings import drop_zones
+from reputation.app.scan_plan import read_plan
 from reputation.app.views import ZoneStatus
 from reputation.config import ReputationConfig
 from reputation.domain.dnsbl import ZoneHealthRecord
@@ -47,11 +48,17 @@ def parse_choice(
 
 class ZoneUseCases(UseCases):
     def list(self) -> list[ZoneStatus]:
+        """Every zone with its last known health, and for IP zones how the periodic scans spend its daily query
+        budget."""
         with self._uow() as uow:
             health = uow.zone_health.all()
+            budgets = read_plan(uow, self._config).budgets
         defaults = {z.key for z in self._config.default_ip_zones + self._config.default_domain_zones}
         zones = self._config.catalogue.ip_zones() + self._config.catalogue.domain_zones()
-        return [ZoneStatus(z, health.get(z.key) or ZoneHealthRecord(z.key), z.key in defaults) for z in zones]
+        return [
+            ZoneStatus(z, health.get(z.key) or ZoneHealthRecord(z.key), z.key in defaults, budgets.get(z.key))
+            for z in zones
+        ]
 
     def get_for_tenant(self, caller: Caller, tenant_id: str) -> TenantZones:
         tenant = validate_tenant_id(tenant_id or caller.tenant_id)

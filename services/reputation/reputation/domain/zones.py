@@ -97,6 +97,9 @@ class Zone:
     clean_test_point: str = "127.0.0.1"
     delist_url: str = ""
     notes: str = ""
+    # Queries a day the list's free-use terms allow from one resolver (None: none stated); the periodic scans stay
+    # within it unless the operator sets another budget (reputation.domain.query_budget).
+    free_daily_queries: int | None = None
 
     def retarget(self, name: str) -> Zone:
         """The same list queried under another DNS name (DQS key, mirror, test server)."""
@@ -168,6 +171,8 @@ SPAMHAUS_ZEN = Zone(
     supports_ipv6=True,
     delist_url="https://check.spamhaus.org/",
     notes="Free public mirrors are for low-volume non-commercial use; query via your own resolver or DQS.",
+    # Low volume: up to about 100 000 queries a day from a resolver with attributable reverse DNS.
+    free_daily_queries=100_000,
 )
 
 SPAMCOP = Zone(
@@ -232,6 +237,7 @@ MAILSPIKE = Zone(
     ),
     delist_url="https://mailspike.org/",
     notes="Free up to 100 000 queries a day.",
+    free_daily_queries=100_000,  # mailspike.org/usage
 )
 
 SPAMRATS = Zone(
