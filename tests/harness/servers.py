@@ -174,6 +174,12 @@ class PostgresServer:
         """The same cluster, data and port, after `halt`."""
         self._launch()
 
+    def begin_smart_shutdown(self) -> None:
+        """Starts a smart shutdown and returns: the open sessions go on, every new one is refused ("the database
+        system is shutting down") until they have all ended; then `halt`, `start_again`."""
+        stop = [_pg_tool("pg_ctl"), "stop", "-D", str(self.dir / "data"), "-m", "smart", "-W"]
+        subprocess.run(self._as_user(stop), check=True, capture_output=True)
+
     def stop(self) -> None:
         self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)
