@@ -25,8 +25,9 @@ COPY --from=build /src/gen ./gen
 COPY libs ./libs
 COPY services ./services
 COPY cli ./cli
+COPY simulation ./simulation
 # Compiled now: the root filesystem is read-only in the cluster, so nothing can be cached at run time.
-RUN /app/.venv/bin/python -m compileall -q libs services cli gen
+RUN /app/.venv/bin/python -m compileall -q libs services cli simulation gen
 ENV PATH=/app/.venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     EE_DATA_DIR=/tmp/email-engine EE_BIND_HOST=0.0.0.0
 USER 10001:10001

@@ -1,4 +1,4 @@
-"""Benchmark: PowerMTA accounting ingestion (target: the parser at least half as fast as a bare csv.reader).
+"""Benchmark: PowerMTA accounting ingestion (target: the whole ingestion at least half as fast as a bare csv.reader).
 
 Run: `python bench/bench_accounting_ingest.py [records]` (or `make bench`). Writes a 1 000 000-record accounting file
 (default) in a temp dir, shaped like the one the rendered configuration asks PowerMTA for (records d,b,t,rb,f with
@@ -7,7 +7,11 @@ rows (ignored), about a third of the diagnostics quoted because they hold commas
 thousand spread over two lines. Then prints records/s, best of a few runs, for:
   - bare csv.reader over the file (text mode), doing nothing with the rows -- the reference;
   - AccountingCsvParser (byte offsets, column map, typed records, timestamps);
-  - the parser feeding AccountingAggregator (dedup identities, attribution, local days, totals).
+  - the parser feeding AccountingAggregator (dedup identities, attribution, local days, totals);
+  - INGESTION: the service's own pipeline (`AccountingUseCases.ingest_file`) on a fresh SQLite database, as
+    `make run` has it: parse, aggregate, and persist each 50 000-record batch in one transaction (absolute
+    totals, the identities of the records counted, the originals rb/f records are matched to, pending rb/f,
+    suppressions and bounce deliveries), ip-pool answered by an in-memory stand-in.
 """
 
 from __future__ import annotations
@@ -23,7 +27,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from campaign_gateway.adapters.accounting_csv import AccountingCsvParser
+from campaign_gateway.adapters.ippool_peer import PoolIp, TenantDay
+from campaign_gateway.adapters.unit_of_work import SqlCampaignUnitOfWork
+from campaign_gateway.app.accounting import AccountingSettings, AccountingUseCases
+from campaign_gateway.bootstrap import DEFINITION
 from campaign_gateway.domain.accounting import AccountingAggregator
+from campaign_gateway.domain.pmta_nodes import NodeRecord, NodeSpec
+from libs.clock import FakeClock
+from libs.config import Settings
+from libs.db import connect, migrate
 
 RECORDS = 1_000_000
 RUNS = 3
@@ -132,6 +144,53 @@ def parser_and_aggregator(path: Path) -> int:
     return sum(aggregator.counts.values()) + sum(parser.ignored.values())
 
 
+class _IpPool:
+    """ip-pool's answers for the benchmark: the 40 IPs of one tenant, in Paris."""
+
+    def list_ips(self, *, tenant_id: str = "", state: str = "") -> list[PoolIp]:
+        return [
+            PoolIp(ip, "tenant-a", "marketing", "default", "node-1", "mta.example.net", "WARM", None, 0, 0)
+            for ip in IPS
+        ]
+
+    def tenant_day(self, tenant_id: str) -> TenantDay:
+        return TenantDay(tenant_id, "Europe/Paris", 0, 0)
+
+    def record_delivery_stats(self, totals: object) -> int:
+        return 0
+
+
+def ingestion(path: Path) -> int:
+    """The service's pipeline into a fresh SQLite database (a new one per run: a second run would find every
+    record already counted)."""
+    with tempfile.TemporaryDirectory() as data:
+        db = connect(Settings(data_dir=Path(data)), "campaign-gateway")
+        migrate(db, DEFINITION.migrations)
+        clock = FakeClock(datetime(2026, 1, 6, tzinfo=UTC))
+
+        def unit_of_work() -> SqlCampaignUnitOfWork:
+            return SqlCampaignUnitOfWork(db, source="bench", clock=clock)
+
+        with unit_of_work() as uow:
+            spec = NodeSpec(name="node-1", ssh_host="127.0.0.1", ssh_host_key="ssh-ed25519 AAAA", hostname="n.example")
+            uow.pmta_nodes.add(NodeRecord(spec=spec, create_time=clock.now(), update_time=clock.now()), token_sha256="")
+            uow.commit()
+        use_cases = AccountingUseCases(
+            unit_of_work,
+            clock,
+            ippool=_IpPool(),
+            nodes=None,  # type: ignore[arg-type]  # no SSH: a local file
+            scheduler=None,  # type: ignore[arg-type]
+            settings=AccountingSettings(),
+            check_token=lambda _node, _token: False,
+        )
+        started = time.perf_counter()
+        report = use_cases.ingest_file("node-1", str(path))
+        ingestion.seconds = time.perf_counter() - started  # type: ignore[attr-defined]
+        db.dispose()
+        return report.records + report.problems.__len__()
+
+
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else RECORDS
     with tempfile.TemporaryDirectory() as tmp:
@@ -144,7 +203,15 @@ def main() -> None:
             seconds, produced = best_of(RUNS, lambda work=work: work(path))
             ratio = reference / seconds
             print(f"  {label:<24} {produced / seconds:>12,.0f} records/s  ({seconds:.2f} s, {ratio:.2f} x csv.reader)")
-        print("target: parser >= 0.50 x csv.reader")
+        best, produced = float("inf"), 0
+        for _ in range(RUNS):
+            produced = ingestion(path)
+            best = min(best, ingestion.seconds)  # type: ignore[attr-defined]  # the database set-up is not counted
+        print(
+            f"  {'INGESTION (+ persist)':<24} {produced / best:>12,.0f} records/s  ({best:.2f} s, "
+            f"{reference / best:.2f} x csv.reader)"
+        )
+        print("target: ingestion >= 0.50 x csv.reader")
 
 
 if __name__ == "__main__":

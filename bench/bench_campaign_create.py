@@ -51,6 +51,7 @@ from tests.harness.mariadb import MariadbServer  # noqa: E402
 from tests.harness.servers import PostgresServer, RedisServer, production_stack, wait_until  # noqa: E402
 from tests.integration.campaign_gateway.gateway_world import (  # noqa: E402
     KEY,
+    PMTA_NODE,
     SENDING_DOMAIN,
     TEMPLATE_HTML,
     contacts,
@@ -198,12 +199,18 @@ def through_envoy(work: Path, mariadb: MariadbServer, count: int) -> float:
                 "EE_REPUTATION_ZONE_NAMES": json.dumps(ZONE_NAMES),
                 "EE_OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8",
                 "EE_CAMPAIGN_GATEWAY_MAILWIZZ": json.dumps({"sos-expat": mailwizz_settings(url, database_url)}),
-                "EE_CAMPAIGN_GATEWAY_PMTA_SMTP_HOSTS": json.dumps({"pmta1": "pmta1.internal:2525"}),
             }
             with production_stack(work / "stack", postgres, redis_server, extra) as stack:
                 token = stack.token("--tenant", "sos-expat")
                 admin = stack.token("--admin")
                 headers = {"Authorization": f"Bearer {token}"}
+                node = httpx.post(
+                    f"{stack.gateway}/api/v2/pmta-nodes",
+                    json=PMTA_NODE,
+                    headers={"Authorization": f"Bearer {admin}"},
+                    timeout=30,
+                )
+                assert node.status_code == 200, node.text
                 schedule = {"schedule_id": "fast", "steps": [{"daily_volume": 50_000, "sending_days": 0}]}
                 httpx.post(f"{stack.gateway}/api/v2/tenants/sos-expat/schedules", json=schedule, headers=headers)
                 addresses = ["192.0.2.20", "192.0.2.21", "192.0.2.22", "192.0.2.23"]

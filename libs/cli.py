@@ -7,6 +7,7 @@ emailengine gateway                   Envoy alone, with the rendered config
 emailengine worker ip-pool            an RQ worker for one service's jobs (REDIS_URL set)
 emailengine scheduler                 the one RQ cron scheduler for every periodic job (REDIS_URL set)
 emailengine migrate ip-pool           bring one service's database to this version
+emailengine simulate --days 42 --ips 10   a simulated fleet through every service's rules: decisions and a PNG chart
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import click
 from cli import register as register_operator_commands
 from libs.auth import Role, ensure_local_keys, mint_token
 from libs.config import REPO_ROOT, SERVICE_NAMES, redact_url, settings
+from simulation.command import simulate
 
 if TYPE_CHECKING:
     from libs.runtime import ServiceDefinition
@@ -38,6 +40,9 @@ DESCRIPTOR = REPO_ROOT / "gen" / "api_descriptor.pb"
 @click.group()
 def main() -> None:
     """email-engine: deliverability control plane over MailWizz and PowerMTA."""
+
+
+main.add_command(simulate)
 
 
 @main.command()

@@ -32,9 +32,15 @@ BUILD_AND_TEST_ONLY = {
     "dockerfile",
     "docker",
 }
-FIRST_PARTY = {"libs", "cli", "ippool", "reputation", "campaign_gateway", "notifier", "emailengine"}
-# What runs in the image: the platform, the services, the operator commands and the generated stubs.
-RUNTIME_CODE = [REPO / "libs", *(p for p in (REPO / "services").iterdir() if p.is_dir()), REPO / "cli", REPO / "gen"]
+FIRST_PARTY = {"libs", "cli", "simulation", "ippool", "reputation", "campaign_gateway", "notifier", "emailengine"}
+# What runs in the image: the platform, the services, the operator commands, the simulation, the generated stubs.
+RUNTIME_CODE = [
+    REPO / "libs",
+    *(p for p in (REPO / "services").iterdir() if p.is_dir()),
+    REPO / "cli",
+    REPO / "simulation",
+    REPO / "gen",
+]
 
 
 class Stage:
@@ -108,6 +114,7 @@ def test_the_runtime_stage_installs_nothing_and_takes_only_the_venv_and_generate
         ((), ("libs",)),
         ((), ("services",)),
         ((), ("cli",)),
+        ((), ("simulation",)),
     ]
 
 

@@ -21,6 +21,7 @@ from tests.harness.mariadb import MariadbServer
 from tests.harness.servers import PostgresServer, RedisServer, Stack, production_stack, wait_until
 from tests.integration.campaign_gateway.gateway_world import (
     KEY,
+    PMTA_NODE,
     SENDING_DOMAIN,
     TEMPLATE_HTML,
     create_customer,
@@ -79,7 +80,6 @@ def stack(
         "EE_REPUTATION_ZONE_NAMES": json.dumps(ZONE_NAMES),
         "EE_OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8",
         "EE_CAMPAIGN_GATEWAY_MAILWIZZ": json.dumps({"sos-expat": mailwizz_settings(standin.url, database_url)}),
-        "EE_CAMPAIGN_GATEWAY_PMTA_SMTP_HOSTS": json.dumps({"pmta1": "pmta1.internal:2525"}),
     }
     with production_stack(tmp_path_factory.mktemp("campaignstack"), postgres, redis_server, extra) as running:
         yield running
@@ -88,6 +88,9 @@ def stack(
 @pytest.fixture(scope="module")
 def token(stack: Stack) -> str:
     operator = stack.token("--tenant", "sos-expat")
+    admin = stack.token("--admin")
+    node = rest(stack, "POST", "/api/v2/pmta-nodes", admin, json=PMTA_NODE)  # where MailWizz hands the mail
+    assert node.status_code == 200, node.text
     for address in IPS:
         made = rest(
             stack,
@@ -97,7 +100,6 @@ def token(stack: Stack) -> str:
             json={"address": address, "purpose": "marketing", "tenant_id": "sos-expat", "pmta_node": "pmta1"},
         )
         assert made.status_code == 200, made.text
-    admin = stack.token("--admin")
     for address in IPS:  # reputation learns the IPs from ip-pool's events (its SPF check is per IP)
         wait_until(
             lambda a=address: rest(stack, "GET", f"/api/v2/reputation/ips/{a}", admin).status_code == 200,

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 # The generated modules are imported for their descriptors: the bindings are read from the pool.
 import emailengine.campaign.v1.campaign_service_pb2
+import emailengine.campaign.v1.delivery_service_pb2
 import emailengine.ippool.v1.ippool_service_pb2
 import emailengine.notifier.v1.notifier_service_pb2
 import emailengine.platform.v1.platform_service_pb2
@@ -34,7 +35,7 @@ from tests.harness.servers import Stack
 
 pytestmark = pytest.mark.e2e
 
-# Times the bindings (40 today): at least 10 000 requests in all. EE_FUZZ_EXAMPLES lowers it for a quick local run.
+# Times the bindings (67 today): at least 10 000 requests in all. EE_FUZZ_EXAMPLES lowers it for a quick local run.
 EXAMPLES_PER_BINDING = int(os.environ.get("EE_FUZZ_EXAMPLES", "250"))
 FUZZ_SEED = 20261207
 

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.e2e
 
 SOS_IP, NO_IP = "192.0.2.90", "192.0.2.91"
 NO_TENANT = "nosuch-tenant"
+NODE, NODE_HOST_KEY = "pmta-isolation", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGr6"
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,13 @@ CASES = [
         query={"tenant": "{id}"},
     ),
     Case(
+        "CampaignService.RemoveSuppressions",
+        "POST",
+        "/api/v2/suppressions:batchRemove",
+        {"tenant": "{id}", "emails": ["a@example.org"]},
+        ids="tenant",
+    ),
+    Case(
         "CampaignService.GetMailwizzBinding",
         "GET",
         "/api/v2/mailwizz/bindings/{id}",
@@ -255,6 +263,100 @@ CASES = [
         {},
         ids="tenant",
         path_field="tenant",
+    ),
+    # PowerMTA nodes are the platform's: every call is an admin's, refused alike whether the node exists or not.
+    Case(
+        "DeliveryService.CreatePmtaNode",
+        "POST",
+        "/api/v2/pmta-nodes",
+        {"name": "{id}", "ssh_host": "pmta.example.net", "ssh_host_key": NODE_HOST_KEY},
+        ids="node",
+    ),
+    Case("DeliveryService.GetPmtaNode", "GET", "/api/v2/pmta-nodes/{id}", write=False, ids="node", path_field="name"),
+    Case("DeliveryService.ListPmtaNodes", "GET", "/api/v2/pmta-nodes", write=False, ids="none"),
+    Case(
+        "DeliveryService.UpdatePmtaNode",
+        "PATCH",
+        "/api/v2/pmta-nodes/{id}",
+        {"smtp_host": "elsewhere.example.net"},
+        ids="node",
+        path_field="pmta_node.name",
+        query={"update_mask": "smtp_host"},
+    ),
+    Case("DeliveryService.DeletePmtaNode", "DELETE", "/api/v2/pmta-nodes/{id}", ids="node", path_field="name"),
+    Case(
+        "DeliveryService.RotateForwarderToken",
+        "POST",
+        "/api/v2/pmta-nodes/{id}:rotateForwarderToken",
+        {},
+        ids="node",
+        path_field="name",
+    ),
+    Case(
+        "DeliveryService.PlanPmtaConfig",
+        "POST",
+        "/api/v2/pmta-nodes:plan",
+        {"names": ["{id}"]},
+        write=False,
+        ids="node",
+    ),
+    Case(
+        "DeliveryService.DeployPmtaConfig",
+        "POST",
+        "/api/v2/pmta-nodes/{id}:deploy",
+        {},
+        ids="node",
+        path_field="name",
+    ),
+    Case(
+        "DeliveryService.ListPmtaDeployments",
+        "GET",
+        "/api/v2/pmta-nodes/{id}/deployments",
+        write=False,
+        ids="node",
+        path_field="name",
+    ),
+    # Only the node's forwarder token opens it: a user's token, of any tenant or role, is refused alike.
+    Case(
+        "DeliveryService.PushAccounting",
+        "POST",
+        "/api/v2/pmta-nodes/{id}/accounting:push",
+        {"type": "d", "vmta": "vmta-192-0-2-90", "rcpt": "a@example.org"},
+        ids="node",
+        path_field="name",
+    ),
+    Case(
+        "DeliveryService.CreateBounceRoute",
+        "POST",
+        "/api/v2/tenants/{id}/bounce-routes",
+        {"url": "https://hooks.example/bounces", "secret": "0123456789abcdef0123"},
+        ids="tenant",
+        path_field="tenant_id",
+    ),
+    Case(
+        "DeliveryService.GetBounceRoute",
+        "GET",
+        "/api/v2/tenants/sos-expat/bounce-routes/{id}",
+        write=False,
+        ids="bounce-route",
+        path_field="route_id",
+        fixed={"tenant_id": "sos-expat"},
+    ),
+    Case(
+        "DeliveryService.ListBounceRoutes",
+        "GET",
+        "/api/v2/tenants/{id}/bounce-routes",
+        write=False,
+        ids="tenant",
+        path_field="tenant_id",
+    ),
+    Case(
+        "DeliveryService.DeleteBounceRoute",
+        "DELETE",
+        "/api/v2/tenants/sos-expat/bounce-routes/{id}",
+        ids="bounce-route",
+        path_field="route_id",
+        fixed={"tenant_id": "sos-expat"},
     ),
     Case(
         "NotifierService.SendAlert",
@@ -379,6 +481,14 @@ def world(stack: Stack) -> World:
             "webhook_secret": "0123456789abcdef0123",
         },
     )
+    node = {"name": NODE, "ssh_host": "pmta.example.net", "ssh_host_key": NODE_HOST_KEY}
+    call("POST", "/api/v2/pmta-nodes", admin, node)
+    bounce_route = call(
+        "POST",
+        "/api/v2/tenants/sos-expat/bounce-routes",
+        sos,
+        {"url": "https://hooks.example/sos-bounces", "secret": "0123456789abcdef0123"},
+    )
     campaign = _campaign_of_sos(stack, sos)
     return World(
         ids={
@@ -389,6 +499,8 @@ def world(stack: Stack) -> World:
             "alert": (alert["alert_id"], str(uuid.uuid4())),
             "route": ("sos-route", "nosuch-route"),
             "campaign": (campaign, str(uuid.uuid4())),
+            "node": (NODE, "nosuch-node"),
+            "bounce-route": (bounce_route["route_id"], str(uuid.uuid4())),
             "none": ("", ""),
             "dead-letter": (str(uuid.uuid4()), str(uuid.uuid4())),
         },
@@ -455,6 +567,9 @@ def grpc_call(stack: Stack, case: Case, token: str, resource: str) -> Answer:
         data = base64.b64encode(json.dumps(body).encode()).decode()
         body = {"content_type": "application/json", "data": data}
         fields.update(body)
+    elif case.rpc in BODY_FIELD and _is_http_body(full.input_type.fields_by_name[BODY_FIELD[case.rpc]]):
+        data = base64.b64encode(json.dumps(body).encode()).decode()
+        fields[BODY_FIELD[case.rpc]] = {"content_type": "application/json", "data": data}
     elif case.rpc in BODY_FIELD:
         fields[BODY_FIELD[case.rpc]] = body
     else:
@@ -484,6 +599,10 @@ def grpc_call(stack: Stack, case: Case, token: str, resource: str) -> Answer:
         return Answer(error.code().value[0], _anonymous(text, resource))
     finally:
         channel.close()
+
+
+def _is_http_body(field: Any) -> bool:
+    return field.message_type is not None and field.message_type.full_name == "google.api.HttpBody"
 
 
 def _camel(path: str) -> str:

@@ -14,21 +14,29 @@ from pathlib import Path
 import grpc
 
 from campaign_gateway import jobs
+from campaign_gateway.adapters.bounce_webhook import BounceWebhookSender
 from campaign_gateway.adapters.ippool_peer import IpPoolPeer
 from campaign_gateway.adapters.mailwizz_api import RetryPolicy
 from campaign_gateway.adapters.mailwizz_bindings import MailwizzBindings
-from campaign_gateway.adapters.node_directory import SettingsNodeDirectory
+from campaign_gateway.adapters.pmta_gateway import SshNodeGateway, SshSettings
 from campaign_gateway.adapters.recipient_dns import DnsRecipientResolver, parse_nameservers
 from campaign_gateway.adapters.reputation_peer import ReputationPeer
 from campaign_gateway.adapters.unit_of_work import SqlCampaignUnitOfWork
+from campaign_gateway.app.accounting import AccountingSettings, AccountingUseCases
+from campaign_gateway.app.bounces import BounceSettings, BounceUseCases
 from campaign_gateway.app.campaigns import CampaignPolicy, CampaignUseCases
+from campaign_gateway.app.ip_events import IpEventHandlers
 from campaign_gateway.app.mailwizz_sync import MailwizzQuotaSync
+from campaign_gateway.app.pmta_deploy import DeploySettings, DeployUseCases
+from campaign_gateway.app.pmta_nodes import NodeUseCases
 from campaign_gateway.config import CampaignGatewaySettings, load_config
-from campaign_gateway.server import CampaignServicer
+from campaign_gateway.domain.bounce_forwarding import RetryPlan
+from campaign_gateway.server import CampaignServicer, DeliveryServicer
 from emailengine.campaign.v1 import campaign_service_pb2_grpc as pb_grpc
+from emailengine.campaign.v1 import delivery_service_pb2_grpc as delivery_pb_grpc
 from emailengine.ippool.v1 import events_pb2 as ippool_events
 from libs.events import Subscriptions
-from libs.jobs import PeriodicJob
+from libs.jobs import Jobs, PeriodicJob
 from libs.outbound import GuardedClient
 from libs.runtime import Runtime, ServiceDefinition
 from libs.service_client import ServiceClients
@@ -41,7 +49,34 @@ class CampaignGatewayApp:
     config: CampaignGatewaySettings
     campaigns: CampaignUseCases
     mailwizz: MailwizzQuotaSync
+    nodes: NodeUseCases
+    deploys: DeployUseCases
+    accounting: AccountingUseCases
+    bounces: BounceUseCases
+    ip_events: IpEventHandlers
     unit_of_work: Callable[[], SqlCampaignUnitOfWork]
+
+
+class JobScheduler:
+    """The use cases' follow-up work, made jobs of this service (never done inside the caller's transaction)."""
+
+    def __init__(self, runner: Jobs):
+        self._jobs = runner
+
+    def sync_tenant_quotas(self, tenant: str) -> None:
+        self._jobs.enqueue(jobs.sync_tenant_quotas, tenant)
+
+    def deploy_node(self, name: str, trigger: str) -> None:
+        self._jobs.enqueue(jobs.deploy_node, name, trigger)
+
+    def deploy_ip_node(self, address: str, trigger: str) -> None:
+        self._jobs.enqueue(jobs.deploy_ip_node, address, trigger)
+
+    def apply_ip_state(self, address: str, state: str) -> None:
+        self._jobs.enqueue(jobs.apply_ip_state, address, state)
+
+    def ingest_node(self, name: str) -> None:
+        self._jobs.enqueue(jobs.ingest_node, name)
 
 
 def build(rt: Runtime) -> CampaignGatewayApp:
@@ -51,8 +86,9 @@ def build(rt: Runtime) -> CampaignGatewayApp:
     config: CampaignGatewaySettings = rt.config
     clients = ServiceClients(rt.settings, SERVICE)
     ippool = IpPoolPeer(clients)
-    # MailWizz URLs are user-supplied: every call goes through the guarded client (allow-list, deadline, cap).
-    http = GuardedClient(rt.settings.outbound_policy())
+    # MailWizz URLs and bounce webhooks are user-supplied: every call goes through the guarded client (allow-list,
+    # deadline, size cap).
+    http = GuardedClient(rt.settings.outbound_policy(), user_agent="email-engine-campaign-gateway/1")
     bindings = MailwizzBindings(
         config.mailwizz,
         http,
@@ -64,13 +100,9 @@ def build(rt: Runtime) -> CampaignGatewayApp:
         max_response_bytes=config.mailwizz_max_response_bytes,
     )
     rt.on_stop.extend([bindings.close, http.close, clients.close])
+    scheduler = JobScheduler(rt.jobs)
     quota_sync = MailwizzQuotaSync(
-        unit_of_work,
-        rt.clock,
-        directory=bindings,
-        ippool=ippool,
-        nodes=SettingsNodeDirectory(config.pmta_smtp_hosts),
-        request_sync=lambda tenant: rt.jobs.enqueue(jobs.sync_tenant_quotas, tenant),
+        unit_of_work, rt.clock, directory=bindings, ippool=ippool, request_sync=scheduler.sync_tenant_quotas
     )
     campaigns = CampaignUseCases(
         unit_of_work,
@@ -92,21 +124,70 @@ def build(rt: Runtime) -> CampaignGatewayApp:
         ),
         quota_sync=quota_sync,
     )
-    return CampaignGatewayApp(config=config, campaigns=campaigns, mailwizz=quota_sync, unit_of_work=unit_of_work)
+    gateway = SshNodeGateway(
+        SshSettings(
+            client_key_file=config.pmta_ssh_key_file,
+            connect_timeout=config.pmta_connect_timeout_seconds,
+            command_timeout=config.pmta_command_timeout_seconds,
+            connect_attempts=config.pmta_connect_attempts,
+        )
+    )
+    nodes = NodeUseCases(unit_of_work, rt.clock)
+    deploys = DeployUseCases(
+        unit_of_work,
+        rt.clock,
+        ippool=ippool,
+        nodes=gateway,
+        scheduler=scheduler,
+        settings=DeploySettings(
+            lease=timedelta(seconds=config.pmta_lease_seconds),
+            accounting_forwarder_command=config.pmta_accounting_forwarder_command or None,
+        ),
+    )
+    return CampaignGatewayApp(
+        config=config,
+        campaigns=campaigns,
+        mailwizz=quota_sync,
+        nodes=nodes,
+        deploys=deploys,
+        accounting=AccountingUseCases(
+            unit_of_work,
+            rt.clock,
+            ippool=ippool,
+            nodes=gateway,
+            scheduler=scheduler,
+            settings=AccountingSettings(
+                pull_max_bytes=config.accounting_pull_max_bytes,
+                lease=timedelta(seconds=config.accounting_lease_seconds),
+            ),
+            check_token=nodes.check_forwarder_token,
+        ),
+        bounces=BounceUseCases(
+            unit_of_work,
+            rt.clock,
+            webhooks=BounceWebhookSender(http),
+            settings=BounceSettings(
+                retry=RetryPlan(max_delay=timedelta(seconds=config.bounce_retry_max_delay_seconds))
+            ),
+        ),
+        ip_events=IpEventHandlers(mailwizz=quota_sync, deploys=deploys),
+        unit_of_work=unit_of_work,
+    )
 
 
 def add_servicers(app: CampaignGatewayApp, server: grpc.Server) -> None:
     pb_grpc.add_CampaignServiceServicer_to_server(CampaignServicer(app), server)
+    delivery_pb_grpc.add_DeliveryServiceServicer_to_server(DeliveryServicer(app), server)
 
 
 def subscriptions(app: CampaignGatewayApp) -> Subscriptions:
-    # Each handler only asks for a sync of the IP's tenant (see app/mailwizz_sync.py for why).
+    # Each handler only enqueues jobs (see app/ip_events.py for why).
     return Subscriptions(
         unit_of_work=app.unit_of_work,
         handlers={
-            ippool_events.IpRegistered: app.mailwizz.on_ip_registered,
-            ippool_events.IpStateChanged: app.mailwizz.on_ip_state_changed,
-            ippool_events.IpQuotaChanged: app.mailwizz.on_ip_quota_changed,
+            ippool_events.IpRegistered: app.ip_events.on_ip_registered,
+            ippool_events.IpStateChanged: app.ip_events.on_ip_state_changed,
+            ippool_events.IpQuotaChanged: app.ip_events.on_ip_quota_changed,
         },
     )
 
@@ -114,6 +195,14 @@ def subscriptions(app: CampaignGatewayApp) -> Subscriptions:
 def periodic_jobs(config: CampaignGatewaySettings) -> list[PeriodicJob]:
     return [
         PeriodicJob("campaign-gateway-quota-sync", jobs.sync_quotas, timedelta(seconds=config.quota_sync_seconds)),
+        PeriodicJob("pmta-deploy-all", jobs.deploy_all, timedelta(seconds=config.pmta_deploy_interval_seconds)),
+        PeriodicJob(
+            "accounting-ingest-all", jobs.ingest_all, timedelta(seconds=config.accounting_pull_interval_seconds)
+        ),
+        PeriodicJob(
+            "accounting-push-stats", jobs.push_stats, timedelta(seconds=config.accounting_stats_interval_seconds)
+        ),
+        PeriodicJob("bounce-deliveries", jobs.deliver_bounces, timedelta(seconds=config.bounce_delivery_poll_seconds)),
     ]
 
 
@@ -126,4 +215,5 @@ DEFINITION = ServiceDefinition(
     load_config=load_config,
     subscriptions=subscriptions,
     periodic_jobs=periodic_jobs,
+    more_grpc_services=("emailengine.campaign.v1.DeliveryService",),
 )

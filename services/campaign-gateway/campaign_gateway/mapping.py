@@ -179,7 +179,7 @@ def _change(change: ServerChange, blocked: bool) -> pb.QuotaChange:
         vmta=change.vmta,
         address=change.address or "",
         server_id=change.server_id or 0,
-        reason="no SMTP host is known for the IP's PowerMTA node (EE_CAMPAIGN_GATEWAY_PMTA_SMTP_HOSTS)"
+        reason="the IP's PowerMTA node is not registered (CreatePmtaNode): its SMTP host is unknown"
         if blocked
         else change.reason,
     )

@@ -3,7 +3,8 @@ gateway each started in this process by its real ServiceHost (gRPC, interceptor,
 FakeClock and one data directory (so the services' own tokens are accepted between them), events relayed in
 process as `make run` does; a real nsd (the sending domain's SPF, DKIM, DMARC and MX; recipient domains) and
 rbldnsd (blocklists) for reputation's checks and the gateway's MX lookups; a real MariaDB holding MailWizz's
-`delivery_server` table; and the strict MailWizz API stand-in reading that table for the customer's servers.
+`delivery_server` table; the strict MailWizz API stand-in reading that table for the customer's servers; and the
+PowerMTA node `pmta1` registered in the gateway (never contacted: no SSH key).
 
     with running_world(tmp_path, mariadb) as world:
         world.register("192.0.2.10")
@@ -32,8 +33,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from campaign_gateway.bootstrap import DEFINITION as GATEWAY
 from emailengine.campaign.v1 import campaign_service_pb2 as pb
 from emailengine.campaign.v1 import campaign_service_pb2_grpc as pb_grpc
+from emailengine.campaign.v1 import delivery_service_pb2 as delivery_pb
+from emailengine.campaign.v1 import delivery_service_pb2_grpc as delivery_pb_grpc
 from emailengine.ippool.v1 import ippool_service_pb2 as ippool_pb
 from emailengine.reputation.v1 import reputation_service_pb2 as reputation_pb
+from libs.auth import Role
 from libs.clock import FakeClock
 from tests.harness.dns_servers import Nsd, Rbldnsd, txt_rdata
 from tests.harness.in_process import InProcessService, environment, in_process_service
@@ -50,6 +54,16 @@ RECIPIENT_DOMAINS = tuple(f"r{n}.test" for n in range(1, 6))
 NO_MAIL_DOMAIN = "nomail.test"
 NULL_MX_DOMAIN = "nullmx.test"
 TEMPLATE_HTML = "<html><body>Bonjour [FNAME] — [UNSUBSCRIBE_URL]</body></html>"
+# The PowerMTA node the tenant's IPs live on, as registered (CreatePmtaNode, or POST /api/v2/pmta-nodes): its SMTP
+# listener is where MailWizz's delivery servers for those IPs send. The gateway has no SSH key here (dry-run), so
+# the node is never contacted.
+PMTA_NODE = {
+    "name": "pmta1",
+    "ssh_host": "pmta1.internal",
+    "ssh_host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGr6",
+    "smtp_host": "pmta1.internal",
+    "smtp_port": 2525,
+}
 _databases = itertools.count()
 
 
@@ -153,6 +167,14 @@ class World:
     def register(self, address: str, *, schedule: str = "fast", node: str = "pmta1") -> ippool_pb.Ip:
         return self.ippool.register(address, TENANT, pmta_node=node, schedule_id=schedule)
 
+    def register_node(self, values: dict[str, Any]) -> delivery_pb.PmtaNode:
+        """A PowerMTA node in the gateway's registry (an admin's CreatePmtaNode)."""
+        metadata = (("authorization", f"Bearer {self.gateway.token(role=Role.ADMIN)}"),)
+        request = delivery_pb.CreatePmtaNodeRequest(pmta_node=delivery_pb.PmtaNode(**values))
+        return delivery_pb_grpc.DeliveryServiceStub(self.gateway.channel).CreatePmtaNode(
+            request, metadata=metadata, timeout=30
+        )
+
     # ---- the MailWizz database
 
     def rows(self) -> list[dict[str, Any]]:
@@ -235,7 +257,6 @@ def running_world(
         }
         env = {
             "EE_CAMPAIGN_GATEWAY_MAILWIZZ": json.dumps(settings),
-            "EE_CAMPAIGN_GATEWAY_PMTA_SMTP_HOSTS": json.dumps({"pmta1": "pmta1.internal:2525"}),
             "EE_CAMPAIGN_GATEWAY_QUOTA_SYNC_SECONDS": "3600",  # the tests run the job themselves
             "EE_CAMPAIGN_GATEWAY_MAILWIZZ_FIRST_WAIT_SECONDS": "0.05",
             "EE_CAMPAIGN_GATEWAY_MAILWIZZ_MAX_WAIT_SECONDS": "0.2",
@@ -246,7 +267,7 @@ def running_world(
         # The gateway's platform settings (peers' addresses, outbound allow-list) are read when its host is made.
         stack.enter_context(environment(addresses))
         gateway = stack.enter_context(in_process_service(GATEWAY, data_dir, clock=clock, env=env))
-        yield World(
+        world = World(
             clock=clock,
             ippool=ippool,
             reputation=reputation,
@@ -258,6 +279,8 @@ def running_world(
             database=database,
             engine=engine,
         )
+        world.register_node(PMTA_NODE)
+        yield world
 
 
 def rpc_error(call: Any) -> grpc.RpcError:

@@ -25,7 +25,7 @@ from libs.tables import event_outbox
 from tests.harness.dns_servers import Nsd, Rbldnsd
 from tests.harness.mariadb import MariadbServer
 from tests.harness.servers import wait_until
-from tests.integration.campaign_gateway.gateway_world import TENANT, World, running_world, start_zones
+from tests.integration.campaign_gateway.gateway_world import PMTA_NODE, TENANT, World, running_world, start_zones
 from tests.integration.reputation.service import start_rbldnsd
 
 pytestmark = pytest.mark.integration
@@ -197,15 +197,21 @@ def test_a_dry_run_shows_the_diff_and_writes_nothing(world: World) -> None:
     assert row_of(world, IP)["hourly_quota"] == row["hourly_quota"]  # type: ignore[index]
 
 
-def test_an_ip_on_an_unknown_pmta_node_waits_for_it_and_is_reported(world: World) -> None:
+def test_an_ip_on_an_unregistered_pmta_node_waits_for_it_and_is_reported(world: World) -> None:
     world.register(IP, node="pmta9")
     report = world.call("PlanQuotaSync", pb.PlanQuotaSyncRequest(tenant=TENANT))
     (change,) = report.changes
-    assert change.kind == pb.QUOTA_CHANGE_KIND_BLOCKED and "PMTA_SMTP_HOSTS" in change.reason
+    assert change.kind == pb.QUOTA_CHANGE_KIND_BLOCKED and "not registered" in change.reason
     world.call("SyncQuotas", pb.SyncQuotasRequest(tenant=TENANT))
     assert world.rows() == []
     binding = world.call("GetMailwizzBinding", pb.GetMailwizzBindingRequest(tenant=TENANT))
     assert IP in binding.last_sync_outcome
+    # Registering the node is all it takes: the next sync makes the IP's server, on the node's SMTP listener.
+    node = {**PMTA_NODE, "name": "pmta9", "smtp_host": "pmta9.internal", "smtp_port": 25}
+    world.register_node(node)
+    world.call("SyncQuotas", pb.SyncQuotasRequest(tenant=TENANT))
+    ((hostname, port),) = [(row["hostname"], row["port"]) for row in world.rows()]
+    assert (hostname, port) == ("pmta9.internal", 25)
 
 
 def test_a_database_failure_leaves_nothing_behind_and_the_next_sync_does_it(world: World) -> None:

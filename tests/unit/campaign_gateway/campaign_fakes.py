@@ -1,12 +1,13 @@
-"""In-memory stand-ins for the campaign use cases' ports: storage (the fake unit of work), one tenant's MailWizz
-(API and delivery_server table), ip-pool, reputation and recipient DNS. They keep what the tests assert on
+"""In-memory stand-ins for the use cases' ports: storage (the fake unit of work, with every repository of the
+service; the delivery side's are in `delivery_fakes.py`), one tenant's MailWizz (API and delivery_server table),
+ip-pool, reputation and recipient DNS. They keep what the tests assert on
 (objects created, calls made) and can be told to fail the way the real peers do."""
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -38,7 +39,15 @@ from campaign_gateway.domain.preflight import DomainCheck, IpListing, Verdict
 from campaign_gateway.domain.quota_sync import ChangeKind, CurrentServer, ServerSettings, ServerStatus, SyncPlan
 from campaign_gateway.domain.recipients import MailHost, RecipientDomain
 from libs.pagination import TimePosition
-from tests.fakes import FakeUnitOfWork
+from tests.fakes import FakeStore, FakeUnitOfWork
+from tests.unit.campaign_gateway.delivery_fakes import (
+    FakeAccountingState,
+    FakeDeliveries,
+    FakeDeployments,
+    FakeLeases,
+    FakeNodes,
+    FakeRoutes,
+)
 
 TENANT = "sos-expat"
 IPS = ("192.0.2.10", "192.0.2.11")
@@ -117,6 +126,9 @@ class FakeSuppressions:
                 added += 1
         return added
 
+    def remove(self, tenant: str, keys: Iterable[str]) -> int:
+        return sum(self._rows.pop((tenant, key), None) is not None for key in set(keys))
+
     def matching(self, tenant: str, keys: Iterable[str]) -> set[str]:
         return {key for key in keys if (tenant, key) in self._rows}
 
@@ -143,11 +155,28 @@ class FakeCampaignUnitOfWork(FakeUnitOfWork):
     campaigns: FakeCampaigns
     suppressions: FakeSuppressions
     mailwizz_sync: FakeSyncStates
+    pmta_nodes: FakeNodes
+    deployments: FakeDeployments
+    leases: FakeLeases
+    accounting: FakeAccountingState
+    bounce_routes: FakeRoutes
+    bounce_deliveries: FakeDeliveries
 
     def _bind(self, tables: dict[str, Any]) -> None:
         self.campaigns = FakeCampaigns(tables)
         self.suppressions = FakeSuppressions(tables)
         self.mailwizz_sync = FakeSyncStates(tables)
+        self.pmta_nodes = FakeNodes(tables)
+        self.deployments = FakeDeployments(tables)
+        self.leases = FakeLeases(tables)
+        self.accounting = FakeAccountingState(tables)
+        self.bounce_routes = FakeRoutes(tables)
+        self.bounce_deliveries = FakeDeliveries(tables)
+
+
+def fake_storage() -> tuple[FakeStore, Callable[[], FakeCampaignUnitOfWork]]:
+    store = FakeStore()
+    return store, lambda: FakeCampaignUnitOfWork(store)
 
 
 # --------------------------------------------------------------------------- MailWizz
@@ -394,10 +423,14 @@ class FakeDirectory:
 
 @dataclass
 class FakeIpPool:
+    """ip-pool as both sides ask it: the IPs, the tenant's day, allocations, and the delivery totals it took."""
+
     ips: list[PoolIp] = field(default_factory=list)
     capacity_per_ip: int = 100_000
     allocations: list[tuple[int, bool]] = field(default_factory=list)  # (volume, validate_only)
     time_zone: str = "Europe/Paris"
+    window: tuple[int, int] = (0, 24)  # the tenant's sending hours
+    recorded: list[Any] = field(default_factory=list)  # each RecordDeliveryStats call's totals
 
     def list_ips(self, *, tenant_id: str = "", state: str = "") -> list[PoolIp]:
         return [
@@ -405,7 +438,11 @@ class FakeIpPool:
         ]
 
     def tenant_day(self, tenant_id: str) -> TenantDay:
-        return TenantDay(tenant_id, self.time_zone, 0, 24)
+        return TenantDay(tenant_id, self.time_zone, *self.window)
+
+    def record_delivery_stats(self, totals: Any) -> int:
+        self.recorded.append(list(totals))
+        return len(totals)
 
     def allocate(
         self, *, tenant_id: str, volume: int, by_provider: dict[str, int], validate_only: bool

@@ -371,3 +371,21 @@ def test_suppressions_are_added_once_listed_and_validated(world: World) -> None:
     assert error.value.violations[0].field == "entries[1].email"
     with pytest.raises(PermissionDenied):
         world.campaigns.add_suppressions(ULIXAI, tenant=TENANT, entries=[("c@example.org", "")])
+
+
+def test_suppressions_are_removed_without_case_and_only_by_the_tenant_s_writers(world: World) -> None:
+    world.campaigns.add_suppressions(SOS, tenant=TENANT, entries=[("Ann@example.org", "hard-bounce")])
+    world.campaigns.add_suppressions(SOS, tenant=TENANT, entries=[("b@example.org", "complaint")])
+    assert world.campaigns.remove_suppressions(SOS, tenant=TENANT, emails=["ANN@Example.org", "nobody@x.org"]) == (1, 1)
+    listed, _ = world.campaigns.list_suppressions(SOS, tenant=TENANT, size=10, token="")
+    assert [s.email for s in listed] == ["b@example.org"]
+    with pytest.raises(InvalidArgument) as error:
+        world.campaigns.remove_suppressions(SOS, tenant=TENANT, emails=["b@example.org", "not an address"])
+    assert error.value.violations[0].field == "emails[1]"
+    with pytest.raises(InvalidArgument) as error:
+        world.campaigns.remove_suppressions(SOS, tenant="", emails=[])
+    assert {v.field for v in error.value.violations} == {"tenant", "emails"}
+    for caller in (ULIXAI, Caller("viewer", Role.VIEWER, TENANT)):
+        with pytest.raises(PermissionDenied):
+            world.campaigns.remove_suppressions(caller, tenant=TENANT, emails=["b@example.org"])
+    assert world.campaigns.remove_suppressions(ADMIN, tenant=TENANT, emails=["b@example.org"]) == (1, 0)

@@ -100,15 +100,9 @@ def test_a_file_of_bindings_is_merged_over_the_variable(monkeypatch: pytest.Monk
         CampaignGatewaySettings()
 
 
-def test_pmta_endpoints_and_nameservers_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EE_CAMPAIGN_GATEWAY_PMTA_SMTP_HOSTS", json.dumps({"pmta1": "pmta1.internal:2525"}))
+def test_nameservers_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EE_DNS_NAMESERVERS", "127.0.0.1:5353,[::1]:53")
-    loaded = CampaignGatewaySettings()
-    assert loaded.pmta_smtp_hosts == {"pmta1": "pmta1.internal:2525"}
-    monkeypatch.setenv("EE_CAMPAIGN_GATEWAY_PMTA_SMTP_HOSTS", json.dumps({"pmta1": "pmta1.internal:99999"}))
-    with pytest.raises(ValidationError, match="pmta1"):
-        CampaignGatewaySettings()
-    monkeypatch.setenv("EE_CAMPAIGN_GATEWAY_PMTA_SMTP_HOSTS", "{}")
+    assert CampaignGatewaySettings().dns_nameservers == "127.0.0.1:5353,[::1]:53"
     monkeypatch.setenv("EE_DNS_NAMESERVERS", "resolver.example")
     with pytest.raises(ValidationError, match="nameserver"):
         CampaignGatewaySettings()

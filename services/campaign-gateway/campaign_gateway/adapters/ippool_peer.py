@@ -219,6 +219,11 @@ def pool_ip(ip: pb.Ip) -> PoolIp:
     )
 
 
+def ip_state_name(number: int) -> str:
+    """WARMING, WARM, STANDBY, PAUSED, RETIRED (or UNSPECIFIED) for ip-pool's IpState number in its events."""
+    return pb.IpState.Name(number).removeprefix("IP_STATE_") if number in pb.IpState.values() else "UNSPECIFIED"
+
+
 def _day(text: str) -> date | None:
     return date.fromisoformat(text) if text else None
 

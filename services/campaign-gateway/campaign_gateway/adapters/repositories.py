@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from campaign_gateway.adapters.tables import (
@@ -33,12 +34,18 @@ from campaign_gateway.domain.preflight import PreflightCheck
 from libs.pagination import TimePosition
 
 _INSERT_BATCH = 5000
+_IN_BATCH = 900  # values in one IN (...): under SQLite's bound-parameter limit
 
 
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def dialect_insert(session: Session, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT, for the database the session is on (PostgreSQL or SQLite)."""
+    return postgresql.insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
 
 
 def _fit(text: str, size: int) -> str:
@@ -298,39 +305,53 @@ def _campaign(row: sa.Row) -> Campaign:
 
 
 class SqlSuppressionRepository:
+    """`suppressions(tenant, address_key, email, ...)`: one row per (tenant, `Suppression.key`)."""
+
     def __init__(self, session: Session):
         self._session = session
 
     def add(self, entries: Sequence[Suppression]) -> int:
         unique = {(e.tenant, e.key): e for e in reversed(entries)}  # the first entry of a key wins
+        rows = [
+            {
+                "tenant": e.tenant,
+                "address_key": _fit(e.key, 320),
+                "email": _fit(e.email.strip(), 320),
+                "reason": _fit(e.reason, 500),
+                "source": _fit(e.source, 100),
+                "create_time": e.create_time,
+            }
+            for e in unique.values()
+        ]
+        # An entry already there (or added meanwhile by another transaction: two nodes' accounting batches may
+        # suppress the same recipient at once) is left as it is. RETURNING counts the rows inserted on both
+        # databases (an executemany's rowcount is not reliable).
+        statement = (
+            dialect_insert(self._session, suppressions)
+            .on_conflict_do_nothing(index_elements=["tenant", "address_key"])
+            .returning(suppressions.c.address_key)
+        )
         added = 0
-        by_tenant: dict[str, list[Suppression]] = {}
-        for (tenant, _), entry in unique.items():
-            by_tenant.setdefault(tenant, []).append(entry)
-        for tenant, items in by_tenant.items():
-            present = self.matching(tenant, [e.key for e in items])
-            new = [e for e in items if e.key not in present]
-            rows = [
-                {
-                    "tenant": e.tenant,
-                    "address_key": _fit(e.key, 320),
-                    "email": _fit(e.email.strip(), 320),
-                    "reason": _fit(e.reason, 500),
-                    "source": _fit(e.source, 63),
-                    "create_time": e.create_time,
-                }
-                for e in new
-            ]
-            for start in range(0, len(rows), _INSERT_BATCH):
-                self._session.execute(suppressions.insert(), rows[start : start + _INSERT_BATCH])
-            added += len(rows)
+        for start in range(0, len(rows), _INSERT_BATCH):
+            added += len(self._session.execute(statement, rows[start : start + _INSERT_BATCH]).all())
         return added
+
+    def remove(self, tenant: str, keys: Iterable[str]) -> int:
+        wanted = list(dict.fromkeys(keys))
+        removed = 0
+        for start in range(0, len(wanted), _IN_BATCH):
+            removed += self._session.execute(
+                suppressions.delete().where(
+                    suppressions.c.tenant == tenant, suppressions.c.address_key.in_(wanted[start : start + _IN_BATCH])
+                )
+            ).rowcount
+        return removed
 
     def matching(self, tenant: str, keys: Iterable[str]) -> set[str]:
         wanted = list(dict.fromkeys(keys))
         found: set[str] = set()
-        for start in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
-            batch = wanted[start : start + 900]
+        for start in range(0, len(wanted), _IN_BATCH):
+            batch = wanted[start : start + _IN_BATCH]
             found.update(
                 self._session.execute(
                     sa.select(suppressions.c.address_key).where(

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from campaign_gateway.adapters.delivery_repositories import (
+    SqlAccountingRepository,
+    SqlBounceDeliveryRepository,
+    SqlBounceRouteRepository,
+    SqlDeploymentRepository,
+    SqlLeaseRepository,
+    SqlPmtaNodeRepository,
+)
 from campaign_gateway.adapters.repositories import (
     SqlCampaignRepository,
     SqlMailwizzSyncRepository,
@@ -16,8 +24,20 @@ class SqlCampaignUnitOfWork(SqlUnitOfWork):
     campaigns: SqlCampaignRepository
     suppressions: SqlSuppressionRepository
     mailwizz_sync: SqlMailwizzSyncRepository
+    pmta_nodes: SqlPmtaNodeRepository
+    deployments: SqlDeploymentRepository
+    leases: SqlLeaseRepository
+    accounting: SqlAccountingRepository
+    bounce_routes: SqlBounceRouteRepository
+    bounce_deliveries: SqlBounceDeliveryRepository
 
     def _bind(self, session: Session) -> None:
         self.campaigns = SqlCampaignRepository(session)
         self.suppressions = SqlSuppressionRepository(session)
         self.mailwizz_sync = SqlMailwizzSyncRepository(session)
+        self.pmta_nodes = SqlPmtaNodeRepository(session)
+        self.deployments = SqlDeploymentRepository(session)
+        self.leases = SqlLeaseRepository(session)
+        self.accounting = SqlAccountingRepository(session)
+        self.bounce_routes = SqlBounceRouteRepository(session)
+        self.bounce_deliveries = SqlBounceDeliveryRepository(session)

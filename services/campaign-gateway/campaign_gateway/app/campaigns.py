@@ -7,6 +7,7 @@ tenants' suppression lists.
     campaigns.pause(caller, campaign_id) / campaigns.resume(caller, campaign_id) -> CampaignReport
     campaigns.add_suppressions(caller, tenant=, entries=[(email, reason)], source="api") -> (added, already there)
     campaigns.list_suppressions(caller, tenant=, size=, token=) -> (list[Suppression], next token)
+    campaigns.remove_suppressions(caller, tenant=, emails=[...]) -> (removed, not on the list)
 
 How a campaign is created
 -------------------------
@@ -819,6 +820,27 @@ class CampaignUseCases:
             added = uow.suppressions.add(rows)
             uow.commit()
         return added, len({r.key for r in rows}) - added
+
+    def remove_suppressions(self, caller: Caller, *, tenant: str, emails: Sequence[str]) -> tuple[int, int]:
+        """Takes the addresses off the tenant's list; returns (removed, not on the list)."""
+        problems = Violations()
+        if not tenant:
+            problems.add("tenant", "is required")
+        if not emails:
+            problems.add("emails", "at least one address is required")
+        elif len(emails) > MAX_SUPPRESSIONS_PER_CALL:
+            problems.add("emails", f"at most {MAX_SUPPRESSIONS_PER_CALL} addresses per call")
+        for index, email in enumerate(emails[:MAX_SUPPRESSIONS_PER_CALL]):
+            if normalized_email(email) is None:
+                problems.add(f"emails[{index}]", f"{email[:80]!r} is not an email address")
+        problems.raise_if_any()
+        caller.require_write(tenant)
+        keys = {suppression_key(email) for email in emails}
+        audit.note(tenant_id=tenant, resource=f"tenants/{tenant}/suppressions")
+        with self._uow() as uow:
+            removed = uow.suppressions.remove(tenant, keys)
+            uow.commit()
+        return removed, len(keys) - removed
 
     def list_suppressions(self, caller: Caller, *, tenant: str, size: int, token: str) -> tuple[list[Suppression], str]:
         visible = caller.visible_tenant(tenant)

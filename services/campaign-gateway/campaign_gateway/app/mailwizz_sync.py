@@ -1,7 +1,7 @@
 """Use cases keeping each tenant's MailWizz delivery servers in step with the IP pool: quotas, status, and a
 server for every new IP (provisioning), never a row active with a quota of 0.
 
-    sync = MailwizzQuotaSync(unit_of_work, clock, directory=..., ippool=..., nodes=..., request_sync=...)
+    sync = MailwizzQuotaSync(unit_of_work, clock, directory=..., ippool=..., request_sync=...)
     sync.sync_tenant("sos-expat")            -> QuotaSyncReport   (jobs; no caller)
     sync.sync_all()                          -> list[QuotaSyncReport]   (the periodic job)
     sync.plan(caller, tenant)                -> QuotaSyncReport   (dry run: the diff, nothing written)
@@ -13,8 +13,11 @@ One pass of a sync, under the MailWizz database's named lock (so two replicas ne
 that writes last is the one that read ip-pool last): read the tenant's IPs from ip-pool (every state, today's
 quotas in the tenant's local day), decide each IP's row (`domain/quota_sync.desired_server`), compare with the
 table (`plan_sync`), write the CREATE and UPDATE lines. A new IP's row is created inactive and, in the same sync,
-a second pass activates it when warmup gives it a quota. Rows a MailWizz warmup plan owns are left alone and
-reported; each new conflict (and each end of one) is published once as `DeliveryServerConflictChanged`.
+a second pass activates it when warmup gives it a quota. A new row's host and port are where its IP's PowerMTA
+node takes mail, read from the node registry (`uow.pmta_nodes.smtp_endpoint`); an IP whose node is not registered
+gets no row yet (reported BLOCKED; the next sync after the node is registered makes it). Rows a MailWizz warmup
+plan owns are left alone and reported; each new conflict (and each end of one) is published once as
+`DeliveryServerConflictChanged`.
 
 Why the event handlers only enqueue a per-tenant sync job instead of writing MySQL themselves: a handler runs
 inside the consumer's inbox transaction, which should stay short and local. MailWizz's MySQL being slow or down
@@ -34,13 +37,13 @@ from zoneinfo import ZoneInfo
 
 from campaign_gateway.adapters.ippool_peer import PoolIp, TenantDay
 from campaign_gateway.adapters.mailwizz_db import MailwizzDbError, NewServerDefaults
-from campaign_gateway.app.ports import IpPool, MailwizzDirectory, NodeDirectory, TenantMailwizz
+from campaign_gateway.app.ports import IpPool, MailwizzDirectory, TenantMailwizz
 from campaign_gateway.app.unit_of_work import CampaignUnitOfWork, MailwizzSyncState, SyncConflict
+from campaign_gateway.domain.ip_states import IpState
 from campaign_gateway.domain.pmta_config import vmta_name
 from campaign_gateway.domain.quota_sync import (
     ChangeKind,
     IpSending,
-    IpState,
     ServerChange,
     SyncPlan,
     desired_server,
@@ -63,7 +66,7 @@ class QuotaSyncReport:
     changes: tuple[ServerChange, ...]
     written: tuple[int, ...]
     created: tuple[int, ...]
-    blocked: tuple[ServerChange, ...]  # CREATEs that cannot happen yet (unknown PMTA node endpoint)
+    blocked: tuple[ServerChange, ...]  # CREATEs that cannot happen yet (IP on no registered PMTA node)
     time: datetime
 
     def conflicts(self) -> tuple[ServerChange, ...]:
@@ -101,14 +104,12 @@ class MailwizzQuotaSync:
         *,
         directory: MailwizzDirectory,
         ippool: IpPool,
-        nodes: NodeDirectory,
         request_sync: Callable[[str], None],
     ):
         self._uow = unit_of_work
         self._clock = clock
         self._directory = directory
         self._ippool = ippool
-        self._nodes = nodes
         self._request_sync = request_sync
 
     # ---- API
@@ -197,10 +198,11 @@ class MailwizzQuotaSync:
             day = self._ippool.tenant_day(tenant)
             now = self._clock.now()
             nodes = {vmta_name(ip.address): ip.pmta_node for ip in ips}
+            endpoints = self._smtp_endpoints(set(nodes.values()))
             desired = [desired_server(ip=ip_sending(ip, day, now)) for ip in ips]
 
             def defaults_for(change: ServerChange) -> NewServerDefaults | None:
-                endpoint = self._nodes.smtp_endpoint(nodes.get(change.vmta, ""))
+                endpoint = endpoints.get(nodes.get(change.vmta, ""))
                 if endpoint is None:
                     return None
                 return NewServerDefaults(
@@ -225,13 +227,17 @@ class MailwizzQuotaSync:
                 written += [server for server in second.written if server not in written]
             return QuotaSyncReport(tenant, False, plan.changes, tuple(written), tuple(created), blocked, now)
 
+    def _smtp_endpoints(self, node_names: set[str]) -> dict[str, tuple[str, int]]:
+        """Where each registered node among `node_names` takes mail from MailWizz."""
+        with self._uow() as uow:
+            found = {name: uow.pmta_nodes.smtp_endpoint(name) for name in sorted(node_names) if name}
+        return {name: endpoint for name, endpoint in found.items() if endpoint is not None}
+
     def _record(self, tenant: str, report: QuotaSyncReport) -> None:
         conflicts = tuple(SyncConflict(c.server_id or 0, c.vmta, c.address or "", c.reason) for c in report.conflicts())
         outcome = "OK"
         if report.blocked:
-            outcome = "OK; no SMTP host known for the PowerMTA node of " + ", ".join(
-                c.address or c.vmta for c in report.blocked
-            )
+            outcome = "OK; no registered PowerMTA node for " + ", ".join(c.address or c.vmta for c in report.blocked)
         with self._uow() as uow:
             before = uow.mailwizz_sync.get(tenant)
             known = {(c.server_id, c.reason): c for c in (before.conflicts if before else ())}

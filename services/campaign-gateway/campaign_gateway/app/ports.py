@@ -1,10 +1,12 @@
-"""What the campaign and MailWizz use cases need from the world outside the service's database, as small
-protocols: a tenant's MailWizz (its API and its delivery_server table), ip-pool, reputation, the DNS of recipient
-domains, and where each PowerMTA node takes mail.
+"""What the use cases need from the world outside the service's database, as small protocols: a tenant's MailWizz
+(its API and its delivery_server table), ip-pool, reputation, the DNS of recipient domains, the PowerMTA nodes
+(over SSH), bounce-forwarding webhooks, and the job runner. (Where each PowerMTA node takes mail from MailWizz is
+in the service's own database: the node registry, `uow.pmta_nodes`.)
 
 The adapters implementing them: `adapters/mailwizz_bindings.py` (MailWizz), `adapters/ippool_peer.py`,
-`adapters/reputation_peer.py`, `adapters/recipient_dns.py`, `adapters/node_directory.py`. Use-case tests pass
-fakes.
+`adapters/reputation_peer.py`, `adapters/recipient_dns.py`, `adapters/pmta_gateway.py`,
+`adapters/bounce_webhook.py`, and `bootstrap.JobScheduler`. Use-case tests pass fakes. What travels through them
+is plain data (the adapters' dataclasses).
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from campaign_gateway.domain.pmta_nodes import NodeSpec
 from campaign_gateway.domain.preflight import DomainCheck, IpListing
 from campaign_gateway.domain.recipients import RecipientDomain
 
 if TYPE_CHECKING:
+    from campaign_gateway.adapters.bounce_webhook import WebhookAnswer
     from campaign_gateway.adapters.ippool_peer import AllocationResult, PoolIp, TenantDay
+    from campaign_gateway.adapters.ippool_peer import DayTotals as PoolDayTotals
     from campaign_gateway.adapters.mailwizz_api import (
         BulkResult,
         CampaignSpec,
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
         ToggleOutcome,
     )
     from campaign_gateway.adapters.mailwizz_db import ApplyReport, Defaults, ServerRow
+    from campaign_gateway.adapters.pmta_node import AccountingPull, CommandResult, DeployResult, RemoteFileCursor
     from campaign_gateway.domain.quota_sync import CurrentServer, SyncPlan
 
 
@@ -117,6 +124,10 @@ class IpPool(Protocol):
         self, *, tenant_id: str, volume: int, by_provider: dict[str, int], validate_only: bool
     ) -> AllocationResult: ...
 
+    def record_delivery_stats(self, totals: Sequence[PoolDayTotals]) -> int:
+        """Absolute day totals per (address, day, provider): ip-pool replaces its rows with them."""
+        ...
+
 
 @dataclass(frozen=True)
 class TenantDomains:
@@ -141,7 +152,40 @@ class RecipientResolver(Protocol):
     def lookup(self, domains: Sequence[str]) -> dict[str, RecipientDomain]: ...
 
 
-class NodeDirectory(Protocol):
-    """Where a PowerMTA node takes mail from MailWizz (its SMTP listener): the delivery servers' hostname."""
+class NodeGateway(Protocol):
+    """The PowerMTA nodes over SSH (adapters/pmta_gateway.SshNodeGateway)."""
 
-    def smtp_endpoint(self, node_name: str) -> tuple[str, int] | None: ...
+    @property
+    def configured(self) -> bool:
+        """False without an SSH client key: nodes are planned against their last deploy, never contacted."""
+        ...
+
+    def read_config(self, spec: NodeSpec) -> str | None: ...
+
+    def deploy(self, spec: NodeSpec, text: str, *, force: bool) -> DeployResult: ...
+
+    def pause(self, spec: NodeSpec, vmta: str) -> CommandResult: ...
+
+    def resume(self, spec: NodeSpec, vmta: str) -> CommandResult: ...
+
+    def pull(self, spec: NodeSpec, cursor: RemoteFileCursor | None, *, max_bytes: int) -> AccountingPull: ...
+
+
+class Webhooks(Protocol):
+    """Signed bounce-forwarding requests (adapters/bounce_webhook.BounceWebhookSender)."""
+
+    def send(self, *, url: str, secret: str, body: bytes, delivery_id: str, now: datetime) -> WebhookAnswer: ...
+
+
+class Scheduler(Protocol):
+    """Work handed to the job runner (a worker, or the in-process pool), never done inside the caller's transaction."""
+
+    def deploy_node(self, name: str, trigger: str) -> None: ...
+
+    def deploy_ip_node(self, address: str, trigger: str) -> None:
+        """Deploy the node the IP lives on (found in ip-pool by the job)."""
+        ...
+
+    def apply_ip_state(self, address: str, state: str) -> None: ...
+
+    def ingest_node(self, name: str) -> None: ...

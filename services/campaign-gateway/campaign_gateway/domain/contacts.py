@@ -126,7 +126,7 @@ class Suppression:
     tenant: str
     email: str
     reason: str
-    source: str  # "api" or the service that added it
+    source: str  # "api", or "pmta:<node>": a hard bounce or complaint in that node's accounting
     create_time: datetime
 
     @property

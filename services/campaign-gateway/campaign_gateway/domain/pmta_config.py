@@ -1,9 +1,10 @@
 """THE place where a PowerMTA node's configuration is decided: one text per node, rendered from the IP pool.
 
 Public API:
-    IpState, SENDING_STATES                    -- the ip-pool service's IP states, as this service receives them
+    IpState, SENDING_STATES                    -- the ip-pool service's IP states (from `ip_states.py`)
     PmtaNode(name, hostname)
-    NodeIp(address, helo_hostname, tenant_id, state, daily_quota, hourly_quota, provider_caps={})
+    NodeIp(address, helo_hostname, tenant_id, state, daily_quota, hourly_quota, provider_caps={},
+           sending_window_hours=None)
     NodeIp.may_send -> bool                    -- WARMING/WARM with both quotas above 0
     RenderSettings(sending_window_hours=24, accounting_file=..., accounting_forwarder_command=None, ...)
     BackoffPolicy, BACKOFF_POLICIES            -- per provider group: what a queue in backoff mode may do
@@ -37,7 +38,8 @@ same bytes:
   (an error in PowerMTA, UG 3.3.13.2). A tenant with no IP allowed to send gets no pool (it is listed in
   `RenderedConfig.excluded`), since an empty pool would accept mail it cannot send.
 
-The provider rate formula: `max-msg-rate = <daily cap>/<W>h` where W is the sending window in hours (PowerMTA 5
+The provider rate formula: `max-msg-rate = <daily cap>/<W>h` where W is the sending window in hours (the IP's
+tenant's window when `NodeIp.sending_window_hours` says it, else the node's) (PowerMTA 5
 accepts a multiple in the denominator, UG 3.3.10.33), i.e. the cap spread evenly over the hours the tenant sends in:
 exact, no rounding, and a cap of 5 over a 12 h window stays 5, not 12 x ceil(5/12). A cap of 0 renders `0`.
 PowerMTA applies it per queue (domain/VMTA): each of a group's queue domains gets the group's rate, so the small
@@ -52,22 +54,11 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from campaign_gateway.domain.ip_states import SENDING_STATES, IpState
 from campaign_gateway.domain.provider_replies import backoff_patterns
 from campaign_gateway.domain.providers import PROVIDERS, ProviderGroup, spec_of
 from libs.errors import Violations
-
-
-class IpState(StrEnum):
-    WARMING = "WARMING"
-    WARM = "WARM"
-    STANDBY = "STANDBY"
-    PAUSED = "PAUSED"
-    RETIRED = "RETIRED"
-
-
-SENDING_STATES = frozenset({IpState.WARMING, IpState.WARM})
 
 
 @dataclass(frozen=True)
@@ -88,6 +79,8 @@ class NodeIp:
     hourly_quota: int
     provider_caps: Mapping[ProviderGroup, int] = field(default_factory=dict)
     """Most messages this IP may send to each provider group per day; a group left out has no cap of its own."""
+    sending_window_hours: int | None = None
+    """Hours per day its tenant sends in; None: the node's `RenderSettings.sending_window_hours`."""
 
     @property
     def may_send(self) -> bool:
@@ -236,6 +229,8 @@ def _validate_ip(problems: Violations, where: str, ip: NodeIp, seen: set[str]) -
         problems.add(f"{where}.helo_hostname", f"{ip.helo_hostname!r} is not a host name")
     if not _TENANT.match(ip.tenant_id):
         problems.add(f"{where}.tenant_id", "lower-case letters, digits and dashes only")
+    if ip.sending_window_hours is not None and not 1 <= ip.sending_window_hours <= 24:
+        problems.add(f"{where}.sending_window_hours", "must be between 1 and 24")
     if ip.daily_quota < 0 or ip.hourly_quota < 0:
         problems.add(f"{where}.quota", "quotas must be 0 or more")
     for group, cap in ip.provider_caps.items():
@@ -336,7 +331,7 @@ def _vmta_block(ip: NodeIp, settings: RenderSettings) -> list[str]:
     if settings.max_smtp_out_per_vmta is not None:
         lines.append(f"    max-smtp-out {settings.max_smtp_out_per_vmta}")
     if sending:
-        lines += _provider_domains(ip, settings.sending_window_hours)
+        lines += _provider_domains(ip, ip.sending_window_hours or settings.sending_window_hours)
     return [*lines, "</virtual-mta>", ""]
 
 

@@ -11,6 +11,10 @@ Public API:
     classify_mx(mx_hosts) -> ProviderGroup | None                 -- by MX host names, in the order given
     classify(address_or_domain, mx_hosts=()) -> ProviderGroup     -- domain first, then MX, else OTHER
     is_defunct_domain(address_or_domain) -> bool   -- a mailbox provider that no longer exists (voila.fr)
+    IP_POOL_GROUPS                                 -- the groups ip-pool caps and judges apart: GMAIL, MICROSOFT, YAHOO
+    ip_pool_group(group) -> str                    -- the ip-pool service's coarser group: GMAIL, MICROSOFT, YAHOO,
+                                                      OTHER (its allocation, warmup caps and delivery stats know only
+                                                      those)
 
 The groups follow the mailbox-provider reference: the three big consumer providers, then the customer's French and
 European market. Two ways to recognise a group:
@@ -191,3 +195,14 @@ def classify(address_or_domain: str, mx_hosts: Iterable[str] = ()) -> ProviderGr
 def is_defunct_domain(address_or_domain: str) -> bool:
     """True for a provider that closed (mail to it can only bounce): suppress such recipients."""
     return recipient_domain(address_or_domain) in DEFUNCT_DOMAINS
+
+
+# The ip-pool service caps and judges GMAIL, MICROSOFT and YAHOO apart and everything else as OTHER: this service's
+# finer groups (kept in its own tables) are summed into those when delivery totals are sent there.
+IP_POOL_GROUPS = frozenset({ProviderGroup.GMAIL, ProviderGroup.MICROSOFT, ProviderGroup.YAHOO})
+
+
+def ip_pool_group(group: ProviderGroup | str) -> str:
+    """The ip-pool provider group a fine group counts in."""
+    value = ProviderGroup(group)
+    return value.value if value in IP_POOL_GROUPS else ProviderGroup.OTHER.value

@@ -1,7 +1,7 @@
 """THE place where an IP's MailWizz delivery server is decided: its status and quotas, and what a sync changes.
 
 Public API:
-    IpState          -- WARMING, WARM, STANDBY, PAUSED, RETIRED (the IP pool's states)
+    IpState          -- WARMING, WARM, STANDBY, PAUSED, RETIRED (the IP pool's states, from `ip_states.py`)
     ServerStatus     -- MailWizz's delivery_server.status values
     IpSending        -- one IP as the pool sees it now: state, today's quotas, sending window, resting day
     DesiredServer    -- the row an IP should have: status, hourly and daily quota, and why
@@ -44,13 +44,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-
-class IpState(StrEnum):
-    WARMING = "WARMING"
-    WARM = "WARM"
-    STANDBY = "STANDBY"
-    PAUSED = "PAUSED"
-    RETIRED = "RETIRED"
+from campaign_gateway.domain.ip_states import SENDING_STATES, IpState
 
 
 class ServerStatus(StrEnum):
@@ -70,7 +64,6 @@ class ChangeKind(StrEnum):
     ORPHANED = "ORPHANED"
 
 
-SENDING_STATES = frozenset({IpState.WARMING, IpState.WARM})
 SMALLEST_LIMIT = 1
 
 

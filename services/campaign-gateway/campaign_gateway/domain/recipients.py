@@ -19,7 +19,7 @@ The rules:
     having a bad minute is no reason to leave people out of a campaign.
  4. Allocation groups are ip-pool's four (GMAIL, MICROSOFT, YAHOO, OTHER): a recipient's group comes from
     `domain/providers.classify` (the domain, then its MX hosts), and every finer group (Orange, Free, GMX...)
-    counts as OTHER there.
+    counts as OTHER there (`providers.ip_pool_group`, as the delivery totals sent to ip-pool do).
 """
 
 from __future__ import annotations
@@ -30,9 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from campaign_gateway.domain.contacts import Contact, ContactCheck, ContactProblem, ProblemKind
-from campaign_gateway.domain.providers import ProviderGroup, classify, recipient_domain
-
-ALLOCATION_GROUPS = ("GMAIL", "MICROSOFT", "YAHOO", "OTHER")
+from campaign_gateway.domain.providers import classify, ip_pool_group, recipient_domain
 
 
 class MailHost(StrEnum):
@@ -76,8 +74,7 @@ def drop_unreachable(*, check: ContactCheck, domains: Mapping[str, RecipientDoma
 
 def allocation_group(*, domain: str, mx_hosts: Sequence[str]) -> str:
     """Rule 4."""
-    group = classify(domain, mx_hosts)
-    return group.value if group in (ProviderGroup.GMAIL, ProviderGroup.MICROSOFT, ProviderGroup.YAHOO) else "OTHER"
+    return ip_pool_group(classify(domain, mx_hosts))
 
 
 def volume_by_provider(*, contacts: Sequence[Contact], domains: Mapping[str, RecipientDomain]) -> dict[str, int]:
