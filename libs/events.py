@@ -4,6 +4,11 @@
   event exists if and only if the change that caused it was committed.
 * `OutboxRelay` moves committed events to the transport and marks them relayed. A crash between the two
   sends an event twice; that is why consumers deduplicate.
+* Redis may lose entries the groups have not read yet (a restart without persistence, a failover to a replica
+  that was behind). So a relayed row remembers which Redis server took it (its run id) and where, until every
+  group has acknowledged it; when another server answers, the relay recreates the groups and sends again the rows
+  the old one still held for some group. A consumer whose group vanished recreates it. Nothing is lost, and the
+  inbox makes the second delivery a no-op for the groups that had applied it.
 * `EventConsumer` handles an event and records (group, event_id) in `event_inbox` in the same database
   transaction as the handler's own writes, so each event takes effect once per consumer group even when it
   is delivered again; the Redis message is acknowledged only after that commit.
@@ -22,7 +27,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import redis
 import sqlalchemy as sa
@@ -204,7 +209,24 @@ class EventConsumer:
 
 
 class Transport(Protocol):
-    def send(self, event_type: str, raw_envelope: bytes, event_id: str) -> None: ...
+    def send(self, event_type: str, raw_envelope: bytes, event_id: str) -> str | None:
+        """Hands the event on; returns its position in a store that holds it until every group has read it (None
+        when it was delivered there and then)."""
+        ...
+
+
+@runtime_checkable
+class LossyTransport(Transport, Protocol):
+    """A transport that holds events until every group has read them and may lose what it holds (Redis)."""
+
+    def instance(self) -> str:
+        """Which server answers now: another one may not hold what the previous one did."""
+        ...
+
+    def read_below(self) -> tuple[str, str] | None:
+        """(instance, position): every entry before the position has been read and acknowledged by every group;
+        None when that is not known now."""
+        ...
 
 
 class InProcessTransport:
@@ -237,22 +259,43 @@ IN_PROCESS = InProcessTransport()
 class RedisStreamTransport:
     """Appends to the stream. Entries are trimmed only once every consumer group has acknowledged them, so a
     group that lags (a service down for a day) loses nothing; the groups of every consuming service are created
-    up front, so an event relayed before a service's first start still waits for it."""
+    up front (and again on a Redis server that lost them), so an event relayed before a service's first start
+    still waits for it."""
 
     TRIM_EVERY = 500  # sends between two trims
 
     def __init__(self, client: redis.Redis, stream: str = STREAM, groups: tuple[str, ...] = ()):
         self._redis = client
         self._stream = stream
+        self._groups = groups
         self._sends = 0
+        self._instance = ""
         for group in groups:
             ensure_group(client, stream, group)
 
-    def send(self, event_type: str, raw_envelope: bytes, event_id: str) -> None:
-        self._redis.xadd(self._stream, {"type": event_type, "event_id": event_id, "envelope": raw_envelope})
+    def instance(self) -> str:
+        """The Redis server's run id, new at every start of a server: a restart or a failover may have lost
+        entries. On a new one the groups are created again before anything is sent to it."""
+        run_id = str(self._redis.info("server")["run_id"])
+        if run_id != self._instance:
+            for group in self._groups:
+                ensure_group(self._redis, self._stream, group)
+            self._instance = run_id
+        return run_id
+
+    def send(self, event_type: str, raw_envelope: bytes, event_id: str) -> str:
+        entry = self._redis.xadd(self._stream, {"type": event_type, "event_id": event_id, "envelope": raw_envelope})
         self._sends += 1
         if self._sends % self.TRIM_EVERY == 0:
-            trim_acknowledged(self._redis, self._stream)
+            trim_acknowledged(self._redis, self._stream, self._groups)
+        return stream_position(entry)
+
+    def read_below(self) -> tuple[str, str] | None:
+        before = self.instance()
+        oldest = oldest_needed(self._redis, self._stream, self._groups)
+        if oldest is None or self.instance() != before:  # the answer may come from another server
+            return None
+        return before, stream_position(oldest)
 
 
 def ensure_group(client: redis.Redis, stream: str, group: str) -> None:
@@ -263,21 +306,34 @@ def ensure_group(client: redis.Redis, stream: str, group: str) -> None:
             raise
 
 
-def trim_acknowledged(client: redis.Redis, stream: str) -> int:
-    """Drops the entries every group has read and acknowledged; returns how many went."""
-    groups = client.xinfo_groups(stream)
-    if not groups:
-        return 0
-    oldest_needed: list[bytes] = []
+def oldest_needed(client: redis.Redis, stream: str, expected_groups: tuple[str, ...] = ()) -> bytes | None:
+    """The id of the oldest entry some group has not read and acknowledged yet (every entry before it is done
+    with); None when there is no group, or one of the expected groups is missing (its progress is unknown)."""
+    try:
+        groups = client.xinfo_groups(stream)
+    except redis.ResponseError:  # no such stream
+        return None
+    names = {g["name"].decode() if isinstance(g["name"], bytes) else g["name"] for g in groups}
+    if not groups or not set(expected_groups) <= names:
+        return None
+    needed: list[bytes] = []
     for group in groups:
         if int(group["pending"]):
-            oldest_needed.append(client.xpending(stream, group["name"])["min"])
+            needed.append(client.xpending(stream, group["name"])["min"])
         else:
             last = group["last-delivered-id"]
             # Entries up to and including the last delivered one are done: keep from the next id on.
             ms, _, seq = (last.decode() if isinstance(last, bytes) else last).partition("-")
-            oldest_needed.append(f"{ms}-{int(seq or 0) + 1}".encode())
-    threshold = min(oldest_needed, key=_stream_id)
+            needed.append(f"{ms}-{int(seq or 0) + 1}".encode())
+    return min(needed, key=_stream_id)
+
+
+def trim_acknowledged(client: redis.Redis, stream: str, expected_groups: tuple[str, ...] = ()) -> int:
+    """Drops the entries every group has read and acknowledged; returns how many went. Nothing goes while one of
+    the expected groups is missing (it may be about to be created, and would need them)."""
+    threshold = oldest_needed(client, stream, expected_groups)
+    if threshold is None:
+        return 0
     return int(client.xtrim(stream, minid=threshold, approximate=False))
 
 
@@ -287,18 +343,34 @@ def _stream_id(value: bytes | str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def stream_position(entry_id: bytes | str) -> str:
+    """A stream entry id written so that positions compare as text in the order of the stream."""
+    ms, seq = _stream_id(entry_id)
+    return f"{ms:015d}-{seq:020d}"
+
+
 # -- relay ----------------------------------------------------------------------------------------
 
 
 class OutboxRelay:
-    """Moves committed outbox rows to the transport, oldest first."""
+    """Moves committed outbox rows to the transport, oldest first.
+
+    On a transport that may lose what it holds (LossyTransport), each relayed row keeps the server that took it
+    (`relayed_to`) and its position there (`stream_position`) until every group has read it (`relayed_to` is then
+    cleared: settled). When another server answers, the rows the previous one still held are sent again."""
+
+    SETTLE_EVERY_SECONDS = 1.0
 
     def __init__(self, db: Database, transport: Transport, batch_size: int = 100):
         self._db = db
         self._transport = transport
         self._batch_size = batch_size
+        self._lossy = transport if isinstance(transport, LossyTransport) else None
+        self._instance: str | None = None
+        self._settled_at = 0.0
 
     def relay_once(self) -> int:
+        instance = self._follow_instance()
         query = sa.select(event_outbox).where(event_outbox.c.relayed_at.is_(None)).order_by(event_outbox.c.seq)
         query = query.limit(self._batch_size)
         if self._db.is_postgres:
@@ -306,20 +378,68 @@ class OutboxRelay:
             with self._db.transaction() as session:
                 rows = session.execute(query.with_for_update(skip_locked=True)).all()
                 for row in rows:
-                    self._send_and_mark(session, row)
-            return len(rows)
-        # SQLite has one writer at a time: send outside the read transaction, so an in-process handler
-        # writing to the same file is not blocked by the relay.
-        with self._db.transaction() as session:
-            rows = session.execute(query).all()
-        for row in rows:
+                    self._send_and_mark(session, row, instance)
+        else:
+            # SQLite has one writer at a time: send outside the read transaction, so an in-process handler
+            # writing to the same file is not blocked by the relay.
             with self._db.transaction() as session:
-                self._send_and_mark(session, row)
+                rows = session.execute(query).all()
+            for row in rows:
+                with self._db.transaction() as session:
+                    self._send_and_mark(session, row, instance)
+        self._settle()
         return len(rows)
 
-    def _send_and_mark(self, session: Session, row: sa.Row) -> None:
-        self._transport.send(row.event_type, row.envelope, row.event_id)
-        session.execute(event_outbox.update().where(event_outbox.c.seq == row.seq).values(relayed_at=datetime.now(UTC)))
+    def _send_and_mark(self, session: Session, row: sa.Row, instance: str | None) -> None:
+        position = self._transport.send(row.event_type, row.envelope, row.event_id)
+        held = instance is not None and position is not None
+        session.execute(
+            event_outbox.update()
+            .where(event_outbox.c.seq == row.seq)
+            .values(
+                relayed_at=datetime.now(UTC),
+                relayed_to=instance if held else None,
+                stream_position=position if held else None,
+            )
+        )
+
+    def _follow_instance(self) -> str | None:
+        """The server the transport sends to now; when it is not the one this relay last saw (or this relay just
+        started), the rows another server still held unread are put back to be sent again."""
+        if self._lossy is None:
+            return None
+        instance = self._lossy.instance()
+        if instance != self._instance:
+            held_elsewhere = event_outbox.c.relayed_to.is_not(None) & (event_outbox.c.relayed_to != instance)
+            with self._db.transaction() as session:
+                resent = session.execute(
+                    event_outbox.update()
+                    .where(held_elsewhere)
+                    .values(relayed_at=None, relayed_to=None, stream_position=None)
+                ).rowcount
+            if resent:
+                log.warning(
+                    "the event transport changed server; sending again what the previous one had not delivered",
+                    extra={"events": resent},
+                )
+            self._instance = instance
+        return instance
+
+    def _settle(self) -> None:
+        """Clears `relayed_to` on the rows every group has read: they will never need sending again."""
+        if self._lossy is None or time.monotonic() - self._settled_at < self.SETTLE_EVERY_SECONDS:
+            return
+        self._settled_at = time.monotonic()
+        read = self._lossy.read_below()
+        if read is None:
+            return
+        instance, position = read
+        with self._db.transaction() as session:
+            session.execute(
+                event_outbox.update()
+                .where(event_outbox.c.relayed_to == instance, event_outbox.c.stream_position < position)
+                .values(relayed_to=None, stream_position=None)
+            )
 
 
 class RedisStreamConsumer:
@@ -390,6 +510,19 @@ class RedisStreamConsumer:
         return int(pending[0]["times_delivered"]) if pending else 1
 
     def poll_once(self, block_ms: int = 1000) -> int:
+        try:
+            return self._poll(block_ms)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # The group is gone (Redis restarted without persistence, or failed over): made again from the start
+            # of the stream, whose entries this group has not read on this server. The relays send again what the
+            # previous server held unread.
+            log.warning("consumer group missing; creating it again", extra={"group": self._consumer.group})
+            self._ensure_group()
+            return 0
+
+    def _poll(self, block_ms: int) -> int:
         done = 0
         # 1. Our own pending entries (we crashed after reading, before acknowledging).
         pending = self._redis.xreadgroup(self._consumer.group, self._name, {self._stream: "0"}, count=100)

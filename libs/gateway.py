@@ -21,6 +21,17 @@ READ_RETRIES = {
     "num_retries": 2,
     "per_try_timeout": "20s",
     "retry_back_off": {"base_interval": "0.05s", "max_interval": "0.5s"},
+    # A retry goes to another replica than the ones already tried: a replica that just died is still in the
+    # cluster until its health check fails (up to a second), and round robin alone may pick it again.
+    "retry_host_predicate": [
+        {
+            "name": "envoy.retry_host_predicates.previous_hosts",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+            },
+        }
+    ],
+    "host_selection_retry_max_attempts": 5,
 }
 JWT_PROVIDER = "email_engine"
 

@@ -232,11 +232,28 @@ def _find_nul(message: Message, prefix: str, problems: Violations) -> None:
                 _find_nul(value, f"{path}.", problems)
 
 
-def _is_connect_error(exc: Exception) -> bool:
+# SQLSTATEs of a server that cannot serve a session now: connection exceptions (class 08), a shutdown or a crash
+# cutting sessions (57P01, 57P02), starting up, shutting down or recovering (57P03), too many connections (53300).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def _is_connect_error(exc: sqlalchemy.exc.DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    if sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return True
     text = str(exc).lower()
     return any(
         words in text
-        for words in ("connection refused", "could not connect", "server closed", "timeout", "database is locked")
+        for words in (
+            # psycopg's words for any session it could not open: refused, or the server's "FATAL: the database
+            # system is starting up" / "shutting down", which come without a SQLSTATE.
+            "connection failed",
+            "connection refused",
+            "could not connect",
+            "server closed",
+            "timeout",
+            "database is locked",
+        )
     )
 
 

@@ -15,6 +15,9 @@ event_outbox = sa.Table(
     sa.Column("envelope", sa.LargeBinary, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("relayed_at", sa.DateTime(timezone=True), nullable=True),
+    # Until every consumer group has read it: the Redis server holding it (its run id) and its stream position.
+    sa.Column("relayed_to", sa.String(64), nullable=True),
+    sa.Column("stream_position", sa.String(40), nullable=True),
 )
 
 event_inbox = sa.Table(

@@ -127,12 +127,18 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
+        self._launch()
+        createdb = self._as_user([_pg_tool("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "emailengine"])
+        wait_until(lambda: subprocess.run(createdb, capture_output=True).returncode == 0, 15, "createdb")
+        return self
+
+    def _launch(self) -> None:
         self._proc = subprocess.Popen(
             self._as_user(
                 [
                     _pg_tool("postgres"),
                     "-D",
-                    str(data),
+                    str(self.dir / "data"),
                     "-p",
                     str(self.port),
                     "-c",
@@ -146,14 +152,16 @@ class PostgresServer:
                 ]
             ),
             stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "postgres.log", "wb"),  # noqa: SIM115
+            stderr=open(self.dir / "postgres.log", "ab"),  # noqa: SIM115
         )
-        wait_until(lambda: port_open(self.port), 30, "postgres", self._proc)
-        createdb = self._as_user([_pg_tool("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "emailengine"])
-        wait_until(lambda: subprocess.run(createdb, capture_output=True).returncode == 0, 15, "createdb")
-        return self
+        wait_until(self._accepts_connections, 30, "postgres", self._proc)
 
-    def stop(self) -> None:
+    def _accepts_connections(self) -> bool:
+        ready = self._as_user([_pg_tool("pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"])
+        return port_open(self.port) and subprocess.run(ready, capture_output=True).returncode == 0
+
+    def halt(self) -> None:
+        """Stops the cluster as an operator's restart does (fast shutdown: sessions cut, committed data kept)."""
         # runuser does not pass signals on: stop the cluster with pg_ctl, then reap runuser.
         subprocess.run(
             self._as_user([_pg_tool("pg_ctl"), "stop", "-D", str(self.dir / "data"), "-m", "fast", "-w"]),
@@ -161,6 +169,19 @@ class PostgresServer:
             timeout=30,
         )
         _stop(self._proc)
+
+    def start_again(self) -> None:
+        """The same cluster, data and port, after `halt`."""
+        self._launch()
+
+    def begin_smart_shutdown(self) -> None:
+        """Starts a smart shutdown and returns: the open sessions go on, every new one is refused ("the database
+        system is shutting down") until they have all ended; then `halt`, `start_again`."""
+        stop = [_pg_tool("pg_ctl"), "stop", "-D", str(self.dir / "data"), "-m", "smart", "-W"]
+        subprocess.run(self._as_user(stop), check=True, capture_output=True)
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -198,8 +219,16 @@ class RedisServer:
         wait_until(lambda: port_open(self.port), 15, "redis-server", self._proc)
         return self
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stops the server. It keeps nothing on disk: whatever it held is gone when it starts again."""
         _stop(self._proc)
+
+    def start_again(self) -> None:
+        """A new, empty server on the same port, after `halt`."""
+        self.start()
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -243,11 +272,15 @@ def port_of(env: dict[str, str], service: str, kind: str = "GRPC") -> int:
 
 @dataclass
 class Stack:
-    """The four services, each its own process, behind a real Envoy."""
+    """The four services, each its own process, behind a real Envoy. With `replicas` > 1, each service runs that
+    many processes on ports of their own, and Envoy balances over them as it would over a Kubernetes Service's pods
+    (the replicas are named `ip-pool`, `ip-pool-2`, ...; the other services call the first, at its address)."""
 
     data_dir: Path
     env: dict[str, str]
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    replicas: int = 1
+    _replica_envs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def gateway(self) -> str:
@@ -260,17 +293,46 @@ class Stack:
     def _cli(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "libs.cli", *args]
 
+    def replicas_of(self, name: str) -> list[str]:
+        """The process names of a service's replicas, the first one first."""
+        return [name] + [f"{name}-{n}" for n in range(2, self.replicas + 1)]
+
+    def env_of(self, replica: str) -> dict[str, str]:
+        """The environment a replica runs with: the stack's, with its own gRPC and metrics ports."""
+        if replica in SERVICE_NAMES:
+            return self.env
+        if replica not in self._replica_envs:
+            service = replica.rsplit("-", 1)[0]
+            attr = {"ip-pool": "IPPOOL", "campaign-gateway": "CAMPAIGN_GATEWAY"}.get(service, service.upper())
+            self._replica_envs[replica] = {
+                **self.env,
+                f"EE_{attr}_GRPC_PORT": str(free_port()),
+                f"EE_{attr}_METRICS_PORT": str(free_port()),
+            }
+        return self._replica_envs[replica]
+
+    def service_of(self, replica: str) -> str:
+        return replica if replica in SERVICE_NAMES else replica.rsplit("-", 1)[0]
+
+    def grpc_port_of(self, replica: str) -> int:
+        return port_of(self.env_of(replica), self.service_of(replica))
+
     def start_service(self, name: str) -> None:
+        """Starts a service (or one replica of it, by its process name) and waits for its port."""
+        env = self.env_of(name)
         log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115
         self.procs[name] = subprocess.Popen(
-            self._cli("serve", name), env=self.env, stdout=log, stderr=log, cwd=REPO_ROOT
+            self._cli("serve", self.service_of(name)), env=env, stdout=log, stderr=log, cwd=REPO_ROOT
         )
-        wait_until(lambda: port_open(port_of(self.env, name)), 30, f"service {name}", self.procs[name])
+        wait_until(lambda: port_open(self.grpc_port_of(name)), 30, f"service {name}", self.procs[name])
 
     def start(self) -> Stack:
         subprocess.run(self._cli("token", "--admin"), env=self.env, check=True, capture_output=True)  # makes keys
         for name in SERVICE_NAMES:
-            self.start_service(name)
+            self.start_service(name)  # the first replica migrates the service's database
+        for name in SERVICE_NAMES:
+            for replica in self.replicas_of(name)[1:]:
+                self.start_service(replica)
         config = subprocess.run(
             [sys.executable, "-c", "from libs.cli import write_gateway_config; print(write_gateway_config())"],
             env=self.env,
@@ -279,6 +341,8 @@ class Stack:
             text=True,
             cwd=REPO_ROOT,
         ).stdout.strip()
+        if self.replicas > 1:
+            config = self._balanced(Path(config))
         envoy = shutil.which("envoy", path=str(Path(sys.executable).parent))
         log = open(self.data_dir / "envoy.log", "ab")  # noqa: SIM115
         self.procs["envoy"] = subprocess.Popen(
@@ -290,11 +354,34 @@ class Stack:
         wait_until(self._healthy, 30, "envoy + services", self.procs["envoy"])
         return self
 
+    def _balanced(self, config: Path) -> str:
+        """The rendered gateway config with every replica of each service in its cluster."""
+        import yaml
+
+        rendered = yaml.safe_load(config.read_text())
+        for cluster in rendered["static_resources"]["clusters"]:
+            if cluster["name"] not in SERVICE_NAMES:
+                continue
+            [group] = cluster["load_assignment"]["endpoints"]
+            group["lb_endpoints"] += [
+                {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}
+                for port in map(self.grpc_port_of, self.replicas_of(cluster["name"])[1:])
+            ]
+        target = self.data_dir / "envoy-replicas.yaml"
+        target.write_text(yaml.safe_dump(rendered, sort_keys=False))
+        return str(target)
+
     def _healthy(self) -> bool:
         import httpx
 
         reply = httpx.get(f"{self.gateway}/api/v2/health", timeout=2)
         return reply.status_code == 200 and reply.json()["status"] == "SERVING"
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: the process dies at once, in whatever it was doing (no drain, no final relay)."""
+        proc = self.procs[name]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
 
     def token(self, *args: str) -> str:
         return subprocess.run(
@@ -311,13 +398,18 @@ class Stack:
 
 @contextmanager
 def production_stack(
-    data_dir: Path, postgres: PostgresServer, redis_server: RedisServer, extra: dict[str, str] | None = None
+    data_dir: Path,
+    postgres: PostgresServer,
+    redis_server: RedisServer,
+    extra: dict[str, str] | None = None,
+    *,
+    replicas: int = 1,
 ) -> Iterator[Stack]:
     """The four services as separate processes on their own PostgreSQL database and Redis, behind Envoy."""
     database = f"ee_{data_dir.name.replace('-', '_')}"
     postgres.create_database(database)
     env = stack_env(data_dir, database_url=postgres.url_for(database), redis_url=redis_server.url, extra=extra)
-    running = Stack(data_dir, env)
+    running = Stack(data_dir, env, replicas=replicas)
     try:
         running.start()
         yield running

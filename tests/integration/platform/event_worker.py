@@ -38,12 +38,13 @@ def main(mode: str) -> None:
         db = connect(settings, "producer", url=os.environ["PRODUCER_URL"])
 
         class CrashingTransport(events.RedisStreamTransport):
-            def send(self, event_type: str, raw_envelope: bytes, event_id: str) -> None:
+            def send(self, event_type: str, raw_envelope: bytes, event_id: str) -> str:
                 nonlocal done
-                super().send(event_type, raw_envelope, event_id)
+                position = super().send(event_type, raw_envelope, event_id)
                 done += 1
                 if crash_after and done >= crash_after:
                     os._exit(17)  # sent to Redis, not yet marked relayed
+                return position
 
         relay = events.OutboxRelay(db, CrashingTransport(client), batch_size=7)
         while time.monotonic() < deadline:

@@ -184,3 +184,67 @@ def test_the_redis_rate_limit_is_shared_by_replicas(redis_server: RedisServer) -
         replicas[0].acquire("sos-expat", limit, what="ScanTenant")
     assert 55 <= refused.value.retry_after_seconds <= 60
     replicas[1].acquire("ulixai", limit, what="ScanTenant")
+
+
+def test_a_redis_restarted_empty_loses_no_event_and_applies_none_twice(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """Redis keeps nothing across a restart here. Entries one group had not read are sent again by the relay (the
+    other group skips them: already in its inbox), the consumers recreate their vanished groups, and entries every
+    group had read are never sent again."""
+    server = RedisServer().start()
+    try:
+        suffix = tmp_path.name[-8:].replace("-", "_")
+        producer = _db(postgres, f"p5_{suffix}", tmp_path, service="producer")
+        client = redis.Redis.from_url(server.url)
+        stream = f"ee:restart:{suffix}"
+        applied: dict[str, list[str]] = {"fast": [], "slow": []}
+        readers = {}
+        for group in applied:
+            consumer = events.EventConsumer(group=group, db=_db(postgres, f"{group}5_{suffix}", tmp_path))
+            consumer.on(events_pb2.IpRegistered, lambda _s, _e, ev, group=group: applied[group].append(ev.address))
+            readers[group] = events.RedisStreamConsumer(client, consumer, stream=stream)
+        relay = events.OutboxRelay(producer, events.RedisStreamTransport(client, stream=stream, groups=tuple(applied)))
+
+        def publish(*addresses: str) -> None:
+            with producer.transaction() as session:
+                for address in addresses:
+                    event = events_pb2.IpRegistered(address=address)
+                    events.publish(session, source="ip-pool", tenant_id="t", event=event)
+            relay.relay_once()
+
+        def read(group: str, count: int) -> None:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and len(applied[group]) < count:
+                readers[group].poll_once(block_ms=100)
+
+        def held() -> int:
+            relay._settled_at = 0.0  # settle now rather than within the second
+            relay.relay_once()
+            with producer.transaction() as session:
+                query = sa.select(sa.func.count()).where(events.event_outbox.c.relayed_to.is_not(None))
+                return int(session.execute(query).scalar_one())
+
+        publish("192.0.2.1", "192.0.2.2")
+        read("fast", 2)
+        read("slow", 2)
+        assert held() == 0  # both groups read them: never to be sent again
+        publish("192.0.2.3", "192.0.2.4")
+        read("fast", 4)
+        assert held() == 2  # the slow group has not read them yet
+
+        server.halt()
+        server.start_again()
+        publish("192.0.2.5")  # the relay sees another server: the two held ones go again, before this one
+        read("fast", 5)
+        read("slow", 5)
+        addresses = [f"192.0.2.{n}" for n in range(1, 6)]
+        assert applied == {"fast": addresses, "slow": addresses}
+        assert held() == 0
+
+        server.halt()
+        server.start_again()
+        assert relay.relay_once() == 0  # nothing held: nothing sent again
+        assert client.xlen(stream) == 0
+    finally:
+        server.stop()

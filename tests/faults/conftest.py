@@ -1,0 +1,118 @@
+"""One running system for every fault test (see world.py), started once for the package: each test breaks it,
+repairs it, and leaves it consistent for the next."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from tests.faults.world import CAMPAIGN_IPS, LOAD_TENANT, REPLICAS, ULIXAI_CHAT, FaultWorld
+from tests.harness.mariadb import MariadbServer
+from tests.harness.servers import PostgresServer, RedisServer, production_stack, wait_until
+from tests.integration.campaign_gateway.gateway_world import (
+    KEY,
+    SENDING_DOMAIN,
+    TEMPLATE_HTML,
+    create_customer,
+    mailwizz_settings,
+    start_zones,
+)
+from tests.integration.reputation.service import ZONE_NAMES, start_rbldnsd
+from tests.standins.mailwizz_api import MailwizzApiStandIn, Template, delivery_servers_from_table
+from tests.standins.telegram_bot_api import TelegramBotApiStandIn
+
+
+@pytest.fixture(scope="package")
+def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer) -> Iterator[FaultWorld]:
+    # PostgreSQL and Redis of its own: the tests stop and start them.
+    postgres = PostgresServer().start()
+    redis_server = RedisServer().start()
+    rbl, zones = start_rbldnsd(), start_zones()
+    telegram = TelegramBotApiStandIn()
+    telegram.add_chat(ULIXAI_CHAT, title="ulixai alerts")
+    telegram.start()
+    database_url = mariadb.create_mailwizz_database("mailwizz_faults")
+    create_customer(mariadb, "mailwizz_faults", 1, "sos@example.test")
+    mailwizz_engine = sa.create_engine(database_url)
+    mailwizz = MailwizzApiStandIn().start()
+    customer = mailwizz.add_customer(
+        "sos-expat", api_key=KEY, servers_from=delivery_servers_from_table(mailwizz_engine)
+    )
+    customer.templates["tplcoldv100001"] = Template("tplcoldv100001", "cold_v1", TEMPLATE_HTML)
+    extra = {
+        "EE_IPPOOL_SEED_TENANTS": f"sos-expat,ulixai,{LOAD_TENANT}",
+        "EE_DNS_NAMESERVERS": f"{rbl.nameserver},{zones.nameserver}",
+        "EE_DNS_TIMEOUT": "1",
+        "EE_REPUTATION_ZONE_NAMES": json.dumps(ZONE_NAMES),
+        "EE_OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8",
+        "EE_OUTBOUND_DEADLINE_SECONDS": "2",  # a MailWizz answer held longer is lost (the fault tests hold one)
+        "EE_CAMPAIGN_GATEWAY_MAILWIZZ": json.dumps({"sos-expat": mailwizz_settings(mailwizz.url, database_url)}),
+        "EE_CAMPAIGN_GATEWAY_PMTA_SMTP_HOSTS": json.dumps({"pmta1": "pmta1.internal:2525"}),
+        "EE_CAMPAIGN_GATEWAY_MAILWIZZ_FIRST_WAIT_SECONDS": "0.1",
+        "EE_CAMPAIGN_GATEWAY_MAILWIZZ_MAX_WAIT_SECONDS": "0.5",
+        # A creation whose replica died is taken over by the same request once its lease has run out.
+        "EE_CAMPAIGN_GATEWAY_CAMPAIGN_LEASE_SECONDS": "10",
+        "EE_TELEGRAM_BOT_TOKEN": telegram.token,
+        "EE_TELEGRAM_API_BASE": telegram.base_url,
+        "EE_NOTIFIER_DELIVERY_POLL_SECONDS": "0.2",
+        "EE_NOTIFIER_RETRY_MAX_DELAY_SECONDS": "1",
+        "EE_NOTIFIER_LEASE_SECONDS": "3",
+        "EE_NOTIFIER_MIN_SPACING_SECONDS": "0",
+        "EE_NOTIFIER_STORM_THRESHOLD": "1000",
+    }
+    try:
+        with production_stack(
+            tmp_path_factory.mktemp("faults"), postgres, redis_server, extra, replicas=REPLICAS
+        ) as stack:
+            world = FaultWorld(stack, postgres, redis_server, mariadb, telegram, mailwizz, customer, mailwizz_engine)
+            world.tokens.update(
+                admin=stack.token("--admin"),
+                sos=stack.token("--tenant", "sos-expat"),
+                ulixai=stack.token("--tenant", "ulixai"),
+                acme=stack.token("--tenant", LOAD_TENANT),
+            )
+            _set_up(world)
+            yield world
+            world.dispose()
+    finally:
+        mailwizz.stop()
+        mailwizz_engine.dispose()
+        telegram.stop()
+        zones.cleanup()
+        rbl.cleanup()
+        redis_server.stop()
+        postgres.stop()
+
+
+def _set_up(world: FaultWorld) -> None:
+    for address in CAMPAIGN_IPS:
+        made = world.rest(
+            "POST",
+            "/api/v2/ips",
+            "sos",
+            json={"address": address, "purpose": "marketing", "tenant_id": "sos-expat", "pmta_node": "pmta1"},
+        )
+        assert made.status_code == 200, made.text
+        wait_until(
+            lambda a=address: world.rest("GET", f"/api/v2/reputation/ips/{a}").status_code == 200,
+            15,
+            f"reputation watching {address}",
+        )
+    domains = world.rest(
+        "PUT",
+        "/api/v2/reputation/tenants/sos-expat/domains",
+        "sos",
+        json={"sending_domains": [{"domain": SENDING_DOMAIN, "dkim_selectors": ["s2048"]}]},
+    )
+    assert domains.status_code == 200, domains.text
+    allowed = world.rest(
+        "PATCH", "/api/v2/alert-settings/ulixai", json={"allowed_telegram_chat_ids": [str(ULIXAI_CHAT)]}
+    )
+    assert allowed.status_code == 200, allowed.text
+    route = world.rest(
+        "POST", "/api/v2/alert-routes", "ulixai", json={"route_id": "ulixai", "telegram_chat_id": str(ULIXAI_CHAT)}
+    )
+    assert route.status_code == 200, route.text
