@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from tests.faults.world import CAMPAIGN_IPS, LOAD_TENANT, REPLICAS, ULIXAI_CHAT, FaultWorld
+from tests.faults.world import CAMPAIGN_IPS, LOAD_TENANT, PMTA_NODES, REPLICAS, ULIXAI_CHAT, FaultWorld
 from tests.harness.mariadb import MariadbServer
 from tests.harness.servers import PostgresServer, RedisServer, production_stack, wait_until
+from tests.harness.ssh_server import generate_key, running_nodes
 from tests.integration.campaign_gateway.gateway_world import (
     KEY,
     SENDING_DOMAIN,
@@ -37,6 +38,9 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
     database_url = mariadb.create_mailwizz_database("mailwizz_faults")
     create_customer(mariadb, "mailwizz_faults", 1, "sos@example.test")
     mailwizz_engine = sa.create_engine(database_url)
+    ssh_key = generate_key(tmp_path_factory.mktemp("faults-ssh") / "id_ed25519", comment="email-engine")
+    nodes_context = running_nodes(tmp_path_factory.mktemp("faults-pmta"), PMTA_NODES, ssh_key)
+    nodes = nodes_context.__enter__()
     mailwizz = MailwizzApiStandIn().start()
     customer = mailwizz.add_customer(
         "sos-expat", api_key=KEY, servers_from=delivery_servers_from_table(mailwizz_engine)
@@ -55,6 +59,8 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
         "EE_CAMPAIGN_GATEWAY_MAILWIZZ_MAX_WAIT_SECONDS": "0.5",
         # A creation whose replica died is taken over by the same request once its lease has run out.
         "EE_CAMPAIGN_GATEWAY_CAMPAIGN_LEASE_SECONDS": "10",
+        "EE_CAMPAIGN_GATEWAY_PMTA_SSH_KEY_FILE": str(ssh_key.private_path),
+        "EE_CAMPAIGN_GATEWAY_PMTA_CONNECT_TIMEOUT_SECONDS": "2",
         "EE_TELEGRAM_BOT_TOKEN": telegram.token,
         "EE_TELEGRAM_API_BASE": telegram.base_url,
         "EE_NOTIFIER_DELIVERY_POLL_SECONDS": "0.2",
@@ -67,7 +73,10 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
         with production_stack(
             tmp_path_factory.mktemp("faults"), postgres, redis_server, extra, replicas=REPLICAS
         ) as stack:
-            world = FaultWorld(stack, postgres, redis_server, mariadb, telegram, mailwizz, customer, mailwizz_engine)
+            stack.start_worker("campaign-gateway")  # its jobs: quota syncs, PowerMTA deploys and queue commands
+            world = FaultWorld(
+                stack, postgres, redis_server, mariadb, telegram, mailwizz, customer, mailwizz_engine, nodes
+            )
             world.tokens.update(
                 admin=stack.token("--admin"),
                 sos=stack.token("--tenant", "sos-expat"),
@@ -78,6 +87,7 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
             yield world
             world.dispose()
     finally:
+        nodes_context.__exit__(None, None, None)
         mailwizz.stop()
         mailwizz_engine.dispose()
         telegram.stop()
@@ -112,6 +122,27 @@ def _set_up(world: FaultWorld) -> None:
         "PATCH", "/api/v2/alert-settings/ulixai", json={"allowed_telegram_chat_ids": [str(ULIXAI_CHAT)]}
     )
     assert allowed.status_code == 200, allowed.text
+    for node in world.pmta_nodes:
+        assert node.host_key is not None
+        registered = world.rest(
+            "POST",
+            "/api/v2/pmta-nodes",
+            json={
+                "name": node.name,
+                "hostname": f"{node.name}.example.net",
+                "ssh_host": "127.0.0.1",
+                "ssh_port": node.port,
+                "ssh_user": node.user,
+                "ssh_host_key": node.host_key.public,
+                "config_path": str(node.config_path),
+                "pmta_command": str(node.pmta_command),
+                "accounting_directory": str(node.accounting_dir),
+                "accounting_push_only": True,
+                "smtp_host": "127.0.0.1",
+                "smtp_port": 2525,
+            },
+        )
+        assert registered.status_code == 200, registered.text
     route = world.rest(
         "POST", "/api/v2/alert-routes", "ulixai", json={"route_id": "ulixai", "telegram_chat_id": str(ULIXAI_CHAT)}
     )

@@ -4,7 +4,8 @@ peer it talks to: the strict MailWizz stand-in over a real MariaDB, the Telegram
 
 Tenants: `sos-expat` has the MailWizz binding and two sending IPs on `pmta1` (campaigns); `ulixai` has a Telegram
 route to its chat (alerts); `acme` holds the IPs and the tenant record the load tests pause, resume and update (no
-route: its alerts are stored, never sent).
+route: its alerts are stored, never sent). Two PowerMTA nodes (`pmta-a`, `pmta-b`: real sshd with the stand-in
+`pmta`) are registered, and a campaign-gateway RQ worker runs its jobs (deploys, queue commands, quota syncs).
 
 `consistent()` is what every fault test ends with: nothing left in any outbox, every event applied by every
 consumer group that wants it (its inbox), nothing dead-lettered, nothing pending or unread in the stream.
@@ -31,6 +32,7 @@ from libs.service_catalog import definitions
 from libs.tables import event_dead_letters, event_inbox, event_outbox
 from tests.harness.mariadb import MariadbServer
 from tests.harness.servers import PostgresServer, RedisServer, Stack, wait_until
+from tests.harness.ssh_server import PmtaNodeServer
 from tests.standins.mailwizz_api import Customer, MailwizzApiStandIn
 from tests.standins.telegram_bot_api import TelegramBotApiStandIn
 
@@ -38,6 +40,7 @@ ULIXAI_CHAT = -1002000000002
 CAMPAIGN_IPS = ("192.0.2.40", "192.0.2.41")
 LOAD_TENANT = "acme"
 REPLICAS = 2
+PMTA_NODES = ("pmta-a", "pmta-b")
 
 
 class _Anything:
@@ -85,6 +88,7 @@ class FaultWorld:
     mailwizz: MailwizzApiStandIn
     customer: Customer
     mailwizz_engine: sa.Engine
+    pmta_nodes: list[PmtaNodeServer]
     tokens: dict[str, str] = field(default_factory=dict)
     _engines: dict[str, sa.Engine] = field(default_factory=dict)
 

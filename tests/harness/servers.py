@@ -326,6 +326,16 @@ class Stack:
         )
         wait_until(lambda: port_open(self.grpc_port_of(name)), 30, f"service {name}", self.procs[name])
 
+    def start_worker(self, service: str) -> str:
+        """An RQ worker of the service (`emailengine worker`), named `<service>-worker`; it runs the jobs the
+        service enqueues, retries included."""
+        name = f"{service}-worker"
+        log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115
+        self.procs[name] = subprocess.Popen(
+            self._cli("worker", service), env=self.env, stdout=log, stderr=log, cwd=REPO_ROOT
+        )
+        return name
+
     def start(self) -> Stack:
         subprocess.run(self._cli("token", "--admin"), env=self.env, check=True, capture_output=True)  # makes keys
         for name in SERVICE_NAMES:

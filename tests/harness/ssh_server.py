@@ -117,10 +117,20 @@ class PmtaNodeServer:
         check = subprocess.run([sshd, "-t", "-f", str(config)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"sshd rejects its test configuration: {check.stderr.strip()}")
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stdout=log, stderr=log)
-        wait_until(lambda: port_open(self.port), 15, f"sshd for {self.name}", self.proc)
+        self._launch()
         return self
+
+    def _launch(self) -> None:
+        sshd = _tool("sshd", _SSHD_CANDIDATES)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sshd, "-D", "-e", "-f", str(self.root / "sshd_config")], stdout=log, stderr=log
+            )
+        wait_until(lambda: port_open(self.port), 15, f"sshd for {self.name}", self.proc)
+
+    def start_again(self) -> None:
+        """The node back after `stop`: the same host keys, files and port (the host was down, nothing changed)."""
+        self._launch()
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -4,10 +4,12 @@ standby pause/resume, IP events becoming jobs, plan, bounce delivery retries, th
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from campaign_gateway import jobs
 from campaign_gateway.adapters.bounce_webhook import WebhookAnswer
 from campaign_gateway.adapters.ippool_peer import PoolIp
 from campaign_gateway.app.accounting import AccountingSettings, AccountingUseCases
@@ -112,16 +114,37 @@ def test_ip_events_become_jobs_and_standby_pauses_then_redeploys(world: World) -
     ]
     world.deploys.deploy_node("pmta-a", "hourly")
     world.ippool.ips[0] = pool_ip("192.0.2.10", "pmta-a", state="STANDBY", daily=0, hourly=0)
-    assert world.deploys.apply_ip_state("192.0.2.10", "STANDBY") == "pause"
+    assert world.deploys.apply_ip_state("192.0.2.10", "STANDBY").done == "pause"
     assert world.gateway.calls[-2:] == [("pause", "vmta-192-0-2-10"), ("deploy", "pmta-a")]
     assert "virtual-mta vmta-192-0-2-10\n" not in world.gateway.files["pmta-a"].split("<virtual-mta-pool")[-1]
-    assert world.deploys.apply_ip_state("192.0.2.10", "STANDBY") == "pause"  # idempotent
+    assert world.deploys.apply_ip_state("192.0.2.10", "STANDBY").done == "pause"  # idempotent
     assert world.gateway.paused == {"vmta-192-0-2-10"}
-    assert world.deploys.apply_ip_state("192.0.2.10", "WARM") == "resume"
+    assert world.deploys.apply_ip_state("192.0.2.10", "WARM").done == "resume"
     assert world.gateway.paused == set()
     # A VMTA the node does not have yet has nothing queued: nothing to pause, no alert.
-    assert "no such VMTA" in world.deploys.apply_ip_state("198.51.100.7", "PAUSED")
+    assert "no such VMTA" in world.deploys.apply_ip_state("198.51.100.7", "PAUSED").done
     assert world.events(events.PmtaQueueCommandFailed) == []
+
+
+def test_a_job_that_could_not_reach_its_node_raises_for_the_runner_to_try_it_again(world: World) -> None:
+    """Recorded and reported first; then the job fails, so an RQ worker retries it with backoff."""
+    app = SimpleNamespace(deploys=world.deploys)
+    world.deploys.deploy_node("pmta-a", "hourly")
+    world.gateway.refuse.add("pmta-a")
+    with pytest.raises(jobs.NodeNotReached, match="pmta-a"):
+        jobs.deploy_node(app, "pmta-a", "ip-event")  # type: ignore[arg-type]
+    with pytest.raises(jobs.NodeNotReached, match=r"192\.0\.2\.10"):
+        jobs.apply_ip_state(app, "192.0.2.10", "STANDBY")  # type: ignore[arg-type]
+    assert [e.command for e in world.events(events.PmtaQueueCommandFailed)] == ["pause"]
+    assert world.events(events.PmtaDeployFailed)[-1].outcome == "UNREACHABLE"
+    world.gateway.refuse.discard("pmta-a")  # the node is back: the retry does it
+    assert jobs.apply_ip_state(app, "192.0.2.10", "STANDBY") == "pause"  # type: ignore[arg-type]
+    assert world.gateway.paused == {"vmta-192-0-2-10"}
+    # A failure the node answered (a refused reload) is not retried: the same file would be refused again.
+    world.ippool.ips.append(pool_ip("192.0.2.11", "pmta-a"))
+    world.gateway.fail_reload.add("pmta-a")
+    refused = jobs.deploy_node(app, "pmta-a", "ip-event")  # type: ignore[arg-type]
+    assert refused is not None and refused.outcome.value == "ROLLED_BACK"
 
 
 def test_plan_diffs_against_the_node_or_the_last_deploy(world: World) -> None:
@@ -228,7 +251,7 @@ def test_without_an_ssh_key_ip_events_deploy_nothing_and_alert_nothing(world: Wo
     # contacted, so the jobs IP events start do nothing rather than record failed deploys and alert.
     world.gateway.configured = False
     assert world.deploys.deploy_ip_node("192.0.2.10", "ip-event") is None
-    assert world.deploys.apply_ip_state("192.0.2.10", "STANDBY").startswith("dry-run")
+    assert world.deploys.apply_ip_state("192.0.2.10", "STANDBY").done.startswith("dry-run")
     assert world.gateway.calls == [] and world.events(events.PmtaDeployFailed) == []
     with world.uow() as uow:
         assert uow.deployments.latest("pmta-a") is None

@@ -21,6 +21,16 @@ class Deployment:
 
 
 @dataclass(frozen=True)
+class IpStateApplied:
+    """What applying an IP's state on its node did."""
+
+    done: str
+    """"pause" or "resume", "<verb> failed: <why>", "<verb>: no such VMTA on the node yet", "no node", ..."""
+    unreachable: bool = False
+    """The node could not be reached (for the queue command or the deploy that follows): worth trying again."""
+
+
+@dataclass(frozen=True)
 class CursorState:
     """Where the SFTP pull of a node's accounting stands, and what it has counted."""
 

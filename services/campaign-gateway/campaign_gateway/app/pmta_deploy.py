@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from campaign_gateway.adapters.ippool_peer import PoolIp, ip_state_name
 from campaign_gateway.adapters.pmta_node import NodeCommandFailed, NodeUnreachable, PmtaNodeError
-from campaign_gateway.app.delivery_views import Deployment, NodePlan
+from campaign_gateway.app.delivery_views import Deployment, IpStateApplied, NodePlan
 from campaign_gateway.app.ports import IpPool, NodeGateway, Scheduler
 from campaign_gateway.app.unit_of_work import CampaignUnitOfWork
 from campaign_gateway.domain.ip_states import SENDING_STATES, IpState
@@ -351,18 +351,19 @@ class DeployUseCases:
         with self._uow() as uow:
             return uow.pmta_nodes.get(found[0].pmta_node)
 
-    def apply_ip_state(self, address: str, state: str) -> str:
+    def apply_ip_state(self, address: str, state: str) -> IpStateApplied:
         """Pauses (leaving sending) or resumes (back to sending) the IP's queues on its node, then redeploys the
-        node. Idempotent: pausing a paused queue or resuming a running one changes nothing. Returns what it did."""
+        node. Idempotent: pausing a paused queue or resuming a running one changes nothing. Says what it did, and
+        whether the node could not be reached (the caller may try again)."""
         if not self._nodes.configured:
-            return "dry-run: no SSH client key"
+            return IpStateApplied("dry-run: no SSH client key")
         node = self._node_of(address)
         if node is None:
-            return "no node"
+            return IpStateApplied("no node")
         sending = IpState(state) in SENDING_STATES if state in IpState.__members__ else False
         verb = "resume" if sending else "pause"
         vmta = vmta_name(address)
-        done = verb
+        done, unreachable = verb, False
         try:
             if sending:
                 self._nodes.resume(node.spec, vmta)
@@ -374,10 +375,11 @@ class DeployUseCases:
             else:
                 done = self._queue_failed(node, address, verb, exc)
         except PmtaNodeError as exc:
-            done = self._queue_failed(node, address, verb, exc)
+            done, unreachable = self._queue_failed(node, address, verb, exc), _unreachable(exc)
         trigger = DeployTrigger.IP_EVENT if sending else DeployTrigger.STANDBY
-        self.deploy_node(node.spec.name, str(trigger))
-        return done
+        deployment = self.deploy_node(node.spec.name, str(trigger))
+        unreachable = unreachable or (deployment is not None and deployment.outcome is DeployOutcome.UNREACHABLE)
+        return IpStateApplied(done, unreachable)
 
     def _queue_failed(self, node: NodeRecord, address: str, verb: str, error: PmtaNodeError) -> str:
         with self._uow() as uow:
