@@ -17,6 +17,8 @@ Every one takes --json (the API's answer, untouched). Exit codes: 0 done, 1 bad 
 \b
 First steps against `make run` (README "Command line"):
   emailengine health
+  emailengine pmta-nodes add pmta1 --ssh-host pmta1.sandbox.test --ssh-host-key KEY \
+      --smtp-host pmta1.sandbox.test --smtp-port 2525 --admin
   emailengine ips add 192.0.2.10 --tenant sos-expat --pmta-node pmta1
   emailengine domains set --tenant sos-expat --sending-domains sos-expat.sandbox.test:s1
   emailengine domains check --tenant sos-expat
@@ -31,6 +33,7 @@ def register(main: click.Group) -> None:
     from cli.domains import domains
     from cli.health import health
     from cli.ips import ips
+    from cli.pmta_nodes import pmta_nodes
     from cli.reputation import reputation
     from cli.routes import routes
     from cli.schedules import schedules
@@ -48,6 +51,7 @@ def register(main: click.Group) -> None:
         alerts,
         routes,
         dead_letters,
+        pmta_nodes,
     ):
         main.add_command(command)
     main.epilog = EPILOG

@@ -15,9 +15,10 @@ It starts, each on a free loopback port:
 
 and writes the settings that point the product at them (`EE_CAMPAIGN_GATEWAY_MAILWIZZ` with each tenant's
 binding, `EE_DNS_NAMESERVERS`, `EE_REPUTATION_ZONE_NAMES`, `EE_OUTBOUND_ALLOW_NETWORKS` for the loopback
-MailWizz, `EE_CAMPAIGN_GATEWAY_PMTA_SMTP_HOSTS` for the node `pmta1`) as `export` lines to source before
-`make run`. In production these settings name the tenant's real MailWizz and your own resolver instead (README
-"Campaigns and MailWizz", "Reputation and DNS"). Nothing here is ever contacted by anything but this machine.
+MailWizz) as `export` lines to source before `make run`. The PowerMTA node `pmta1` is registered through the API
+like any node (README "Command line"); nothing answers on its SSH, so its deploys stay dry-runs. In production
+these settings name the tenant's real MailWizz and your own resolver instead (README "Campaigns and MailWizz",
+"Reputation and DNS"). Nothing here is ever contacted by anything but this machine.
 """
 
 from __future__ import annotations
@@ -128,7 +129,6 @@ class Sandbox:
         """The settings that point the product at the sandbox."""
         return {
             "EE_CAMPAIGN_GATEWAY_MAILWIZZ": json.dumps({t: self.binding(t) for t in self.tenants}),
-            "EE_CAMPAIGN_GATEWAY_PMTA_SMTP_HOSTS": json.dumps({PMTA_NODE: f"{PMTA_NODE}.{SANDBOX_DOMAIN}:2525"}),
             "EE_OUTBOUND_ALLOW_NETWORKS": "127.0.0.1/32",
             "EE_DNS_NAMESERVERS": self.nameservers,
             "EE_DNS_TIMEOUT": "1",
@@ -233,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"  settings for the product {args.env_file}",
             "",
             f"Next, in another terminal:  . {_shown(args.env_file)} && make run",
-            f'and register IPs on the node {PMTA_NODE} (see README "Command line"). Ctrl-C stops the sandbox.',
+            f'then register the PowerMTA node {PMTA_NODE} and IPs on it (see README "Command line").',
+            "Ctrl-C stops the sandbox.",
             "",
         ]
         print("\n".join(lines), flush=True)

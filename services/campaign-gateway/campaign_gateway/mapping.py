@@ -12,6 +12,7 @@ from campaign_gateway.domain.campaign import Campaign, CampaignReport, CampaignS
 from campaign_gateway.domain.contacts import Contact, Suppression
 from campaign_gateway.domain.quota_sync import ChangeKind, ServerChange, ServerSettings
 from emailengine.campaign.v1 import campaign_service_pb2 as pb
+from libs.timestamps import datetime_from
 
 
 def _stamp(target: Timestamp, moment: datetime | None) -> None:
@@ -34,7 +35,7 @@ def request_from(message: pb.CreateCampaignRequest, contacts: list[Contact] | No
         from_name=message.from_name,
         from_email=message.from_email,
         reply_to=message.reply_to,
-        send_time=message.send_time.ToDatetime(tzinfo=UTC) if message.HasField("send_time") else None,
+        send_time=datetime_from(message.send_time, field="send_time") if message.HasField("send_time") else None,
     )
 
 

@@ -129,15 +129,18 @@ def test_the_totals_reach_ip_pool_and_its_next_daily_decision_uses_them(delivery
     ingest_until_idle(delivery, node.name)
     # January 5th in Paris: 6 sent (3 Gmail, 1 Microsoft, 1 Yahoo, 1 Orange counted as OTHER), 3 bounces,
     # 1 complaint, Gmail throttling. January 6th's record waits until that day has begun for the tenant.
-    delivery.clock.advance(timedelta(hours=15))  # 00:00 UTC on the 6th: 01:00 in Paris
+    delivery.clock.advance(timedelta(hours=20))  # 05:00 UTC on the 6th: 06:00 in Paris, the decision hour
     assert jobs.push_stats(delivery.app) == 1
     assert ippool_jobs.daily_warmup(delivery.ippool.app).decided == 1
     decision = delivery.ippool.decisions(IP, ippool_pb.DECISION_KIND_WARMUP)[0]
     figures = decision.figures
     assert figures.day == "2026-01-05"
     assert (figures.sent, figures.delivered, figures.bounced, figures.complained) == (6, 4, 3, 1)
-    assert list(figures.throttled_providers) == ["GMAIL"]
-    assert decision.rule == "PROVIDER_THROTTLED"
+    # The Gmail deferral reached ip-pool per provider; one deferral in four attempts is below the sample that
+    # judges throttling, so the day is judged on what it delivered of what it could send.
+    gmail = next(p for p in figures.by_provider if p.provider == "GMAIL")
+    assert (gmail.sent, gmail.throttled, gmail.attempts) == (3, 1, 4)
+    assert decision.rule == "DELIVERED_SHARE" and decision.action == "HOLD"
     # Sending the same totals again changes nothing in ip-pool (absolute day totals).
     assert jobs.push_stats(delivery.app) == 0
 

@@ -19,8 +19,9 @@ from libs.clock import FakeClock
 from libs.config import Settings
 from libs.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from libs.runtime import build_runtime
+from libs.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from notifier.adapters.tables import routes
-from notifier.adapters.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from notifier.adapters.webhook import verify_signature
 from notifier.app.routes import RouteSpec
 from notifier.bootstrap import DEFINITION, Notifier, periodic_jobs
 from notifier.config import NotifierConfig, NotifierSettings, TelegramSettings

@@ -9,7 +9,8 @@ import click
 
 from libs.cli import main
 
-SERVICE_COMMANDS = {"token", "run", "serve", "gateway", "worker", "scheduler", "migrate"}
+# Commands that run the platform, or (simulate) run its rules offline: they never call the gateway.
+SERVICE_COMMANDS = {"token", "run", "serve", "gateway", "worker", "scheduler", "migrate", "simulate"}
 COMMON = {"--gateway", "--token", "--admin", "--json"}
 
 

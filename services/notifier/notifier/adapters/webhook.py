@@ -1,15 +1,5 @@
-"""Generic webhooks: a JSON body, signed so the receiver knows it is ours and fresh.
-
-Signature scheme (documented for receivers):
-
-    X-EmailEngine-Timestamp: <unix seconds when the request was signed>
-    X-EmailEngine-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + raw body bytes)>
-    X-EmailEngine-Delivery:  <delivery id, stable across retries: drop duplicates with it>
-
-To verify: recompute the HMAC over the timestamp header, a ".", and the body bytes exactly as received
-(before any JSON parsing), compare in constant time, and reject timestamps more than 5 minutes from
-your clock. The timestamp is inside the signed string, so an old request cannot be replayed with a
-new timestamp. Each retry is signed again with its own timestamp. `verify_signature` does all this.
+"""Generic webhooks: a JSON body, signed so the receiver knows it is ours and fresh (the platform's one scheme,
+documented for receivers in `libs.webhook_signing`).
 
 Requests go through the platform's guarded outbound client (`libs.outbound`): the name is resolved and every
 address checked at connect time (loopback, private, link-local and metadata addresses and the platform's own
@@ -22,8 +12,6 @@ Like the Telegram client, this sends once and reports; the outbox worker decides
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import re
 import socket
@@ -32,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from libs import webhook_signing as signing
 from libs.errors import InvalidArgument
 from libs.outbound import (
     DestinationRefused,
@@ -41,6 +30,7 @@ from libs.outbound import (
     ResponseTooLarge,
     check_url,
 )
+from libs.webhook_signing import DEFAULT_TOLERANCE
 from notifier.domain.alert import Alert, require_aware
 from notifier.domain.delivery import (
     DeliveryResult,
@@ -51,16 +41,10 @@ from notifier.domain.delivery import (
 )
 from notifier.domain.webhook_payload import webhook_body, webhook_secret_problem
 
-SIGNATURE_HEADER = "X-EmailEngine-Signature"
-TIMESTAMP_HEADER = "X-EmailEngine-Timestamp"
-DELIVERY_HEADER = "X-EmailEngine-Delivery"
-SIGNATURE_PREFIX = "sha256="
-DEFAULT_TOLERANCE = timedelta(minutes=5)
 USER_AGENT = "email-engine-notifier/1"
 # A receiver's answer is not read (only its status is); more than this is a misbehaving receiver.
 MAX_ANSWER_BYTES = 64 << 10
 
-_SIGNATURE_PATTERN = re.compile(r"^sha256=([0-9a-f]{64})$")
 _DELIVERY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
@@ -87,14 +71,13 @@ class WebhookSecret:
         raise TypeError("WebhookSecret is not picklable")
 
 
-def signing_input(timestamp: int, body: bytes) -> bytes:
-    return str(timestamp).encode("ascii") + b"." + body
+def _key(secret: WebhookSecret | bytes | str) -> bytes:
+    return secret.reveal() if isinstance(secret, WebhookSecret) else WebhookSecret(secret).reveal()
 
 
 def sign(secret: WebhookSecret | bytes | str, timestamp: int, body: bytes) -> str:
     """The X-EmailEngine-Signature value for this timestamp and body."""
-    key = secret.reveal() if isinstance(secret, WebhookSecret) else WebhookSecret(secret).reveal()
-    return SIGNATURE_PREFIX + hmac.new(key, signing_input(timestamp, body), hashlib.sha256).hexdigest()
+    return signing.sign(_key(secret), timestamp, body)
 
 
 def verify_signature(
@@ -108,14 +91,14 @@ def verify_signature(
 ) -> bool:
     """Receiver side: True only for a well-formed, matching, fresh signature."""
     require_aware(now, "now")
-    if not signature_header or not timestamp_header or not timestamp_header.isdigit():
-        return False
-    if not _SIGNATURE_PATTERN.match(signature_header.strip()):
-        return False
-    timestamp = int(timestamp_header)
-    if abs(now.timestamp() - timestamp) > tolerance.total_seconds():
-        return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature_header.strip())
+    return signing.verify_signature(
+        _key(secret),
+        body,
+        signature_header=signature_header,
+        timestamp_header=timestamp_header,
+        now=now,
+        tolerance=tolerance,
+    )
 
 
 class WebhookDestinations:
@@ -169,13 +152,9 @@ class WebhookSender:
         require_aware(now, "now")
         if not _DELIVERY_ID_PATTERN.match(delivery_id):
             raise InvalidArgument("delivery_id", "must be 1-128 characters of letters, digits, '-', '_', '.', ':'")
-        timestamp = int(now.timestamp())
         headers = {
-            "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(secret, timestamp, body),
-            DELIVERY_HEADER: delivery_id,
+            **signing.signed_headers(secret.reveal(), body, delivery_id=delivery_id, now=now),
         }
         try:
             response = self._client.request(
