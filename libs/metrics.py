@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 import redis
 import sqlalchemy as sa
@@ -39,10 +40,11 @@ class ScrapeCollector(Collector):
     def __init__(self, read_failures: Counter):
         self._read_failures = read_failures
 
-    def families(self) -> dict[str, GaugeMetricFamily]:
+    def families(self) -> dict[str, Any]:
+        """The empty metric families (GaugeMetricFamily, CounterMetricFamily...), by a name of the subclass's own."""
         raise NotImplementedError
 
-    def fill(self, families: dict[str, GaugeMetricFamily]) -> None:
+    def fill(self, families: dict[str, Any]) -> None:
         raise NotImplementedError
 
     def describe(self) -> Iterable[Metric]:
@@ -91,9 +93,7 @@ class PlatformCollector(ScrapeCollector):
 
     def families(self) -> dict[str, GaugeMetricFamily]:
         return {
-            "outbox": gauge(
-                "emailengine_outbox_pending_events", "Events committed and not relayed yet", ["service"]
-            ),
+            "outbox": gauge("emailengine_outbox_pending_events", "Events committed and not relayed yet", ["service"]),
             "outbox_age": gauge(
                 "emailengine_outbox_oldest_pending_age_seconds",
                 "Age of the oldest event not relayed yet (0 when none waits)",
@@ -185,4 +185,4 @@ def metric_names(registry: CollectorRegistry) -> set[str]:
     """Every series name the registry can expose, with the suffixes Prometheus sees (`_total` of a counter,
     `_bucket`/`_sum`/`_count` of a histogram), as the registry computed them from the collectors' descriptions
     when they were registered: no database is read."""
-    return set(registry._names_to_collectors)  # noqa: SLF001 - the registry offers no public listing
+    return set(registry._names_to_collectors)

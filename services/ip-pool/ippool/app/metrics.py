@@ -15,14 +15,15 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
+from prometheus_client import Counter
+from prometheus_client.core import GaugeMetricFamily
+
 from ippool.app.ip_today import ips_today
 from ippool.app.unit_of_work import IpPoolUnitOfWork
 from ippool.domain.lifecycle import SENDING_STATES
 from libs.clock import Clock
 from libs.metrics import ScrapeCollector, gauge
 from libs.unit_of_work import UnitOfWorkFactory
-from prometheus_client import Counter
-from prometheus_client.core import GaugeMetricFamily
 
 DECISIONS_WINDOW = timedelta(days=1)
 

@@ -24,8 +24,8 @@ from libs.metrics import ScrapeCollector, gauge
 from reputation.domain.dnsbl import HealthStatus
 
 if TYPE_CHECKING:
-    from reputation.app.unit_of_work import ReputationUnitOfWork
     from reputation.app.listings import Recorded
+    from reputation.app.unit_of_work import ReputationUnitOfWork
     from reputation.domain.dnsbl import ZoneHealth
     from reputation.domain.query_budget import ZonePlan
 
@@ -130,9 +130,7 @@ class ReputationCollector(ScrapeCollector):
 
     def families(self) -> dict[str, GaugeMetricFamily]:
         return {
-            "listed": gauge(
-                "emailengine_reputation_listed_ips", "Watched IPs the zone lists now", ["tenant", "zone"]
-            ),
+            "listed": gauge("emailengine_reputation_listed_ips", "Watched IPs the zone lists now", ["tenant", "zone"]),
             "zone": gauge(
                 "emailengine_reputation_zone_status",
                 "1 for the zone's last known health (healthy, unhealthy, unreachable, unchecked), else 0",
