@@ -1,8 +1,9 @@
 """Prometheus metrics shared by every service, and the way a service reads gauges from its database at scrape time.
 
 Every metric of the platform is named `emailengine_*` (the gRPC ones are py-grpc-prometheus's standard
-`grpc_server_*`). Labels stay bounded: service, tenant, state, zone, provider, node, outcome, never an IP address,
-an e-mail address or a campaign id.
+`grpc_server_*`). Labels stay bounded: tenant, state, zone, provider, node, outcome, never an IP address, an e-mail
+address or a campaign id. Which service a series comes from is the scrape target's `service` label (each service has
+its own /metrics port), so no metric carries it itself.
 
 Gauges that describe what the database holds (outbox depth, dead letters, IPs per state...) are read when Prometheus
 scrapes, by a `ScrapeCollector`: every replica reads the same rows and reports the same values, so rules and
@@ -74,7 +75,6 @@ class PlatformCollector(ScrapeCollector):
         self,
         read_failures: Counter,
         *,
-        service: str,
         db: Database,
         consumer_group: str,
         consumes: Callable[[], bool],
@@ -83,7 +83,6 @@ class PlatformCollector(ScrapeCollector):
         now: Callable[[], datetime],
     ):
         super().__init__(read_failures)
-        self._service = service
         self._db = db
         self._group = consumer_group
         self._consumes = consumes
@@ -93,26 +92,26 @@ class PlatformCollector(ScrapeCollector):
 
     def families(self) -> dict[str, GaugeMetricFamily]:
         return {
-            "outbox": gauge("emailengine_outbox_pending_events", "Events committed and not relayed yet", ["service"]),
+            "outbox": gauge("emailengine_outbox_pending_events", "Events committed and not relayed yet", []),
             "outbox_age": gauge(
                 "emailengine_outbox_oldest_pending_age_seconds",
                 "Age of the oldest event not relayed yet (0 when none waits)",
-                ["service"],
+                [],
             ),
             "dead": gauge(
                 "emailengine_dead_letters",
                 "Events the service could not apply after its retries, not replayed yet",
-                ["service"],
+                [],
             ),
             "pending": gauge(
                 "emailengine_consumer_pending_events",
                 "Entries the service's consumer group read and has not acknowledged (Redis streams only)",
-                ["service"],
+                [],
             ),
             "lag": gauge(
                 "emailengine_consumer_lag_events",
                 "Entries of the stream the service's consumer group has not read yet (Redis streams only)",
-                ["service"],
+                [],
             ),
         }
 
@@ -129,16 +128,16 @@ class PlatformCollector(ScrapeCollector):
         if oldest is not None:
             oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=self._now().tzinfo)  # SQLite drops the zone
             age = max(0.0, (self._now() - oldest).total_seconds())
-        families["outbox"].add_metric([self._service], waiting)
-        families["outbox_age"].add_metric([self._service], age)
-        families["dead"].add_metric([self._service], letters)
+        families["outbox"].add_metric([], waiting)
+        families["outbox_age"].add_metric([], age)
+        families["dead"].add_metric([], letters)
         if self._redis is not None and self._consumes():
             for group in _groups(self._redis, self._stream):
                 if _text(group["name"]) == self._group:
-                    families["pending"].add_metric([self._service], int(group["pending"]))
+                    families["pending"].add_metric([], int(group["pending"]))
                     lag = group.get("lag")
                     if lag is not None:  # Redis 7; None when the server cannot tell (entries deleted)
-                        families["lag"].add_metric([self._service], int(lag))
+                        families["lag"].add_metric([], int(lag))
 
 
 def _groups(client: redis.Redis, stream: str) -> list[dict]:

@@ -129,7 +129,6 @@ def build_runtime(
     platform_metrics.register(
         PlatformCollector(
             platform_metrics.read_failures,
-            service=definition.name,
             db=db,
             consumer_group=consumer.group,
             consumes=lambda: bool(consumer.handlers),
