@@ -27,7 +27,8 @@ PROMQL_WORDS = {
     "sum", "max", "min", "avg", "count", "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or",
     "unless", "rate", "irate", "increase", "delta", "deriv", "histogram_quantile", "topk", "bottomk", "offset", "bool",
     "label_replace", "clamp_min", "clamp_max", "vector", "scalar", "abs", "time", "le", "inf", "nan", "humanize",
-    "count_over_time", "max_over_time", "min_over_time", "avg_over_time", "last_over_time", "absent", "sort", "sort_desc",
+    "count_over_time", "max_over_time", "min_over_time", "avg_over_time", "last_over_time", "absent", "sort",
+    "sort_desc",
 }  # fmt: skip
 
 
@@ -119,7 +120,7 @@ def test_no_metric_has_an_address_or_a_campaign_as_a_label(services: dict[str, I
         for family in service.host.runtime.metrics.collect():
             for sample in family.samples:
                 assert not forbidden & set(sample.labels), (family.name, sample.labels)
-        for collector in list(service.host.runtime.metrics._collector_to_names):  # noqa: SLF001
+        for collector in list(service.host.runtime.metrics._collector_to_names):
             for family in getattr(collector, "describe", lambda: [])():
                 labels = set(getattr(family, "_labelnames", ()))
                 assert not forbidden & labels, (family.name, labels)
