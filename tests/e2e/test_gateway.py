@@ -221,7 +221,7 @@ def test_metrics_count_calls_through_envoy(stack: Stack) -> None:
     for text in (ippool, reputation):
         assert "emailengine_outbox_pending_events " in text
         assert "emailengine_metrics_read_failures_total{" not in text
-    assert 'emailengine_consumer_pending_events ' in reputation
+    assert "emailengine_consumer_pending_events " in reputation
     assert "# TYPE emailengine_ippool_ips gauge" in ippool
     assert 'emailengine_events_applied_total{event_type="emailengine.ippool.v1.IpRegistered"}' in reputation
 
