@@ -104,8 +104,9 @@ class EventConsumer:
     db: Database
     unit_of_work: Callable[[], SqlUnitOfWork] | None = None
     handlers: dict[str, Handler] = field(default_factory=dict)
-    # Told the type of each event applied (metrics).
+    # Told the type of each event applied, and of each event set aside as a dead letter (metrics).
     on_applied: Callable[[str], None] | None = None
+    on_dead_lettered: Callable[[str], None] | None = None
 
     def subscribe(self, subscriptions: Subscriptions) -> None:
         self.unit_of_work = subscriptions.unit_of_work
@@ -186,6 +187,8 @@ class EventConsumer:
                         failed_at=datetime.now(UTC),
                     )
                 )
+        if self.on_dead_lettered is not None:
+            self.on_dead_lettered(event_type_of(envelope))
 
     def handle_with_retries(self, raw_envelope: bytes, max_attempts: int = MAX_HANDLING_ATTEMPTS) -> None:
         """In-process delivery: a few quick retries with backoff, then the dead-letter table."""

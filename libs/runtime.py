@@ -23,8 +23,9 @@ from prometheus_client import CollectorRegistry
 from libs.clock import Clock, SystemClock
 from libs.config import Settings
 from libs.db import Database, connect, is_at_head, migrate
-from libs.events import EventConsumer, Subscriptions
+from libs.events import STREAM, EventConsumer, Subscriptions
 from libs.jobs import InProcessJobs, Jobs, PeriodicJob, RqJobs
+from libs.metrics import PlatformCollector, PlatformMetrics
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class Runtime:
     metrics: CollectorRegistry
     consumer: EventConsumer
     redis: redis.Redis | None
+    # The metrics every service has; a service registers its own collectors on it (metrics.registry).
+    platform_metrics: PlatformMetrics
     app: Any = None
     grpc_server: grpc.Server | None = None
     on_stop: list[Callable[[], None]] = field(default_factory=list)
@@ -106,6 +109,8 @@ def build_runtime(
     else:
         _wait_for_migrations(db, definition, migration_wait_seconds)
     client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    registry = CollectorRegistry(auto_describe=True)
+    platform_metrics = PlatformMetrics(registry)
     runtime = Runtime(
         service=definition.name,
         settings=settings,
@@ -113,9 +118,24 @@ def build_runtime(
         db=db,
         jobs=RqJobs(settings.redis_url, definition.name) if settings.redis_url else InProcessJobs(),
         clock=clock or SystemClock(),
-        metrics=CollectorRegistry(auto_describe=True),
+        metrics=registry,
         consumer=EventConsumer(group=definition.name, db=db),
         redis=client,
+        platform_metrics=platform_metrics,
+    )
+    consumer = runtime.consumer
+    consumer.on_applied = lambda event_type: platform_metrics.events_applied.labels(event_type).inc()
+    consumer.on_dead_lettered = lambda event_type: platform_metrics.events_dead_lettered.labels(event_type).inc()
+    platform_metrics.register(
+        PlatformCollector(
+            platform_metrics.read_failures,
+            db=db,
+            consumer_group=consumer.group,
+            consumes=lambda: bool(consumer.handlers),
+            redis_client=client,
+            stream=STREAM,
+            now=runtime.clock.now,
+        )
     )
     runtime.app = definition.build(runtime)
     runtime.jobs.bind(runtime.app)

@@ -16,7 +16,7 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import Counter, start_http_server
+from prometheus_client import start_http_server
 from py_grpc_prometheus.prometheus_server_interceptor import PromServerInterceptor
 from tenacity import RetryCallState, Retrying, wait_exponential
 
@@ -53,7 +53,6 @@ class ServiceHost:
         self._background: list[threading.Thread] = []
         self._metrics_server: object | None = None
         self._relay: events.OutboxRelay | None = None
-        self._relayed: Counter | None = None
 
     # -- start -------------------------------------------------------------------------------------
 
@@ -124,11 +123,6 @@ class ServiceHost:
 
     def _start_event_threads(self) -> None:
         rt = self.runtime
-        self._relayed = Counter("emailengine_events_relayed_total", "Events moved from the outbox", registry=rt.metrics)
-        applied = Counter(
-            "emailengine_events_applied_total", "Events applied by this service", ["event_type"], registry=rt.metrics
-        )
-        rt.consumer.on_applied = lambda event_type: applied.labels(event_type).inc()
         transport: events.Transport
         if rt.redis is not None:
             transport = events.RedisStreamTransport(rt.redis, groups=consumer_groups())
@@ -141,9 +135,9 @@ class ServiceHost:
         self._spawn("outbox-relay", self._relay_step, idle_wait=self.settings.event_poll_seconds)
 
     def _relay_step(self) -> int:
-        assert self._relay is not None and self._relayed is not None
+        assert self._relay is not None
         moved = self._relay.relay_once()
-        self._relayed.inc(moved)
+        self.runtime.platform_metrics.events_relayed.inc(moved)
         return moved
 
     def _spawn(self, name: str, step: Callable[[], int], idle_wait: float = 0.0) -> None:

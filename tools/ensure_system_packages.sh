@@ -17,6 +17,7 @@ declare -A NEED=(
   [wrk]=wrk                       # HTTP load for the gateway benchmark
   [sshd]=openssh-server           # a real OpenSSH server per PowerMTA node in the campaign-gateway tests
   [ssh-keygen]=openssh-client     # host and client keys for those servers
+  [promtool]=prometheus           # checks and unit-tests the alerting rules (deploy/prometheus)
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

@@ -217,6 +217,12 @@ def test_metrics_count_calls_through_envoy(stack: Stack) -> None:
     ippool = httpx.get(f"http://127.0.0.1:{port_of(stack.env, 'ip-pool', 'METRICS')}/metrics", timeout=5).text
     reputation = httpx.get(f"http://127.0.0.1:{port_of(stack.env, 'reputation', 'METRICS')}/metrics", timeout=5).text
     assert "emailengine_events_relayed_total" in ippool
+    # The gauges read from each service's PostgreSQL database and Redis at scrape time, read without failure.
+    for text in (ippool, reputation):
+        assert "emailengine_outbox_pending_events " in text
+        assert "emailengine_metrics_read_failures_total{" not in text
+    assert "emailengine_consumer_pending_events " in reputation
+    assert "# TYPE emailengine_ippool_ips gauge" in ippool
     assert 'emailengine_events_applied_total{event_type="emailengine.ippool.v1.IpRegistered"}' in reputation
 
 

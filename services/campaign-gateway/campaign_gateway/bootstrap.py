@@ -18,6 +18,7 @@ from campaign_gateway.adapters.bounce_webhook import BounceWebhookSender
 from campaign_gateway.adapters.ippool_peer import IpPoolPeer
 from campaign_gateway.adapters.mailwizz_api import RetryPolicy
 from campaign_gateway.adapters.mailwizz_bindings import MailwizzBindings
+from campaign_gateway.adapters.metrics_reader import SqlGatewayReadModel
 from campaign_gateway.adapters.pmta_gateway import SshNodeGateway, SshSettings
 from campaign_gateway.adapters.recipient_dns import DnsRecipientResolver, parse_nameservers
 from campaign_gateway.adapters.reputation_peer import ReputationPeer
@@ -27,6 +28,7 @@ from campaign_gateway.app.bounces import BounceSettings, BounceUseCases
 from campaign_gateway.app.campaigns import CampaignPolicy, CampaignUseCases
 from campaign_gateway.app.ip_events import IpEventHandlers
 from campaign_gateway.app.mailwizz_sync import MailwizzQuotaSync
+from campaign_gateway.app.metrics import GatewayCollector
 from campaign_gateway.app.pmta_deploy import DeploySettings, DeployUseCases
 from campaign_gateway.app.pmta_nodes import NodeUseCases
 from campaign_gateway.config import CampaignGatewaySettings, load_config
@@ -130,6 +132,14 @@ def build(rt: Runtime) -> CampaignGatewayApp:
             connect_timeout=config.pmta_connect_timeout_seconds,
             command_timeout=config.pmta_command_timeout_seconds,
             connect_attempts=config.pmta_connect_attempts,
+        )
+    )
+    rt.platform_metrics.register(
+        GatewayCollector(
+            rt.platform_metrics.read_failures,
+            SqlGatewayReadModel(rt.db),
+            lambda: {ip.address: ip.tenant_id for ip in ippool.list_ips()},
+            rt.clock,
         )
     )
     nodes = NodeUseCases(unit_of_work, rt.clock)

@@ -19,6 +19,7 @@ from ippool.adapters.unit_of_work import SqlIpPoolUnitOfWork
 from ippool.app.allocation import AllocationUseCases
 from ippool.app.daily import DailyUseCases
 from ippool.app.ips import IpUseCases
+from ippool.app.metrics import IpPoolCollector
 from ippool.app.schedules import ScheduleUseCases
 from ippool.app.signals import SignalUseCases
 from ippool.app.tenants import TenantUseCases
@@ -59,6 +60,8 @@ def build(rt: Runtime) -> IpPoolApp:
     )
     for tenant_id in rt.config.seed_tenant_ids:
         app.tenants.ensure(tenant_id)
+    metrics = rt.platform_metrics
+    metrics.register(IpPoolCollector(metrics.read_failures, lambda: unit_of_work(read_only=True), rt.clock))
     return app
 
 

@@ -36,10 +36,11 @@ from notifier.adapters.telegram import TelegramBotClient
 from notifier.adapters.unit_of_work import SqlNotifierUnitOfWork
 from notifier.adapters.webhook import USER_AGENT, WebhookDestinations, WebhookSender
 from notifier.app.alerts import AlertUseCases
-from notifier.app.delivery import DeliveryLoop, DeliveryWorker, NotifierMetrics, TelegramSender
+from notifier.app.delivery import DeliveryLoop, DeliveryWorker, TelegramSender
 from notifier.app.delivery import WebhookSender as WebhookPort
 from notifier.app.events import EventAlerts
 from notifier.app.intake import Accepted, AlertIntake
+from notifier.app.metrics import NotifierMetrics
 from notifier.app.routes import DestinationCheck, RouteUseCases
 from notifier.app.tenant_settings import TenantSettingsUseCases
 from notifier.app.unit_of_work import UnitOfWorkFactory

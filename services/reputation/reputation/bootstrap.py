@@ -24,7 +24,7 @@ from reputation.adapters.dns_checks import ResolverDnsChecks
 from reputation.adapters.unit_of_work import JobRunClaims, SqlReputationUnitOfWork
 from reputation.app.context import ReputationContext
 from reputation.app.domains import DomainValidation
-from reputation.app.metrics import ReputationMetrics
+from reputation.app.metrics import ReputationCollector, ReputationMetrics
 from reputation.app.scan_settings import ScanSettingsUseCases
 from reputation.app.scanning import IpScans
 from reputation.app.tenant_domains import TenantDomainChecks
@@ -62,6 +62,7 @@ def build(rt: Runtime) -> ReputationApp:
         metrics=ReputationMetrics(rt.metrics),
         limiter=RedisRateLimiter(rt.redis) if rt.redis is not None else InMemoryRateLimiter(),
     )
+    rt.platform_metrics.register(ReputationCollector(rt.platform_metrics.read_failures, unit_of_work, rt.clock))
     return ReputationApp(
         config=config,
         unit_of_work=unit_of_work,

@@ -409,6 +409,15 @@ class SqlDecisionRepository:
             query = query.where(ip_decisions.c.id < before_id)
         return [_decision(row) for row in self._session.execute(query.limit(limit))]
 
+    def counts_since(self, since: datetime) -> list[tuple[str, str, str, str, int]]:
+        d = ip_decisions.c
+        query = (
+            sa.select(d.tenant_id, d.kind, d.action, d.rule, sa.func.count())
+            .where(d.time >= since)
+            .group_by(d.tenant_id, d.kind, d.action, d.rule)
+        )
+        return [(row[0], row[1], row[2], row[3], int(row[4])) for row in self._session.execute(query)]
+
 
 # -- delivery stats, listings, allocations ---------------------------------------------------------------
 

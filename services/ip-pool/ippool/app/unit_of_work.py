@@ -108,6 +108,10 @@ class DecisionRepository(Protocol):
         """Newest first; only those made while the IP belonged to `tenant_id` unless it is empty."""
         ...
 
+    def counts_since(self, since: datetime) -> list[tuple[str, str, str, str, int]]:
+        """How many decisions were recorded from `since` on, per (tenant, kind, action, rule)."""
+        ...
+
 
 class DeliveryStatsRepository(Protocol):
     def record(self, entries: Iterable[tuple[str, str, date, ProviderGroup, DayCounts]], now: datetime) -> None:

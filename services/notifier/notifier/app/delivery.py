@@ -33,10 +33,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter
-
 from libs.clock import Clock
 from notifier.app.intake import route_problem
+from notifier.app.metrics import NotifierMetrics
 from notifier.app.unit_of_work import UnitOfWorkFactory
 from notifier.domain.alert import Alert
 from notifier.domain.delivery import DeliveryResult, Outcome, PartsResult, Reason
@@ -70,26 +69,6 @@ class WebhookSender(Protocol):
     def send_alerts(
         self, url: str, secret: str, alerts: Sequence[Alert], *, delivery_id: str, now: datetime
     ) -> DeliveryResult: ...
-
-
-class NotifierMetrics:
-    def __init__(self, registry: CollectorRegistry | None):
-        registry = registry or CollectorRegistry()
-        self.messages = Counter(
-            "notifier_messages_total",
-            "Messages (single alerts or storm digests) by channel and outcome",
-            ["channel", "outcome"],
-            registry=registry,
-        )
-        self.failures = Counter(
-            "notifier_delivery_failures_total",
-            "Deliveries given up for good, by channel and reason",
-            ["channel", "reason"],
-            registry=registry,
-        )
-        self.alerts = Counter(
-            "notifier_alerts_total", "Alerts received, by source and verdict", ["source", "verdict"], registry=registry
-        )
 
 
 @dataclass(frozen=True)

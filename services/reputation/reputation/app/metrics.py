@@ -1,14 +1,31 @@
-"""The reputation service's own Prometheus metrics (on the service's /metrics)."""
+"""The reputation service's own Prometheus metrics (on the service's /metrics).
+
+`ReputationMetrics` counts what this process scans; `ReputationCollector` reads, at scrape time, what the database
+holds whichever replica scanned:
+
+    emailengine_reputation_listed_ips{tenant,zone}       watched IPs a zone lists now
+    emailengine_reputation_zone_status{zone,status}      1 for the zone's last known health (healthy, unhealthy,
+                                                         unreachable, unchecked)
+    emailengine_reputation_overdue_scans{tenant}         watched IPs whose periodic scan is over an hour late
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+from libs.clock import Clock
+from libs.metrics import ScrapeCollector, gauge
+from reputation.domain.dnsbl import HealthStatus
 
 if TYPE_CHECKING:
     from reputation.app.listings import Recorded
+    from reputation.app.unit_of_work import ReputationUnitOfWork
     from reputation.domain.dnsbl import ZoneHealth
     from reputation.domain.query_budget import ZonePlan
 
@@ -98,3 +115,51 @@ class ReputationMetrics:
                 self.changes.labels(change.kind.value, change.zone_key).inc()
         for key, item in health.items():
             self.zone_healthy.labels(key).set(1 if item.healthy else 0)
+
+
+OVERDUE_AFTER = timedelta(hours=1)
+
+
+class ReputationCollector(ScrapeCollector):
+    source = "reputation"
+
+    def __init__(self, read_failures: Counter, unit_of_work: Callable[[], ReputationUnitOfWork], clock: Clock):
+        super().__init__(read_failures)
+        self._uow = unit_of_work
+        self._clock = clock
+
+    def families(self) -> dict[str, GaugeMetricFamily]:
+        return {
+            "listed": gauge("emailengine_reputation_listed_ips", "Watched IPs the zone lists now", ["tenant", "zone"]),
+            "zone": gauge(
+                "emailengine_reputation_zone_status",
+                "1 for the zone's last known health (healthy, unhealthy, unreachable, unchecked), else 0",
+                ["zone", "status"],
+            ),
+            "overdue": gauge(
+                "emailengine_reputation_overdue_scans",
+                "Watched IPs whose periodic scan is more than an hour late",
+                ["tenant"],
+            ),
+        }
+
+    def fill(self, families: dict[str, GaugeMetricFamily]) -> None:
+        now = self._clock.now()
+        listed: dict[tuple[str, str], int] = defaultdict(int)
+        overdue: dict[str, int] = defaultdict(int)
+        with self._uow() as uow:
+            schedule = uow.ips.scan_schedule()
+            beliefs = uow.listings.get_many([ip.address for ip in schedule])
+            health = uow.zone_health.all()
+        for ip in schedule:
+            overdue[ip.tenant_id] += int(ip.next_scan_at is not None and ip.next_scan_at < now - OVERDUE_AFTER)
+            belief = beliefs.get(ip.address)
+            for zone in belief.listed if belief is not None else ():
+                listed[(ip.tenant_id, zone)] += 1
+        for (tenant, zone), count in sorted(listed.items()):
+            families["listed"].add_metric([tenant, zone], count)
+        for zone, record in sorted(health.items()):
+            for status in HealthStatus:
+                families["zone"].add_metric([zone, status.value], 1 if record.status is status else 0)
+        for tenant, count in sorted(overdue.items()):
+            families["overdue"].add_metric([tenant], count)
