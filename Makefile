@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # What the venv holds: build and test tools by default; the image's runtime venv is made with requirements.txt.
 REQUIREMENTS ?= requirements-dev.txt
 
-.PHONY: run test bench gen venv lint system-packages clean
+.PHONY: run test bench gen venv lint system-packages clean k8s-monitoring
 
 run: gen
 	@mkdir -p var
@@ -23,6 +23,10 @@ bench: gen system-packages
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The Kubernetes base's copies of the alerting rules and the dashboard (kustomize reads only under its directory).
+k8s-monitoring:
+	cp deploy/prometheus/rules.yml deploy/grafana/email-engine.json deploy/k8s/base/monitoring/
 
 system-packages:
 	@tools/ensure_system_packages.sh
