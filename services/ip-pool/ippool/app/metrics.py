@@ -1,6 +1,6 @@
 """The ip-pool service's own Prometheus metrics (on the service's /metrics), read from its database at scrape time.
 
-    emailengine_ippool_ips{tenant,state}                      IPs per state (RETIRED included)
+    emailengine_ippool_ips{tenant,state}                      IPs per state (RETIRED included; 0 for an empty one)
     emailengine_ippool_ips_by_step{tenant,step}               IPs that may send (WARMING, WARM), per warmup step
     emailengine_ippool_quota_today{tenant,step}               today's daily quota of those IPs, summed per step
     emailengine_ippool_used_today{tenant}                     what they used of it today (sent or committed)
@@ -20,7 +20,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from ippool.app.ip_today import ips_today
 from ippool.app.unit_of_work import IpPoolUnitOfWork
-from ippool.domain.lifecycle import SENDING_STATES
+from ippool.domain.lifecycle import SENDING_STATES, IpState
 from libs.clock import Clock
 from libs.metrics import ScrapeCollector, gauge
 from libs.unit_of_work import UnitOfWorkFactory
@@ -87,8 +87,11 @@ class IpPoolCollector(ScrapeCollector):
                 committed = uow.allocations.committed({ip.address: day for ip in sending})
                 allocated[tenant.tenant_id] = sum(sum(by_provider.values()) for by_provider in committed.values())
             decisions = uow.decisions.counts_since(now - DECISIONS_WINDOW)
-        for (tenant_id, state), count in sorted(states.items()):
-            families["ips"].add_metric([tenant_id, state], count)
+        # Every state of every tenant, 0 included: a rule that asks "none may send" needs the WARMING and WARM
+        # series at 0, not missing (an absent series compares to nothing, and the alert would never fire).
+        for tenant in sorted(tenants, key=lambda t: t.tenant_id):
+            for state in IpState:
+                families["ips"].add_metric([tenant.tenant_id, state.value], states[(tenant.tenant_id, state.value)])
         for (tenant_id, step), count in sorted(steps.items()):
             families["by_step"].add_metric([tenant_id, step], count)
             families["quota"].add_metric([tenant_id, step], quota[(tenant_id, step)])
