@@ -3,12 +3,12 @@ steps and quotas, today's use and allocations, the decisions of the last day; no
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import timedelta
 
 import pytest
 
 from emailengine.ippool.v1 import ippool_service_pb2 as pb
+from tests.harness.metrics_samples import Samples, assert_no_address_label, sample, samples
 from tests.integration.ippool.conftest import IpPoolService
 
 pytestmark = pytest.mark.integration
@@ -19,27 +19,8 @@ def service(request: pytest.FixtureRequest) -> IpPoolService:
     return request.getfixturevalue("ippool" if request.param == "sqlite" else "ippool_pg")
 
 
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def samples(service: IpPoolService, prefix: str) -> Samples:
-    """Every sample of the service's registry whose name starts with the prefix, by (name, sorted labels)."""
-    found: Samples = {}
-    for family in service.host.runtime.metrics.collect():
-        for sample in family.samples:
-            if sample.name.startswith(prefix):
-                found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
-
-
-def no_address_in(found: Samples) -> None:
-    for name, labels in found:
-        for label, value in labels:
-            try:
-                ipaddress.ip_address(value)
-            except ValueError:
-                continue
-            raise AssertionError(f"{name}{{{label}={value!r}}}: an IP address as a label value")
+def metrics(service: IpPoolService, prefix: str) -> Samples:
+    return samples(service.host.runtime.metrics, prefix)
 
 
 def ips(tenant: str, **counts: int) -> Samples:
@@ -49,7 +30,7 @@ def ips(tenant: str, **counts: int) -> Samples:
 
 
 def per_tenant(name: str, tenant: str, value: float, **labels: str) -> Samples:
-    return {(name, tuple(sorted({"tenant": tenant, **labels}.items()))): value}
+    return sample(name, value, tenant=tenant, **labels)
 
 
 def decisions(tenant: str, action: str, rule: str, count: int) -> Samples:
@@ -83,8 +64,8 @@ def test_metrics_of_ips_in_every_state_of_three_tenants(service: IpPoolService) 
     daily = service.ip("192.0.2.1").quota.daily  # the default schedule's first step
     assert daily > 0
 
-    found = samples(service, "emailengine_ippool_")
-    no_address_in(found)
+    found = metrics(service, "emailengine_ippool_")
+    assert_no_address_label(found)
     expected: Samples = {
         # acme's only IP is in standby: its WARMING and WARM are there, at 0, for "no IP may send" to fire.
         **ips("acme", STANDBY=1),
@@ -111,11 +92,11 @@ def test_metrics_of_ips_in_every_state_of_three_tenants(service: IpPoolService) 
         **decisions("ulixai", "STANDBY", "LISTING", 1),
     }
     assert found == expected
-    assert samples(service, "emailengine_metrics_read_failures") == {}
+    assert metrics(service, "emailengine_metrics_read_failures") == {}
 
     # A day and a minute later the decisions have left the window; the IPs are still counted.
     service.clock.advance(timedelta(days=1, minutes=1))
-    later = samples(service, "emailengine_ippool_")
+    later = metrics(service, "emailengine_ippool_")
     assert not [key for key in later if key[0] == "emailengine_ippool_decisions_last_day"]
     assert {k: v for k, v in later.items() if k[0] == "emailengine_ippool_ips"} == {
         **ips("acme", STANDBY=1),
