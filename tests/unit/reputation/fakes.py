@@ -90,7 +90,10 @@ class FakeWatchedIps:
         self.last_scan_at.update(scanned_at)
 
     def scan_schedule(self) -> list[ScheduledIp]:
-        return [ScheduledIp(ip.address, ip.tenant_id, self.next_scan_at.get(ip.address)) for ip in self.active()]
+        return [
+            ScheduledIp(ip.address, ip.tenant_id, self.next_scan_at.get(ip.address), self.registered_at.get(ip.address))
+            for ip in self.active()
+        ]
 
     def move_scans(self, moves: Mapping[str, tuple[datetime | None, datetime]]) -> set[str]:
         moved = set()

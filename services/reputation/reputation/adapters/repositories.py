@@ -131,11 +131,19 @@ class SqlWatchedIps:
 
     def scan_schedule(self) -> list[ScheduledIp]:
         query = (
-            sa.select(monitored_ips.c.address, monitored_ips.c.tenant_id, monitored_ips.c.next_scan_at)
+            sa.select(
+                monitored_ips.c.address,
+                monitored_ips.c.tenant_id,
+                monitored_ips.c.next_scan_at,
+                monitored_ips.c.registered_at,
+            )
             .where(monitored_ips.c.active.is_(True))
             .order_by(monitored_ips.c.address)
         )
-        return [ScheduledIp(r.address, r.tenant_id, aware(r.next_scan_at)) for r in self._session.execute(query)]
+        return [
+            ScheduledIp(r.address, r.tenant_id, aware(r.next_scan_at), aware(r.registered_at))
+            for r in self._session.execute(query)
+        ]
 
     def move_scans(self, moves: Mapping[str, tuple[datetime | None, datetime]]) -> set[str]:
         """One UPDATE per IP, in address order (PostgreSQL: two movers lock rows in the same order and never

@@ -152,7 +152,10 @@ class ReputationCollector(ScrapeCollector):
             beliefs = uow.listings.get_many([ip.address for ip in schedule])
             health = uow.zone_health.all()
         for ip in schedule:
-            overdue[ip.tenant_id] += int(ip.next_scan_at is not None and ip.next_scan_at < now - OVERDUE_AFTER)
+            # A watched IP never scanned is due since it was registered: with no scan running at all it must
+            # count as late too, not only the ones a scan once planned.
+            due = ip.due_since
+            overdue[ip.tenant_id] += int(due is not None and due < now - OVERDUE_AFTER)
             belief = beliefs.get(ip.address)
             for zone in belief.listed if belief is not None else ():
                 listed[(ip.tenant_id, zone)] += 1

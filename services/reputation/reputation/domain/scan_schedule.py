@@ -46,11 +46,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class ScheduledIp:
-    """A watched IP in service and the moment of its next periodic scan (None: never scheduled, due at once)."""
+    """A watched IP in service and the moment of its next periodic scan (None: never scheduled, due at once, that
+    is since `registered_at`, when it was first watched)."""
 
     address: str
     tenant_id: str
     next_scan_at: datetime | None = None
+    registered_at: datetime | None = None
+
+    @property
+    def due_since(self) -> datetime | None:
+        """When its scan fell due: its planned moment, or, never scheduled, its registration."""
+        return self.next_scan_at if self.next_scan_at is not None else self.registered_at
 
 
 @dataclass(frozen=True)
