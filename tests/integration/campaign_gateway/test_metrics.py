@@ -12,13 +12,16 @@ from pathlib import Path
 import pytest
 
 from campaign_gateway import jobs
+from emailengine.campaign.v1 import campaign_service_pb2 as campaign_pb
 from emailengine.campaign.v1 import delivery_events_pb2 as events
 from emailengine.campaign.v1 import delivery_service_pb2 as pb
 from emailengine.ippool.v1 import ippool_service_pb2 as ippool_pb
+from tests.harness.mariadb import MariadbServer
 from tests.harness.metrics_samples import Samples, assert_no_address_label, sample, samples
 from tests.harness.servers import PostgresServer
 from tests.harness.ssh_server import KeyPair, PmtaNodeServer
 from tests.integration.campaign_gateway.delivery_fixtures import Delivery, running_delivery, wait_for
+from tests.integration.campaign_gateway.gateway_world import TENANT, World, running_world
 from tests.integration.campaign_gateway.test_accounting_pull import _nasty_file
 
 pytestmark = pytest.mark.integration
@@ -126,4 +129,46 @@ def test_metrics_of_accounting_deploys_and_nodes(delivery: Delivery) -> None:
         "emailengine_gateway_accounting_last_ingest_age_seconds",
         "emailengine_gateway_accounting_node_error",
         "emailengine_gateway_pmta_consecutive_failures",
+    }
+
+
+# -- the MailWizz quota sync (MariaDB and the MailWizz stand-in; the gateway on SQLite) ----------------------
+
+
+@pytest.fixture
+def world(tmp_path: Path, mariadb: MariadbServer) -> Iterator[World]:
+    with running_world(tmp_path, mariadb) as running:
+        yield running
+
+
+def sync_metrics(world: World) -> Samples:
+    found = samples(world.gateway.host.runtime.metrics, "emailengine_gateway_mailwizz_")
+    assert_no_address_label(found)
+    return found
+
+
+def test_metrics_of_a_mailwizz_sync_that_worked_then_failed(world: World) -> None:
+    assert jobs.sync_quotas(world.app) == 1
+    outcome = world.call("GetMailwizzBinding", campaign_pb.GetMailwizzBindingRequest(tenant=TENANT))
+    assert outcome.last_sync_outcome.startswith("OK")
+    world.clock.advance(timedelta(minutes=5))
+    assert sync_metrics(world) == {
+        **sample("emailengine_gateway_mailwizz_sync_ok", 1, tenant=TENANT),
+        **sample("emailengine_gateway_mailwizz_sync_conflicts", 0, tenant=TENANT),
+        **sample("emailengine_gateway_mailwizz_sync_age_seconds", 300.0, tenant=TENANT),
+    }
+
+    # MailWizz's table gone: the next sync fails and says so; the age restarts from that attempt.
+    world.query("RENAME TABLE mw_delivery_server TO mw_delivery_server_away")
+    try:
+        jobs.sync_quotas(world.app)
+    finally:
+        world.query("RENAME TABLE mw_delivery_server_away TO mw_delivery_server")
+    outcome = world.call("GetMailwizzBinding", campaign_pb.GetMailwizzBindingRequest(tenant=TENANT))
+    assert "failed" in outcome.last_sync_outcome
+    world.clock.advance(timedelta(minutes=1))
+    assert sync_metrics(world) == {
+        **sample("emailengine_gateway_mailwizz_sync_ok", 0, tenant=TENANT),
+        **sample("emailengine_gateway_mailwizz_sync_conflicts", 0, tenant=TENANT),
+        **sample("emailengine_gateway_mailwizz_sync_age_seconds", 60.0, tenant=TENANT),
     }
