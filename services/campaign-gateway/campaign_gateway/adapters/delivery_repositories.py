@@ -459,8 +459,7 @@ class SqlAccountingRepository:
                 "version": table.c.version + 1,
             },
         )
-        for row in rows:
-            self._session.execute(statement, row)
+        self._session.execute(statement, rows)  # one executemany for the whole batch
 
     def totals(self, *, address: str = "") -> dict[TotalsKey, DayTotals]:
         query = sa.select(accounting_totals).order_by(
