@@ -173,7 +173,7 @@ def _number(value: float) -> str:
 def format_figure(figure: Figure, report: Report) -> str:
     runs = len(figure.samples)
     text = (
-        f"  {figure.name:<52} {_number(figure.median):>11} {figure.unit:<10} "
+        f"  {figure.name:<64} {_number(figure.median):>11} {figure.unit:<10} "
         f"(min-max {_number(figure.low)}-{_number(figure.high)}, spread {figure.spread_percent:.0f} %, {runs} runs)"
     )
     ratio = report.ratio(figure)
