@@ -54,6 +54,7 @@ from campaign_gateway.domain.bounce_forwarding import (
     bounce_body,
     delivery_id,
     event_from,
+    suppression_for,
     suppression_of,
     wants,
 )
@@ -381,17 +382,28 @@ class AccountingUseCases:
         suppressed: list[Suppression] = []
         with self._uow() as uow:
             routes_of = {tenant: uow.bounce_routes.for_tenant(tenant) for tenant in _tenants(aggregator, directory)}
+        source = f"pmta:{node}"
         for notable in aggregator.notable:
             tenant = directory.tenant_of(notable.address)
             if tenant is None:
                 continue
-            event = event_from(notable, tenant_id=tenant, node=node)
-            suppression = suppression_of(event, source=f"pmta:{node}", create_time=now)
-            if suppression is not None:
-                suppressed.append(suppression)
             routes = routes_of.get(tenant)
             if not routes:
+                # Only the suppression: the event (and its body) is built for a tenant's routes.
+                suppression = suppression_for(
+                    kind=notable.kind.value,
+                    tenant_id=tenant,
+                    recipient=notable.record.rcpt.strip(),
+                    source=source,
+                    create_time=now,
+                )
+                if suppression is not None:
+                    suppressed.append(suppression)
                 continue
+            event = event_from(notable, tenant_id=tenant, node=node)
+            suppression = suppression_of(event, source=source, create_time=now)
+            if suppression is not None:
+                suppressed.append(suppression)
             identity = record_identity(notable.record)
             for route in routes:
                 if not wants(route.events, event.kind):
