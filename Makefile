@@ -17,8 +17,9 @@ test: gen system-packages
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
+# Every benchmark under bench/ (median and spread of repeated runs beside each one's baseline), then BENCHMARKS.md.
 bench: gen system-packages
-	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script; done
+	$(PY) bench/run_all.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

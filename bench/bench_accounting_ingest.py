@@ -1,10 +1,11 @@
 """Benchmark: PowerMTA accounting ingestion (target: the whole ingestion at least half as fast as a bare csv.reader).
 
-Run: `python bench/bench_accounting_ingest.py [records]` (or `make bench`). Writes a 1 000 000-record accounting file
-(default) in a temp dir, shaped like the one the rendered configuration asks PowerMTA for (records d,b,t,rb,f with
-their record-fields, union header, CRLF), with a realistic mix: 72 % d, 6 % b, 15 % t, 4 % rb, 1 % f plus 2 % tq
+Run: `python bench/bench_accounting_ingest.py [records] [--runs 3]` (or `make bench`, with fewer records). Writes a
+1 000 000-record accounting file (default) in a temp dir, shaped like the one the rendered configuration asks
+PowerMTA for (records d,b,t,rb,f with their record-fields, union header, CRLF), with a realistic mix: 72 % d,
+6 % b, 15 % t, 4 % rb, 1 % f plus 2 % tq
 rows (ignored), about a third of the diagnostics quoted because they hold commas or quotes, and one diagnostic in a
-thousand spread over two lines. Then prints records/s, best of a few runs, for:
+thousand spread over two lines. Then prints records/s, the median and spread of a few runs, for:
   - bare csv.reader over the file (text mode), doing nothing with the rows -- the reference;
   - AccountingCsvParser (byte offsets, column map, typed records, timestamps);
   - the parser feeding AccountingAggregator (dedup identities, attribution, local days, totals);
@@ -16,15 +17,16 @@ thousand spread over two lines. Then prints records/s, best of a few runs, for:
 
 from __future__ import annotations
 
+import argparse
 import csv
 import random
-import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from benchkit import Report, repeat
 
 from campaign_gateway.adapters.accounting_csv import AccountingCsvParser
 from campaign_gateway.adapters.ippool_peer import PoolIp, TenantDay
@@ -110,15 +112,6 @@ def write_file(path: Path, count: int) -> int:
     return path.stat().st_size
 
 
-def best_of(runs: int, work: Callable[[], int]) -> tuple[float, int]:
-    best, produced = float("inf"), 0
-    for _ in range(runs):
-        started = time.perf_counter()
-        produced = work()
-        best = min(best, time.perf_counter() - started)
-    return best, produced
-
-
 def bare_csv(path: Path) -> int:
     rows = 0
     with path.open("r", encoding="utf-8", newline="") as handle:
@@ -192,26 +185,33 @@ def ingestion(path: Path) -> int:
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else RECORDS
+    parser = argparse.ArgumentParser()
+    parser.add_argument("records", type=int, nargs="?", default=RECORDS)
+    parser.add_argument("--runs", type=int, default=RUNS)
+    args = parser.parse_args()
+    count, runs = args.records, args.runs
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "acct-2026-01-05-0000.csv"
         size = write_file(path, count)
-        print(f"accounting file: {count:,} records, {size / 1e6:.1f} MB")
-        reference, rows = best_of(RUNS, lambda: bare_csv(path))
-        print(f"  bare csv.reader          {rows / reference:>12,.0f} rows/s     ({reference:.2f} s)")
+        report = Report("accounting", f"PowerMTA accounting ingestion ({count:,} records, {size / 1e6:.0f} MB)")
+        print(f"accounting file: {count:,} records, {size / 1e6:.1f} MB, {runs} runs each")
+        seconds, rows = repeat(lambda: bare_csv(path), runs)
+        report.add("baseline: bare csv.reader", [rows / s for s in seconds], "rows/s")
         for label, work in (("parser", parser_only), ("parser + aggregator", parser_and_aggregator)):
-            seconds, produced = best_of(RUNS, lambda work=work: work(path))
-            ratio = reference / seconds
-            print(f"  {label:<24} {produced / seconds:>12,.0f} records/s  ({seconds:.2f} s, {ratio:.2f} x csv.reader)")
-        best, produced = float("inf"), 0
-        for _ in range(RUNS):
+            seconds, produced = repeat(lambda work=work: work(path), runs)
+            report.add(label, [produced / s for s in seconds], "records/s", baseline="baseline: bare csv.reader")
+        ingested: list[float] = []
+        for _ in range(runs):
             produced = ingestion(path)
-            best = min(best, ingestion.seconds)  # type: ignore[attr-defined]  # the database set-up is not counted
-        print(
-            f"  {'INGESTION (+ persist)':<24} {produced / best:>12,.0f} records/s  ({best:.2f} s, "
-            f"{reference / best:.2f} x csv.reader)"
+            ingested.append(produced / ingestion.seconds)  # type: ignore[attr-defined]  # set-up not counted
+        report.add(
+            "INGESTION (parse, count, persist in SQLite)",
+            ingested,
+            "records/s",
+            baseline="baseline: bare csv.reader",
+            target=0.5,
         )
-        print("target: ingestion >= 0.50 x csv.reader")
+        report.finish()
 
 
 if __name__ == "__main__":

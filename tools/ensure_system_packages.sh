@@ -15,6 +15,7 @@ declare -A NEED=(
   [pg_ctl]=postgresql             # a throwaway PostgreSQL cluster (initdb/pg_ctl)
   [mariadbd]=mariadb-server       # a real MariaDB holding MailWizz's delivery_server table
   [wrk]=wrk                       # HTTP load for the gateway benchmark
+  [h2load]=nghttp2-client         # HTTP/2 (gRPC) load for the gateway benchmark
   [sshd]=openssh-server           # a real OpenSSH server per PowerMTA node in the campaign-gateway tests
   [ssh-keygen]=openssh-client     # host and client keys for those servers
   [promtool]=prometheus           # checks and unit-tests the alerting rules (deploy/prometheus)

@@ -20,7 +20,7 @@ from tests.deploy.manifests import REPO, Rendered
 
 RUNTIME_REQUIREMENTS = REPO / "requirements.txt"
 DEV_REQUIREMENTS = REPO / "requirements-dev.txt"
-# Build and test tools: never in the runtime image.
+# Build, test and benchmark tools: never in the runtime image.
 BUILD_AND_TEST_ONLY = {
     "grpcio-tools",
     "pytest",
@@ -31,6 +31,10 @@ BUILD_AND_TEST_ONLY = {
     "kubernetes-validate",
     "dockerfile",
     "docker",
+    # benchmarks only (bench/): the FastAPI peer of the gateway's read, and the profiler
+    "fastapi",
+    "uvicorn",
+    "py-spy",
 }
 FIRST_PARTY = {"libs", "cli", "simulation", "ippool", "reputation", "campaign_gateway", "notifier", "emailengine"}
 # What runs in the image: the platform, the services, the operator commands, the simulation, the generated stubs.

@@ -268,3 +268,23 @@ def test_late_events_and_originals_carry_over_between_runs() -> None:
         rec(D, "b@gmail.com", queued=None)
     )
     assert set(store.rows) == set(remembered)
+
+
+def test_the_counting_loop_keeps_the_identities_and_origin_keys_of_the_rules() -> None:
+    """`add_all` computes identities and origin keys inline: they are exactly `record_identity`'s and
+    `origin_keys`'s, records fed one by one or all at once."""
+    records = _scenario()
+    records.append(records[0]._replace(time_queued=at(5, 22, 30).astimezone(PARIS), rcpt="A1@Gmail.com"))
+    one_by_one = AccountingAggregator(timezone_for=_aggregator().timezone_for, collect=True)
+    outcomes = [one_by_one.add(record) for record in records]
+    at_once = AccountingAggregator(timezone_for=_aggregator().timezone_for, collect=True)
+    at_once.add_all(records)
+    assert outcomes[-1] is Outcome.DUPLICATE
+    assert at_once.counts == one_by_one.counts
+    assert at_once.totals() == one_by_one.totals()
+    assert at_once.fresh_identities == one_by_one.fresh_identities
+    expected = [record_identity(record) for record in records[:-1]]
+    assert sorted(i for ids in at_once.fresh_identities.values() for i in ids) == sorted(expected)
+    remembered = dict(at_once.origins.fresh_items())  # type: ignore[attr-defined]  # an OriginIndex
+    direct = [r for r in records[:-1] if r.type in (D, B) and (r.vmta or r.dlv_source_ip)]
+    assert set(remembered) == {key for record in direct for key in origin_keys(record)}

@@ -365,19 +365,20 @@ class SqlAccountingRepository:
     def add_origins(self, items: list[tuple[str, Origin]], *, day: date) -> None:
         if not items:
             return
-        # Per partition: its origins in slot order, and the packed entries (digest + slot, as parts to join once).
+        # Per partition (the first byte of the key's digest): its origins in slot order, and the packed entries
+        # (digest + slot, as parts to join once). This runs once per key of every d/b record: everything is local.
         parts: dict[int, tuple[dict[Origin, bytes], list[bytes]]] = {}
+        digest_of, get_part = xxhash.xxh3_64_digest, parts.get
         for key, origin in items:
-            digest = _key_digest(key)
-            part = parts.get(digest[0])
+            digest = digest_of(key.encode("utf-8", "surrogatepass"))
+            part = get_part(digest[0])
             if part is None:
                 part = parts[digest[0]] = ({}, [])
             slots, pieces = part
             slot = slots.get(origin)
             if slot is None:
                 slot = slots[origin] = len(slots).to_bytes(2, "big")
-            pieces.append(digest)
-            pieces.append(slot)
+            pieces += (digest, slot)
         written: dict[Origin, list[str]] = {}
         for slots, _pieces in parts.values():
             for origin in slots:
@@ -458,8 +459,7 @@ class SqlAccountingRepository:
                 "version": table.c.version + 1,
             },
         )
-        for row in rows:
-            self._session.execute(statement, row)
+        self._session.execute(statement, rows)  # one executemany for the whole batch
 
     def totals(self, *, address: str = "") -> dict[TotalsKey, DayTotals]:
         query = sa.select(accounting_totals).order_by(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import io
+import itertools
 import logging
 import time
 import uuid
@@ -53,6 +54,7 @@ from campaign_gateway.domain.bounce_forwarding import (
     bounce_body,
     delivery_id,
     event_from,
+    suppression_for,
     suppression_of,
     wants,
 )
@@ -290,16 +292,15 @@ class AccountingUseCases:
         try:
             directory = PoolDirectory(self._ippool)
             parser = AccountingCsvParser()
-            records: list[AccountingRecord] = []
+            stream = parser.parse_file(path, final=True)
             seen_problems = 0
-            for _offset, record in _paused_gc_iter(parser.parse_file(path, final=True)):
-                records.append(record)
-                if len(records) >= batch_records:
-                    problems, seen_problems = self._new_problems(parser, path, seen_problems)
-                    self._apply(name, _Batch(records, problems, None), directory, report)
-                    records = []
-            problems, seen_problems = self._new_problems(parser, path, seen_problems)
-            self._apply(name, _Batch(records, problems, None), directory, report)
+            while True:
+                with _gc_paused():
+                    records = [record for _offset, record in itertools.islice(stream, batch_records)]
+                problems, seen_problems = self._new_problems(parser, path, seen_problems)
+                self._apply(name, _Batch(records, problems, None), directory, report)
+                if len(records) < batch_records:
+                    break
         finally:
             self._release(name, owner)
         return report
@@ -317,7 +318,7 @@ class AccountingUseCases:
 
     def _apply_batch(self, node: str, batch: _Batch, directory: PoolDirectory, report: IngestReport) -> None:
         now = self._clock.now()
-        hours = {identity_hour(record.time_logged) for record in batch.records}
+        hours = {identity_hour(moment) for moment in {record.time_logged for record in batch.records}}
         with self._uow() as uow:
             seen = uow.accounting.load_seen(node, hours)
             pending = uow.accounting.pending(node)
@@ -381,17 +382,28 @@ class AccountingUseCases:
         suppressed: list[Suppression] = []
         with self._uow() as uow:
             routes_of = {tenant: uow.bounce_routes.for_tenant(tenant) for tenant in _tenants(aggregator, directory)}
+        source = f"pmta:{node}"
         for notable in aggregator.notable:
             tenant = directory.tenant_of(notable.address)
             if tenant is None:
                 continue
-            event = event_from(notable, tenant_id=tenant, node=node)
-            suppression = suppression_of(event, source=f"pmta:{node}", create_time=now)
-            if suppression is not None:
-                suppressed.append(suppression)
             routes = routes_of.get(tenant)
             if not routes:
+                # Only the suppression: the event (and its body) is built for a tenant's routes.
+                suppression = suppression_for(
+                    kind=notable.kind.value,
+                    tenant_id=tenant,
+                    recipient=notable.record.rcpt.strip(),
+                    source=source,
+                    create_time=now,
+                )
+                if suppression is not None:
+                    suppressed.append(suppression)
                 continue
+            event = event_from(notable, tenant_id=tenant, node=node)
+            suppression = suppression_of(event, source=source, create_time=now)
+            if suppression is not None:
+                suppressed.append(suppression)
             identity = record_identity(notable.record)
             for route in routes:
                 if not wants(route.events, event.kind):
@@ -473,16 +485,6 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _paused_gc_iter(items: Iterator[tuple[int, AccountingRecord]]) -> Iterator[tuple[int, AccountingRecord]]:
-    """Parsing a file with the cycle collector paused (see `_gc_paused`), batch by batch."""
-    while True:
-        with _gc_paused():
-            chunk = [item for _, item in zip(range(10_000), items, strict=False)]
-        if not chunk:
-            return
-        yield from chunk
 
 
 def _tenants(aggregator: AccountingAggregator, directory: PoolDirectory) -> set[str]:

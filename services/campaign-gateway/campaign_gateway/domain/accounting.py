@@ -164,31 +164,38 @@ def classify_deferral(record: AccountingRecord, *, group: ProviderGroup) -> Defe
     return Deferral(group=group, reply_class=classify_reply(group=group, reply=record.dsn_diag))
 
 
-_MOMENTS: dict[datetime, str] = {}
-_MOMENTS_LIMIT = 100_000
+_STAMPS: dict[datetime, tuple[str, int]] = {}
+_STAMPS_LIMIT = 100_000
+_SEPARATOR = "\x1f"
+_identity_digest = xxhash.xxh3_128_digest
+
+
+def _stamp(value: datetime) -> tuple[str, int]:
+    """Seconds since the epoch as text (the same instant written with any offset gives the same identity) and the
+    hour bucket of the instant; cached by the very datetime (the parser hands out one object per timestamp text)."""
+    found = _STAMPS.get(value)
+    if found is None:
+        if len(_STAMPS) >= _STAMPS_LIMIT:
+            _STAMPS.clear()
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        seconds = int(aware.timestamp())
+        found = _STAMPS[value] = (str(int(value.timestamp())), seconds // 3600)
+    return found
 
 
 def _moment(value: datetime | None) -> str:
-    """Seconds since the epoch as text: the same instant written with any offset gives the same identity."""
-    if value is None:
-        return ""
-    text = _MOMENTS.get(value)
-    if text is None:
-        if len(_MOMENTS) >= _MOMENTS_LIMIT:
-            _MOMENTS.clear()
-        text = _MOMENTS[value] = str(int(value.timestamp()))
-    return text
+    return "" if value is None else (_STAMPS.get(value) or _stamp(value))[0]
 
 
-def record_identity(record: AccountingRecord) -> bytes:
-    """16 bytes that are equal exactly when two records are the same record (see the module rules)."""
-    text = "\x1f".join(
+def _identity_text(record: AccountingRecord, rcpt_lower: str) -> str:
+    """What `record_identity` hashes, the recipient already lower-cased (the aggregator needs it anyway)."""
+    return _SEPARATOR.join(
         (
             record.type,  # a StrEnum member is its value as a string
             _moment(record.time_logged),
             _moment(record.time_queued),
             record.orig,
-            record.rcpt.lower(),
+            rcpt_lower,
             record.vmta,
             record.dsn_status,
             record.dsn_diag,
@@ -199,21 +206,16 @@ def record_identity(record: AccountingRecord) -> bytes:
             record.feedback_type,
         )
     )
-    return xxhash.xxh3_128_digest(text.encode("utf-8", "surrogatepass"))
 
 
-_HOURS: dict[datetime, int] = {}
+def record_identity(record: AccountingRecord) -> bytes:
+    """16 bytes that are equal exactly when two records are the same record (see the module rules)."""
+    return _identity_digest(_identity_text(record, record.rcpt.lower()).encode("utf-8", "surrogatepass"))
 
 
 def identity_hour(moment: datetime) -> int:
     """Hours since the epoch of a record's timeLogged: the bucket its identity is kept in."""
-    hour = _HOURS.get(moment)
-    if hour is None:
-        if len(_HOURS) >= _MOMENTS_LIMIT:
-            _HOURS.clear()
-        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-        hour = _HOURS[moment] = int(aware.timestamp()) // 3600
-    return hour
+    return (_STAMPS.get(moment) or _stamp(moment))[1]
 
 
 def local_day(moment: datetime, tz: tzinfo) -> date:
@@ -360,14 +362,19 @@ class Unmatched:
 _OUTCOMES = tuple(Outcome)
 _COUNTED, _DUPLICATE, _PENDING, _UNATTRIBUTED = (_OUTCOMES.index(outcome) for outcome in Outcome)
 _LATE_TYPES = frozenset({RecordType.REMOTE_BOUNCE, RecordType.FEEDBACK})
+_COUNTERS = tuple(f.name for f in fields(DayTotals))
+_SENT, _DELIVERED, _HARD, _SOFT, _OTHER, _COMPLAINED, _DEFERRED, _THROTTLED = range(len(_COUNTERS))
+_BOUNCE_COUNTER = {BounceClass.HARD: _HARD, BounceClass.SOFT: _SOFT, BounceClass.OTHER: _OTHER}
+_REPLY_CACHE_LIMIT = 20_000
 
 
 @dataclass
 class AccountingAggregator:
     """Running totals over a stream of records; feed it records in any order, read absolute totals.
 
-    Internally counters are keyed by (address, day, group value): enum members hash in Python, and this runs
-    once per record.
+    `add_all` is the hot loop (it runs once per record of every file): the rules are those of the small helpers
+    below, applied inline with every lookup cached. Internally counters are lists in `DayTotals` field order, keyed
+    by `Origin` (address, day, group value): enum members hash in Python, and the key is the d/b record's origin.
     """
 
     timezone_for: Callable[[str], tzinfo]
@@ -382,21 +389,26 @@ class AccountingAggregator:
     """rb/f records a previous run could not attribute (`pending`): tried again as originals arrive."""
     collect: bool = False
     """Keep what storage and forwarding need: identities first seen, hard bounces and complaints."""
-    _totals: dict[tuple[str, date, str], DayTotals] = field(init=False)
+    _totals: dict[tuple[str, date, str], list[int]] = field(init=False)
     _seen: set[bytes] = field(init=False)
     _pending: list[AccountingRecord] = field(init=False, default_factory=list)
     _tally: list[int] = field(init=False, default_factory=lambda: [0] * len(_OUTCOMES))
-    _addresses: dict[str, str | None] = field(init=False, default_factory=dict)
+    _addresses: dict[str, str] = field(init=False, default_factory=dict)
     _providers: dict[str, tuple[ProviderGroup, str]] = field(init=False, default_factory=dict)
     _zones: dict[str, tzinfo] = field(init=False, default_factory=dict)
-    _days: dict[tuple[tzinfo, datetime], date] = field(init=False, default_factory=dict)
+    _days: dict[str, dict[datetime, date]] = field(init=False, default_factory=dict)
+    """An address -> the day table of its time zone (shared by the zone's addresses)."""
+    _zone_days: dict[tzinfo, dict[datetime, date]] = field(init=False, default_factory=dict)
     _quarters: dict[tuple[tzinfo, int], date] = field(init=False, default_factory=dict)
+    _throttling: dict[str, dict[str, bool]] = field(init=False, default_factory=dict)
     _fresh: dict[int, list[bytes]] = field(init=False, default_factory=dict)
     _notable: list[Notable] = field(init=False, default_factory=list)
+    _last: int = field(init=False, default=_COUNTED)
 
     def __post_init__(self) -> None:
         self._totals = {
-            (key.address, key.day, key.provider.value): value.copy() for key, value in (self.totals_seed or {}).items()
+            (key.address, key.day, key.provider.value): [getattr(value, name) for name in _COUNTERS]
+            for key, value in (self.totals_seed or {}).items()
         }
         self._seen = set(self.seen_seed)
         self._pending = list(self.pending_seed)
@@ -413,7 +425,7 @@ class AccountingAggregator:
     def totals(self) -> dict[TotalsKey, DayTotals]:
         """A copy of every counter, sorted by address, day and provider."""
         return {
-            TotalsKey(address, day, ProviderGroup(group)): self._totals[(address, day, group)].copy()
+            TotalsKey(address, day, ProviderGroup(group)): DayTotals(*self._totals[(address, day, group)])
             for address, day, group in sorted(self._totals)
         }
 
@@ -443,27 +455,109 @@ class AccountingAggregator:
             for record in self._pending
         ]
 
-    def add_all(self, records: Iterable[AccountingRecord]) -> None:
-        for record in records:
-            self.add(record)
-
     def add(self, record: AccountingRecord) -> Outcome:
-        identity = record_identity(record)
-        if identity in self._seen:
-            self._tally[_DUPLICATE] += 1
-            return Outcome.DUPLICATE
-        index = self._add_late(record) if record.type in _LATE_TYPES else self._add_direct(record)
-        if index != _UNATTRIBUTED:
-            # A pending record is remembered too: seen again, it must not be queued twice.
-            self._seen.add(identity)
-            if self.collect:
-                hour = identity_hour(record.time_logged)
-                bucket = self._fresh.get(hour)
+        self.add_all((record,))
+        return _OUTCOMES[self._last]
+
+    def add_all(self, records: Iterable[AccountingRecord]) -> None:
+        """Count each record once (see `record_identity`): direct d/b/t records on their IP, day and provider,
+        rb/f records on their original's (or pending until it is known)."""
+        seen, tally, totals, fresh = self._seen, self._tally, self._totals, self._fresh
+        addresses, providers, days_of, throttling = self._addresses, self._providers, self._days, self._throttling
+        collect, notable = self.collect, self._notable
+        # The in-memory index is filled inline; another OriginStore through its `remember`.
+        remembered = self.origins._origins if type(self.origins) is OriginIndex else None
+        stamps, stamp_of, join, digest = _STAMPS, _stamp, _SEPARATOR.join, _identity_digest
+        late_types, transient, delivered_type = _LATE_TYPES, RecordType.TRANSIENT, RecordType.DELIVERED
+        outcome = _COUNTED
+        for record in records:
+            (kind, logged, queued, orig, rcpt, vmta, _status, diag, bounce_cat, env_id, _job, message_id) = record[:12]
+            rcpt_lower = rcpt.lower()
+            logged_stamp = stamps.get(logged) or stamp_of(logged)
+            identity = digest(
+                join(
+                    (
+                        kind,
+                        logged_stamp[0],
+                        "" if queued is None else (stamps.get(queued) or stamp_of(queued))[0],
+                        orig,
+                        rcpt_lower,
+                        vmta,
+                        _status,
+                        diag,
+                        bounce_cat,
+                        env_id,
+                        _job,
+                        message_id,
+                        record.feedback_type,
+                    )
+                ).encode("utf-8", "surrogatepass")
+            )
+            if identity in seen:
+                tally[_DUPLICATE] += 1
+                outcome = _DUPLICATE
+                continue
+            if kind in late_types:
+                outcome = self._add_late(record)
+            else:
+                # The IP: the VMTA's address (`address_for_vmta`), else dlvSourceIp.
+                address = addresses.get(vmta) if vmta else ""
+                if address is None:
+                    address = addresses[vmta] = self.address_for_vmta(vmta) or ""
+                if not address:
+                    address = _source_address(record.dlv_source_ip)
+                if not address:
+                    tally[_UNATTRIBUTED] += 1
+                    outcome = _UNATTRIBUTED
+                    continue
+                domain = rcpt[rcpt.rfind("@") + 1 :]
+                provider_found = providers.get(domain)
+                if provider_found is None:
+                    provider_found = self._provider(domain)
+                provider, provider_key = provider_found
+                moment = queued or logged
+                days = days_of.get(address)
+                day = days.get(moment) if days is not None else None
+                if day is None:
+                    day = self._day(address, moment)
+                origin = _new_origin(Origin, (address, day, provider_key))
+                bucket = totals.get(origin)
                 if bucket is None:
-                    bucket = self._fresh[hour] = []
-                bucket.append(identity)
-        self._tally[index] += 1
-        return _OUTCOMES[index]
+                    bucket = totals[origin] = [0, 0, 0, 0, 0, 0, 0, 0]
+                if kind is transient:
+                    bucket[_DEFERRED] += 1
+                    replies = throttling.get(provider_key)
+                    throttled = replies.get(diag) if replies is not None else None
+                    if throttled is None:
+                        throttled = self._throttled(record, provider)
+                    if throttled:
+                        bucket[_THROTTLED] += 1
+                else:
+                    bucket[_SENT] += 1
+                    if kind is delivered_type:
+                        bucket[_DELIVERED] += 1
+                    elif _count_bounce(bucket, bounce_cat) is BounceClass.HARD and collect:
+                        notable.append(Notable(NotableKind.HARD_BOUNCE, record, address, day, provider_key))
+                    if remembered is not None:
+                        # `origin_keys`, inline: the same keys, in the same order.
+                        if message_id:
+                            remembered["m\x1f" + message_id] = origin
+                        if env_id:
+                            remembered[f"e\x1f{env_id}\x1f{rcpt_lower}"] = origin
+                        if orig:
+                            remembered[f"o\x1f{orig.lower()}\x1f{rcpt_lower}"] = origin
+                    else:
+                        self.origins.remember(record, origin)
+                outcome = _COUNTED
+            # A pending record is remembered too: seen again, it must not be queued twice.
+            seen.add(identity)
+            if collect:
+                hour_bucket = fresh.get(logged_stamp[1])
+                if hour_bucket is None:
+                    hour_bucket = fresh[logged_stamp[1]] = []
+                hour_bucket.append(identity)
+            tally[outcome] += 1
+        self._last = outcome
 
     def resolve_pending(self) -> int:
         """Attribute the rb/f records whose originals have arrived since; returns how many were counted."""
@@ -473,88 +567,54 @@ class AccountingAggregator:
         self._tally[_COUNTED] += counted
         return counted
 
-    def _address(self, record: AccountingRecord) -> str | None:
-        vmta = record.vmta
-        if vmta:
-            try:
-                address = self._addresses[vmta]
-            except KeyError:
-                address = self._addresses[vmta] = self.address_for_vmta(vmta)
-            if address:
-                return address
-        if record.dlv_source_ip:
-            try:
-                return str(ip_address(record.dlv_source_ip))
-            except ValueError:
-                return None
-        return None
-
-    def _provider(self, rcpt: str) -> tuple[ProviderGroup, str]:
-        """The recipient's group, and its value as a plain string for the counters' keys."""
-        domain = rcpt[rcpt.rfind("@") + 1 :].strip().rstrip(".").lower()
-        found = self._providers.get(domain)
-        if found is None:
-            group = self.provider_for(domain)
-            found = self._providers[domain] = (group, group.value)
+    def _provider(self, domain: str) -> tuple[ProviderGroup, str]:
+        """The group of a recipient's domain (as written after the "@"), and its value as a plain string for the
+        counters' keys; cached by the domain as written."""
+        group = self.provider_for(domain.strip().rstrip(".").lower())
+        found = self._providers[domain] = (group, group.value)
         return found
 
+    def _throttled(self, record: AccountingRecord, group: ProviderGroup) -> bool:
+        """`classify_deferral`, cached per group and reply text (receivers repeat the same few replies)."""
+        replies = self._throttling.get(group.value)
+        if replies is None or len(replies) >= _REPLY_CACHE_LIMIT:
+            replies = self._throttling[group.value] = {}
+        throttled = replies[record.dsn_diag] = classify_deferral(record, group=group).throttling
+        return throttled
+
     def _day(self, address: str, moment: datetime) -> date:
-        """`local_day` with two caches: by the very datetime (the parser hands out one object per timestamp text),
-        then by the quarter hour of the instant -- every time zone's offset is a whole number of quarter hours, so
-        a local midnight always falls on a quarter hour and the whole quarter has one local day. Converting to a
-        zone is the costly part; it is done once per zone and quarter hour."""
+        """`local_day` with two caches: by the very datetime, in a table per time zone that the zone's addresses
+        share (the parser hands out one object per timestamp text), then by the quarter hour of the instant --
+        every time zone's offset is a whole number of quarter hours, so a local midnight always falls on a quarter
+        hour and the whole quarter has one local day. Converting to a zone is the costly part; it is done once per
+        zone and quarter hour."""
         zone = self._zones.get(address)
         if zone is None:
             zone = self._zones[address] = self.timezone_for(address)
-        key = (zone, moment)
-        day = self._days.get(key)
+        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        quarter = (zone, int(aware.timestamp()) // 900)
+        day = self._quarters.get(quarter)
         if day is None:
-            aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-            quarter = (zone, int(aware.timestamp()) // 900)
-            day = self._quarters.get(quarter)
-            if day is None:
-                day = self._quarters[quarter] = local_day(aware, zone)
-            if len(self._days) >= _DAY_CACHE_LIMIT:
-                self._days.clear()
+            if len(self._quarters) >= _DAY_CACHE_LIMIT:
                 self._quarters.clear()
-            self._days[key] = day
+            day = self._quarters[quarter] = local_day(aware, zone)
+        days = self._zone_days.get(zone)
+        if days is None or len(days) >= _DAY_CACHE_LIMIT:
+            days = self._zone_days[zone] = {}
+        days[moment] = day
+        self._days[address] = days
         return day
-
-    def _bucket(self, address: str, day: date, provider: str) -> DayTotals:
-        key = (address, day, provider)
-        bucket = self._totals.get(key)
-        if bucket is None:
-            bucket = self._totals[key] = DayTotals()
-        return bucket
-
-    def _add_direct(self, record: AccountingRecord) -> int:
-        address = self._address(record)
-        if address is None:
-            return _UNATTRIBUTED
-        provider, provider_key = self._provider(record.rcpt)
-        day = self._day(address, record.time_queued or record.time_logged)
-        bucket = self._bucket(address, day, provider_key)
-        if record.type is RecordType.TRANSIENT:
-            bucket.deferred += 1
-            if classify_deferral(record, group=provider).throttling:
-                bucket.throttled += 1
-            return _COUNTED
-        bucket.sent += 1
-        if record.type is RecordType.DELIVERED:
-            bucket.delivered += 1
-        elif _count_bounce(bucket, record.bounce_cat) is BounceClass.HARD and self.collect:
-            self._notable.append(Notable(NotableKind.HARD_BOUNCE, record, address, day, provider_key))
-        self.origins.remember(record, _new_origin(Origin, (address, day, provider_key)))
-        return _COUNTED
 
     def _add_late(self, record: AccountingRecord) -> int:
         origin = self.origins.find(record)
         if origin is None:
             self._pending.append(record)
             return _PENDING
-        bucket = self._bucket(*origin)
+        bucket = self._totals.get(origin)
+        if bucket is None:
+            bucket = self._totals[origin] = [0, 0, 0, 0, 0, 0, 0, 0]
         if record.type is RecordType.FEEDBACK:
-            bucket.complained += 1
+            bucket[_COMPLAINED] += 1
             if self.collect:
                 self._notable.append(Notable(NotableKind.COMPLAINT, record, *origin))
         elif _count_bounce(bucket, record.bounce_cat) is BounceClass.HARD and self.collect:
@@ -562,12 +622,24 @@ class AccountingAggregator:
         return _COUNTED
 
 
-def _count_bounce(bucket: DayTotals, bounce_cat: str) -> BounceClass:
-    kind = bounce_class(bounce_cat)
-    if kind is BounceClass.HARD:
-        bucket.bounced_hard += 1
-    elif kind is BounceClass.SOFT:
-        bucket.bounced_soft += 1
-    else:
-        bucket.bounced_other += 1
+def _source_address(dlv_source_ip: str) -> str:
+    """dlvSourceIp as an address ("" when absent or not an IP): the fallback when the VMTA says nothing."""
+    if not dlv_source_ip:
+        return ""
+    try:
+        return str(ip_address(dlv_source_ip))
+    except ValueError:
+        return ""
+
+
+_BOUNCE_CLASSES: dict[str, BounceClass] = {}
+
+
+def _count_bounce(bucket: list[int], bounce_cat: str) -> BounceClass:
+    kind = _BOUNCE_CLASSES.get(bounce_cat)
+    if kind is None:
+        kind = bounce_class(bounce_cat)
+        if len(_BOUNCE_CLASSES) < 1000:  # PowerMTA has a few dozen categories; junk is not remembered
+            _BOUNCE_CLASSES[bounce_cat] = kind
+    bucket[_BOUNCE_COUNTER[kind]] += 1
     return kind

@@ -7,6 +7,7 @@ Public API:
     delivery_id(route_id, identity) -> str        -- stable per (route, bounce): the receiver drops repeats with it
     bounce_body(event, *, delivery_id) -> bytes   -- canonical JSON, the bytes that are signed
     suppression_of(event, *, source, create_time) -> Suppression | None  -- the entry for the tenant's list
+    suppression_for(*, kind, tenant_id, recipient, source, create_time) -> Suppression | None  -- the same, unbuilt
     RetryPlan, next_attempt(plan, *, attempts, first_attempt_at, now, status_code) -> datetime | None
 
 Rules:
@@ -106,11 +107,20 @@ def bounce_body(event: BounceEvent, *, delivery_id: str) -> bytes:
 
 
 def suppression_of(event: BounceEvent, *, source: str, create_time: datetime) -> Suppression | None:
-    email = normalized_email(event.recipient.strip().strip("<>"))
+    return suppression_for(
+        kind=event.kind, tenant_id=event.tenant_id, recipient=event.recipient, source=source, create_time=create_time
+    )
+
+
+def suppression_for(
+    *, kind: str, tenant_id: str, recipient: str, source: str, create_time: datetime
+) -> Suppression | None:
+    """`suppression_of` without building the event first (a tenant without routes needs only the suppression)."""
+    email = normalized_email(recipient.strip().strip("<>"))
     if email is None or email.endswith(".invalid"):
         return None
-    reason = "complaint" if event.kind == NotableKind.COMPLAINT else "hard-bounce"
-    return Suppression(event.tenant_id, email, reason, source, create_time)
+    reason = "complaint" if kind == NotableKind.COMPLAINT else "hard-bounce"
+    return Suppression(tenant_id, email, reason, source, create_time)
 
 
 @dataclass(frozen=True)
