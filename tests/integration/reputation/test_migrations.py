@@ -195,7 +195,8 @@ def test_rows_of_every_revision_are_read_back_by_todays_repositories(empty_db: D
         assert ulixai_domains.sending == (SendingDomain("ulixai.example", ("k1",), "bounces.ulixai.example"),)
         assert ulixai_domains.check_policy == CheckPolicy(generic_ptr=Verdict.FAIL)
         # From before the schedule: due at the next tick, then at its own moment.
-        assert uow.ips.scan_schedule() == [ScheduledIp(LISTED, "sos-expat", None)]
+        # Never scheduled: due since it was first watched (its registration, from the first revision's row).
+        assert uow.ips.scan_schedule() == [ScheduledIp(LISTED, "sos-expat", None, registered_at=T0)]
         intervals = uow.scan_settings.get_many(["ulixai", "sos-expat"])
         assert intervals["ulixai"] == TenantScanInterval("ulixai", timedelta(hours=1), T0)
         assert intervals["sos-expat"] == TenantScanInterval("sos-expat")
