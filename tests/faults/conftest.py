@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from reputation.domain.zones import DEFAULT_CATALOGUE
 from tests.faults.world import CAMPAIGN_IPS, LOAD_TENANT, PMTA_NODES, REPLICAS, ULIXAI_CHAT, FaultWorld
 from tests.harness.mariadb import MariadbServer
 from tests.harness.servers import PostgresServer, RedisServer, production_stack, wait_until
@@ -41,6 +42,7 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
     ssh_key = generate_key(tmp_path_factory.mktemp("faults-ssh") / "id_ed25519", comment="email-engine")
     nodes_context = running_nodes(tmp_path_factory.mktemp("faults-pmta"), PMTA_NODES, ssh_key)
     nodes = nodes_context.__enter__()
+    clock_file = tmp_path_factory.mktemp("faults-clock") / "offset"
     mailwizz = MailwizzApiStandIn().start()
     customer = mailwizz.add_customer(
         "sos-expat", api_key=KEY, servers_from=delivery_servers_from_table(mailwizz_engine)
@@ -68,6 +70,18 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
         "EE_NOTIFIER_LEASE_SECONDS": "3",
         "EE_NOTIFIER_MIN_SPACING_SECONDS": "0",
         "EE_NOTIFIER_STORM_THRESHOLD": "1000",
+        # The closed loop: days driven by the clock file, scans every 2 s against the test's own rbldnsd (no daily
+        # query budget), standby releases and warmup days looked for every second, accounting pulled every 5 s.
+        # None of it runs unless a scheduler does (the closed-loop test starts one).
+        "EE_CLOCK_OFFSET_FILE": str(clock_file),
+        "EE_REPUTATION_MIN_SCAN_INTERVAL_SECONDS": "1",
+        "EE_REPUTATION_SCAN_TICK_SECONDS": "1",
+        "EE_REPUTATION_ZONE_BUDGETS": json.dumps(
+            {zone.key: {"max_queries_per_day": 0} for zone in DEFAULT_CATALOGUE.ip_zones()}
+        ),
+        "EE_IPPOOL_STANDBY_JOB_SECONDS": "1",
+        "EE_IPPOOL_WARMUP_JOB_SECONDS": "1",
+        "EE_CAMPAIGN_GATEWAY_ACCOUNTING_PULL_INTERVAL_SECONDS": "5",
     }
     try:
         with production_stack(
@@ -75,7 +89,17 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
         ) as stack:
             stack.start_worker("campaign-gateway")  # its jobs: quota syncs, PowerMTA deploys and queue commands
             world = FaultWorld(
-                stack, postgres, redis_server, mariadb, telegram, mailwizz, customer, mailwizz_engine, nodes
+                stack,
+                postgres,
+                redis_server,
+                mariadb,
+                telegram,
+                mailwizz,
+                customer,
+                mailwizz_engine,
+                nodes,
+                rbl=rbl,
+                clock_file=clock_file,
             )
             world.tokens.update(
                 admin=stack.token("--admin"),

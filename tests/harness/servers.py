@@ -336,6 +336,19 @@ class Stack:
         )
         return name
 
+    def start_scheduler(self) -> str:
+        """The RQ cron scheduler (`emailengine scheduler`), named `scheduler`: it enqueues every service's periodic
+        jobs for their workers (`start_worker`)."""
+        log = open(self.data_dir / "scheduler.log", "ab")  # noqa: SIM115
+        self.procs["scheduler"] = subprocess.Popen(
+            self._cli("scheduler"), env=self.env, stdout=log, stderr=log, cwd=REPO_ROOT
+        )
+        return "scheduler"
+
+    def stop_process(self, name: str) -> None:
+        """SIGTERM to one process (a worker, the scheduler, a replica) and waits for it to end; forgets it."""
+        _stop(self.procs.pop(name, None))
+
     def start(self) -> Stack:
         subprocess.run(self._cli("token", "--admin"), env=self.env, check=True, capture_output=True)  # makes keys
         for name in SERVICE_NAMES:
