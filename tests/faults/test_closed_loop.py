@@ -39,7 +39,9 @@ STEPS = (50, 200, 500)
 IP_A, IP_B = "192.0.2.50", "192.0.2.60"  # inside the sending domain's SPF
 NODE_OF = {IP_A: "pmta-a", IP_B: "pmta-b"}
 COOLDOWN_SECONDS = 3
+SERVICES = ("ip-pool", "reputation", "campaign-gateway", "notifier")
 LOOP_WORKERS = ("ip-pool", "reputation", "notifier")  # campaign-gateway's runs for every fault test
+ONE_CYCLE: dict[int, list[str]] = {}  # what a chat was told about IP A over one listing and delisting
 HEADER = "type,timeLogged,timeQueued,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,dlvSourceIp,vmta,jobId"
 
 
@@ -330,6 +332,9 @@ def test_3_delisted_it_warms_again_one_step_lower_everywhere(loop: FaultWorld) -
     got = ip(world, IP_A)
     assert got["state"] == "IP_STATE_WARMING" and got["quota"]["daily"] == STEPS[0], got
     print(f"\ndelisted -> warming at {STEPS[0]}/day everywhere after {seconds} s (cool-down {COOLDOWN_SECONDS} s)")
+    time.sleep(2)  # the delisting's and the resumption's messages are out
+    for chat in (TENANT_CHAT, ADMIN_CHAT):
+        ONE_CYCLE[chat] = alerts_about(world, chat, IP_A)
 
 
 def test_4_a_day_with_6_percent_bounces_steps_back_everywhere(loop: FaultWorld) -> None:
@@ -347,5 +352,53 @@ def test_4_a_day_with_6_percent_bounces_steps_back_everywhere(loop: FaultWorld) 
     print(f"\n6 % bounces -> {STEPS[0]}/day in MailWizz and PowerMTA after {seconds} s")
     # A's day had no mail: it holds (warmup counts sending days), both sides unchanged.
     assert sending_at(world, IP_A, STEPS[0])
+    found = world.consistent()
+    assert not found, describe(found)
+
+
+def test_5_kill_9_of_every_service_and_redis_in_the_middle_of_the_loop(loop: FaultWorld) -> None:
+    """IP A listed again; as soon as reputation has recorded it, SIGKILL to the first replica of every service (the
+    one the others call), every worker, the scheduler and Redis; all started again a second later. The loop still
+    completes (stopped everywhere, then warming again everywhere once delisted), each chat is told exactly what it
+    was told over the first cycle (nothing twice, nothing missing), and no event is lost."""
+    world = loop
+    stack = world.stack
+    told_before = {chat: len(alerts_about(world, chat, IP_A)) for chat in (TENANT_CHAT, ADMIN_CHAT)}
+    listing_type = "emailengine.reputation.v1.IpListingChanged"
+    recorded = len(world.events("reputation", listing_type))
+    world.set_listed([IP_A])
+    wait_until(lambda: len(world.events("reputation", listing_type)) > recorded, 10, "reputation recorded the listing")
+    killed = [*(stack.replicas_of(s)[0] for s in SERVICES), *(f"{s}-worker" for s in SERVICES), "scheduler"]
+    world.redis.kill()
+    for name in killed:
+        stack.kill(name)
+    start = time.monotonic()
+    time.sleep(1)
+    world.redis.start_again()
+    for service in SERVICES:
+        restart(world, stack.replicas_of(service)[0])
+    for service in SERVICES:
+        stack.start_worker(service)
+    stack.start_scheduler()
+    print(f"\nkilled {killed} and Redis; all back after {time.monotonic() - start:.1f} s")
+    seconds = timed(
+        {
+            "ip-pool STANDBY": lambda: ip(world, IP_A)["state"] == "IP_STATE_STANDBY",
+            "MailWizz server inactive": lambda: (mailwizz_side(world, IP_A) or ("",))[0] == "inactive",
+            "PowerMTA queues paused": lambda: node_side(world, IP_A)[2],
+            "PowerMTA VMTA out of the pool": lambda: not node_side(world, IP_A)[0],
+            "Telegram tenant chat": lambda: len(alerts_about(world, TENANT_CHAT, IP_A)) > told_before[TENANT_CHAT],
+            "Telegram admin chat": lambda: len(alerts_about(world, ADMIN_CHAT, IP_A)) > told_before[ADMIN_CHAT],
+        },
+        90,
+        start,
+    )
+    print(f"listed, killed, restarted -> stopped everywhere: { ({k: round(v, 2) for k, v in seconds.items()}) }")
+    world.set_listed([])
+    wait_until(lambda: sending_at(world, IP_A, STEPS[0]), 60, "warming again everywhere")
+    time.sleep(2)
+    for chat in (TENANT_CHAT, ADMIN_CHAT):
+        again = alerts_about(world, chat, IP_A)[told_before[chat] :]
+        assert again == ONE_CYCLE[chat], "\n----\n".join(again)
     found = world.consistent()
     assert not found, describe(found)

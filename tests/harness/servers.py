@@ -223,8 +223,12 @@ class RedisServer:
         """Stops the server. It keeps nothing on disk: whatever it held is gone when it starts again."""
         _stop(self._proc)
 
+    def kill(self) -> None:
+        """SIGKILL: the server dies at once, with whatever it held (it keeps nothing on disk anyway)."""
+        _stop(self._proc, signal.SIGKILL)
+
     def start_again(self) -> None:
-        """A new, empty server on the same port, after `halt`."""
+        """A new, empty server on the same port, after `halt` or `kill`."""
         self.start()
 
     def stop(self) -> None:
