@@ -56,7 +56,6 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
         "EE_OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8",
         "EE_OUTBOUND_DEADLINE_SECONDS": "2",  # a MailWizz answer held longer is lost (the fault tests hold one)
         "EE_CAMPAIGN_GATEWAY_MAILWIZZ": json.dumps({"sos-expat": mailwizz_settings(mailwizz.url, database_url)}),
-        "EE_CAMPAIGN_GATEWAY_PMTA_SMTP_HOSTS": json.dumps({"pmta1": "pmta1.internal:2525"}),
         "EE_CAMPAIGN_GATEWAY_MAILWIZZ_FIRST_WAIT_SECONDS": "0.1",
         "EE_CAMPAIGN_GATEWAY_MAILWIZZ_MAX_WAIT_SECONDS": "0.5",
         # A creation whose replica died is taken over by the same request once its lease has run out.
@@ -122,30 +121,7 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
 
 
 def _set_up(world: FaultWorld) -> None:
-    for address in CAMPAIGN_IPS:
-        made = world.rest(
-            "POST",
-            "/api/v2/ips",
-            "sos",
-            json={"address": address, "purpose": "marketing", "tenant_id": "sos-expat", "pmta_node": "pmta1"},
-        )
-        assert made.status_code == 200, made.text
-        wait_until(
-            lambda a=address: world.rest("GET", f"/api/v2/reputation/ips/{a}").status_code == 200,
-            15,
-            f"reputation watching {address}",
-        )
-    domains = world.rest(
-        "PUT",
-        "/api/v2/reputation/tenants/sos-expat/domains",
-        "sos",
-        json={"sending_domains": [{"domain": SENDING_DOMAIN, "dkim_selectors": ["s2048"]}]},
-    )
-    assert domains.status_code == 200, domains.text
-    allowed = world.rest(
-        "PATCH", "/api/v2/alert-settings/ulixai", json={"allowed_telegram_chat_ids": [str(ULIXAI_CHAT)]}
-    )
-    assert allowed.status_code == 200, allowed.text
+    # The nodes first: an IP's MailWizz server is made with its node's SMTP address.
     for node in world.pmta_nodes:
         assert node.host_key is not None
         registered = world.rest(
@@ -167,6 +143,30 @@ def _set_up(world: FaultWorld) -> None:
             },
         )
         assert registered.status_code == 200, registered.text
+    for address in CAMPAIGN_IPS:
+        made = world.rest(
+            "POST",
+            "/api/v2/ips",
+            "sos",
+            json={"address": address, "purpose": "marketing", "tenant_id": "sos-expat", "pmta_node": PMTA_NODES[0]},
+        )
+        assert made.status_code == 200, made.text
+        wait_until(
+            lambda a=address: world.rest("GET", f"/api/v2/reputation/ips/{a}").status_code == 200,
+            15,
+            f"reputation watching {address}",
+        )
+    domains = world.rest(
+        "PUT",
+        "/api/v2/reputation/tenants/sos-expat/domains",
+        "sos",
+        json={"sending_domains": [{"domain": SENDING_DOMAIN, "dkim_selectors": ["s2048"]}]},
+    )
+    assert domains.status_code == 200, domains.text
+    allowed = world.rest(
+        "PATCH", "/api/v2/alert-settings/ulixai", json={"allowed_telegram_chat_ids": [str(ULIXAI_CHAT)]}
+    )
+    assert allowed.status_code == 200, allowed.text
     route = world.rest(
         "POST", "/api/v2/alert-routes", "ulixai", json={"route_id": "ulixai", "telegram_chat_id": str(ULIXAI_CHAT)}
     )

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.faults.world import FaultWorld, describe
+from tests.faults.world import PMTA_NODES, FaultWorld, describe
 
 pytestmark = pytest.mark.e2e
 
@@ -132,7 +132,7 @@ def test_mailwizz_database_failing_during_a_quota_sync_converges_and_never_leave
     world = fault_world
     address = "192.0.2.42"
     made = world.rest(
-        "POST", "/api/v2/ips", "sos", json={"address": address, "tenant_id": "sos-expat", "pmta_node": "pmta1"}
+        "POST", "/api/v2/ips", "sos", json={"address": address, "tenant_id": "sos-expat", "pmta_node": PMTA_NODES[0]}
     )
     assert made.status_code == 200, made.text
 

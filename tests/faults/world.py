@@ -2,7 +2,7 @@
 Envoy, on a PostgreSQL cluster and a Redis server of their own, which the tests may stop and start), with every
 peer it talks to: the strict MailWizz stand-in over a real MariaDB, the Telegram Bot API stand-in, nsd and rbldnsd.
 
-Tenants: `sos-expat` has the MailWizz binding and two sending IPs on `pmta1` (campaigns); `ulixai` has a Telegram
+Tenants: `sos-expat` has the MailWizz binding and two sending IPs on `pmta-a` (campaigns); `ulixai` has a Telegram
 route to its chat (alerts); `acme` holds the IPs and the tenant record the load tests pause, resume and update (no
 route: its alerts are stored, never sent). Two PowerMTA nodes (`pmta-a`, `pmta-b`: real sshd with the stand-in
 `pmta`) are registered, and a campaign-gateway RQ worker runs its jobs (deploys, queue commands, quota syncs).
