@@ -292,6 +292,8 @@ def test_1_a_clean_day_raises_the_quota_in_mailwizz_and_powermta(loop: FaultWorl
     for address in NODE_OF:
         decisions = world.rest("GET", f"/api/v2/ips/{address}/decisions", "sos").json()["decisions"]
         assert any(d.get("action") == "ADVANCE" for d in decisions), decisions
+        quota = ip(world, address)["quota"]
+        assert mailwizz_side(world, address) == ("active", quota["daily"], quota["hourly"]), quota
 
 
 def test_2_a_listing_stops_the_ip_everywhere_within_10_seconds(loop: FaultWorld) -> None:
@@ -316,6 +318,7 @@ def test_2_a_listing_stops_the_ip_everywhere_within_10_seconds(loop: FaultWorld)
     for chat in (TENANT_CHAT, ADMIN_CHAT):
         told = alerts_about(world, chat, IP_A)
         assert len(told) == 1, "\n----\n".join(told)
+    print(f"the tenant's chat was told:\n{alerts_about(world, TENANT_CHAT, IP_A)[0]}")
     allocation = world.rest(
         "POST", f"/api/v2/tenants/{TENANT}:allocate", "sos", json={"volume": 100, "validate_only": True}
     )
