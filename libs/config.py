@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         validation_alias="REDIS_URL",
         description="Redis for RQ jobs and event streams; empty = in-process jobs and events",
     )
+    clock_offset_file: Path | None = Field(
+        default=None,
+        description="Tests only: a file holding seconds added to the clock of every process reading it (whole "
+        "processes driven through days); unset in production",
+    )
     bind_host: str = Field(default="127.0.0.1", description="Address the services and Envoy listen on")
 
     gateway_port: int = Field(default=8080, ge=1, le=65535)

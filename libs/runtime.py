@@ -20,7 +20,7 @@ import grpc
 import redis
 from prometheus_client import CollectorRegistry
 
-from libs.clock import Clock, SystemClock
+from libs.clock import Clock, ShiftedClock, SystemClock
 from libs.config import Settings
 from libs.db import Database, connect, is_at_head, migrate
 from libs.events import STREAM, EventConsumer, Subscriptions
@@ -117,7 +117,7 @@ def build_runtime(
         config=definition.load_config(),
         db=db,
         jobs=RqJobs(settings.redis_url, definition.name) if settings.redis_url else InProcessJobs(),
-        clock=clock or SystemClock(),
+        clock=clock or (ShiftedClock(settings.clock_offset_file) if settings.clock_offset_file else SystemClock()),
         metrics=registry,
         consumer=EventConsumer(group=definition.name, db=db),
         redis=client,

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from reputation.domain.zones import DEFAULT_CATALOGUE
 from tests.faults.world import CAMPAIGN_IPS, LOAD_TENANT, PMTA_NODES, REPLICAS, ULIXAI_CHAT, FaultWorld
 from tests.harness.mariadb import MariadbServer
 from tests.harness.servers import PostgresServer, RedisServer, production_stack, wait_until
@@ -41,6 +42,7 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
     ssh_key = generate_key(tmp_path_factory.mktemp("faults-ssh") / "id_ed25519", comment="email-engine")
     nodes_context = running_nodes(tmp_path_factory.mktemp("faults-pmta"), PMTA_NODES, ssh_key)
     nodes = nodes_context.__enter__()
+    clock_file = tmp_path_factory.mktemp("faults-clock") / "offset"
     mailwizz = MailwizzApiStandIn().start()
     customer = mailwizz.add_customer(
         "sos-expat", api_key=KEY, servers_from=delivery_servers_from_table(mailwizz_engine)
@@ -54,7 +56,6 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
         "EE_OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8",
         "EE_OUTBOUND_DEADLINE_SECONDS": "2",  # a MailWizz answer held longer is lost (the fault tests hold one)
         "EE_CAMPAIGN_GATEWAY_MAILWIZZ": json.dumps({"sos-expat": mailwizz_settings(mailwizz.url, database_url)}),
-        "EE_CAMPAIGN_GATEWAY_PMTA_SMTP_HOSTS": json.dumps({"pmta1": "pmta1.internal:2525"}),
         "EE_CAMPAIGN_GATEWAY_MAILWIZZ_FIRST_WAIT_SECONDS": "0.1",
         "EE_CAMPAIGN_GATEWAY_MAILWIZZ_MAX_WAIT_SECONDS": "0.5",
         # A creation whose replica died is taken over by the same request once its lease has run out.
@@ -68,6 +69,18 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
         "EE_NOTIFIER_LEASE_SECONDS": "3",
         "EE_NOTIFIER_MIN_SPACING_SECONDS": "0",
         "EE_NOTIFIER_STORM_THRESHOLD": "1000",
+        # The closed loop: days driven by the clock file, scans every 2 s against the test's own rbldnsd (no daily
+        # query budget), standby releases and warmup days looked for every second, accounting pulled every 5 s.
+        # None of it runs unless a scheduler does (the closed-loop test starts one).
+        "EE_CLOCK_OFFSET_FILE": str(clock_file),
+        "EE_REPUTATION_MIN_SCAN_INTERVAL_SECONDS": "1",
+        "EE_REPUTATION_SCAN_TICK_SECONDS": "1",
+        "EE_REPUTATION_ZONE_BUDGETS": json.dumps(
+            {zone.key: {"max_queries_per_day": 0} for zone in DEFAULT_CATALOGUE.ip_zones()}
+        ),
+        "EE_IPPOOL_STANDBY_JOB_SECONDS": "1",
+        "EE_IPPOOL_WARMUP_JOB_SECONDS": "1",
+        "EE_CAMPAIGN_GATEWAY_ACCOUNTING_PULL_INTERVAL_SECONDS": "5",
     }
     try:
         with production_stack(
@@ -75,7 +88,17 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
         ) as stack:
             stack.start_worker("campaign-gateway")  # its jobs: quota syncs, PowerMTA deploys and queue commands
             world = FaultWorld(
-                stack, postgres, redis_server, mariadb, telegram, mailwizz, customer, mailwizz_engine, nodes
+                stack,
+                postgres,
+                redis_server,
+                mariadb,
+                telegram,
+                mailwizz,
+                customer,
+                mailwizz_engine,
+                nodes,
+                rbl=rbl,
+                clock_file=clock_file,
             )
             world.tokens.update(
                 admin=stack.token("--admin"),
@@ -98,30 +121,7 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
 
 
 def _set_up(world: FaultWorld) -> None:
-    for address in CAMPAIGN_IPS:
-        made = world.rest(
-            "POST",
-            "/api/v2/ips",
-            "sos",
-            json={"address": address, "purpose": "marketing", "tenant_id": "sos-expat", "pmta_node": "pmta1"},
-        )
-        assert made.status_code == 200, made.text
-        wait_until(
-            lambda a=address: world.rest("GET", f"/api/v2/reputation/ips/{a}").status_code == 200,
-            15,
-            f"reputation watching {address}",
-        )
-    domains = world.rest(
-        "PUT",
-        "/api/v2/reputation/tenants/sos-expat/domains",
-        "sos",
-        json={"sending_domains": [{"domain": SENDING_DOMAIN, "dkim_selectors": ["s2048"]}]},
-    )
-    assert domains.status_code == 200, domains.text
-    allowed = world.rest(
-        "PATCH", "/api/v2/alert-settings/ulixai", json={"allowed_telegram_chat_ids": [str(ULIXAI_CHAT)]}
-    )
-    assert allowed.status_code == 200, allowed.text
+    # The nodes first: an IP's MailWizz server is made with its node's SMTP address.
     for node in world.pmta_nodes:
         assert node.host_key is not None
         registered = world.rest(
@@ -143,6 +143,30 @@ def _set_up(world: FaultWorld) -> None:
             },
         )
         assert registered.status_code == 200, registered.text
+    for address in CAMPAIGN_IPS:
+        made = world.rest(
+            "POST",
+            "/api/v2/ips",
+            "sos",
+            json={"address": address, "purpose": "marketing", "tenant_id": "sos-expat", "pmta_node": PMTA_NODES[0]},
+        )
+        assert made.status_code == 200, made.text
+        wait_until(
+            lambda a=address: world.rest("GET", f"/api/v2/reputation/ips/{a}").status_code == 200,
+            15,
+            f"reputation watching {address}",
+        )
+    domains = world.rest(
+        "PUT",
+        "/api/v2/reputation/tenants/sos-expat/domains",
+        "sos",
+        json={"sending_domains": [{"domain": SENDING_DOMAIN, "dkim_selectors": ["s2048"]}]},
+    )
+    assert domains.status_code == 200, domains.text
+    allowed = world.rest(
+        "PATCH", "/api/v2/alert-settings/ulixai", json={"allowed_telegram_chat_ids": [str(ULIXAI_CHAT)]}
+    )
+    assert allowed.status_code == 200, allowed.text
     route = world.rest(
         "POST", "/api/v2/alert-routes", "ulixai", json={"route_id": "ulixai", "telegram_chat_id": str(ULIXAI_CHAT)}
     )

@@ -14,12 +14,11 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from datetime import UTC, datetime
 
 import pytest
 
 from tests.faults.load import Answer, Load
-from tests.faults.world import CAMPAIGN_IPS, LOAD_TENANT, ULIXAI_CHAT, FaultWorld, describe, restart
+from tests.faults.world import LOAD_TENANT, ULIXAI_CHAT, FaultWorld, describe, restart
 from tests.harness.servers import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -168,7 +167,7 @@ def test_campaign_gateway_killed_under_load_makes_each_campaign_once_and_fails_n
     world = fault_world
     address = "198.51.100.121"
     _register(world, address)
-    since = datetime.now(UTC)
+    since = world.now()  # the services' clock (a test may have moved it days ahead)
     lists_before, campaigns_before = set(world.customer.lists), set(world.customer.campaigns)
     load = Load(world)
     load.reader("sos", "/api/v2/campaigns?tenant=sos-expat&page_size=5", "/api/v2/mailwizz/bindings/sos-expat")
@@ -219,7 +218,8 @@ def test_campaign_gateway_killed_under_load_makes_each_campaign_once_and_fails_n
         since=since,
     )[0][0]
     assert reservations == len(ids), "one ip-pool reservation per campaign"
-    assert {ip["address"] for c in made for ip in c["send_plan"]["ips"]} <= set(CAMPAIGN_IPS)
+    own = world.rest("GET", "/api/v2/ips?tenant_id=sos-expat&page_size=100", "sos").json()["ips"]
+    assert {ip["address"] for c in made for ip in c["send_plan"]["ips"]} <= {ip["address"] for ip in own}
 
     listed = world.rows("campaign-gateway", "SELECT email FROM suppressions WHERE email LIKE 'gone%'")
     accepted = {w.body["entries"][0]["email"] for w in load.accepted("suppressions")}

@@ -2,7 +2,7 @@
 Envoy, on a PostgreSQL cluster and a Redis server of their own, which the tests may stop and start), with every
 peer it talks to: the strict MailWizz stand-in over a real MariaDB, the Telegram Bot API stand-in, nsd and rbldnsd.
 
-Tenants: `sos-expat` has the MailWizz binding and two sending IPs on `pmta1` (campaigns); `ulixai` has a Telegram
+Tenants: `sos-expat` has the MailWizz binding and two sending IPs on `pmta-a` (campaigns); `ulixai` has a Telegram
 route to its chat (alerts); `acme` holds the IPs and the tenant record the load tests pause, resume and update (no
 route: its alerts are stored, never sent). Two PowerMTA nodes (`pmta-a`, `pmta-b`: real sshd with the stand-in
 `pmta`) are registered, and a campaign-gateway RQ worker runs its jobs (deploys, queue commands, quota syncs).
@@ -14,25 +14,31 @@ consumer group that wants it (its inbox), nothing dead-lettered, nothing pending
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
 import sqlalchemy as sa
 
+from libs.clock import ShiftedClock
 from libs.config import SERVICE_NAMES
 from libs.db import schema_name
 from libs.events import STREAM, event_type_of
 from libs.service_catalog import definitions
 from libs.tables import event_dead_letters, event_inbox, event_outbox
+from tests.harness.dns_servers import Rbldnsd
 from tests.harness.mariadb import MariadbServer
 from tests.harness.servers import PostgresServer, RedisServer, Stack, wait_until
 from tests.harness.ssh_server import PmtaNodeServer
+from tests.integration.reputation.service import LIVE
 from tests.standins.mailwizz_api import Customer, MailwizzApiStandIn
 from tests.standins.telegram_bot_api import TelegramBotApiStandIn
 
@@ -41,6 +47,7 @@ CAMPAIGN_IPS = ("192.0.2.40", "192.0.2.41")
 LOAD_TENANT = "acme"
 REPLICAS = 2
 PMTA_NODES = ("pmta-a", "pmta-b")
+ZEN_PLACEHOLDER = "192.0.2.255 :127.0.0.2:placeholder"  # what start_rbldnsd puts in the live dataset
 
 
 class _Anything:
@@ -89,6 +96,9 @@ class FaultWorld:
     customer: Customer
     mailwizz_engine: sa.Engine
     pmta_nodes: list[PmtaNodeServer]
+    rbl: Rbldnsd | None = None
+    clock_file: Path | None = None
+    """EE_CLOCK_OFFSET_FILE of every process: `shift_clock` moves them all."""
     tokens: dict[str, str] = field(default_factory=dict)
     _engines: dict[str, sa.Engine] = field(default_factory=dict)
 
@@ -97,6 +107,42 @@ class FaultWorld:
     def rest(self, method: str, path: str, token: str = "admin", timeout: float = 30, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.tokens[token]}"} if token else {}
         return httpx.request(method, f"{self.stack.gateway}{path}", headers=headers, timeout=timeout, **kwargs)
+
+    # -- the outside world the loop watches -----------------------------------------------------
+
+    def set_listed(self, addresses: Collection[str]) -> None:
+        """Spamhaus ZEN (the test zone's live dataset) lists exactly these addresses from now on (SBL, a listing
+        that puts an IP in standby); returns once rbldnsd serves the new zone."""
+        assert self.rbl is not None
+        listed = [f"{a} :127.0.0.2:Listed in the SBL, see https://check.spamhaus.org/" for a in addresses]
+        lines = [ZEN_PLACEHOLDER, *listed]
+        self.rbl.update(LIVE["spamhaus-zen"], lines)
+
+    def shift_clock(self, to: datetime) -> timedelta:
+        """Every service process's clock reads `to` from now on (and runs on from it); returns the offset."""
+        assert self.clock_file is not None
+        offset = to - datetime.now(UTC)
+        tmp = self.clock_file.with_suffix(".tmp")
+        tmp.write_text(f"{offset.total_seconds():.3f}\n")
+        os.replace(tmp, self.clock_file)
+        return offset
+
+    def now(self) -> datetime:
+        """What the services' clocks read now."""
+        assert self.clock_file is not None
+        return ShiftedClock(self.clock_file).now()
+
+    def pmta_node(self, name: str) -> PmtaNodeServer:
+        return next(node for node in self.pmta_nodes if node.name == name)
+
+    def delivery_server(self, address: str) -> sa.Row | None:
+        """The IP's row in MailWizz's delivery_server table (found by its VMTA in meta_data), or None."""
+        vmta = f"vmta-{address.replace('.', '-')}".encode()
+        with self.mailwizz_engine.connect() as connection:
+            found = connection.execute(
+                sa.text("SELECT hostname, meta_data, status, hourly_quota, daily_quota FROM mw_delivery_server")
+            ).all()
+        return next((row for row in found if vmta in (row.meta_data or b"")), None)
 
     # -- the services' own databases -----------------------------------------------------------
 

@@ -223,8 +223,12 @@ class RedisServer:
         """Stops the server. It keeps nothing on disk: whatever it held is gone when it starts again."""
         _stop(self._proc)
 
+    def kill(self) -> None:
+        """SIGKILL: the server dies at once, with whatever it held (it keeps nothing on disk anyway)."""
+        _stop(self._proc, signal.SIGKILL)
+
     def start_again(self) -> None:
-        """A new, empty server on the same port, after `halt`."""
+        """A new, empty server on the same port, after `halt` or `kill`."""
         self.start()
 
     def stop(self) -> None:
@@ -335,6 +339,19 @@ class Stack:
             self._cli("worker", service), env=self.env, stdout=log, stderr=log, cwd=REPO_ROOT
         )
         return name
+
+    def start_scheduler(self) -> str:
+        """The RQ cron scheduler (`emailengine scheduler`), named `scheduler`: it enqueues every service's periodic
+        jobs for their workers (`start_worker`)."""
+        log = open(self.data_dir / "scheduler.log", "ab")  # noqa: SIM115
+        self.procs["scheduler"] = subprocess.Popen(
+            self._cli("scheduler"), env=self.env, stdout=log, stderr=log, cwd=REPO_ROOT
+        )
+        return "scheduler"
+
+    def stop_process(self, name: str) -> None:
+        """SIGTERM to one process (a worker, the scheduler, a replica) and waits for it to end; forgets it."""
+        _stop(self.procs.pop(name, None))
 
     def start(self) -> Stack:
         subprocess.run(self._cli("token", "--admin"), env=self.env, check=True, capture_output=True)  # makes keys

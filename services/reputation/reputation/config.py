@@ -22,7 +22,7 @@ from libs.errors import InvalidArgument
 from libs.rate_limit import Limit
 from reputation.adapters.dns_client import DnsSettings, Nameserver, parse_nameservers, system_nameservers
 from reputation.adapters.dnsbl_scanner import ZoneBudget
-from reputation.domain.scan import DEFAULT_SCAN_INTERVAL, validate_scan_interval
+from reputation.domain.scan import DEFAULT_SCAN_INTERVAL, MIN_SCAN_INTERVAL, validate_scan_interval
 from reputation.domain.zones import DEFAULT_CATALOGUE, Zone, ZoneCatalogue, ZoneKind
 
 # The two allowances a tenant's on-demand DNS use draws on.
@@ -85,6 +85,13 @@ class ReputationSettings(BaseSettings):
         default=int(DEFAULT_SCAN_INTERVAL.total_seconds()),
         description="Every watched IP is scanned once per interval unless its tenant has its own (60 s to 7 days)",
     )
+    min_scan_interval_seconds: int = Field(
+        default=int(MIN_SCAN_INTERVAL.total_seconds()),
+        ge=1,
+        le=int(MIN_SCAN_INTERVAL.total_seconds()),
+        description="The shortest interval an admin may give a tenant (1-60 s); below 60 s only for zones of your "
+        "own (a private mirror, a test's rbldnsd): the public lists' terms forbid it",
+    )
     domain_check_interval_seconds: int = Field(
         default=int(DEFAULT_SCAN_INTERVAL.total_seconds()),
         description="Every tenant's sending and tracking domains are checked once per interval (60 s to 7 days)",
@@ -134,6 +141,7 @@ class ReputationConfig:
     daily_budgets: Mapping[str, int] = field(default_factory=lambda: default_daily_budgets(DEFAULT_CATALOGUE))
     max_in_flight: int = 512
     scan_interval: timedelta = DEFAULT_SCAN_INTERVAL
+    min_scan_interval: timedelta = MIN_SCAN_INTERVAL  # the floor of a tenant's own interval
     scan_tick: timedelta = timedelta(seconds=60)
     domain_check_interval: timedelta = DEFAULT_SCAN_INTERVAL
     history: timedelta = timedelta(days=90)
@@ -196,6 +204,7 @@ def build_config(own: ReputationSettings, dns: DnsEnvSettings) -> ReputationConf
         daily_budgets=_daily_budgets(catalogue, own.zone_budgets),
         max_in_flight=own.max_in_flight,
         scan_interval=interval,
+        min_scan_interval=timedelta(seconds=own.min_scan_interval_seconds),
         scan_tick=timedelta(seconds=own.scan_tick_seconds),
         domain_check_interval=domain_interval,
         history=timedelta(days=own.history_days),

@@ -34,9 +34,10 @@ def listing_event(
     listed: bool = True,
     tenant: str = "sos-expat",
     reason: str = "127.0.0.2 from zen.spamhaus.org",
+    severity: int = 0,
 ) -> bytes:
     event = reputation_events.IpListingChanged(
-        address=address, tenant_id=tenant, listed=listed, zone=zone, reason=reason
+        address=address, tenant_id=tenant, listed=listed, zone=zone, reason=reason, severity=severity
     )
     return envelope(event, source="reputation", tenant=tenant)
 

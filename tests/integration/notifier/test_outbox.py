@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from emailengine.reputation.v1 import reputation_service_pb2 as reputation_pb
 from libs.clock import FakeClock
 from notifier.app.alerts import AlertView
 from notifier.app.routes import RouteSpec
@@ -25,7 +26,7 @@ from tests.integration.notifier.conftest import (
     NotifierFactory,
     standard_routes,
 )
-from tests.integration.notifier.helpers import consumer_for, listing_event
+from tests.integration.notifier.helpers import consumer_for, listing_event, state_event
 from tests.standins.telegram_bot_api import TelegramBotApiStandIn
 
 pytestmark = pytest.mark.integration
@@ -64,6 +65,27 @@ def sends_to(api: TelegramBotApiStandIn, chat: int) -> list[float]:
 
 
 # -- one message per chat ----------------------------------------------------------------------------
+
+
+def test_a_listing_and_the_standby_it_causes_are_one_message_per_chat(
+    make_notifier: NotifierFactory, telegram_api: TelegramBotApiStandIn, clock: FakeClock
+) -> None:
+    notifier = make_notifier()
+    standard_routes(notifier)
+    consumer = consumer_for(notifier)
+    assert consumer.handle(listing_event(severity=reputation_pb.LISTING_SEVERITY_CRITICAL))
+    run_for(notifier, clock, 1)
+    assert telegram_api.messages(SOS_CHAT) == []  # held for its standby
+    reason = "standby, will resume one step lower (50/day): listed by zen.spamhaus.org"
+    assert consumer.handle(state_event("203.0.113.7", "WARMING", "STANDBY", reason=reason))
+    run_for(notifier, clock, 10)
+    for chat in (SOS_CHAT, ADMIN_CHAT):
+        [message] = telegram_api.messages(chat)
+        assert "CRITICAL" in message.text and "IP 203.0.113.7 on standby" in message.text, message.text
+    alerts, _ = notifier.alerts.list(ADMIN, "sos-expat", 50, "")
+    [told] = [a for a in alerts if a.state == "DELIVERED"]
+    [folded] = [a for a in alerts if a.state == "SUPPRESSED"]
+    assert folded.duplicate_of == told.alert_id and told.suppressed_count == 1 and not folded.deliveries
 
 
 def test_a_listing_event_gives_one_message_per_chat_and_ten_identical_still_one(

@@ -51,6 +51,11 @@ class FakeAlerts:
             found = [a for a in found if (a.create_time, a.alert_id) < (after.time, after.id)]
         return found[:limit]
 
+    def mark_told_by(self, alert_ids: Sequence[str], told_by: str) -> None:
+        for alert_id in set(alert_ids):
+            self.rows[alert_id] = replace(self.rows[alert_id], duplicate_of=told_by)
+            self.count_suppressed(told_by)
+
     def count_suppressed(self, alert_id: str) -> None:
         self.rows[alert_id] = replace(self.rows[alert_id], suppressed_count=self.rows[alert_id].suppressed_count + 1)
 
@@ -171,6 +176,25 @@ class FakeDeliveries:
                 self.rows[key] = replace(d, state=DeliveryStatus.FAILED, last_error=reason, next_attempt_at=None)
                 touched.add(d.alert_id)
         return sorted(touched)
+
+    def held_alerts(self, tenant: str, dedup_prefix: str, now: datetime) -> list[str]:
+        alerts: dict[str, StoredAlert] = self._tables.setdefault("alerts", {})
+        return sorted(
+            {
+                d.alert_id
+                for d in self.rows.values()
+                if d.state is PENDING
+                and d.dispatch_id is None
+                and d.deliver_at > now
+                and alerts[d.alert_id].tenant == tenant
+                and alerts[d.alert_id].alert.dedup_key.startswith(dedup_prefix)
+            }
+        )
+
+    def drop_held(self, alert_ids: Sequence[str]) -> None:
+        for key, d in list(self.rows.items()):
+            if d.alert_id in alert_ids and d.state is PENDING and d.dispatch_id is None:
+                del self.rows[key]
 
     def refresh_summaries(self, alert_ids: Sequence[str]) -> None:
         alerts: dict[str, StoredAlert] = self._tables.setdefault("alerts", {})

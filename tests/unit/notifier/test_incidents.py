@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from emailengine.ippool.v1 import events_pb2 as ippool_events
+from emailengine.ippool.v1 import ippool_service_pb2 as ippool_pb
 from emailengine.platform.v1 import event_pb2
 from emailengine.reputation.v1 import events_pb2 as reputation_events
 from emailengine.reputation.v1 import reputation_service_pb2 as reputation_pb
@@ -212,3 +214,75 @@ def test_an_alertmanager_alert_that_fires_again_after_resolving_is_told_again(no
     notifier.run_for(5)
     texts = notifier.telegram.texts(CHAT)
     assert len(texts) == 3 and "RESOLVED" in texts[1].upper() and "RESOLVED" not in texts[2].upper()
+
+
+# -- a listing and the standby it causes: one message -------------------------------------------------------------
+
+ADMIN_CHAT = "-1001000000099"
+
+
+def standby(n: FakeNotifier, minutes: float) -> None:
+    message = event_pb2.EventEnvelope(event_id=f"s{minutes}", source="ip-pool", tenant_id="sos-expat")
+    message.occurred_at.FromDatetime(T0 + timedelta(minutes=minutes))
+    event = ippool_events.IpStateChanged(
+        address=IP,
+        tenant_id="sos-expat",
+        state=ippool_pb.IP_STATE_STANDBY,
+        previous_state=ippool_pb.IP_STATE_WARMING,
+        reason="standby, will resume one step lower (50/day): listed by zen.spamhaus.org (Spamhaus SBL)",
+    )
+    with n.uow() as uow:
+        n.app.events.on_ip_state_changed(uow, message, event)
+        uow.commit()
+
+
+@pytest.fixture
+def both_chats(notifier: FakeNotifier) -> FakeNotifier:
+    notifier.app.routes.create(ADMIN, RouteSpec(route_id="admins", admin=True, telegram_chat_id=ADMIN_CHAT))
+    return notifier
+
+
+def test_a_listing_and_its_standby_are_one_message_in_each_chat(both_chats: FakeNotifier) -> None:
+    n = both_chats
+    sbl = listing("zen.spamhaus.org", reputation_pb.LISTING_SEVERITY_CRITICAL, reason="Spamhaus SBL")
+    sbl.delist_url = "https://check.spamhaus.org/"
+    handle(n, sbl, 0)
+    n.run_for(1)
+    assert n.telegram.sent == []  # held for the standby
+    standby(n, 0)
+    n.run_for(10)
+    for chat in (CHAT, ADMIN_CHAT):
+        [text] = n.telegram.texts(chat)
+        assert "CRITICAL" in text and f"IP {IP} on standby" in text and "zen.spamhaus.org" in text, text
+        assert "https://check.spamhaus.org/" in text, text
+    with n.uow() as uow:
+        stored = list(uow.alerts.rows.values())
+    [told] = [a for a in stored if a.duplicate_of is None]
+    [folded] = [a for a in stored if a.duplicate_of is not None]
+    assert told.alert.dedup_key == f"ip-state:{IP}" and folded.duplicate_of == told.alert_id
+    assert folded.summary.state.value == "SUPPRESSED" and told.suppressed_count == 1
+
+
+def test_a_standby_told_first_makes_its_listing_a_duplicate(both_chats: FakeNotifier) -> None:
+    n = both_chats
+    standby(n, 0)
+    n.run_for(1)
+    handle(n, listing("zen.spamhaus.org", reputation_pb.LISTING_SEVERITY_HIGH, reason="Spamhaus SBL"), 0)
+    n.run_for(10)
+    assert [len(n.telegram.texts(chat)) for chat in (CHAT, ADMIN_CHAT)] == [1, 1]
+    assert "on standby" in n.telegram.texts(CHAT)[0]
+
+
+def test_a_listing_whose_standby_does_not_come_is_sent_alone_after_the_wait(notifier: FakeNotifier) -> None:
+    handle(notifier, listing("zen.spamhaus.org", reputation_pb.LISTING_SEVERITY_CRITICAL, reason="Spamhaus SBL"), 0)
+    notifier.run_for(4)
+    assert notifier.telegram.texts(CHAT) == []
+    notifier.run_for(2)
+    [text] = notifier.telegram.texts(CHAT)
+    assert f"IP {IP} listed on zen.spamhaus.org" in text
+
+
+def test_a_listing_that_only_warns_is_sent_at_once(notifier: FakeNotifier) -> None:
+    handle(notifier, listing("bl.mailspike.net", reputation_pb.LISTING_SEVERITY_LOW, reason="Mailspike L2"), 0)
+    notifier.deliver()
+    assert len(notifier.telegram.texts(CHAT)) == 1

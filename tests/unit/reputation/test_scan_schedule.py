@@ -129,6 +129,20 @@ def test_operators_may_lengthen_or_keep_the_default_only_admins_shorten() -> Non
     assert check(interval=timedelta(minutes=1), default=FOUR_HOURS, by_admin=True) == timedelta(minutes=1)
 
 
+def test_an_installation_may_lower_the_floor_for_zones_of_its_own() -> None:
+    """EE_REPUTATION_MIN_SCAN_INTERVAL_SECONDS: an admin may then go down to it, never below, never below 0."""
+    floor = timedelta(seconds=1)
+    two = timedelta(seconds=2)
+    assert validate_tenant_interval(interval=two, default=FOUR_HOURS, by_admin=True, minimum=floor) == two
+    with pytest.raises(PermissionDenied):
+        validate_tenant_interval(interval=two, default=FOUR_HOURS, by_admin=False, minimum=floor)
+    with pytest.raises(InvalidArgument, match=r"between 5s and 604800s") as caught:
+        validate_tenant_interval(
+            interval=two, default=FOUR_HOURS, by_admin=True, minimum=timedelta(seconds=5), field_name="s.scan_interval"
+        )
+    assert caught.value.violations[0].field == "s.scan_interval"
+
+
 # -- a zone's daily query budget ----------------------------------------------------------------------------
 
 

@@ -99,6 +99,18 @@ class SqlAlertRepository:
             )
         return [_stored_alert(row) for row in self._session.execute(query).all()]
 
+    def mark_told_by(self, alert_ids: Sequence[str], told_by: str) -> None:
+        if not alert_ids:
+            return
+        self._session.execute(
+            alerts.update().where(alerts.c.alert_id.in_(list(alert_ids))).values(duplicate_of=told_by)
+        )
+        self._session.execute(
+            alerts.update()
+            .where(alerts.c.alert_id == told_by)
+            .values(suppressed_count=alerts.c.suppressed_count + len(set(alert_ids)))
+        )
+
     def count_suppressed(self, alert_id: str) -> None:
         self._session.execute(
             alerts.update().where(alerts.c.alert_id == alert_id).values(suppressed_count=alerts.c.suppressed_count + 1)
@@ -380,6 +392,31 @@ class SqlDeliveryRepository:
             .values(state=DeliveryStatus.FAILED.value, last_error=reason, next_attempt_at=None)
         )
         return sorted(set(touched))
+
+    def held_alerts(self, tenant: str, dedup_prefix: str, now: datetime) -> list[str]:
+        query = (
+            sa.select(deliveries.c.alert_id)
+            .distinct()
+            .join(alerts, alerts.c.alert_id == deliveries.c.alert_id)
+            .where(
+                alerts.c.tenant_id == tenant,
+                alerts.c.dedup_key.startswith(dedup_prefix, autoescape=True),
+                deliveries.c.state == PENDING,
+                deliveries.c.dispatch_id.is_(None),
+                deliveries.c.deliver_at > now,
+            )
+        )
+        return sorted(self._session.execute(query).scalars())
+
+    def drop_held(self, alert_ids: Sequence[str]) -> None:
+        if alert_ids:
+            self._session.execute(
+                deliveries.delete().where(
+                    deliveries.c.alert_id.in_(list(alert_ids)),
+                    deliveries.c.state == PENDING,
+                    deliveries.c.dispatch_id.is_(None),
+                )
+            )
 
     def refresh_summaries(self, alert_ids: Sequence[str]) -> None:
         ids = sorted(set(alert_ids))

@@ -39,7 +39,16 @@ from libs.errors import InvalidArgument
 from notifier.app.intake import AlertIntake
 from notifier.app.unit_of_work import NotifierUnitOfWork
 from notifier.domain.alert import PLATFORM_TENANT, Alert, Severity
-from notifier.domain.listing_alerts import listing_action, listing_alert_severity
+from notifier.domain.listing_alerts import (
+    STANDBY_FOLD_WAIT,
+    STANDBY_STATE,
+    expects_standby,
+    fold_into_standby,
+    listing_action,
+    listing_alert_severity,
+    listing_key_prefix,
+    standby_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +95,7 @@ def alert_from_ip_state_changed(envelope: event_pb2.EventEnvelope, event: IpStat
     return Alert.create(
         tenant=event.tenant_id or envelope.tenant_id,
         severity=severity,
-        dedup_key=f"ip-state:{event.address}",
+        dedup_key=standby_key(event.address),
         state=state.lower(),
         title=f"IP {event.address} {_STATE_WORDS[state]}",
         text="\n".join(lines),
@@ -136,7 +145,7 @@ def alert_from_ip_listing_changed(envelope: event_pb2.EventEnvelope, event: IpLi
     return Alert.create(
         tenant=event.tenant_id or envelope.tenant_id,
         severity=severity,
-        dedup_key=f"ip-listing:{event.address}:{event.zone}",
+        dedup_key=f"{listing_key_prefix(event.address)}{event.zone}",
         state=state,
         title=title,
         text="\n".join(lines),
@@ -241,10 +250,41 @@ class EventAlerts:
         self._intake = intake
 
     def on_ip_listing_changed(self, uow: NotifierUnitOfWork, envelope: Envelope, event: IpListingChanged) -> None:
-        self._accept(uow, envelope, event, alert_from_ip_listing_changed)
+        """A listing that expects a standby is told with it, in one message (`notifier.domain.listing_alerts`):
+        a duplicate of the standby already told for it, or held for the standby to take it in."""
+        alert = self._alert(envelope, event, alert_from_ip_listing_changed)
+        if alert is None:
+            return
+        if not (event.listed and expects_standby(alert.labels.get("listing_severity", ""))):
+            self._intake.accept(uow, [alert])
+            return
+        told = uow.dedup.lock(alert.tenant, standby_key(event.address))
+        if (
+            told is not None
+            and told.alert_id
+            and told.state == STANDBY_STATE
+            and told.state_at is not None
+            and told.state_at >= alert.occurred_at - STANDBY_FOLD_WAIT
+        ):
+            self._intake.accept_told(uow, alert, told_by=told.alert_id)
+            return
+        self._intake.accept(uow, [alert], hold=STANDBY_FOLD_WAIT)
 
     def on_ip_state_changed(self, uow: NotifierUnitOfWork, envelope: Envelope, event: IpStateChanged) -> None:
-        self._accept(uow, envelope, event, alert_from_ip_state_changed)
+        """A standby takes in the listing alerts still held for it: one message tells both."""
+        alert = self._alert(envelope, event, alert_from_ip_state_changed)
+        if alert is None:
+            return
+        held = []
+        if alert.state == STANDBY_STATE:
+            held = uow.deliveries.held_alerts(alert.tenant, listing_key_prefix(event.address), self._intake.now())
+        if held:
+            alert = fold_into_standby(standby=alert, listings=[s.alert for s in uow.alerts.get_many(held)])
+        [result] = self._intake.accept(uow, [alert])
+        if held and result.accepted:
+            uow.deliveries.drop_held(held)
+            uow.alerts.mark_told_by(held, result.alert_id)
+            uow.deliveries.refresh_summaries(held)
 
     def on_zone_health_changed(self, uow: NotifierUnitOfWork, envelope: Envelope, event: ZoneHealthChanged) -> None:
         self._accept(uow, envelope, event, alert_from_zone_health_changed)
@@ -259,13 +299,17 @@ class EventAlerts:
         event: EventT,
         mapper: Callable[[Envelope, EventT], Alert | None],
     ) -> None:
+        alert = self._alert(envelope, event, mapper)
+        if alert is not None:
+            self._intake.accept(uow, [alert])
+
+    @staticmethod
+    def _alert(envelope: Envelope, event: EventT, mapper: Callable[[Envelope, EventT], Alert | None]) -> Alert | None:
         try:
-            alert = mapper(envelope, event)
+            return mapper(envelope, event)
         except InvalidArgument as exc:
             log.warning(
                 "event cannot make an alert; dropped",
                 extra={"event_id": envelope.event_id, "event_type": event.DESCRIPTOR.full_name, "error": exc.message},
             )
-            return
-        if alert is not None:
-            self._intake.accept(uow, [alert])
+            return None

@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
@@ -105,13 +105,33 @@ class AlertIntake:
                 uow.commit()
         return results
 
-    def accept(self, uow: NotifierUnitOfWork, batch: Sequence[Alert]) -> list[Accepted]:
-        """Inside the caller's unit of work (an event handler's): stored when it commits."""
+    def accept(
+        self, uow: NotifierUnitOfWork, batch: Sequence[Alert], *, hold: timedelta = timedelta(0)
+    ) -> list[Accepted]:
+        """Inside the caller's unit of work (an event handler's): stored when it commits. `hold`: the deliveries
+        wait that long before they are sent (a listing alert waiting for its standby to be told with it)."""
         now = self._clock.now()
         routing = self._routing(uow, {alert.tenant for alert in batch})
-        results = [self._accept(uow, alert, now, routing) for alert in batch]
+        results = [self._accept(uow, alert, now, routing, hold=hold) for alert in batch]
         uow.after_commit(lambda: self._accepted(results, batch))
         return results
+
+    def accept_told(self, uow: NotifierUnitOfWork, alert: Alert, *, told_by: str) -> Accepted:
+        """Stores an alert another alert already told (`told_by`, e.g. the standby a listing caused) as its
+        suppressed duplicate: no delivery of its own; its dedup window points at the one sent."""
+        now = self._clock.now()
+        previous = uow.dedup.lock(alert.tenant, alert.dedup_key)
+        verdict = self._dedup.decide(previous, now, state=alert.incident_state, occurred_at=alert.occurred_at)
+        alert_id = str(uuid.uuid4())
+        uow.alerts.add(StoredAlert(alert_id, alert, now, AlertSummary(AlertStatus.SUPPRESSED), duplicate_of=told_by))
+        uow.alerts.count_suppressed(told_by)
+        uow.dedup.save(alert.tenant, alert.dedup_key, replace(verdict.state, alert_id=told_by), new=previous is None)
+        result = Accepted(alert_id, accepted=False, duplicate_of=told_by)
+        uow.after_commit(lambda: self._accepted([result], [alert]))
+        return result
+
+    def now(self) -> datetime:
+        return self._clock.now()
 
     def forget_ended_windows(self) -> int:
         """Drop dedup windows that ended (they can no longer suppress anything)."""
@@ -141,7 +161,9 @@ class AlertIntake:
                 usable.append(stored.route)
         return _Routing(RoutingTable(usable), tuple(unusable))
 
-    def _accept(self, uow: NotifierUnitOfWork, alert: Alert, now: datetime, routing: _Routing) -> Accepted:
+    def _accept(
+        self, uow: NotifierUnitOfWork, alert: Alert, now: datetime, routing: _Routing, *, hold: timedelta
+    ) -> Accepted:
         previous = uow.dedup.lock(alert.tenant, alert.dedup_key)
         verdict = self._dedup.decide(previous, now, state=alert.incident_state, occurred_at=alert.occurred_at)
         alert_id = str(uuid.uuid4())
@@ -155,7 +177,7 @@ class AlertIntake:
 
         routed = routing.table.route(alert, now)
         uow.alerts.add(StoredAlert(alert_id, alert, now, AlertSummary(AlertStatus.PENDING)))
-        made = [self._delivery(alert_id, r, now) for r in routed]
+        made = [self._delivery(alert_id, r, now, hold) for r in routed]
         made += [
             _failed_delivery(alert_id, stored, problem, now)
             for stored, problem in routing.unusable
@@ -167,7 +189,7 @@ class AlertIntake:
         uow.dedup.save(alert.tenant, alert.dedup_key, window, new=previous is None)
         return Accepted(alert_id, accepted=True, deliveries=len(routed))
 
-    def _delivery(self, alert_id: str, routed: RoutedDelivery, now: datetime) -> Delivery:
+    def _delivery(self, alert_id: str, routed: RoutedDelivery, now: datetime, hold: timedelta) -> Delivery:
         route = routed.route
         disabled = route.channel is Channel.TELEGRAM and not self._telegram_enabled
         return Delivery(
@@ -179,7 +201,7 @@ class AlertIntake:
             destination=destination_label(route.channel, route.target),
             state=DeliveryStatus.DISABLED if disabled else DeliveryStatus.PENDING,
             accepted_at=now,
-            deliver_at=routed.deliver_at,
+            deliver_at=max(routed.deliver_at, now + hold),
             silent=routed.silent,
             last_error=TELEGRAM_DISABLED if disabled else "",
         )

@@ -35,6 +35,10 @@ class AlertRepository(Protocol):
         """Newest first; every tenant's (platform alerts included) when `tenant` is None."""
         ...
 
+    def mark_told_by(self, alert_ids: Sequence[str], told_by: str) -> None:
+        """These alerts were told by another one (`told_by`): each becomes its suppressed duplicate."""
+        ...
+
     def count_suppressed(self, alert_id: str) -> None:
         """One more duplicate of this alert was suppressed."""
         ...
@@ -103,6 +107,15 @@ class DeliveryRepository(Protocol):
 
     def fail_route(self, route_id: str, reason: str) -> list[str]:
         """Every pending delivery and message of the route fails with `reason`; returns the alerts touched."""
+        ...
+
+    def held_alerts(self, tenant: str, dedup_prefix: str, now: datetime) -> list[str]:
+        """The tenant's alerts whose dedup key starts with `dedup_prefix` and that have a delivery held past `now`
+        (pending, not planned into a message yet)."""
+        ...
+
+    def drop_held(self, alert_ids: Sequence[str]) -> None:
+        """Removes these alerts' deliveries not planned into a message yet (another alert tells them)."""
         ...
 
     def refresh_summaries(self, alert_ids: Sequence[str]) -> None:

@@ -39,6 +39,7 @@ class ScanSettingsUseCases(UseCases):
                 interval=interval,
                 default=self._config.scan_interval,
                 by_admin=caller.is_admin,
+                minimum=self._config.min_scan_interval,
                 field_name="settings.scan_interval",
             )
             with self._uow() as uow:

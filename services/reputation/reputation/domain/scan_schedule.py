@@ -131,21 +131,29 @@ def claim_until(now: datetime, *, interval: timedelta) -> datetime:
 
 
 def validate_tenant_interval(
-    *, interval: timedelta | None, default: timedelta, by_admin: bool, field_name: str = "scan_interval"
+    *,
+    interval: timedelta | None,
+    default: timedelta,
+    by_admin: bool,
+    minimum: timedelta = MIN_SCAN_INTERVAL,
+    field_name: str = "scan_interval",
 ) -> timedelta | None:
     """The interval a tenant asks for, checked (None: the installation's default).
 
-    Raises InvalidArgument naming the field outside 1 minute to 7 days or for a fraction of a second, and
+    `minimum` is the installation's floor: 1 minute (the lists' usage terms) unless the operator lowered it for
+    zones of their own (EE_REPUTATION_MIN_SCAN_INTERVAL_SECONDS: a private mirror, a test's rbldnsd).
+    Raises InvalidArgument naming the field outside the floor to 7 days or for a fraction of a second, and
     PermissionDenied when someone other than an admin asks for less than the default.
     """
     if interval is None:
         return None
     if interval.microseconds:
         raise InvalidArgument(field_name, "must be a whole number of seconds")
-    if not MIN_SCAN_INTERVAL <= interval <= MAX_SCAN_INTERVAL:
+    if not minimum <= interval <= MAX_SCAN_INTERVAL:
+        floor = int(minimum.total_seconds())
         raise InvalidArgument(
             field_name,
-            f"must be between {int(MIN_SCAN_INTERVAL.total_seconds())}s (1 minute) and "
+            f"must be between {floor}s{' (1 minute)' if floor == 60 else ''} and "
             f"{int(MAX_SCAN_INTERVAL.total_seconds())}s (7 days), or unset for the installation's default",
         )
     if interval < default and not by_admin:
