@@ -9,7 +9,8 @@ In each, side by side:
 * REST through Envoy (gRPC-JSON transcoding), and its peer: a plain FastAPI + uvicorn endpoint doing the same read
   (same token check, same use case, same database; `bench/peer_fastapi_ips.py`, benchmark only);
 * gRPC through Envoy, and the same RPC straight to ip-pool's own port (no Envoy): Envoy's cost is the gap;
-* Envoy answering 401 alone (no token): the gateway's own ceiling on this machine.
+* Envoy answering 401 alone (no token): the gateway's own ceiling on this machine;
+* writes: `:pause` and `:resume` of 200 IPs through Envoy, alternating per IP (wrk with a Lua script).
 
 HTTP/1.1 load is wrk (-t2 -c50), HTTP/2 load (gRPC) is h2load (-t2 -c50 -m1, the same 50 requests in flight); each
 figure is the median of several runs with the spread. h2load cannot read gRPC trailers, so each gRPC target is
@@ -55,7 +56,26 @@ from tests.harness.servers import (  # noqa: E402
 GET_IP = "/emailengine.ippool.v1.IpPoolService/GetIp"
 UVICORN = (sys.executable, "-m", "uvicorn", "peer_fastapi_ips:app", "--no-access-log", "--log-level", "warning")
 TARGET_RPS = 1500
+TARGET_WRITES = 300
 ADDRESS = "192.0.2.10"
+# The writes: each wrk thread pauses and resumes IPs of its own /24, one IP after the other, so that an IP's pause
+# has long been answered when its resume is sent (every answer should be 200).
+WRITE_NETWORKS = ("198.51.100", "203.0.113")
+WRITE_IPS_PER_THREAD = 100
+WRITE_SCRIPT = """
+local counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("network", ({NETWORKS})[threads])
+end
+function request()
+  local n = counter % {PER_THREAD}
+  local verb = (math.floor(counter / {PER_THREAD}) % 2 == 0) and "pause" or "resume"
+  counter = counter + 1
+  return wrk.format("POST", "/api/v2/ips/" .. network .. "." .. (100 + n) .. ":" .. verb, nil, '{"reason":"bench"}')
+end
+"""
 
 
 @dataclass(frozen=True)
@@ -66,6 +86,8 @@ class LoadRun:
     p99_ms: float
     """wrk's 99th percentile; h2load's maximum."""
     errors: int
+    timeouts: int = 0
+    """wrk's socket timeouts (no answer within 2 s), counted in `errors` too."""
 
 
 def _ms(text: str) -> float:
@@ -81,6 +103,10 @@ def wrk(url: str, token: str | None, seconds: int, connections: int = 50, thread
     if token:
         command[1:1] = ["-H", f"Authorization: Bearer {token}"]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return _wrk_figures(out)
+
+
+def _wrk_figures(out: str) -> LoadRun:
     if "Requests/sec" not in out or "99%" not in out:
         raise SystemExit(f"wrk gave no figures:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -89,9 +115,24 @@ def wrk(url: str, token: str | None, seconds: int, connections: int = 50, thread
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = int(bad.group(1)) if bad else 0
+    timeouts = 0
     if socket_errors:
         errors += sum(int(g) for g in socket_errors.groups())
-    return LoadRun(rps, p50, p99, errors)
+        timeouts = int(socket_errors.group(4))
+    return LoadRun(rps, p50, p99, errors, timeouts)
+
+
+def wrk_writes(gateway: str, token: str, seconds: int, work: Path) -> LoadRun:
+    """`:pause` and `:resume` through Envoy, alternating per IP (WRITE_SCRIPT), 50 connections over two threads."""
+    script = work / "pause-resume.lua"
+    networks = ", ".join(f'"{network}"' for network in WRITE_NETWORKS)
+    script.write_text(
+        WRITE_SCRIPT.replace("{NETWORKS}", "{" + networks + "}").replace("{PER_THREAD}", str(WRITE_IPS_PER_THREAD))
+    )
+    command = ["wrk", "-t2", "-c50", f"-d{seconds}s", "--latency", "-s", str(script)]
+    command += ["-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json", gateway]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return _wrk_figures(out)
 
 
 def h2load(url: str, token: str | None, body: Path, seconds: int, clients: int = 50, threads: int = 2) -> LoadRun:
@@ -135,8 +176,10 @@ def add_runs(report: Report, name: str, runs: list[LoadRun], *, baseline: str = 
     p50 = statistics.median(r.p50_ms for r in runs)
     p99 = statistics.median(r.p99_ms for r in runs)
     errors = sum(r.errors for r in runs)
+    timeouts = sum(r.timeouts for r in runs)
     latency = f"p50 {p50:.1f} ms, p99 {p99:.1f} ms" if "wrk" in note else f"mean {p50:.1f} ms, max {p99:.1f} ms"
-    text = f"{note}; {latency}" + (f"; {errors} errors" if errors and "401" not in name else "")
+    failed = f"; {errors} errors ({timeouts} of them timeouts over 2 s)" if timeouts else f"; {errors} errors"
+    text = f"{note}; {latency}" + (failed if errors and "401" not in name else "")
     report.add(name, [r.requests_per_second for r in runs], "req/s", baseline=baseline, note=text)
 
 
@@ -176,15 +219,26 @@ def fastapi_peer(env: dict[str, str], data_dir: Path, token: str) -> Iterator[st
         log.close()
 
 
-def register_ip(gateway: str, token: str) -> None:
+def register_ip(gateway: str, token: str, address: str = ADDRESS) -> None:
     reply = httpx.post(
         f"{gateway}/api/v2/ips",
-        json={"address": ADDRESS, "purpose": "marketing", "tenant_id": "sos-expat"},
+        json={"address": address, "purpose": "marketing", "tenant_id": "sos-expat"},
         headers={"Authorization": f"Bearer {token}"},
         timeout=10,
     )
     if reply.status_code not in (200, 409):
         raise SystemExit(f"registering the IP failed: {reply.status_code} {reply.text}")
+
+
+def measure_writes(report: Report, gateway: str, token: str, work: Path, seconds: int, runs: int, label: str) -> None:
+    for network in WRITE_NETWORKS:
+        for n in range(WRITE_IPS_PER_THREAD):
+            register_ip(gateway, token, f"{network}.{100 + n}")
+    wrk_writes(gateway, token, 2, work)  # warm-up
+    writes = [wrk_writes(gateway, token, seconds, work) for _ in range(runs)]
+    add_runs(
+        report, f"{label}: REST writes POST /api/v2/ips/{{address}}:pause and :resume through Envoy", writes, note="wrk"
+    )
 
 
 def measure(
@@ -213,6 +267,7 @@ def measure(
     add_runs(report, f"{label}: gRPC GetIp through Envoy", through, baseline=straight_name, note="h2load")
     refusals = [wrk(url, None, max(2, seconds // 2)) for _ in range(runs)]
     add_runs(report, f"{label}: Envoy answering 401 alone (no token)", refusals, note="wrk; its ceiling here")
+    measure_writes(report, gateway, token, work, seconds, runs, label)
 
 
 @contextmanager
@@ -278,9 +333,10 @@ def main() -> None:
             with embedded_stack(work / "embedded") as (gateway, token, env):
                 measure(report, gateway, token, env, work / "embedded", args.seconds, args.runs, "embedded")
         for figure in report.figures:
-            if "REST GET" in figure.name or "gRPC GetIp through Envoy" in figure.name:
-                verdict = "met" if figure.median >= TARGET_RPS else "MISSED"
-                report.note(f"{figure.name}: {figure.median:,.0f} req/s -- target {TARGET_RPS:,} req/s: {verdict}")
+            target = TARGET_WRITES if "writes" in figure.name else TARGET_RPS
+            if "REST GET" in figure.name or "gRPC GetIp through Envoy" in figure.name or "writes" in figure.name:
+                verdict = "met" if figure.median >= target else "MISSED"
+                report.note(f"{figure.name}: {figure.median:,.0f} req/s -- target {target:,} req/s: {verdict}")
         report.finish()
     finally:
         shutil.rmtree(work, ignore_errors=True)
