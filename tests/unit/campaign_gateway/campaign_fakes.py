@@ -46,6 +46,7 @@ from tests.unit.campaign_gateway.delivery_fakes import (
     FakeDeployments,
     FakeLeases,
     FakeNodes,
+    FakeQueueHolds,
     FakeRoutes,
 )
 
@@ -158,6 +159,7 @@ class FakeCampaignUnitOfWork(FakeUnitOfWork):
     pmta_nodes: FakeNodes
     deployments: FakeDeployments
     leases: FakeLeases
+    queue_holds: FakeQueueHolds
     accounting: FakeAccountingState
     bounce_routes: FakeRoutes
     bounce_deliveries: FakeDeliveries
@@ -169,6 +171,7 @@ class FakeCampaignUnitOfWork(FakeUnitOfWork):
         self.pmta_nodes = FakeNodes(tables)
         self.deployments = FakeDeployments(tables)
         self.leases = FakeLeases(tables)
+        self.queue_holds = FakeQueueHolds(tables)
         self.accounting = FakeAccountingState(tables)
         self.bounce_routes = FakeRoutes(tables)
         self.bounce_deliveries = FakeDeliveries(tables)

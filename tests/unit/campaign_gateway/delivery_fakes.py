@@ -99,6 +99,20 @@ class FakeLeases(_Repo):
             del self.rows[(node, purpose)]
 
 
+class FakeQueueHolds(_Repo):
+    def __init__(self, tables: dict[str, Any]):
+        super().__init__(tables, "queue_holds", {})
+
+    def held(self, node: str) -> dict[str, str]:
+        return {vmta: address for (n, vmta), (address, _) in self.rows.items() if n == node}
+
+    def hold(self, node: str, vmta: str, address: str, *, now: datetime) -> None:
+        self.rows.setdefault((node, vmta), (address, now))
+
+    def release(self, node: str, vmta: str) -> None:
+        self.rows.pop((node, vmta), None)
+
+
 class FakeRoutes(_Repo):
     def __init__(self, tables: dict[str, Any]):
         super().__init__(tables, "routes", {})

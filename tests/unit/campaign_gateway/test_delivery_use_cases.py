@@ -119,6 +119,7 @@ def test_ip_events_become_jobs_and_standby_pauses_then_redeploys(world: World) -
     assert "virtual-mta vmta-192-0-2-10\n" not in world.gateway.files["pmta-a"].split("<virtual-mta-pool")[-1]
     assert world.deploys.apply_ip_state("192.0.2.10", "STANDBY").done == "pause"  # idempotent
     assert world.gateway.paused == {"vmta-192-0-2-10"}
+    world.ippool.ips[0] = pool_ip("192.0.2.10", "pmta-a")
     assert world.deploys.apply_ip_state("192.0.2.10", "WARM").done == "resume"
     assert world.gateway.paused == set()
     # A VMTA the node does not have yet has nothing queued: nothing to pause, no alert.
@@ -126,11 +127,30 @@ def test_ip_events_become_jobs_and_standby_pauses_then_redeploys(world: World) -
     assert world.events(events.PmtaQueueCommandFailed) == []
 
 
+def test_a_lost_pause_or_resume_is_made_good_by_the_next_deploy(world: World) -> None:
+    """The IP pool is the truth: an IP that may not send has its queues paused by any deploy of its node, one that
+    may send again has the pause this service put on it lifted, whether or not the `apply_ip_state` job ran."""
+    world.deploys.deploy_node("pmta-a", "hourly")
+    world.ippool.ips[0] = pool_ip("192.0.2.10", "pmta-a", state="STANDBY", daily=0, hourly=0)
+    world.deploys.deploy_node("pmta-a", "hourly")  # the job of the IpStateChanged event was lost
+    assert world.gateway.paused == {"vmta-192-0-2-10"}
+    calls = len(world.gateway.calls)
+    world.deploys.deploy_node("pmta-a", "hourly")
+    assert ("pause", "vmta-192-0-2-10") not in world.gateway.calls[calls:]  # held already: not sent again
+    world.ippool.ips[0] = pool_ip("192.0.2.10", "pmta-a")
+    world.deploys.deploy_node("pmta-a", "hourly")  # the job of the return to WARMING was lost too
+    assert world.gateway.paused == set()
+    world.gateway.paused.add("vmta-192-0-2-11")  # an operator's own pause is not this service's to lift
+    world.deploys.deploy_node("pmta-a", "hourly")
+    assert world.gateway.paused == {"vmta-192-0-2-11"}
+
+
 def test_a_job_that_could_not_reach_its_node_raises_for_the_runner_to_try_it_again(world: World) -> None:
     """Recorded and reported first; then the job fails, so an RQ worker retries it with backoff."""
     app = SimpleNamespace(deploys=world.deploys)
     world.deploys.deploy_node("pmta-a", "hourly")
     world.gateway.refuse.add("pmta-a")
+    world.ippool.ips[0] = pool_ip("192.0.2.10", "pmta-a", state="STANDBY", daily=0, hourly=0)
     with pytest.raises(jobs.NodeNotReached, match="pmta-a"):
         jobs.deploy_node(app, "pmta-a", "ip-event")  # type: ignore[arg-type]
     with pytest.raises(jobs.NodeNotReached, match=r"192\.0\.2\.10"):

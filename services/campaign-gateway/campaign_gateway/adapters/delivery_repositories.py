@@ -32,6 +32,7 @@ from campaign_gateway.adapters.tables import (
     node_leases,
     pmta_deployments,
     pmta_nodes,
+    pmta_queue_holds,
 )
 from campaign_gateway.app.delivery_views import (
     BounceRouteRecord,
@@ -276,6 +277,29 @@ class SqlLeaseRepository:
             node_leases.delete().where(
                 (node_leases.c.node == node) & (node_leases.c.purpose == purpose) & (node_leases.c.owner == owner)
             )
+        )
+
+
+class SqlQueueHoldRepository:
+    def __init__(self, session: Session):
+        self._session = session
+
+    def held(self, node: str) -> dict[str, str]:
+        rows = self._session.execute(
+            sa.select(pmta_queue_holds.c.vmta, pmta_queue_holds.c.address).where(pmta_queue_holds.c.node == node)
+        )
+        return {row.vmta: row.address for row in rows}
+
+    def hold(self, node: str, vmta: str, address: str, *, now: datetime) -> None:
+        """Idempotent: a hold already there keeps its first time."""
+        insert = dialect_insert(self._session, pmta_queue_holds).values(
+            node=node, vmta=vmta, address=address, since=now
+        )
+        self._session.execute(insert.on_conflict_do_nothing(index_elements=["node", "vmta"]))
+
+    def release(self, node: str, vmta: str) -> None:
+        self._session.execute(
+            pmta_queue_holds.delete().where((pmta_queue_holds.c.node == node) & (pmta_queue_holds.c.vmta == vmta))
         )
 
 

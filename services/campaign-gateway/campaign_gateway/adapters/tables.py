@@ -259,3 +259,15 @@ bounce_deliveries = sa.Table(
     sa.Column("lease_owner", sa.String(100), nullable=False),
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
 )
+
+
+# --- 0004_queue_holds: the VMTAs whose queues this service paused on a node (`pause queue */<vmta>`) ---------
+
+pmta_queue_holds = sa.Table(
+    "pmta_queue_holds",
+    metadata,
+    sa.Column("node", sa.String(63), primary_key=True),
+    sa.Column("vmta", sa.String(100), primary_key=True),
+    sa.Column("address", sa.String(45), nullable=False),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+)

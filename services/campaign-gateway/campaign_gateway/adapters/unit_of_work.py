@@ -11,6 +11,7 @@ from campaign_gateway.adapters.delivery_repositories import (
     SqlDeploymentRepository,
     SqlLeaseRepository,
     SqlPmtaNodeRepository,
+    SqlQueueHoldRepository,
 )
 from campaign_gateway.adapters.repositories import (
     SqlCampaignRepository,
@@ -27,6 +28,7 @@ class SqlCampaignUnitOfWork(SqlUnitOfWork):
     pmta_nodes: SqlPmtaNodeRepository
     deployments: SqlDeploymentRepository
     leases: SqlLeaseRepository
+    queue_holds: SqlQueueHoldRepository
     accounting: SqlAccountingRepository
     bounce_routes: SqlBounceRouteRepository
     bounce_deliveries: SqlBounceDeliveryRepository
@@ -38,6 +40,7 @@ class SqlCampaignUnitOfWork(SqlUnitOfWork):
         self.pmta_nodes = SqlPmtaNodeRepository(session)
         self.deployments = SqlDeploymentRepository(session)
         self.leases = SqlLeaseRepository(session)
+        self.queue_holds = SqlQueueHoldRepository(session)
         self.accounting = SqlAccountingRepository(session)
         self.bounce_routes = SqlBounceRouteRepository(session)
         self.bounce_deliveries = SqlBounceDeliveryRepository(session)

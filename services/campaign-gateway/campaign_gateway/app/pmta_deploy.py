@@ -9,7 +9,9 @@
 * Event handlers: `IpQuotaChanged` and `IpStateChanged` enqueue work for the IP's node; nothing is done over SSH
   inside the consumer's transaction.
 * `apply_ip_state` (a job): an IP leaving sending (STANDBY, PAUSED, RETIRED) has its queues paused on its node at
-  once (`pause queue */<vmta>`), one coming back has them resumed; then its node is redeployed.
+  once (`pause queue */<vmta>`), one coming back has them resumed; then its node is redeployed. The queues paused
+  are recorded (`queue_holds`), and every deploy of a node puts them right against the IP pool: a pause or a resume
+  whose job was lost (a worker or Redis killed in between) is done by the next deploy, hourly at the latest.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class Rendered:
     ip_count: int
     skipped: tuple[str, ...]
     """IPs left out of the file, with the reason (data ip-pool holds that cannot be rendered)."""
+    ips: tuple[NodeIp, ...] = ()
 
 
 def sha256(text: str) -> str:
@@ -124,7 +127,7 @@ class DeployUseCases:
             )
             try:
                 config = render_node_config(node=PmtaNode(spec.name, spec.hostname), ips=node_ips, settings=settings)
-                rendered[spec.name] = Rendered(config, "", len(mine), tuple(skipped))
+                rendered[spec.name] = Rendered(config, "", len(mine), tuple(skipped), tuple(node_ips))
             except ServiceError as exc:
                 rendered[spec.name] = Rendered(None, exc.message, len(mine), tuple(skipped))
         return rendered
@@ -255,12 +258,58 @@ class DeployUseCases:
                 outcome, detail = DeployOutcome.APPLIED, result.reload.output if result.reload else ""
             else:
                 outcome = DeployOutcome.UNCHANGED
+            if outcome is not DeployOutcome.ROLLED_BACK:
+                self._put_queues_right(record, rendered)
         except (NodeUnreachable, PmtaNodeError) as exc:
             outcome = DeployOutcome.UNREACHABLE if _unreachable(exc) else DeployOutcome.FAILED
             detail = exc.message
         except ServiceError as exc:
             outcome, detail = DeployOutcome.FAILED, exc.message
         return self._record(record, trigger, outcome, text, detail[:2000])
+
+    def _put_queues_right(self, record: NodeRecord, rendered: Rendered) -> None:
+        """Pauses the queues of the node's IPs that may not send and are not held yet, and resumes those held for
+        an IP that may send again (or that left the node). Runs on every deploy, so a lost `apply_ip_state` job
+        is made good by the next one. A node that does not answer is left for the next deploy."""
+        assert rendered.config is not None
+        text = rendered.config.text
+        name = record.spec.name
+        wanted = {
+            vmta_name(ip.address): ip.address
+            for ip in rendered.ips
+            if ip.state not in SENDING_STATES and f"<virtual-mta {vmta_name(ip.address)}>" in text
+        }
+        with self._uow() as uow:
+            held = uow.queue_holds.held(name)
+        to_pause = [(vmta, address, True) for vmta, address in sorted(wanted.items()) if vmta not in held]
+        to_resume = [(vmta, address, False) for vmta, address in sorted(held.items()) if vmta not in wanted]
+        for vmta, address, pause in to_pause + to_resume:
+            try:
+                self._queue_command(record, address, vmta, pause=pause)
+            except PmtaNodeError as exc:
+                self._queue_failed(record, address, "pause" if pause else "resume", exc)
+                return  # the node stopped answering: the next deploy tries again
+
+    def _queue_command(self, record: NodeRecord, address: str, vmta: str, *, pause: bool) -> str:
+        """Pauses or resumes the VMTA's queues on the node and records the hold; says what was done."""
+        verb = "pause" if pause else "resume"
+        try:
+            if pause:
+                self._nodes.pause(record.spec, vmta)
+            else:
+                self._nodes.resume(record.spec, vmta)
+        except NodeCommandFailed as exc:
+            if "unknown virtual MTA" not in (exc.result.output if exc.result else ""):
+                return self._queue_failed(record, address, verb, exc)
+            verb = f"{verb}: no such VMTA on the node yet"  # nothing queued there: nothing to stop or resume
+        with self._uow() as uow:
+            if pause:
+                uow.queue_holds.hold(record.spec.name, vmta, address, now=self._clock.now())
+            else:
+                uow.queue_holds.release(record.spec.name, vmta)
+            uow.commit()
+        log.info("pmta queues %s", verb, extra={"node": record.spec.name, "address": address})
+        return verb
 
     def _record(self, record: NodeRecord, trigger: str, outcome: DeployOutcome, text: str, detail: str) -> Deployment:
         name = record.spec.name
@@ -361,21 +410,12 @@ class DeployUseCases:
         if node is None:
             return IpStateApplied("no node")
         sending = IpState(state) in SENDING_STATES if state in IpState.__members__ else False
-        verb = "resume" if sending else "pause"
-        vmta = vmta_name(address)
-        done, unreachable = verb, False
+        unreachable = False
         try:
-            if sending:
-                self._nodes.resume(node.spec, vmta)
-            else:
-                self._nodes.pause(node.spec, vmta)
-        except NodeCommandFailed as exc:
-            if "unknown virtual MTA" in (exc.result.output if exc.result else ""):
-                done = f"{verb}: no such VMTA on the node yet"  # nothing queued there: nothing to stop or resume
-            else:
-                done = self._queue_failed(node, address, verb, exc)
+            done = self._queue_command(node, address, vmta_name(address), pause=not sending)
         except PmtaNodeError as exc:
-            done, unreachable = self._queue_failed(node, address, verb, exc), _unreachable(exc)
+            done = self._queue_failed(node, address, "resume" if sending else "pause", exc)
+            unreachable = _unreachable(exc)
         trigger = DeployTrigger.IP_EVENT if sending else DeployTrigger.STANDBY
         deployment = self.deploy_node(node.spec.name, str(trigger))
         unreachable = unreachable or (deployment is not None and deployment.outcome is DeployOutcome.UNREACHABLE)

@@ -1,6 +1,6 @@
 """What the use cases need from storage: one unit of work over the service's database, with the MailWizz side's
 repositories (campaigns, the tenants' suppression lists, the last quota sync of each tenant) and the PowerMTA
-side's (nodes and deploys, node leases, accounting state, bounce routes and deliveries).
+side's (nodes and deploys, node leases, the queues paused on each node, accounting state, bounce routes and deliveries).
 
 The SQL implementation is `campaign_gateway.adapters.unit_of_work`; the use-case tests use an in-memory fake.
 """
@@ -162,6 +162,18 @@ class LeaseRepository(Protocol):
     def release(self, node: str, purpose: str, owner: str) -> None: ...
 
 
+class QueueHoldRepository(Protocol):
+    """The VMTAs whose queues this service paused on each node, and which IP each is."""
+
+    def held(self, node: str) -> dict[str, str]:
+        """vmta -> address, for the queues held on `node`."""
+        ...
+
+    def hold(self, node: str, vmta: str, address: str, *, now: datetime) -> None: ...
+
+    def release(self, node: str, vmta: str) -> None: ...
+
+
 class AccountingRepository(Protocol):
     def cursor(self, node: str) -> CursorState | None: ...
 
@@ -243,6 +255,7 @@ class CampaignUnitOfWork(UnitOfWork, Protocol):
     pmta_nodes: PmtaNodeRepository
     deployments: DeploymentRepository
     leases: LeaseRepository
+    queue_holds: QueueHoldRepository
     accounting: AccountingRepository
     bounce_routes: BounceRouteRepository
     bounce_deliveries: BounceDeliveryRepository
