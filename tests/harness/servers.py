@@ -321,13 +321,17 @@ class Stack:
     def grpc_port_of(self, replica: str) -> int:
         return port_of(self.env_of(replica), self.service_of(replica))
 
-    def start_service(self, name: str) -> None:
-        """Starts a service (or one replica of it, by its process name) and waits for its port."""
+    def start_service(self, name: str, *, wait: bool = True) -> None:
+        """Starts a service (or one replica of it, by its process name) and waits for its port (`wait_for`)."""
         env = self.env_of(name)
         log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115
         self.procs[name] = subprocess.Popen(
             self._cli("serve", self.service_of(name)), env=env, stdout=log, stderr=log, cwd=REPO_ROOT
         )
+        if wait:
+            self.wait_for(name)
+
+    def wait_for(self, name: str) -> None:
         wait_until(lambda: port_open(self.grpc_port_of(name)), 30, f"service {name}", self.procs[name])
 
     def start_worker(self, service: str) -> str:
@@ -355,19 +359,23 @@ class Stack:
 
     def start(self) -> Stack:
         subprocess.run(self._cli("token", "--admin"), env=self.env, check=True, capture_output=True)  # makes keys
-        for name in SERVICE_NAMES:
-            self.start_service(name)  # the first replica migrates the service's database
-        for name in SERVICE_NAMES:
-            for replica in self.replicas_of(name)[1:]:
-                self.start_service(replica)
-        config = subprocess.run(
+        rendering = subprocess.Popen(
             [sys.executable, "-c", "from libs.cli import write_gateway_config; print(write_gateway_config())"],
             env=self.env,
-            check=True,
-            capture_output=True,
+            stdout=subprocess.PIPE,
             text=True,
             cwd=REPO_ROOT,
-        ).stdout.strip()
+        )
+        # Every process at once, as an orchestrator starts them: one replica of each service migrates its database
+        # while the others wait for it.
+        names = [replica for name in SERVICE_NAMES for replica in self.replicas_of(name)]
+        for name in names:
+            self.start_service(name, wait=False)
+        for name in names:
+            self.wait_for(name)
+        config = rendering.communicate(timeout=60)[0].strip()
+        if rendering.returncode != 0:
+            raise RuntimeError(f"the gateway configuration could not be rendered (exit {rendering.returncode})")
         if self.replicas > 1:
             config = self._balanced(Path(config))
         envoy = shutil.which("envoy", path=str(Path(sys.executable).parent))

@@ -162,7 +162,7 @@ def _ingester(delivery: Delivery, node: str) -> subprocess.Popen[str]:
             "EE_DATA_DIR": str(delivery.gateway.settings.data_dir),
             "EE_IPPOOL_GRPC_PORT": str(delivery.ippool.settings.ippool_grpc_port),
             "EE_CAMPAIGN_GATEWAY_PMTA_SSH_KEY_FILE": str(delivery.client_key.private_path),
-            "EE_CAMPAIGN_GATEWAY_ACCOUNTING_PULL_MAX_BYTES": "4096",
+            "EE_CAMPAIGN_GATEWAY_ACCOUNTING_PULL_MAX_BYTES": "8192",
             "EE_CAMPAIGN_GATEWAY_ACCOUNTING_LEASE_SECONDS": "10",
         }
     )
