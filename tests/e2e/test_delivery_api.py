@@ -47,18 +47,8 @@ def test_register_a_node_and_plan_its_configuration_over_rest(
 ) -> None:
     stack, node = delivery_stack, pmta_nodes[0]
     admin, operator = stack.token("--admin"), stack.token("--tenant", "sos-expat")
-    assert node.host_key is not None
-    body = {
-        "name": node.name,
-        "hostname": "pmta-a.example.net",
-        "ssh_host": "127.0.0.1",
-        "ssh_port": node.port,
-        "ssh_user": node.user,
-        "ssh_host_key": node.host_key.public,
-        "config_path": str(node.config_path),
-        "pmta_command": str(node.pmta_command),
-        "accounting_directory": str(node.accounting_dir),
-    }
+    body = node.registration(hostname="pmta-a.example.net")
+    del body["smtp_host"], body["smtp_port"]  # optional: registered without them
     # Admin only; a tenant's operator is refused.
     assert rest(stack, "POST", "/api/v2/pmta-nodes", operator, json=body).status_code == 403
     created = ok(rest(stack, "POST", "/api/v2/pmta-nodes", admin, json=body))

@@ -123,25 +123,7 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory, mariadb: MariadbServer
 def _set_up(world: FaultWorld) -> None:
     # The nodes first: an IP's MailWizz server is made with its node's SMTP address.
     for node in world.pmta_nodes:
-        assert node.host_key is not None
-        registered = world.rest(
-            "POST",
-            "/api/v2/pmta-nodes",
-            json={
-                "name": node.name,
-                "hostname": f"{node.name}.example.net",
-                "ssh_host": "127.0.0.1",
-                "ssh_port": node.port,
-                "ssh_user": node.user,
-                "ssh_host_key": node.host_key.public,
-                "config_path": str(node.config_path),
-                "pmta_command": str(node.pmta_command),
-                "accounting_directory": str(node.accounting_dir),
-                "accounting_push_only": True,
-                "smtp_host": "127.0.0.1",
-                "smtp_port": 2525,
-            },
-        )
+        registered = world.rest("POST", "/api/v2/pmta-nodes", json=node.registration(accounting_push_only=True))
         assert registered.status_code == 200, registered.text
     for address in CAMPAIGN_IPS:
         made = world.rest(

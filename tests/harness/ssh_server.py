@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from libs.config import REPO_ROOT
 from tests.harness.servers import free_port, port_open, wait_until
@@ -95,6 +96,25 @@ class PmtaNodeServer:
     @property
     def accounting_dir(self) -> Path:
         return self.home / "var" / "log" / "pmta"
+
+    def registration(self, **overrides: Any) -> dict[str, Any]:
+        """The node as `POST /api/v2/pmta-nodes` (and `CreatePmtaNode`) takes it: its SSH address and host key, its
+        paths, and an SMTP address on loopback; `overrides` replace or add fields."""
+        assert self.host_key is not None, "the node's host key is made when it starts"
+        return {
+            "name": self.name,
+            "hostname": f"{self.name}.example.net",
+            "ssh_host": "127.0.0.1",
+            "ssh_port": self.port,
+            "ssh_user": self.user,
+            "ssh_host_key": self.host_key.public,
+            "config_path": str(self.config_path),
+            "pmta_command": str(self.pmta_command),
+            "accounting_directory": str(self.accounting_dir),
+            "smtp_host": "127.0.0.1",
+            "smtp_port": 2525,
+            **overrides,
+        }
 
     @property
     def journal_path(self) -> Path:

@@ -66,21 +66,7 @@ class Delivery:
         return getattr(stub, method)(request, metadata=auth, timeout=60)
 
     def register_node(self, node: PmtaNodeServer, **overrides: Any) -> pb.PmtaNode:
-        assert node.host_key is not None
-        values: dict[str, Any] = {
-            "name": node.name,
-            "hostname": f"{node.name}.example.net",
-            "ssh_host": "127.0.0.1",
-            "ssh_port": node.port,
-            "ssh_user": node.user,
-            "ssh_host_key": node.host_key.public,
-            "config_path": str(node.config_path),
-            "pmta_command": str(node.pmta_command),
-            "accounting_directory": str(node.accounting_dir),
-            "smtp_host": "127.0.0.1",
-            "smtp_port": 2525,
-        }
-        values.update(overrides)
+        values = node.registration(**overrides)
         created = self.call("CreatePmtaNode", pb.CreatePmtaNodeRequest(pmta_node=pb.PmtaNode(**values)))
         self.tokens[node.name] = created.forwarder_token
         return created
