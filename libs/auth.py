@@ -144,7 +144,13 @@ class TokenVerifier:
     Two kinds of token reach a service: users' tokens (the operator's JWKS, the one Envoy checks too) and
     service tokens (`service_jwks_path`: a key Envoy does not know, so a service token presented at the gateway
     is refused there). A user token can never carry the `service` role, and a service token only that role.
+
+    A token once verified is remembered until it expires (the keys are read once, so its verdict cannot change
+    before then): a client sending the same token on every call pays for one signature check, not one per call.
+    Only accepted tokens are remembered, at most `REMEMBERED` of them.
     """
+
+    REMEMBERED = 10_000
 
     def __init__(self, jwks_path: Path, issuer: str, audience: str, service_jwks_path: Path | None = None):
         self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_json(jwks_path.read_text()).keys}
@@ -153,19 +159,29 @@ class TokenVerifier:
         self._services: TokenVerifier | None = None
         if service_jwks_path is not None and service_jwks_path.exists():
             self._services = TokenVerifier(service_jwks_path, SERVICE_ISSUER, audience)
+        self._accepted: dict[str, tuple[Caller, float]] = {}
 
     def verify(self, authorization: str | None) -> Caller:
+        if authorization:
+            known = self._accepted.get(authorization)
+            if known is not None and time.time() < known[1]:
+                return known[0]
         if self._services is not None and _issuer_of(authorization) == SERVICE_ISSUER:
-            caller = self._services._verify(authorization)
+            caller, expires = self._services._verify(authorization)
             if caller.role is not Role.SERVICE:
                 raise Unauthenticated("Jwt verification fails: a service token carries the service role only")
-            return caller
-        caller = self._verify(authorization)
-        if caller.role is Role.SERVICE and self._issuer != SERVICE_ISSUER:
-            raise Unauthenticated("Jwt verification fails: the service role is for service tokens")
+        else:
+            caller, expires = self._verify(authorization)
+            if caller.role is Role.SERVICE and self._issuer != SERVICE_ISSUER:
+                raise Unauthenticated("Jwt verification fails: the service role is for service tokens")
+        if authorization:
+            if len(self._accepted) >= self.REMEMBERED:
+                self._accepted.clear()
+            self._accepted[authorization] = (caller, expires)
         return caller
 
-    def _verify(self, authorization: str | None) -> Caller:
+    def _verify(self, authorization: str | None) -> tuple[Caller, float]:
+        """The caller and when the token expires (seconds since the epoch)."""
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthenticated("Jwt is missing")
         token = authorization.removeprefix("Bearer ").strip()
@@ -185,7 +201,7 @@ class TokenVerifier:
                         audience=self._audience,
                         options={"require": ["exp", "iss", "sub"]},
                     )
-                    return caller_from_claims(claims)
+                    return caller_from_claims(claims), float(claims["exp"])
                 except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError, jwt.InvalidKeyError) as exc:
                     last_error = exc
             raise Unauthenticated("Jwt verification fails") from last_error

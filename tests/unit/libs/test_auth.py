@@ -172,3 +172,24 @@ def test_the_service_role_is_refused_on_a_users_key_and_a_service_key_outside_th
     services = TokenVerifier(jwks, "ee", "ee", service_jwks_path=tmp_path / "service-jwks.json")
     with pytest.raises(Unauthenticated):
         services.verify(f"Bearer {admin_on_service_key}")
+
+
+def test_a_verified_token_is_remembered_until_it_expires_and_never_a_refused_one(
+    keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private, jwks = keys
+    verifier = TokenVerifier(jwks, "ee", "ee")
+    header = "Bearer " + _token(private, ttl_seconds=1)
+    caller = verifier.verify(header)
+    checks: list[str] = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: checks.append("decode") or real_decode(*a, **k))
+    assert verifier.verify(header) == caller
+    assert checks == []  # the signature is not checked again
+    time.sleep(2.1)  # past its expiry: checked again, and refused
+    with pytest.raises(Unauthenticated, match="expired"):
+        verifier.verify(header)
+    with pytest.raises(Unauthenticated):
+        verifier.verify("Bearer not.a.jwt")
+    with pytest.raises(Unauthenticated):
+        verifier.verify("Bearer not.a.jwt")  # a refusal is never remembered as an answer

@@ -171,6 +171,10 @@ def _tenant_values(tenant: Tenant) -> dict[str, Any]:
     }
 
 
+# The read path's statements are built once: building a statement costs more than SQLite running it.
+_TENANTS_IN = sa.select(tenants).where(tenants.c.tenant_id.in_(sa.bindparam("tenant_ids", expanding=True)))
+
+
 class SqlTenantRepository:
     def __init__(self, session: Session):
         self._session = session
@@ -187,7 +191,7 @@ class SqlTenantRepository:
         wanted = sorted(set(tenant_ids))
         if not wanted:
             return {}
-        rows = self._session.execute(sa.select(tenants).where(tenants.c.tenant_id.in_(wanted)))
+        rows = self._session.execute(_TENANTS_IN, {"tenant_ids": wanted})
         return {row.tenant_id: _tenant(row) for row in rows}
 
     def all(self) -> list[Tenant]:
@@ -297,16 +301,19 @@ def _ip_values(ip: Ip) -> dict[str, Any]:
     )
 
 
+_IP_BY_ADDRESS = sa.select(ips).where(ips.c.address == sa.bindparam("address"))
+
+
 class SqlIpRepository:
     def __init__(self, session: Session):
         self._session = session
 
     def get(self, address: str, *, lock: bool = False) -> Ip | None:
+        if not lock:
+            row = self._session.execute(_IP_BY_ADDRESS, {"address": address}).first()
+            return _ip(row) if row else None
         key = ips.c.address == address
-        query = sa.select(ips).where(key)
-        if lock:
-            query = _locked(self._session, query, ips, key)
-        row = self._session.execute(query).first()
+        row = self._session.execute(_locked(self._session, sa.select(ips).where(key), ips, key)).first()
         return _ip(row) if row else None
 
     def add(self, ip: Ip) -> None:
@@ -427,6 +434,14 @@ def _upsert(session: Session, table: sa.Table) -> Any:
     return (sqlite.insert if _is_sqlite(session) else postgresql.insert)(table)
 
 
+_SENT_ON_DAYS = sa.select(
+    delivery_stats.c.address, delivery_stats.c.day, delivery_stats.c.provider, delivery_stats.c.sent
+).where(
+    delivery_stats.c.address.in_(sa.bindparam("addresses", expanding=True)),
+    delivery_stats.c.day.in_(sa.bindparam("days", expanding=True)),
+)
+
+
 class SqlDeliveryStatsRepository:
     def __init__(self, session: Session):
         self._session = session
@@ -464,16 +479,11 @@ class SqlDeliveryStatsRepository:
         return dict(found)
 
     def sent(self, days: Mapping[str, date]) -> dict[str, dict[ProviderGroup, int]]:
+        """What each IP sent on its own day, per provider group (address -> tenant-local day)."""
         found: dict[str, dict[ProviderGroup, int]] = defaultdict(dict)
         if days:
             # One query whatever the number of days; rows of another day than the IP's own are dropped.
-            rows = self._session.execute(
-                sa.select(
-                    delivery_stats.c.address, delivery_stats.c.day, delivery_stats.c.provider, delivery_stats.c.sent
-                ).where(
-                    delivery_stats.c.address.in_(sorted(days)), delivery_stats.c.day.in_(sorted(set(days.values())))
-                )
-            )
+            rows = self._session.execute(_SENT_ON_DAYS, {"addresses": sorted(days), "days": sorted(set(days.values()))})
             for row in rows:
                 if days[row.address] == row.day:
                     found[row.address][ProviderGroup(row.provider)] = row.sent
@@ -489,6 +499,13 @@ def _listing(row: sa.Row) -> ActiveListing:
     )
 
 
+_ZONES_OF = (
+    sa.select(ip_listings.c.address, ip_listings.c.zone)
+    .where(ip_listings.c.address.in_(sa.bindparam("addresses", expanding=True)))
+    .order_by(ip_listings.c.zone)
+)
+
+
 class SqlListingRepository:
     def __init__(self, session: Session):
         self._session = session
@@ -500,12 +517,7 @@ class SqlListingRepository:
         wanted = sorted(set(addresses))
         found: dict[str, list[str]] = defaultdict(list)
         if wanted:
-            query = (
-                sa.select(ip_listings.c.address, ip_listings.c.zone)
-                .where(ip_listings.c.address.in_(wanted))
-                .order_by(ip_listings.c.zone)
-            )
-            for row in self._session.execute(query):
+            for row in self._session.execute(_ZONES_OF, {"addresses": wanted}):
                 found[row.address].append(row.zone)
         return dict(found)
 
@@ -566,6 +578,21 @@ class SqlListingRepository:
         return found
 
 
+_COMMITTED_ON_DAYS = (
+    sa.select(
+        allocation_lines.c.address,
+        allocation_lines.c.day,
+        allocation_lines.c.provider,
+        sa.func.max(allocation_lines.c.level).label("level"),
+    )
+    .where(
+        allocation_lines.c.address.in_(sa.bindparam("addresses", expanding=True)),
+        allocation_lines.c.day.in_(sa.bindparam("days", expanding=True)),
+    )
+    .group_by(allocation_lines.c.address, allocation_lines.c.day, allocation_lines.c.provider)
+)
+
+
 class SqlAllocationRepository:
     def __init__(self, session: Session):
         self._session = session
@@ -602,11 +629,8 @@ class SqlAllocationRepository:
     def committed(self, days: Mapping[str, date]) -> dict[str, dict[ProviderGroup, int]]:
         found: dict[str, dict[ProviderGroup, int]] = defaultdict(dict)
         if days:
-            lines = allocation_lines.c
             rows = self._session.execute(
-                sa.select(lines.address, lines.day, lines.provider, sa.func.max(lines.level).label("level"))
-                .where(lines.address.in_(sorted(days)), lines.day.in_(sorted(set(days.values()))))
-                .group_by(lines.address, lines.day, lines.provider)
+                _COMMITTED_ON_DAYS, {"addresses": sorted(days), "days": sorted(set(days.values()))}
             )
             for row in rows:
                 if days[row.address] == row.day:
