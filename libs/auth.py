@@ -6,8 +6,10 @@ public keys, so a call that reaches a service port directly is held to the same 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -78,16 +80,24 @@ def ensure_local_keys(private_key_path: Path, jwks_path: Path) -> bool:
     """Creates an ES256 key pair and its JWKS when no JWKS exists. Returns True when it created them.
 
     A configured JWKS is never replaced, even without a local private key (production: tokens come from
-    the operator's own issuer).
+    the operator's own issuer). Processes started together on one host (every service and replica at once) make
+    one pair between them: the first takes a lock beside the JWKS and writes the pair, the others wait for it and
+    keep it. The JWKS appears whole and last, so a JWKS that exists always has its private key beside it.
     """
     if jwks_path.exists():
         return False
     private_directory(private_key_path.parent)
     private_directory(jwks_path.parent)
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    write_private_file(private_key_path, pem)
-    write_jwks(jwks_path, [key.public_key()])
+    with open(jwks_path.with_name(f".{jwks_path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if jwks_path.exists():
+            return False
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        write_private_file(private_key_path, pem)
+        write_jwks(jwks_path, [key.public_key()])
     return True
 
 
@@ -97,7 +107,9 @@ def write_jwks(jwks_path: Path, public_keys: list[Any]) -> None:
         jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(pub))
         jwk.update({"kid": key_id(pub), "alg": ALGORITHM, "use": "sig"})
         keys.append(jwk)
-    jwks_path.write_text(json.dumps({"keys": keys}, indent=2))
+    partial = jwks_path.with_name(f".{jwks_path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"keys": keys}, indent=2))
+    os.replace(partial, jwks_path)  # readers see the old file or the new one, never half of one
 
 
 def key_id(public_key: Any) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -193,3 +194,26 @@ def test_a_verified_token_is_remembered_until_it_expires_and_never_a_refused_one
         verifier.verify("Bearer not.a.jwt")
     with pytest.raises(Unauthenticated):
         verifier.verify("Bearer not.a.jwt")  # a refusal is never remembered as an answer
+
+
+def _make_keys(private: Path, jwks: Path, barrier: Any, results: Any) -> None:
+    barrier.wait()  # all at the same instant
+    results.put(ensure_local_keys(private, jwks))
+
+
+def test_processes_started_together_make_one_key_pair_between_them(tmp_path: Path) -> None:
+    """Every service and replica started at once on one host: one pair, and the JWKS names the key beside it."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    private, jwks = tmp_path / "keys" / "service.pem", tmp_path / "keys" / "service-jwks.json"
+    barrier, results = context.Barrier(6), context.Queue()
+    processes = [context.Process(target=_make_keys, args=(private, jwks, barrier, results)) for _ in range(6)]
+    for process in processes:
+        process.start()
+    made = [results.get(timeout=60) for _ in processes]
+    for process in processes:
+        process.join(10)
+    assert made.count(True) == 1
+    token = _token(private, issuer="ee", audience="ee")
+    assert TokenVerifier(jwks, "ee", "ee").verify("Bearer " + token).tenant_id == "sos-expat"
