@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import fields
 from datetime import UTC, date, datetime
 
+import numpy as np
 import sqlalchemy as sa
 import xxhash
 from sqlalchemy.exc import IntegrityError
@@ -58,6 +59,7 @@ from libs.pagination import TimePosition
 PENDING, DELIVERED, FAILED = "PENDING", "DELIVERED", "FAILED"
 _COUNTERS = tuple(field.name for field in fields(DayTotals))
 _ORIGIN_ENTRY = 10  # 8-byte key digest + 2-byte slot index
+_ORIGIN_DTYPE = np.dtype([("digest", ">u8"), ("slot", ">u2")])  # the same entry, as numpy packs it
 _CHUNK = 500
 
 
@@ -414,6 +416,32 @@ class SqlAccountingRepository:
         ]
         self._session.execute(accounting_origins.insert(), rows)
 
+    def add_origin_digests(self, digests: np.ndarray, slots: np.ndarray, origins: list[Origin], *, day: date) -> None:
+        """The rows `add_origins` writes, from keys already digested (sorted, unique): numpy packs each partition
+        (the digest's first byte) at once instead of one key at a time."""
+        if not len(digests):
+            return
+        written = [[o.address, o.day.isoformat(), o.provider] for o in origins]
+        parts = (digests >> np.uint64(56)).astype(np.int64)
+        bounds = np.flatnonzero(np.diff(parts)) + 1
+        rows = []
+        for start, end in zip([0, *bounds.tolist()], [*bounds.tolist(), len(digests)], strict=True):
+            used, slot = np.unique(slots[start:end], return_inverse=True)
+            if len(used) > 0xFFFF:
+                raise OverflowError("more origins in one partition than a 2-byte slot holds")
+            entries = np.empty(end - start, dtype=_ORIGIN_DTYPE)
+            entries["digest"] = digests[start:end]
+            entries["slot"] = slot
+            rows.append(
+                {
+                    "part": int(parts[start]),
+                    "created_day": day,
+                    "slots": [written[index] for index in used.tolist()],
+                    "data": entries.tobytes(),
+                }
+            )
+        self._session.execute(accounting_origins.insert(), rows)
+
     def find_origins(self, keys: list[str], *, since: date) -> dict[str, Origin]:
         wanted: dict[int, dict[bytes, str]] = defaultdict(dict)
         for key in keys:
@@ -421,19 +449,30 @@ class SqlAccountingRepository:
             wanted[digest[0]][digest] = key
         if not wanted:
             return {}
+        table = accounting_origins
         rows = self._session.execute(
-            sa.select(accounting_origins.c.part, accounting_origins.c.slots, accounting_origins.c.data)
-            .where(accounting_origins.c.part.in_(sorted(wanted)) & (accounting_origins.c.created_day >= since))
-            .order_by(accounting_origins.c.chunk_id)
+            sa.select(table.c.chunk_id, table.c.part, table.c.data)
+            .where(table.c.part.in_(sorted(wanted)) & (table.c.created_day >= since))
+            .order_by(table.c.chunk_id)
         ).all()
-        found: dict[str, Origin] = {}
+        hits: list[tuple[int, str, int]] = []  # (chunk, key, slot), in chunk order
         for row in rows:
             data = bytes(row.data)
             for digest, key in wanted[row.part].items():
                 slot = _find_entry(data, digest)
                 if slot is not None:
-                    address, day, provider = row.slots[slot]
-                    found[key] = Origin(address, date.fromisoformat(day), provider)  # later chunks win
+                    hits.append((row.chunk_id, key, slot))
+        # Only the chunks that hold a wanted key have their slots decoded (JSON, hundreds of origins per chunk).
+        slots_of: dict[int, list] = {}
+        for batch in _chunks(sorted({chunk for chunk, _key, _slot in hits})):
+            for chunk_id, slots in self._session.execute(
+                sa.select(table.c.chunk_id, table.c.slots).where(table.c.chunk_id.in_(batch))
+            ).all():
+                slots_of[chunk_id] = slots
+        found: dict[str, Origin] = {}
+        for chunk_id, key, slot in hits:
+            address, day, provider = slots_of[chunk_id][slot]
+            found[key] = Origin(address, date.fromisoformat(day), provider)  # later chunks win
         return found
 
     # pending rb/f

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
+import numpy as np
+
 from campaign_gateway.app.delivery_views import (
     BounceRouteRecord,
     ClaimedDelivery,
@@ -184,6 +186,11 @@ class AccountingRepository(Protocol):
     def add_seen(self, node: str, fresh: dict[int, list[bytes]]) -> None: ...
 
     def add_origins(self, items: list[tuple[str, Origin]], *, day: date) -> None: ...
+
+    def add_origin_digests(self, digests: np.ndarray, slots: np.ndarray, origins: list[Origin], *, day: date) -> None:
+        """`add_origins` for keys already digested (`origin_key_digest`): unique sorted uint64 digests, each with the
+        index of its origin in `origins` (what `OriginIndex.fresh_digests` holds)."""
+        ...
 
     def find_origins(self, keys: list[str], *, since: date) -> dict[str, Origin]:
         """Originals stored on or after `since` (older ones are past the time a late bounce or complaint comes)."""

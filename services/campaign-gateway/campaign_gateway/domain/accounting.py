@@ -67,6 +67,7 @@ from enum import StrEnum
 from ipaddress import ip_address
 from typing import NamedTuple, Protocol
 
+import numpy as np
 import xxhash
 
 from campaign_gateway.domain.pmta_config import address_from_vmta
@@ -263,6 +264,11 @@ class Origin(NamedTuple):
 _new_origin = tuple.__new__
 
 
+def origin_key_digest(key: str) -> int:
+    """The 64-bit XXH3 of an origin key: what storage (and a batch of columns) keeps instead of the key."""
+    return xxhash.xxh3_64_intdigest(key.encode("utf-8", "surrogatepass"))
+
+
 def origin_keys(record: AccountingRecord) -> list[str]:
     """The keys a d/b record is remembered under and an rb/f record is looked up by, in lookup order.
 
@@ -298,9 +304,14 @@ class OriginIndex:
     def __init__(self) -> None:
         self._origins: dict[str, Origin] = {}
         self._loaded: dict[str, Origin] = {}
+        # Originals registered from columns (`AccountingAggregator.add_columns`): the sorted key digests
+        # (`origin_key_digest`), each with the index of its latest origin in `_digest_origins`.
+        self._digests = np.empty(0, dtype=np.uint64)
+        self._digest_slots = np.empty(0, dtype=np.int64)
+        self._digest_origins: list[Origin] = []
 
     def __len__(self) -> int:
-        return len(self._origins)
+        return len(self._origins) + len(self._digests)
 
     def remember(self, record: AccountingRecord, origin: Origin) -> None:
         for key in origin_keys(record):
@@ -308,10 +319,26 @@ class OriginIndex:
 
     def find(self, record: AccountingRecord) -> Origin | None:
         for key in origin_keys(record):
-            found = self._origins.get(key) or self._loaded.get(key)
+            found = self._origins.get(key) or self._digest_find(key) or self._loaded.get(key)
             if found is not None:
                 return found
         return None
+
+    def _digest_find(self, key: str) -> Origin | None:
+        if not len(self._digests):
+            return None
+        digest = np.uint64(origin_key_digest(key))
+        index = int(np.searchsorted(self._digests, digest))
+        if index < len(self._digests) and self._digests[index] == digest:
+            return self._digest_origins[int(self._digest_slots[index])]
+        return None
+
+    def remember_digests(self, digests: np.ndarray, slots: np.ndarray, origins: list[Origin]) -> None:
+        """Originals registered from columns: unique sorted key digests, each with its origin's index in `origins`
+        (for each key, the latest registration). Only once, in an index that holds nothing else."""
+        if self._origins or len(self._digests):
+            raise ValueError("an OriginIndex takes originals from records or from one batch of columns, not both")
+        self._digests, self._digest_slots, self._digest_origins = digests, slots, origins
 
     def preload(self, found: Mapping[str, Origin]) -> None:
         """Originals read back from storage (for records still pending)."""
@@ -320,6 +347,10 @@ class OriginIndex:
     def fresh_items(self) -> list[tuple[str, Origin]]:
         """The keys registered by `remember` in this run, with their origins."""
         return list(self._origins.items())
+
+    def fresh_digests(self) -> tuple[np.ndarray, np.ndarray, list[Origin]]:
+        """The key digests registered from columns in this run: (sorted digests, origin index of each, origins)."""
+        return self._digests, self._digest_slots, self._digest_origins
 
 
 _DAY_CACHE_LIMIT = 100_000
@@ -357,6 +388,56 @@ class Unmatched:
     rcpt_domain: str
     time_logged: datetime
     reason: str
+
+
+class Codes(NamedTuple):
+    """A column of strings as a dictionary: `values[codes[i]]` is row i's string."""
+
+    codes: np.ndarray
+    values: list[str]
+
+
+COLUMN_KINDS = (
+    RecordType.DELIVERED,
+    RecordType.BOUNCED,
+    RecordType.TRANSIENT,
+    RecordType.REMOTE_BOUNCE,
+    RecordType.FEEDBACK,
+)
+"""`RecordColumns.kind` codes: the index of the record's type here."""
+_D, _B, _T, _RB, _F = range(len(COLUMN_KINDS))
+
+
+@dataclass(frozen=True)
+class RecordColumns:
+    """A batch of records as columns, in record order: what a columnar reader hands `add_columns`. Each column
+    holds what the aggregator's rules read of the record, already computed the way those rules compute it."""
+
+    kind: np.ndarray
+    """int8: the index of the record's type in COLUMN_KINDS."""
+    identity: list[bytes]
+    """`record_identity` of each record."""
+    hour: np.ndarray
+    """int64: `identity_hour` of timeLogged."""
+    moment: np.ndarray
+    """int64: seconds since the epoch of timeQueued, or of timeLogged when there is none (the day's instant)."""
+    vmta: Codes
+    source_ip: Codes
+    """dlvSourceIp."""
+    domain: Codes
+    """The recipient's domain as written: what follows its last "@" (the whole rcpt without one)."""
+    bounce_cat: Codes
+    diag: Codes
+    """dsnDiag."""
+    keys: tuple[np.ndarray, np.ndarray, np.ndarray]
+    """uint64 `origin_key_digest` of each record's Message-Id, envId and orig key (`origin_keys`)."""
+    has_key: tuple[np.ndarray, np.ndarray, np.ndarray]
+    """bool: the record has that key (its Message-Id, envId, orig is not empty)."""
+    records: Callable[[np.ndarray], list[AccountingRecord]]
+    """The records at these row indices (only for the few the rules keep whole: pending, notable)."""
+
+    def __len__(self) -> int:
+        return len(self.kind)
 
 
 _OUTCOMES = tuple(Outcome)
@@ -558,6 +639,260 @@ class AccountingAggregator:
                 hour_bucket.append(identity)
             tally[outcome] += 1
         self._last = outcome
+
+    def add_columns(self, columns: RecordColumns) -> None:
+        """`add_all` for a batch as columns, with the same outcome in the same order: each rule of `add_all` is
+        applied per distinct value (VMTA, domain, reply, quarter hour, ...) and the counting is done by group.
+        Only for a fresh aggregator's first batch, with the in-memory OriginIndex (one batch, one aggregator)."""
+        if not isinstance(self.origins, OriginIndex) or len(self.origins):
+            raise ValueError("add_columns takes the first batch of an aggregator with an empty OriginIndex")
+        size = len(columns)
+        if not size:
+            return
+        kind = columns.kind
+        late = kind >= _RB
+        address_of, addresses = self._column_addresses(columns)
+        unattributed = ~late & (address_of < 0)
+        duplicate = self._column_duplicates(columns.identity, unattributed)
+        direct = ~late & ~unattributed & ~duplicate
+        self._tally[_DUPLICATE] += int(duplicate.sum())
+        self._tally[_UNATTRIBUTED] += int((unattributed & ~duplicate).sum())
+        rows = np.flatnonzero(direct)
+        # One group per (address, local day, provider): the counters' key and the origin rb/f records find.
+        day_of = self._column_days(addresses, address_of[rows], columns.moment[rows])
+        # The provider group of each distinct domain, as an index in `groups`.
+        groups: list[tuple[ProviderGroup, str]] = []
+        group_index: dict[str, int] = {}
+        for domain in columns.domain.values:
+            found = self._provider(domain)
+            if found[1] not in group_index:
+                group_index[found[1]] = len(groups)
+                groups.append(found)
+        by_domain = np.array([group_index[self._provider(d)[1]] for d in columns.domain.values] or [0], dtype=np.int64)
+        provider_of = by_domain[columns.domain.codes[rows]]
+        packed = (address_of[rows].astype(np.int64) << 40) | (day_of.astype(np.int64) << 12) | provider_of
+        group_keys, group_of = np.unique(packed, return_inverse=True)
+        origins = [
+            _new_origin(
+                Origin,
+                (addresses[key >> 40], date.fromordinal((key >> 12) & 0xFFFFFFF), groups[key & 0xFFF][1]),
+            )
+            for key in group_keys.tolist()
+        ]
+        counters = np.zeros((len(origins), len(_COUNTERS)), dtype=np.int64)
+        kinds = kind[rows]
+        sent = (kinds == _D) | (kinds == _B)
+        counters[:, _SENT] = np.bincount(group_of[sent], minlength=len(origins))
+        counters[:, _DELIVERED] = np.bincount(group_of[kinds == _D], minlength=len(origins))
+        bounces = kinds == _B
+        classes = self._column_bounce_counters(columns.bounce_cat, rows[bounces])
+        for counter in (_HARD, _SOFT, _OTHER):
+            counters[:, counter] = np.bincount(group_of[bounces][classes == counter], minlength=len(origins))
+        transient = kinds == _T
+        counters[:, _DEFERRED] = np.bincount(group_of[transient], minlength=len(origins))
+        throttled = self._column_throttled(columns.diag, rows[transient], provider_of[transient], groups)
+        counters[:, _THROTTLED] = np.bincount(group_of[transient][throttled], minlength=len(origins))
+        # Originals: each d/b record's keys; rb/f records find the latest registered before them.
+        registered = rows[sent]
+        late_rows = np.flatnonzero(late & ~duplicate)
+        found = self._column_origins(columns, registered, group_of[sent], late_rows, origins)
+        matched = found >= 0
+        late_kinds = kind[late_rows][matched]
+        late_groups = found[matched]
+        complaints = late_kinds == _F
+        counters[:, _COMPLAINED] += np.bincount(late_groups[complaints], minlength=len(origins))
+        late_classes = self._column_bounce_counters(columns.bounce_cat, late_rows[matched][~complaints])
+        for counter in (_HARD, _SOFT, _OTHER):
+            counters[:, counter] += np.bincount(
+                late_groups[~complaints][late_classes == counter], minlength=len(origins)
+            )
+        for origin, values in zip(origins, counters.tolist(), strict=True):
+            bucket = self._totals.get(origin)
+            if bucket is None:
+                self._totals[origin] = values
+            else:
+                bucket[:] = [a + b for a, b in zip(bucket, values, strict=True)]
+        waiting = late_rows[~matched]
+        self._pending += columns.records(waiting)
+        self._tally[_PENDING] += len(waiting)
+        self._tally[_COUNTED] += len(rows) + int(matched.sum())
+        # What forwarding needs, in record order: hard bounces (b now, rb when matched) and complaints.
+        fresh = np.flatnonzero(direct | (late & ~duplicate))
+        self._seen.update(columns.identity[index] for index in fresh.tolist())
+        if self.collect:
+            self._collect_columns(
+                columns,
+                fresh,
+                rows[bounces][classes == _HARD],
+                group_of[bounces][classes == _HARD],
+                late_rows[matched],
+                late_groups,
+                late_kinds,
+                late_classes,
+                origins,
+            )
+        self._last = _COUNTED
+
+    def _column_addresses(self, columns: RecordColumns) -> tuple[np.ndarray, list[str]]:
+        """The IP of each record as an index in the returned list (-1 when none): `address_for_vmta` of its VMTA,
+        else its dlvSourceIp -- the rule of `add_all`, applied once per distinct value."""
+        addresses: list[str] = []
+        index_of: dict[str, int] = {}
+
+        def index(address: str) -> int:
+            if not address:
+                return -1
+            found = index_of.get(address)
+            if found is None:
+                found = index_of[address] = len(addresses)
+                addresses.append(address)
+            return found
+
+        by_vmta = np.array(
+            [index((self.address_for_vmta(vmta) or "") if vmta else "") for vmta in columns.vmta.values] or [-1],
+            dtype=np.int64,
+        )
+        by_source = np.array([index(_source_address(ip)) for ip in columns.source_ip.values] or [-1], dtype=np.int64)
+        from_vmta = by_vmta[columns.vmta.codes]
+        return np.where(from_vmta >= 0, from_vmta, by_source[columns.source_ip.codes]), addresses
+
+    def _column_duplicates(self, identities: list[bytes], unattributed: np.ndarray) -> np.ndarray:
+        """Records seen before (stored, or earlier in the batch): as in `add_all`, an unattributed record is never
+        remembered, so only a stored identity makes it a duplicate."""
+        seen = self._seen
+        duplicate = np.zeros(len(identities), dtype=bool)
+        if seen.isdisjoint(identities) and len(set(identities)) == len(identities):
+            return duplicate  # the usual case: nothing to look at one by one
+        skip = unattributed.tolist()
+        batch: set[bytes] = set()
+        for index, identity in enumerate(identities):
+            if identity in seen or identity in batch:
+                duplicate[index] = True
+            elif not skip[index]:
+                batch.add(identity)
+        return duplicate
+
+    def _column_days(self, addresses: list[str], address_of: np.ndarray, moments: np.ndarray) -> np.ndarray:
+        """The tenant-local day (proleptic ordinal) of each moment at each address: `local_day` once per address
+        and quarter hour (every time zone's offset is a whole number of quarter hours, see `_day`)."""
+        if not len(moments):
+            return np.empty(0, dtype=np.int64)
+        zones = []
+        for address in addresses:
+            zone = self._zones.get(address)
+            if zone is None:
+                zone = self._zones[address] = self.timezone_for(address)
+            zones.append(zone)
+        quarters = moments // 900
+        pairs, inverse = np.unique((address_of << 40) | (quarters - quarters.min()), return_inverse=True)
+        base = int(quarters.min())
+        days = [
+            local_day(
+                datetime.fromtimestamp(((pair & ((1 << 40) - 1)) + base) * 900, UTC), zones[pair >> 40]
+            ).toordinal()
+            for pair in pairs.tolist()
+        ]
+        return np.array(days, dtype=np.int64)[inverse]
+
+    def _column_bounce_counters(self, bounce_cat: Codes, rows: np.ndarray) -> np.ndarray:
+        """The counter (_HARD, _SOFT, _OTHER) of each bounce, by `bounce_class` of its category."""
+        by_code = np.array(
+            [_BOUNCE_COUNTER[bounce_class(category)] for category in bounce_cat.values] or [_OTHER], dtype=np.int64
+        )
+        return by_code[bounce_cat.codes[rows]]
+
+    def _column_throttled(
+        self, diag: Codes, rows: np.ndarray, provider_of: np.ndarray, groups: list[tuple[ProviderGroup, str]]
+    ) -> np.ndarray:
+        """`classify_deferral` of each t record, once per distinct (provider group, reply)."""
+        if not len(rows):
+            return np.zeros(0, dtype=bool)
+        pairs, inverse = np.unique((provider_of.astype(np.int64) << 32) | diag.codes[rows], return_inverse=True)
+        answers = []
+        for pair in pairs.tolist():
+            group = groups[pair >> 32][0]
+            reply = diag.values[pair & 0xFFFFFFFF]
+            answers.append(classify_reply(group=group, reply=reply) is ReplyClass.REPUTATION)
+        return np.array(answers, dtype=bool)[inverse]
+
+    def _column_origins(
+        self,
+        columns: RecordColumns,
+        registered: np.ndarray,
+        registered_group: np.ndarray,
+        late_rows: np.ndarray,
+        origins: list[Origin],
+    ) -> np.ndarray:
+        """Registers the keys of the d/b records at rows `registered` (origin: their group) in the OriginIndex, and
+        returns the group each rb/f record at `late_rows` is attributed to (-1: pending): the first of its keys,
+        in `origin_keys` order, registered by a record before it, the latest such registration."""
+        digests, positions, groups = [], [], []
+        for keys, present in zip(columns.keys, columns.has_key, strict=True):
+            chosen = present[registered]
+            digests.append(keys[registered][chosen])
+            positions.append(registered[chosen])
+            groups.append(registered_group[chosen])
+        digest = np.concatenate(digests)
+        position = np.concatenate(positions)
+        group = np.concatenate(groups)
+        # Registrations sorted by (digest, position): the last of each digest is the one kept.
+        order = np.lexsort((position, digest))
+        digest, position, group = digest[order], position[order], group[order]
+        last = np.ones(len(digest), dtype=bool)
+        last[:-1] = digest[1:] != digest[:-1]
+        assert isinstance(self.origins, OriginIndex)
+        self.origins.remember_digests(digest[last], group[last], origins)
+        found = np.full(len(late_rows), -1, dtype=np.int64)
+        if not len(late_rows) or not len(digest):
+            return found
+        # Dense ids for the digests, so that (id, position) packs into one sortable integer.
+        unique, dense = np.unique(digest, return_inverse=True)
+        packed = (dense.astype(np.int64) << 32) | position
+        for keys, present in zip(columns.keys, columns.has_key, strict=True):
+            todo = (found < 0) & present[late_rows]
+            if not todo.any():
+                continue
+            wanted = keys[late_rows[todo]]
+            slot = np.searchsorted(unique, wanted)
+            known = slot < len(unique)
+            known[known] = unique[slot[known]] == wanted[known]
+            query = (slot.astype(np.int64) << 32) | late_rows[todo]
+            before = np.searchsorted(packed, query) - 1  # the latest registration before the record
+            hit = known & (before >= 0)
+            hit[hit] = (packed[before[hit]] >> 32) == slot[hit]
+            answer = np.full(len(wanted), -1, dtype=np.int64)
+            answer[hit] = group[before[hit]]
+            found[todo] = answer
+        return found
+
+    def _collect_columns(
+        self,
+        columns: RecordColumns,
+        fresh: np.ndarray,
+        hard_rows: np.ndarray,
+        hard_groups: np.ndarray,
+        late_rows: np.ndarray,
+        late_groups: np.ndarray,
+        late_kinds: np.ndarray,
+        late_classes: np.ndarray,
+        origins: list[Origin],
+    ) -> None:
+        hours = columns.hour[fresh]
+        for hour in np.unique(hours).tolist():
+            chosen = fresh[hours == hour].tolist() if len(fresh) else []
+            self._fresh.setdefault(hour, []).extend(columns.identity[index] for index in chosen)
+        complaint = late_kinds == _F
+        late_hard = np.zeros(len(late_rows), dtype=bool)
+        late_hard[~complaint] = late_classes == _HARD
+        chosen_late = complaint | late_hard
+        rows = np.concatenate((hard_rows, late_rows[chosen_late]))
+        groups = np.concatenate((hard_groups, late_groups[chosen_late]))
+        kinds = np.concatenate((np.zeros(len(hard_rows), dtype=bool), complaint[chosen_late]))
+        order = np.argsort(rows, kind="stable")
+        rows, groups, kinds = rows[order], groups[order], kinds[order]
+        for record, group, is_complaint in zip(columns.records(rows), groups.tolist(), kinds.tolist(), strict=True):
+            what = NotableKind.COMPLAINT if is_complaint else NotableKind.HARD_BOUNCE
+            self._notable.append(Notable(what, record, *origins[group]))
 
     def resolve_pending(self) -> int:
         """Attribute the rb/f records whose originals have arrived since; returns how many were counted."""
