@@ -10,9 +10,10 @@ thousand spread over two lines. Then prints records/s, the median and spread of 
   - AccountingCsvParser (byte offsets, column map, typed records, timestamps);
   - the parser feeding AccountingAggregator (dedup identities, attribution, local days, totals);
   - INGESTION: the service's own pipeline (`AccountingUseCases.ingest_file`) on a fresh SQLite database, as
-    `make run` has it: parse, aggregate, and persist each 50 000-record batch in one transaction (absolute
-    totals, the identities of the records counted, the originals rb/f records are matched to, pending rb/f,
-    suppressions and bounce deliveries), ip-pool answered by an in-memory stand-in.
+    `make run` has it: read (as columns where the file is plain records, by the parser elsewhere), aggregate, and
+    persist each batch of about 16 MB (some 57 000 records) in one transaction (absolute totals, the identities of
+    the records counted, the originals rb/f records are matched to, pending rb/f, suppressions and bounce
+    deliveries), ip-pool answered by an in-memory stand-in.
 """
 
 from __future__ import annotations

@@ -718,7 +718,10 @@ class AccountingAggregator:
         self._tally[_COUNTED] += len(rows) + int(matched.sum())
         # What forwarding needs, in record order: hard bounces (b now, rb when matched) and complaints.
         fresh = np.flatnonzero(direct | (late & ~duplicate))
-        self._seen.update(columns.identity[index] for index in fresh.tolist())
+        if len(fresh) == size:
+            self._seen.update(columns.identity)  # the usual case: every record is new
+        else:
+            self._seen.update(columns.identity[index] for index in fresh.tolist())
         if self.collect:
             self._collect_columns(
                 columns,
