@@ -17,10 +17,12 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, HTTPException
 from google.protobuf import json_format
 
+from ippool.adapters import tables
 from ippool.adapters.unit_of_work import SqlIpPoolUnitOfWork
 from ippool.app.ips import IpUseCases
 from ippool.mapping import ip_to_proto
 from libs.auth import TokenVerifier
+from libs.change_counter import ChangeCounter
 from libs.clock import SystemClock
 from libs.config import settings
 from libs.db import connect
@@ -40,7 +42,8 @@ def _unit_of_work(*, read_only: bool = False) -> SqlIpPoolUnitOfWork:
     return SqlIpPoolUnitOfWork(_db, source=SERVICE, clock=_clock, read_only=read_only)
 
 
-_ips = IpUseCases(_unit_of_work, _clock)
+# The same use case as ip-pool's, with the same cache (kept exact by the same count of writes).
+_ips = IpUseCases(_unit_of_work, _clock, changes=ChangeCounter(_db, tables.changes).current)
 app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
 

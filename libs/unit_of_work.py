@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import ClassVar, Protocol, Self, TypeVar
 
+import sqlalchemy as sa
 from google.protobuf.message import Message
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from libs import audit, events
+from libs import audit, change_counter, events
 from libs.clock import Clock
 from libs.db import Database
 
@@ -59,6 +60,9 @@ class UnitOfWorkFactory(Protocol[UnitOfWorkT_co]):
 
 class SqlUnitOfWork:
     """A unit of work over one SQLAlchemy session of the service's own database."""
+
+    # A service whose reads are cached names its counter table (`libs.change_counter`): every commit counts.
+    change_counter: ClassVar[sa.Table | None] = None
 
     def __init__(self, db: Database, *, source: str, clock: Clock, read_only: bool = False):
         self.db = db
@@ -112,7 +116,11 @@ class SqlUnitOfWork:
             raise RuntimeError("a read-only unit of work has nothing to commit")
         # The audit line of the API call being served (if any) commits with the change it describes.
         audit.write_pending(self.session, self.now())
+        if self.change_counter is not None:
+            change_counter.bump(self.session, self.change_counter)
         self.session.commit()
+        if self.change_counter is not None:
+            change_counter.committed(self.db.engine, self.change_counter)
 
     def rollback(self) -> None:
         self.session.rollback()

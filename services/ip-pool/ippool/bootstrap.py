@@ -15,6 +15,7 @@ import grpc
 from emailengine.ippool.v1 import ippool_service_pb2_grpc as pb_grpc
 from emailengine.reputation.v1 import events_pb2 as reputation_events
 from ippool import jobs
+from ippool.adapters import tables
 from ippool.adapters.unit_of_work import SqlIpPoolUnitOfWork
 from ippool.app.allocation import AllocationUseCases
 from ippool.app.daily import DailyUseCases
@@ -25,6 +26,7 @@ from ippool.app.signals import SignalUseCases
 from ippool.app.tenants import TenantUseCases
 from ippool.config import IpPoolSettings, load_config
 from ippool.server import IpPoolServicer
+from libs.change_counter import ChangeCounter
 from libs.events import Subscriptions
 from libs.jobs import PeriodicJob
 from libs.runtime import Runtime, ServiceDefinition
@@ -48,10 +50,12 @@ def build(rt: Runtime) -> IpPoolApp:
     def unit_of_work(*, read_only: bool = False) -> SqlIpPoolUnitOfWork:
         return SqlIpPoolUnitOfWork(rt.db, source=SERVICE, clock=rt.clock, read_only=read_only)
 
+    changes = ChangeCounter(rt.db, tables.changes)
+    rt.on_stop.append(changes.close)
     app = IpPoolApp(
         config=rt.config,
         unit_of_work=unit_of_work,
-        ips=IpUseCases(unit_of_work, rt.clock),
+        ips=IpUseCases(unit_of_work, rt.clock, changes=changes.current),
         tenants=TenantUseCases(unit_of_work, rt.clock),
         schedules=ScheduleUseCases(unit_of_work, rt.clock),
         signals=SignalUseCases(unit_of_work, rt.clock),

@@ -27,6 +27,7 @@ from ippool.mapping import (
     tenant_changes,
     tenant_to_proto,
 )
+from libs.current_cache import MappedOnce
 from libs.interceptor import current_caller
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ class IpPoolServicer(pb_grpc.IpPoolServiceServicer):
         self._schedules = app.schedules
         self._signals = app.signals
         self._allocations = app.allocations
+        # GetIp's answers come from the use case's cache while nothing changed: mapped once each.
+        self._read_ip = MappedOnce(ip_to_proto)
 
     def CreateIp(self, request: pb.CreateIpRequest, context: grpc.ServicerContext) -> pb.Ip:
         return ip_to_proto(
@@ -56,7 +59,7 @@ class IpPoolServicer(pb_grpc.IpPoolServiceServicer):
         )
 
     def GetIp(self, request: pb.GetIpRequest, context: grpc.ServicerContext) -> pb.Ip:
-        return ip_to_proto(self._ips.get(current_caller(), request.address))
+        return self._read_ip(self._ips.get(current_caller(), request.address))
 
     def ListIps(self, request: pb.ListIpsRequest, context: grpc.ServicerContext) -> pb.ListIpsResponse:
         found, token = self._ips.list(

@@ -283,7 +283,8 @@ class FakeIpPool:
     def __init__(self, clock: Clock):
         self.store = FakeStore()
         self.clock = clock
-        self.ips = IpUseCases(self.unit_of_work, clock)
+        # As in production, GetIp's cache is on: every use-case test also checks it never serves a stale IP.
+        self.ips = IpUseCases(self.unit_of_work, clock, changes=lambda: self.store.commits)
         self.tenants = TenantUseCases(self.unit_of_work, clock)
         self.schedules = ScheduleUseCases(self.unit_of_work, clock)
         self.signals = SignalUseCases(self.unit_of_work, clock)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from libs.change_counter import counter_table
+
 metadata = sa.MetaData()
 
 tenants = sa.Table(
@@ -164,3 +166,6 @@ tenant_day_runs = sa.Table(
     sa.Column("kind", sa.String(16), primary_key=True),
     sa.Column("time", sa.DateTime(timezone=True), nullable=False),
 )
+
+# The count of committed writes (one row), bumped by every writing unit of work: GetIp's cache is exact by it.
+changes = counter_table(metadata, "ippool_changes")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from ippool.adapters import tables
 from ippool.adapters.repositories import (
     SqlAllocationRepository,
     SqlDecisionRepository,
@@ -18,6 +19,8 @@ from libs.unit_of_work import SqlUnitOfWork
 
 
 class SqlIpPoolUnitOfWork(SqlUnitOfWork):
+    change_counter = tables.changes
+
     tenants: SqlTenantRepository
     schedules: SqlScheduleRepository
     ips: SqlIpRepository

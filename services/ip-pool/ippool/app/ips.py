@@ -8,6 +8,7 @@ domain's lifecycle transitions; every change is saved with its history entry and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from ippool.app.history import record_change, record_transition
@@ -26,6 +27,7 @@ from ippool.domain.tenant import Tenant
 from libs import audit
 from libs.auth import Caller
 from libs.clock import Clock
+from libs.current_cache import CurrentCache
 from libs.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, Violations
 from libs.pagination import page_size
 from libs.unit_of_work import UnitOfWorkFactory
@@ -41,10 +43,25 @@ def visible_ip(uow: IpPoolUnitOfWork, caller: Caller, address: str, *, lock: boo
     return ip
 
 
+# An IP as read today depends on the database and on the tenant-local hour (the hourly quota, the day); every
+# time zone's hours begin on a UTC quarter hour, so a read stays valid within one.
+_QUARTER_HOUR = 900
+
+
 class IpUseCases:
-    def __init__(self, unit_of_work: UnitOfWorkFactory[IpPoolUnitOfWork], clock: Clock):
+    def __init__(
+        self,
+        unit_of_work: UnitOfWorkFactory[IpPoolUnitOfWork],
+        clock: Clock,
+        *,
+        changes: Callable[[], int | None] | None = None,
+    ):
+        """`changes` reads the count of committed writes (`libs.change_counter`); with it, `get` serves an IP
+        again from memory while nothing was written since it was read."""
         self._uow = unit_of_work
         self._clock = clock
+        self._changes = changes
+        self._read: CurrentCache[str, IpToday] = CurrentCache()
 
     # -- register ----------------------------------------------------------------------------------------
 
@@ -245,9 +262,21 @@ class IpUseCases:
 
     def get(self, caller: Caller, address: str) -> IpToday:
         normalised = str(parse_ip_address(address))
-        with self._uow(read_only=True) as uow:
-            ip = visible_ip(uow, caller, normalised)
-            return ips_today(uow, [ip], self._clock.now())[0]
+        now = self._clock.now()
+        generation = self._changes() if self._changes is not None else None
+        version = (generation, int(now.timestamp()) // _QUARTER_HOUR)
+        found = self._read.get(normalised, version) if generation is not None else None
+        if found is None:
+            with self._uow(read_only=True) as uow:
+                ip = uow.ips.get(normalised)
+                if ip is None:
+                    raise NotFound("ip", normalised)
+                found = ips_today(uow, [ip], now)[0]
+            if generation is not None:
+                self._read.put(normalised, version, found)
+        if not caller.may_read(found.ip.tenant_id):
+            raise NotFound("ip", normalised)  # another tenant's answers exactly like a missing one
+        return found
 
     def list(
         self, caller: Caller, *, tenant_id: str, state: IpState | None, size: int, token: str
