@@ -136,7 +136,7 @@ def gateway() -> None:
 @main.command()
 def run() -> None:
     """The whole product on this machine: four services and Envoy. Ctrl-C stops everything."""
-    from libs.server import ServiceHost, start_all, stop_all
+    from libs.server import ServiceHost, settle_memory, start_all, stop_all
 
     s = settings()
     _configure("email-engine")
@@ -157,6 +157,7 @@ def run() -> None:
         # Embedded default: the four services share this process, so in-process events and jobs reach them.
         hosts = [ServiceHost(_definition(name), s) for name in SERVICE_NAMES]
         start_all(hosts)
+        settle_memory()
     children["envoy"] = subprocess.Popen(envoy_command(config))
 
     stop = threading.Event()
