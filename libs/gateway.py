@@ -233,6 +233,9 @@ def render(settings: Settings, descriptor: Path) -> dict[str, Any]:
                             "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
                             "forward": True,
                             "payload_in_metadata": "jwt_payload",
+                            # A token seen before is not verified again (its signature is the cost), though its
+                            # expiry and audience still are on every request.
+                            "jwt_cache_config": {"jwt_cache_size": 1000},
                         }
                     },
                     # gRPC paths: the transcoder runs first, so REST calls arrive here rewritten.
