@@ -14,6 +14,9 @@ thousand spread over two lines. Then prints records/s, the median and spread of 
     persist each batch of about 16 MB (some 57 000 records) in one transaction (absolute totals, the identities of
     the records counted, the originals rb/f records are matched to, pending rb/f, suppressions and bounce
     deliveries), ip-pool answered by an in-memory stand-in.
+  - PULL: the production path (`AccountingUseCases.ingest_node`: the SFTP pull from the stored cursor, pieces of
+    `pull_max_bytes`, the cursor stored with each batch, the totals sent to ip-pool at the end), the node answered
+    by a stand-in that reads the local file as the SFTP client would (no SSH, no network).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from benchkit import Report, repeat
 
 from campaign_gateway.adapters.accounting_csv import AccountingCsvParser
 from campaign_gateway.adapters.ippool_peer import PoolIp, TenantDay
+from campaign_gateway.adapters.pmta_node import AccountingPiece, AccountingPull, RemoteFileCursor
 from campaign_gateway.adapters.unit_of_work import SqlCampaignUnitOfWork
 from campaign_gateway.app.accounting import AccountingSettings, AccountingUseCases
 from campaign_gateway.bootstrap import DEFINITION
@@ -154,9 +158,31 @@ class _IpPool:
         return 0
 
 
-def ingestion(path: Path) -> int:
+class _LocalNode:
+    """The node's side of a pull for the benchmark: the file read from the cursor, `max_bytes` of it extended to
+    the end of its line, as `PmtaNodeClient.pull_accounting` reads the newest file (never complete)."""
+
+    configured = True
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._inode = path.stat().st_ino
+        self._size = path.stat().st_size
+
+    def pull(self, spec: NodeSpec, cursor: RemoteFileCursor | None, *, max_bytes: int) -> AccountingPull:
+        offset = cursor.offset if cursor is not None else 0
+        with self._path.open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read(max_bytes)
+            if data and not data.endswith(b"\n"):
+                data += handle.readline()
+        start = RemoteFileCursor(str(self._path), self._inode, offset)
+        return AccountingPull((AccountingPiece(start, data, False, cut=offset + len(data) < self._size),))
+
+
+def ingestion(path: Path, *, pull: bool = False) -> int:
     """The service's pipeline into a fresh SQLite database (a new one per run: a second run would find every
-    record already counted)."""
+    record already counted): `ingest_file`, or `ingest_node` (the pull) when `pull`."""
     with tempfile.TemporaryDirectory() as data:
         db = connect(Settings(data_dir=Path(data)), "campaign-gateway")
         migrate(db, DEFINITION.migrations)
@@ -173,13 +199,13 @@ def ingestion(path: Path) -> int:
             unit_of_work,
             clock,
             ippool=_IpPool(),
-            nodes=None,  # type: ignore[arg-type]  # no SSH: a local file
+            nodes=_LocalNode(path),  # type: ignore[arg-type]  # no SSH: a local file
             scheduler=None,  # type: ignore[arg-type]
-            settings=AccountingSettings(),
+            settings=AccountingSettings(max_batches_per_run=10_000),
             check_token=lambda _node, _token: False,
         )
         started = time.perf_counter()
-        report = use_cases.ingest_file("node-1", str(path))
+        report = use_cases.ingest_node("node-1") if pull else use_cases.ingest_file("node-1", str(path))
         ingestion.seconds = time.perf_counter() - started  # type: ignore[attr-defined]
         db.dispose()
         return report.records + report.problems.__len__()
@@ -211,6 +237,16 @@ def main() -> None:
             "records/s",
             baseline="baseline: bare csv.reader",
             target=0.5,
+        )
+        pulled: list[float] = []
+        for _ in range(runs):
+            produced = ingestion(path, pull=True)
+            pulled.append(produced / ingestion.seconds)  # type: ignore[attr-defined]
+        report.add(
+            "PULL (ingest_node: the SFTP pull's pipeline, no network)",
+            pulled,
+            "records/s",
+            baseline="baseline: bare csv.reader",
         )
         report.finish()
 

@@ -5,7 +5,9 @@ the same totals, outcomes, identities, originals, pending records and notable re
 from __future__ import annotations
 
 import gzip
+import io
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 
 from campaign_gateway.adapters.accounting_columns import AccountingChunk, ColumnarAccountingReader
-from campaign_gateway.adapters.accounting_csv import AccountingCsvParser
+from campaign_gateway.adapters.accounting_csv import AccountingCsvParser, ProblemKind, ResumePoint
 from campaign_gateway.domain.accounting import AccountingAggregator, AccountingRecord, origin_key_digest
 
 HEADER = (
@@ -180,3 +182,42 @@ def test_an_empty_file_and_a_header_alone(tmp_path: Path) -> None:
     (tmp_path / "empty.csv").write_bytes(b"")
     assert _check(tmp_path / "empty.csv", 1024) == []
     assert _check(_file(tmp_path, [HEADER]), 1024) == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_growing_file_read_in_pieces_from_resume_points_gives_the_parsers_outcome(tmp_path: Path, seed: int) -> None:
+    """The SFTP pull: each read starts at the stored resume point (offset, header, lines) and ends anywhere, in the
+    middle of a line or of a quoted record; only the last read is final. Each read gives what the parser gives."""
+    rows = _rows(900, seed=seed)
+    rows.insert(300, "garbage without the fields")
+    rows.insert(500, 'd,2026-01-05 06:00:00+0000,,a@b,c@gmail.com,,,"open quote,,,,,,,,,,,,,')
+    rows.insert(700, "type,timeLogged,rcpt,vmta,dsnDiag")
+    rows.insert(701, "d,2026-01-05 07:00:00+0000,r@gmail.com,vmta-192-0-2-2,smtp;250 ok")
+    rows.insert(702, HEADER)
+    data = ("\r\n".join([HEADER, *rows]) + "\r\nd,2026-01-05 08:00:00+0000,,a@b,trunc").encode("utf-8")
+    rng = random.Random(seed)
+    resume, lines, end = ResumePoint(), 0, 0
+    everything: list[AccountingRecord] = []
+    columnar = 0
+    while end < len(data):
+        end = min(len(data), end + rng.choice([1, 97, 2000, 9000, 30000]))
+        final = end == len(data)
+        parser = AccountingCsvParser(resume=resume)
+        expected = [record for _offset, record in parser.parse(io.BytesIO(data[resume.offset : end]), final=final)]
+        problems = [
+            replace(problem, line=problem.line + lines)
+            for problem in parser.problems
+            if final or problem.kind is not ProblemKind.TRUNCATED
+        ]
+        reader = ColumnarAccountingReader(resume=resume, lines_read=lines)
+        chunks = list(reader.read_piece(data[resume.offset : end], final=final))
+        assert [record for chunk in chunks for record in _records(chunk)] == expected
+        assert [problem for chunk in chunks for problem in chunk.problems] == problems == reader.problems
+        assert reader.resume_point == parser.resume_point
+        assert reader.lines_read == lines + parser.lines_read
+        everything += expected
+        columnar += sum(len(chunk) for chunk in chunks if chunk.columns is not None)
+        resume, lines = reader.resume_point, reader.lines_read
+    whole = AccountingCsvParser()
+    assert everything == [record for _offset, record in whole.parse(io.BytesIO(data), final=True)]
+    assert columnar > 300  # the fast way was taken

@@ -3,8 +3,11 @@
 
 Public API:
     AccountingChunk(records, columns, problems)     -- one piece of the file: records OR columns, and its problems
-    ColumnarAccountingReader(*, chunk_bytes=16 MiB)
+    ColumnarAccountingReader(*, chunk_bytes=16 MiB, resume=ResumePoint(), lines_read=0)
         .read_file(path) -> Iterator[AccountingChunk]  -- a complete file (plain or gzip), as `parse_file(final=True)`
+        .read_piece(data, final=) -> Iterator[AccountingChunk]
+                                                     -- bytes of a file from the resume point, as `parse(final=)`
+        .resume_point                                -- where the next read starts (as the parser's)
         .problems, .ignored, .lines_read             -- as the parser's, line numbers from the start of the file
 
 The file is cut into pieces of about `chunk_bytes` at line ends. A piece is read as columns only when everything in
@@ -64,13 +67,39 @@ class AccountingChunk(NamedTuple):
 class ColumnarAccountingReader:
     """One instance per file read (it keeps the header in force, the position and the line count)."""
 
-    def __init__(self, *, chunk_bytes: int = 16 << 20) -> None:
+    def __init__(self, *, chunk_bytes: int = 16 << 20, resume: ResumePoint | None = None, lines_read: int = 0) -> None:
+        """`resume` and `lines_read`: where an earlier read of the same file stopped (its offset, header in force
+        and the physical lines before it), so that offsets and problem line numbers run on from there."""
         self._chunk_bytes = chunk_bytes
-        self._columns: tuple[str, ...] | None = None
-        self._offset = 0
+        self._columns: tuple[str, ...] | None = resume.columns if resume else None
+        self._offset = resume.offset if resume else 0
         self.problems: list[ParseProblem] = []
         self.ignored: Counter[str] = Counter()
-        self.lines_read = 0
+        self.lines_read = lines_read
+
+    @property
+    def resume_point(self) -> ResumePoint:
+        """Where the next read starts: just after the last record (or line) read, with the header in force. Read
+        between the chunks a read yields, it is where that chunk ends."""
+        return ResumePoint(self._offset, self._columns)
+
+    def read_piece(self, data: bytes, *, final: bool) -> Iterator[AccountingChunk]:
+        """`data`, the bytes of the file from `resume_point` on, read as `AccountingCsvParser.parse(final=final)`
+        reads them: the same records, problems and resume point. Not final (a file still growing), an unfinished
+        last record is left unread (`resume_point` stops before it) and not reported."""
+        cut = data.rfind(b"\n") + 1
+        piece, tail = data[:cut], data[cut:]
+        while piece:
+            chunk, rest = self._next(piece)
+            if len(chunk) or chunk.problems:
+                yield chunk
+            if len(rest) == len(piece):
+                break  # an unfinished record
+            piece = rest
+        left = piece + tail
+        if final and left:
+            chunk, _rest = self._parsed(left, final=True)
+            yield chunk
 
     def read_file(self, path: str | Path) -> Iterator[AccountingChunk]:
         with open_accounting_file(path, 0) as stream:
@@ -147,6 +176,8 @@ class ColumnarAccountingReader:
         columns = self._columns
         if columns is None or b"\x00" in piece:
             return None  # no header yet; a NUL byte (the csv module and Arrow may not agree on it)
+        if len(quotes) % 2:
+            return None  # a quote left open (a stray quote before the one `_next` cut at): the parser's to judge
         raw = np.frombuffer(piece, dtype=np.uint8)
         newlines = np.flatnonzero(raw == _LF)
         returns = np.flatnonzero(raw == _CR)

@@ -17,7 +17,6 @@ and `push_stats` (periodic) sends it later.
 from __future__ import annotations
 
 import gc
-import io
 import logging
 import time
 import uuid
@@ -39,7 +38,7 @@ from campaign_gateway.adapters.accounting_csv import (
     parse_json_accounting,
 )
 from campaign_gateway.adapters.ippool_peer import DayTotals as PoolDayTotals
-from campaign_gateway.adapters.pmta_node import PmtaNodeError, RemoteFileCursor
+from campaign_gateway.adapters.pmta_node import AccountingPiece, PmtaNodeError, RemoteFileCursor
 from campaign_gateway.app.delivery_views import CursorState, IngestReport, NewDelivery, ProblemView, PushReport
 from campaign_gateway.app.ports import IpPool, NodeGateway, Scheduler
 from campaign_gateway.app.unit_of_work import CampaignUnitOfWork
@@ -215,41 +214,41 @@ class AccountingUseCases:
             if not pull.pieces:
                 return
             with _gc_paused():
-                batch = self._parse_pieces(pull.pieces, state)
-            moved = batch.cursor != state
-            if not moved and not batch.records:
+                batches = self._parse_pieces(pull.pieces, state)
+            moved = batches[-1].cursor != state
+            if not moved and not any(len(batch) for batch in batches):
                 if pull.pieces[-1].cut and budget < (256 << 20):
                     budget *= 4  # a record spanning lines was cut by the budget: read more at once
                     continue
                 return
             directory = directory or PoolDirectory(self._ippool)
-            self._apply(name, batch, directory, report)
+            for batch in batches:
+                self._apply(name, batch, directory, report)
             budget = self._settings.pull_max_bytes
             last = pull.pieces[-1]
             if not last.cut and not last.complete:
                 return  # read to the end of the newest file
 
-    def _parse_pieces(self, pieces: tuple, state: CursorState) -> _Batch:
+    def _parse_pieces(self, pieces: tuple, state: CursorState) -> list[_Batch]:
+        """The pulled pieces as batches, each with the cursor just after it (one transaction each, so a batch's
+        cursor is stored with its counts): plain records as columns, anything else as the parser reads it (see
+        `ColumnarAccountingReader`). The last batch holds the cursor after everything read, records or not."""
         now = self._clock.now()
-        records: list[AccountingRecord] = []
-        problems: list[ProblemView] = []
+        batches: list[_Batch] = []
         current = state
         for piece in pieces:
             same_file = bool(current.path) and piece.start.inode == current.inode and piece.start.offset > 0
             line_base = current.line if same_file else 0
-            parser = AccountingCsvParser(resume=ResumePoint(piece.start.offset, current.columns if same_file else None))
-            records += [record for _offset, record in parser.parse(io.BytesIO(piece.data), final=piece.complete)]
-            problems += [_problem(p, piece.start.path, line_base, now) for p in parser.problems if _reportable(p)]
-            resume = parser.resume_point
-            current = replace(
-                current,
-                path=piece.start.path,
-                inode=piece.start.inode,
-                offset=resume.offset,
-                line=line_base + parser.lines_read,
-                columns=resume.columns,
+            reader = ColumnarAccountingReader(
+                resume=ResumePoint(piece.start.offset, current.columns if same_file else None), lines_read=line_base
             )
-        return _Batch(records, problems, current)
+            for chunk in reader.read_piece(piece.data, final=piece.complete):
+                problems = [_problem(p, piece.start.path, 0, now) for p in chunk.problems if _reportable(p)]
+                batches.append(_Batch(chunk.records, problems, _cursor_after(current, piece, reader), chunk.columns))
+            current = _cursor_after(current, piece, reader)
+        if not batches or batches[-1].cursor != current:
+            batches.append(_Batch([], [], current))
+        return batches
 
     def _note_error(self, name: str, state: CursorState, error: str) -> None:
         with self._uow() as uow:
@@ -497,6 +496,19 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _cursor_after(before: CursorState, piece: AccountingPiece, reader: ColumnarAccountingReader) -> CursorState:
+    """The cursor where `reader` stands in `piece`'s file (its counters are those of `before`)."""
+    resume = reader.resume_point
+    return replace(
+        before,
+        path=piece.start.path,
+        inode=piece.start.inode,
+        offset=resume.offset,
+        line=reader.lines_read,
+        columns=resume.columns,
+    )
 
 
 def _tenants(aggregator: AccountingAggregator, directory: PoolDirectory) -> set[str]:
