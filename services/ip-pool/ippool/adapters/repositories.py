@@ -91,9 +91,18 @@ def _locked(session: Session, query: sa.Select, table: sa.Table, key: sa.ColumnE
     return query
 
 
+def _lock_ip(session: Session, address: str) -> None:
+    """`_locked` for one IP, with statements built once (the write path's hot statement)."""
+    if _is_sqlite(session):
+        session.execute(_TOUCH_IP, {"key_address": address})
+
+
 def _inserted(session: Session, statement: Any, what: str) -> Any:
-    """Runs an INSERT of a row that must exist once; a concurrent writer's row first is Aborted."""
+    """Runs an INSERT of a row that must exist once (a statement, or a statement and its values); a concurrent
+    writer's row first is Aborted."""
     try:
+        if isinstance(statement, tuple):
+            return session.execute(*statement)
         return session.execute(statement)
     except IntegrityError:
         raise Aborted(f"{what} was written by a concurrent call") from None
@@ -301,7 +310,11 @@ def _ip_values(ip: Ip) -> dict[str, Any]:
     )
 
 
+# The IP statements of the read and write paths, built once; their values come at execution.
 _IP_BY_ADDRESS = sa.select(ips).where(ips.c.address == sa.bindparam("address"))
+_IP_BY_ADDRESS_LOCKED = _IP_BY_ADDRESS.with_for_update()
+_TOUCH_IP = ips.update().where(ips.c.address == sa.bindparam("key_address")).values(update_time=ips.c.update_time)
+_SAVE_IP = ips.update().where(ips.c.address == sa.bindparam("key_address"))
 
 
 class SqlIpRepository:
@@ -312,17 +325,20 @@ class SqlIpRepository:
         if not lock:
             row = self._session.execute(_IP_BY_ADDRESS, {"address": address}).first()
             return _ip(row) if row else None
-        key = ips.c.address == address
-        row = self._session.execute(_locked(self._session, sa.select(ips).where(key), ips, key)).first()
+        if _is_sqlite(self._session):
+            _lock_ip(self._session, address)
+            row = self._session.execute(_IP_BY_ADDRESS, {"address": address}).first()
+        else:
+            row = self._session.execute(_IP_BY_ADDRESS_LOCKED, {"address": address}).first()
         return _ip(row) if row else None
 
     def add(self, ip: Ip) -> None:
-        _inserted(self._session, ips.insert().values(**_ip_values(ip)), f"ip {ip.address!r}")
+        _inserted(self._session, (ips.insert(), _ip_values(ip)), f"ip {ip.address!r}")
 
     def save(self, ip: Ip) -> None:
         values = _ip_values(ip)
-        del values["address"]  # the tenant too may change: a released address registered again
-        self._session.execute(ips.update().where(ips.c.address == ip.address).values(**values))
+        values["key_address"] = values.pop("address")  # the tenant too may change: a released address again
+        self._session.execute(_SAVE_IP, values)
 
     def list(self, *, tenant_id: str, state: IpState | None, after: str, limit: int) -> list[Ip]:
         query = sa.select(ips).order_by(ips.c.address).limit(limit)
@@ -379,6 +395,9 @@ def _decision(row: sa.Row) -> IpDecision:
     )
 
 
+_DECISION_INSERT = ip_decisions.insert()
+
+
 class SqlDecisionRepository:
     def __init__(self, session: Session):
         self._session = session
@@ -398,9 +417,7 @@ class SqlDecisionRepository:
         )
         del values["id"]  # the database numbers the entries
         result = _inserted(
-            self._session,
-            ip_decisions.insert().values(**values),
-            f"the decision of {decision.address} for {decision.day}",
+            self._session, (_DECISION_INSERT, values), f"the decision of {decision.address} for {decision.day}"
         )
         return replace(decision, decision_id=int(result.inserted_primary_key[0]))
 
