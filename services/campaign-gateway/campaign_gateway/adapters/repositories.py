@@ -311,8 +311,31 @@ class SqlSuppressionRepository:
         self._session = session
 
     def add(self, entries: Sequence[Suppression]) -> int:
+        # An entry already there (or added meanwhile by another transaction: two nodes' accounting batches may
+        # suppress the same recipient at once) is left as it is. RETURNING counts the rows inserted on both
+        # databases (an executemany's rowcount is not reliable).
+        statement = self._insert().returning(suppressions.c.address_key)
+        rows = self._rows(entries)
+        added = 0
+        for start in range(0, len(rows), _INSERT_BATCH):
+            added += len(self._session.execute(statement, rows[start : start + _INSERT_BATCH]).all())
+        return added
+
+    def add_uncounted(self, entries: Sequence[Suppression]) -> None:
+        # The same insert without RETURNING: a plain executemany, a third of `add`'s time on a large batch.
+        rows = self._rows(entries)
+        if rows:
+            self._session.execute(self._insert(), rows)
+
+    def _insert(self) -> Any:
+        return dialect_insert(self._session, suppressions).on_conflict_do_nothing(
+            index_elements=["tenant", "address_key"]
+        )
+
+    @staticmethod
+    def _rows(entries: Sequence[Suppression]) -> list[dict[str, Any]]:
         unique = {(e.tenant, e.key): e for e in reversed(entries)}  # the first entry of a key wins
-        rows = [
+        return [
             {
                 "tenant": e.tenant,
                 "address_key": _fit(e.key, 320),
@@ -323,18 +346,6 @@ class SqlSuppressionRepository:
             }
             for e in unique.values()
         ]
-        # An entry already there (or added meanwhile by another transaction: two nodes' accounting batches may
-        # suppress the same recipient at once) is left as it is. RETURNING counts the rows inserted on both
-        # databases (an executemany's rowcount is not reliable).
-        statement = (
-            dialect_insert(self._session, suppressions)
-            .on_conflict_do_nothing(index_elements=["tenant", "address_key"])
-            .returning(suppressions.c.address_key)
-        )
-        added = 0
-        for start in range(0, len(rows), _INSERT_BATCH):
-            added += len(self._session.execute(statement, rows[start : start + _INSERT_BATCH]).all())
-        return added
 
     def remove(self, tenant: str, keys: Iterable[str]) -> int:
         wanted = list(dict.fromkeys(keys))

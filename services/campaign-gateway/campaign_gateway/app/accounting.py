@@ -213,29 +213,29 @@ class AccountingUseCases:
             report.notes += list(pull.notes)
             if not pull.pieces:
                 return
+            applied = 0
             with _gc_paused():
-                batches = self._parse_pieces(pull.pieces, state)
-            moved = batches[-1].cursor != state
-            if not moved and not any(len(batch) for batch in batches):
+                for batch in self._read_pieces(pull.pieces, state):
+                    directory = directory or PoolDirectory(self._ippool)  # ip-pool asked only when there is news
+                    self._apply(name, batch, directory, report)
+                    applied += 1
+            if not applied:
                 if pull.pieces[-1].cut and budget < (256 << 20):
                     budget *= 4  # a record spanning lines was cut by the budget: read more at once
                     continue
                 return
-            directory = directory or PoolDirectory(self._ippool)
-            for batch in batches:
-                self._apply(name, batch, directory, report)
             budget = self._settings.pull_max_bytes
             last = pull.pieces[-1]
             if not last.cut and not last.complete:
                 return  # read to the end of the newest file
 
-    def _parse_pieces(self, pieces: tuple, state: CursorState) -> list[_Batch]:
+    def _read_pieces(self, pieces: tuple[AccountingPiece, ...], state: CursorState) -> Iterator[_Batch]:
         """The pulled pieces as batches, each with the cursor just after it (one transaction each, so a batch's
         cursor is stored with its counts): plain records as columns, anything else as the parser reads it (see
-        `ColumnarAccountingReader`). The last batch holds the cursor after everything read, records or not."""
+        `ColumnarAccountingReader`). Then, when the cursor moved past the last batch (a header, ignored records),
+        an empty batch that stores it. Nothing at all when nothing was read."""
         now = self._clock.now()
-        batches: list[_Batch] = []
-        current = state
+        current = stored = state
         for piece in pieces:
             same_file = bool(current.path) and piece.start.inode == current.inode and piece.start.offset > 0
             line_base = current.line if same_file else 0
@@ -244,11 +244,11 @@ class AccountingUseCases:
             )
             for chunk in reader.read_piece(piece.data, final=piece.complete):
                 problems = [_problem(p, piece.start.path, 0, now) for p in chunk.problems if _reportable(p)]
-                batches.append(_Batch(chunk.records, problems, _cursor_after(current, piece, reader), chunk.columns))
+                stored = _cursor_after(current, piece, reader)
+                yield _Batch(chunk.records, problems, stored, chunk.columns)
             current = _cursor_after(current, piece, reader)
-        if not batches or batches[-1].cursor != current:
-            batches.append(_Batch([], [], current))
-        return batches
+        if current != stored:
+            yield _Batch([], [], current)
 
     def _note_error(self, name: str, state: CursorState, error: str) -> None:
         with self._uow() as uow:
@@ -352,7 +352,7 @@ class AccountingUseCases:
             uow.accounting.add_origins(aggregator.origins.fresh_items(), day=now.date())  # type: ignore[attr-defined]
             uow.accounting.add_origin_digests(*aggregator.origins.fresh_digests(), day=now.date())  # type: ignore[attr-defined]
             uow.accounting.replace_pending(node, list(aggregator.pending), now=now)
-            uow.suppressions.add(suppressed)
+            uow.suppressions.add_uncounted(suppressed)
             forwarded = uow.bounce_deliveries.add_many(deliveries)
             uow.accounting.add_problems(node, batch.problems)
             if batch.cursor is not None:

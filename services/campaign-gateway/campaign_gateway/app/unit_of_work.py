@@ -80,6 +80,10 @@ class SuppressionRepository(Protocol):
         there keeps its first reason and source."""
         ...
 
+    def add_uncounted(self, entries: Sequence[Suppression]) -> None:
+        """`add` without the count (accounting's batches never read it, and counting costs a returned row each)."""
+        ...
+
     def remove(self, tenant: str, keys: Iterable[str]) -> int:
         """Removes the tenant's entries with these keys; returns how many there were."""
         ...
