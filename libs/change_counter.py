@@ -18,6 +18,7 @@ it holds only while the count has not moved since (`libs.current_cache`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import weakref
@@ -51,11 +52,17 @@ def counter_table(metadata: sa.MetaData, name: str) -> sa.Table:
 
 def bump(session: Session, table: sa.Table) -> None:
     """Counts one write, in its transaction; called last before the commit."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Delivered to every listener when (and only if) the transaction commits.
-        session.execute(sa.select(sa.func.pg_notify(table.name, "")))
-    else:
-        session.execute(sa.update(table).where(table.c.id == ROW_ID).values(generation=table.c.generation + 1))
+    notify, add_one = _bump_statements(table)
+    # On PostgreSQL the notification is delivered to every listener when (and only if) the transaction commits.
+    session.execute(notify if session.get_bind().dialect.name == "postgresql" else add_one)
+
+
+@functools.cache
+def _bump_statements(table: sa.Table) -> tuple[sa.Executable, sa.Executable]:
+    """Built once per table: a statement made per call cost more than its round trip."""
+    notify = sa.select(sa.func.pg_notify(sa.literal(table.name), sa.literal("")))
+    add_one = sa.update(table).where(table.c.id == ROW_ID).values(generation=table.c.generation + 1)
+    return notify, add_one
 
 
 def committed(engine: Engine, table: sa.Table) -> None:

@@ -347,6 +347,6 @@ class IpUseCases:
                     reason=text,
                     state_reason=text,
                 )
-            changed = ips_today(uow, [ip], now)[0]
+            changed = ips_today(uow, [ip], now, tenants={tenant.tenant_id: tenant})[0]
             uow.commit()  # nothing to commit when the command changed nothing, but its audit line
         return changed
