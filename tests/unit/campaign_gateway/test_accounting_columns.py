@@ -13,10 +13,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
-from campaign_gateway.adapters.accounting_columns import AccountingChunk, ColumnarAccountingReader
-from campaign_gateway.adapters.accounting_csv import AccountingCsvParser, ProblemKind, ResumePoint
+from campaign_gateway.adapters.accounting_columns import AccountingChunk, ColumnarAccountingReader, _times
+from campaign_gateway.adapters.accounting_csv import AccountingCsvParser, ProblemKind, ResumePoint, parse_time
 from campaign_gateway.domain.accounting import AccountingAggregator, AccountingRecord, origin_key_digest
 
 HEADER = (
@@ -221,3 +222,30 @@ def test_a_growing_file_read_in_pieces_from_resume_points_gives_the_parsers_outc
     whole = AccountingCsvParser()
     assert everything == [record for _offset, record in whole.parse(io.BytesIO(data), final=True)]
     assert columnar > 300  # the fast way was taken
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-01-05 06:00:00+0000",
+        "2026-02-30 06:00:00+0000",  # Arrow rolls it over to 2 March, parse_time refuses it
+        "2026-01-05 23:59:60+0000",
+        "2026-01-05 24:00:00+0000",
+        "0000-01-01 00:00:00+0000",
+        "0001-01-01 00:00:00+0000",
+        "9999-12-31 23:59:59+0000",
+        "2024-02-29 12:00:00+0000",
+        "2026-01-05 06:00:00+0100",
+        " 2026-01-05 06:00:00+0000",
+        "\uff12\uff10\uff12\uff16-01-05 06:00:00+0000",  # full-width digits
+        "1767592800",
+        "",
+    ],
+)
+def test_timestamps_are_read_as_parse_time_reads_them(text: str) -> None:
+    moment = parse_time(text)
+    found = _times(pa.array([text, "2026-01-05 06:00:00+0000"]), empty_is_none=False)
+    if moment is None:
+        assert found is None
+    else:
+        assert found is not None and found[0].tolist() == [int(moment.timestamp()), 1767592800]

@@ -342,20 +342,45 @@ def _read_csv(piece: bytes, width: int) -> pa.Table:
 
 def _times(texts: pa.Array, *, empty_is_none: bool) -> tuple[np.ndarray, pa.Array] | None:
     """Seconds since the epoch of each timestamp (`_NO_TIME` for an empty timeQueued) and the same as text, as
-    `record_identity` writes it; each distinct text read by `parse_time` itself. None when one is not a time."""
+    `record_identity` writes it; each distinct text read as `parse_time` reads it. None when one is not a time."""
     encoded = texts.dictionary_encode()
-    seconds: list[int] = []
-    for text in encoded.dictionary.to_pylist():
+    dictionary = encoded.dictionary
+    seconds = _plain_stamps(dictionary)
+    todo = np.flatnonzero(seconds == _NO_TIME)
+    for index, text in zip(todo.tolist(), dictionary.take(pa.array(todo)).to_pylist(), strict=True):
         if not text and empty_is_none:
-            seconds.append(_NO_TIME)
             continue
         moment = parse_time(text)
         if moment is None:
             return None
-        seconds.append(int(moment.timestamp()))
+        seconds[index] = int(moment.timestamp())
     codes = encoded.indices
-    written = pa.array(["" if value == _NO_TIME else str(value) for value in seconds]).take(codes)
-    return np.array(seconds, dtype=np.int64)[codes.to_numpy(zero_copy_only=False)], written
+    stamps = pa.array(seconds)
+    written = pc.if_else(pc.equal(stamps, _NO_TIME), "", pc.cast(stamps, pa.string())).take(codes)
+    return seconds[codes.to_numpy(zero_copy_only=False)], written
+
+
+# PowerMTA's own form of a timestamp, read by Arrow: most of the distinct times of a file, which `parse_time` would
+# read one by one. The rest (other forms, spaces, other digits) is left to `parse_time`.
+_PLAIN_STAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\+0000$"
+_FIRST_SECOND = -62_135_596_800  # 0001-01-01 00:00:00 UTC: Python's datetime knows no earlier year
+
+
+def _plain_stamps(texts: pa.Array) -> np.ndarray:
+    """The seconds of each text in PowerMTA's plain form `YYYY-MM-DD HH:MM:SS+0000`, `_NO_TIME` for any other
+    text. Arrow's strptime rolls an impossible date over (30 February, second 60) where `parse_time` refuses it:
+    only a time written back exactly as it was read is taken, the others go to `parse_time`."""
+    seconds = np.full(len(texts), _NO_TIME, dtype=np.int64)
+    plain = pc.match_substring_regex(texts, _PLAIN_STAMP).to_numpy(zero_copy_only=False)
+    if not plain.any():
+        return seconds
+    written = pc.utf8_slice_codeunits(texts.filter(pa.array(plain)), 0, 19)
+    parsed = pc.strptime(written, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+    same = pc.fill_null(pc.equal(pc.strftime(parsed, format="%Y-%m-%d %H:%M:%S"), written), False)
+    values = pc.fill_null(pc.cast(parsed, pa.int64()), _NO_TIME).to_numpy(zero_copy_only=False)
+    taken = same.to_numpy(zero_copy_only=False) & (values >= _FIRST_SECOND)
+    seconds[np.flatnonzero(plain)[taken]] = values[taken]
+    return seconds
 
 
 def _lower(texts: pa.Array) -> pa.Array:
