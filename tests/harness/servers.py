@@ -332,7 +332,14 @@ class Stack:
             self.wait_for(name)
 
     def wait_for(self, name: str) -> None:
-        wait_until(lambda: port_open(self.grpc_port_of(name)), 30, f"service {name}", self.procs[name])
+        """Until the service's port answers; 60 s, as a whole stack starting at once on two busy cores may take
+        half of it. On failure the error carries the end of the service's log."""
+        try:
+            wait_until(lambda: port_open(self.grpc_port_of(name)), 60, f"service {name}", self.procs[name])
+        except RuntimeError as exc:
+            log = self.data_dir / f"{name}.log"
+            tail = log.read_text(errors="replace").splitlines()[-30:] if log.exists() else []
+            raise RuntimeError(f"{exc}; the end of {log.name}:\n" + "\n".join(tail)) from None
 
     def start_worker(self, service: str) -> str:
         """An RQ worker of the service (`emailengine worker`), named `<service>-worker`; it runs the jobs the
