@@ -17,18 +17,28 @@ use cases use an in-memory fake with the same attributes (see `tests/fakes.py`).
 
 from __future__ import annotations
 
+import threading
+import weakref
 from datetime import datetime
 from types import TracebackType
 from typing import ClassVar, Protocol, Self, TypeVar
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from libs import audit, change_counter, events
 from libs.clock import Clock
 from libs.db import Database
+from libs.errors import Unavailable
+
+# SQLite takes one writer at a time, and makes the others poll with growing sleeps (its busy handler): under 50
+# concurrent writes some waited past 2 s while the file sat idle between sleeps. The units of work of one process
+# queue on a lock per database from their first write instead, so SQLite's own lock is free when each gets it.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_SQLITE_WRITERS_GUARD = threading.Lock()
+_SQLITE_WRITER_WAIT_SECONDS = 30  # as SQLite's busy_timeout
 
 
 class UnitOfWork(Protocol):
@@ -73,6 +83,7 @@ class SqlUnitOfWork:
         self.read_only = read_only
         self._session: Session | None = None
         self._connection: Connection | None = None
+        self._writer: threading.RLock | None = None
 
     @property
     def session(self) -> Session:
@@ -95,6 +106,8 @@ class SqlUnitOfWork:
             self._session = Session(bind=self._connection)
         else:
             self._session = self.db.sessions()
+            if not self.db.is_postgres:
+                sa.event.listen(self._session, "do_orm_execute", self._before_statement)
         self._bind(self._session)
         return self
 
@@ -103,13 +116,28 @@ class SqlUnitOfWork:
     ) -> None:
         session, self._session = self._session, None
         connection, self._connection = self._connection, None
-        if session is not None:
-            session.close()  # rolls back whatever was not committed
-        if connection is not None:
-            connection.close()
+        writer, self._writer = self._writer, None
+        try:
+            if session is not None:
+                session.close()  # rolls back whatever was not committed
+            if connection is not None:
+                connection.close()
+        finally:
+            if writer is not None:
+                writer.release()
 
     def _bind(self, session: Session) -> None:
         """Subclasses create their repositories over the session here."""
+
+    def _before_statement(self, state: ORMExecuteState) -> None:
+        """SQLite: the first write of this unit of work queues for the process's writer lock, held (as SQLite's
+        own lock would be) until the unit of work ends."""
+        if self._writer is not None or not (state.is_insert or state.is_update or state.is_delete):
+            return
+        writer = _sqlite_writer(self.db.engine)
+        if not writer.acquire(timeout=_SQLITE_WRITER_WAIT_SECONDS):
+            raise Unavailable("the database is busy with other writes; try again shortly")
+        self._writer = writer
 
     def commit(self) -> None:
         if self.read_only:
@@ -129,3 +157,11 @@ class SqlUnitOfWork:
         if self.read_only:
             raise RuntimeError("a read-only unit of work publishes nothing")
         return events.publish(self.session, source=self.source, tenant_id=tenant_id, event=event, now=self.now())
+
+
+def _sqlite_writer(engine: Engine) -> threading.RLock:
+    with _SQLITE_WRITERS_GUARD:
+        lock = _SQLITE_WRITERS.get(engine)
+        if lock is None:
+            lock = _SQLITE_WRITERS[engine] = threading.RLock()
+        return lock
