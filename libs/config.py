@@ -92,6 +92,14 @@ class Settings(BaseSettings):
         default=1.0, ge=0, le=60, description="NOT_SERVING before closing, so Envoy's health check notices"
     )
     event_poll_seconds: float = Field(default=0.2, gt=0, le=60, description="Outbox relay poll interval")
+    event_claim_idle_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="An event read by a replica that died unacknowledged is taken over by another replica of the "
+        "same service after this long (each is applied once whatever happens: a slow handler's event taken over "
+        "is only read twice)",
+    )
     scheduler_lock_seconds: float = Field(
         default=30.0,
         ge=1,

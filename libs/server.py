@@ -128,7 +128,9 @@ class ServiceHost:
         if rt.redis is not None:
             transport = events.RedisStreamTransport(rt.redis, groups=consumer_groups())
             if rt.consumer.handlers:
-                reader = events.RedisStreamConsumer(rt.redis, rt.consumer)
+                reader = events.RedisStreamConsumer(
+                    rt.redis, rt.consumer, claim_idle_ms=int(self.settings.event_claim_idle_seconds * 1000)
+                )
                 self._spawn("event-consumer", lambda: reader.poll_once(block_ms=500))
         else:
             transport = events.IN_PROCESS
