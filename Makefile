@@ -13,9 +13,14 @@ run: gen
 	@mkdir -p var
 	EE_IPPOOL_SEED_TENANTS=$${EE_IPPOOL_SEED_TENANTS-sos-expat,ulixai} $(VENV)/bin/emailengine run
 
+# The pure unit tests (CPU only, no server, no clock) on every core, up to four; then everything that starts
+# servers, one test at a time. Both run whatever the first gives; any failure fails the target.
 test: gen system-packages
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	status=0; \
+	$(PY) -m pytest -q -n auto --maxprocesses=4 tests/unit || status=1; \
+	$(PY) -m pytest -q --ignore=tests/unit || status=1; \
+	exit $$status
 
 # Every benchmark under bench/ (median and spread of repeated runs beside each one's baseline), then BENCHMARKS.md.
 bench: gen system-packages
