@@ -101,12 +101,20 @@ class ChangeCounter:
     def close(self) -> None:
         self._stopping.set()
         if self._listener is not None:
+            self._wake_listener()
             self._listener.join(timeout=5)
         with self._lock:
             idle, self._idle = self._idle, []
         for connection in idle:
             _close_quietly(connection)
         _COUNTERS.get(self._db.engine, {}).pop(self._table.name, None)
+
+    def _wake_listener(self) -> None:
+        """A notification of its own, so the listener sees it should stop now rather than at its next wait's end
+        (other processes only count one write more)."""
+        with contextlib.suppress(Exception), self._db.engine.connect() as conn:
+            conn.execute(_bump_statements(self._table)[0])
+            conn.commit()
 
     # -- SQLite: read the row ----------------------------------------------------------------------
 
