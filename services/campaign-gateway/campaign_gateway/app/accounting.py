@@ -65,6 +65,7 @@ from campaign_gateway.domain.pmta_nodes import NodeRecord
 from campaign_gateway.domain.providers import ip_pool_group
 from libs.clock import Clock
 from libs.errors import NotFound, PermissionDenied, ServiceError, Unavailable
+from libs.read_ahead import read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,9 @@ class AccountingUseCases:
                 return
             applied = 0
             with _gc_paused():
-                for batch in self._read_pieces(pull.pieces, state):
+                # The next batch is read (Arrow, numpy: mostly outside the GIL) while this one is counted and
+                # stored; each batch carries its own cursor, noted when it was read.
+                for batch in read_ahead(self._read_pieces(pull.pieces, state), name="accounting-read"):
                     directory = directory or PoolDirectory(self._ippool)  # ip-pool asked only when there is news
                     self._apply(name, batch, directory, report)
                     applied += 1
@@ -300,16 +303,18 @@ class AccountingUseCases:
             return report
         try:
             directory = PoolDirectory(self._ippool)
-            reader = ColumnarAccountingReader(chunk_bytes=batch_bytes)
-            now = self._clock.now()
             with _gc_paused():
-                for chunk in reader.read_file(path):
-                    problems = [_problem(p, path, 0, now) for p in chunk.problems if _reportable(p)]
-                    batch = _Batch(chunk.records, problems, None, chunk.columns)
+                for batch in read_ahead(self._file_batches(path, batch_bytes), name="accounting-read"):
                     self._apply(name, batch, directory, report)
         finally:
             self._release(name, owner)
         return report
+
+    def _file_batches(self, path: str, batch_bytes: int) -> Iterator[_Batch]:
+        now = self._clock.now()
+        for chunk in ColumnarAccountingReader(chunk_bytes=batch_bytes).read_file(path):
+            problems = [_problem(p, path, 0, now) for p in chunk.problems if _reportable(p)]
+            yield _Batch(chunk.records, problems, None, chunk.columns)
 
     def _new_problems(self, parser: AccountingCsvParser, path: str, already: int) -> tuple[list[ProblemView], int]:
         now = self._clock.now()
