@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from emailengine.ippool.v1 import events_pb2
 from libs import audit, events
 from libs.config import Settings
-from libs.db import Database, connect, migrate
+from libs.db import Database, connect, driver_value, insert_many, migrate
 from libs.jobs import claim_once
 from tests.harness.servers import PostgresServer
 
@@ -170,3 +171,42 @@ def test_sqlite_databases_and_their_directory_are_private(tmp_path: Path) -> Non
     assert data_dir.stat().st_mode & 0o077 == 0
     for path in data_dir.iterdir():
         assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_insert_many_stores_what_sqlalchemys_own_insert_stores(db: Database) -> None:
+    """`insert_many` hands the driver plain values; the rows read back are the same as from a Core insert, dates,
+    times, JSON text and bytes included, and a conflicting row is left out when asked."""
+    table = sa.Table(
+        "insert_many_check",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("key", sa.String(20), nullable=False, unique=True),
+        sa.Column("day", sa.Date, nullable=False),
+        sa.Column("moment", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("doc", sa.JSON, nullable=False),
+        sa.Column("data", sa.LargeBinary, nullable=False),
+    )
+    table.create(db.engine)
+    moment = datetime(2026, 1, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    columns = ("key", "day", "moment", "doc", "data")
+    with db.transaction() as session:
+        core = {"key": "core", "day": date(2026, 1, 5), "moment": moment, "doc": [["a", 1]], "data": b"\x00\xff"}
+        session.execute(table.insert(), [core])
+        day, stamp = driver_value(session, table.c.day, date(2026, 1, 5)), driver_value(session, table.c.moment, moment)
+        insert_many(session, table, columns, [("plain", day, stamp, '[["a", 1]]', b"\x00\xff")])
+        insert_many(
+            session,
+            table,
+            columns,
+            [("core", day, stamp, "[]", b""), ("other", day, stamp, "{}", b"x")],
+            skip_conflicts_on=("key",),
+        )
+    with db.transaction() as session:
+        rows = {row.key: row for row in session.execute(sa.select(table)).all()}
+        raw = dict(session.execute(sa.text("SELECT key, CAST(moment AS TEXT) FROM insert_many_check")).all())
+    assert set(rows) == {"core", "plain", "other"}
+    for name in ("day", "moment", "doc", "data"):
+        assert getattr(rows["plain"], name) == getattr(rows["core"], name), name
+    assert bytes(rows["other"].data) == b"x" and rows["other"].doc == {}
+    assert raw["plain"] == raw["core"]  # stored in the same form, not only read back alike
+    table.drop(db.engine)

@@ -9,6 +9,7 @@ absolute totals are upserted with additions (`x = x + delta`) so concurrent batc
 from __future__ import annotations
 
 import itertools
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import fields
@@ -54,6 +55,7 @@ from campaign_gateway.domain.accounting import (
 )
 from campaign_gateway.domain.pmta_nodes import DeployOutcome, NodeRecord, NodeSpec
 from campaign_gateway.domain.providers import ProviderGroup
+from libs.db import driver_value, insert_many
 from libs.pagination import TimePosition
 
 PENDING, DELIVERED, FAILED = "PENDING", "DELIVERED", "FAILED"
@@ -421,9 +423,11 @@ class SqlAccountingRepository:
         (the digest's first byte) at once instead of one key at a time."""
         if not len(digests):
             return
-        written = [[o.address, o.day.isoformat(), o.provider] for o in origins]
+        # Each origin's JSON written once: every partition lists most of the batch's origins again.
+        written = [json.dumps([o.address, o.day.isoformat(), o.provider]) for o in origins]
         parts = (digests >> np.uint64(56)).astype(np.int64)
         bounds = np.flatnonzero(np.diff(parts)) + 1
+        created_day = driver_value(self._session, accounting_origins.c.created_day, day)
         rows = []
         for start, end in zip([0, *bounds.tolist()], [*bounds.tolist(), len(digests)], strict=True):
             used, slot = np.unique(slots[start:end], return_inverse=True)
@@ -432,15 +436,9 @@ class SqlAccountingRepository:
             entries = np.empty(end - start, dtype=_ORIGIN_DTYPE)
             entries["digest"] = digests[start:end]
             entries["slot"] = slot
-            rows.append(
-                {
-                    "part": int(parts[start]),
-                    "created_day": day,
-                    "slots": [written[index] for index in used.tolist()],
-                    "data": entries.tobytes(),
-                }
-            )
-        self._session.execute(accounting_origins.insert(), rows)
+            slots_json = "[" + ",".join([written[index] for index in used.tolist()]) + "]"
+            rows.append((int(parts[start]), created_day, slots_json, entries.tobytes()))
+        insert_many(self._session, accounting_origins, ("part", "created_day", "slots", "data"), rows)
 
     def find_origins(self, keys: list[str], *, since: date) -> dict[str, Origin]:
         wanted: dict[int, dict[bytes, str]] = defaultdict(dict)

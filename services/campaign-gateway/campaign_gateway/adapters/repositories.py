@@ -31,6 +31,7 @@ from campaign_gateway.domain.campaign import (
 )
 from campaign_gateway.domain.contacts import Contact, ContactProblem, ProblemKind, Suppression
 from campaign_gateway.domain.preflight import PreflightCheck
+from libs.db import driver_value, insert_many
 from libs.pagination import TimePosition
 
 _INSERT_BATCH = 5000
@@ -304,6 +305,9 @@ def _campaign(row: sa.Row) -> Campaign:
     )
 
 
+_SUPPRESSION_COLUMNS = ("tenant", "address_key", "email", "reason", "source", "create_time")
+
+
 class SqlSuppressionRepository:
     """`suppressions(tenant, address_key, email, ...)`: one row per (tenant, `Suppression.key`)."""
 
@@ -322,10 +326,21 @@ class SqlSuppressionRepository:
         return added
 
     def add_uncounted(self, entries: Sequence[Suppression]) -> None:
-        # The same insert without RETURNING: a plain executemany, a third of `add`'s time on a large batch.
-        rows = self._rows(entries)
-        if rows:
-            self._session.execute(self._insert(), rows)
+        # The same insert without RETURNING, the rows handed to the driver as they are: an accounting batch
+        # suppresses thousands of recipients at once.
+        unique = {(e.tenant, e.key): e for e in reversed(entries)}  # the first entry of a key wins
+        stamps: dict[datetime, Any] = {}
+        rows = []
+        for (tenant, key), e in unique.items():
+            stamp = stamps.get(e.create_time)
+            if stamp is None:
+                stamp = stamps[e.create_time] = driver_value(self._session, suppressions.c.create_time, e.create_time)
+            rows.append(
+                (tenant, _fit(key, 320), _fit(e.email.strip(), 320), _fit(e.reason, 500), _fit(e.source, 100), stamp)
+            )
+        insert_many(
+            self._session, suppressions, _SUPPRESSION_COLUMNS, rows, skip_conflicts_on=("tenant", "address_key")
+        )
 
     def _insert(self) -> Any:
         return dialect_insert(self._session, suppressions).on_conflict_do_nothing(
