@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import ClassVar, Protocol, Self, TypeVar
@@ -56,6 +57,10 @@ class UnitOfWork(Protocol):
 
     def publish(self, event: Message, *, tenant_id: str) -> str:
         """Adds a domain event to the outbox; it is relayed only if this unit of work commits."""
+        ...
+
+    def publish_all(self, messages: Sequence[Message], *, tenant_id: str) -> list[str]:
+        """`publish` of several events of one tenant, in order, at the cost of one."""
         ...
 
 
@@ -157,6 +162,13 @@ class SqlUnitOfWork:
         if self.read_only:
             raise RuntimeError("a read-only unit of work publishes nothing")
         return events.publish(self.session, source=self.source, tenant_id=tenant_id, event=event, now=self.now())
+
+    def publish_all(self, messages: Sequence[Message], *, tenant_id: str) -> list[str]:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work publishes nothing")
+        return events.publish_all(
+            self.session, source=self.source, tenant_id=tenant_id, events=messages, now=self.now()
+        )
 
 
 def _sqlite_writer(engine: Engine) -> threading.RLock:

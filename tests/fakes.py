@@ -8,6 +8,7 @@ unit of work of one fake database) and write to a staging copy that `commit()` m
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -58,6 +59,9 @@ class FakeUnitOfWork:
     def publish(self, event: Message, *, tenant_id: str) -> str:
         self._events.append((tenant_id, event))
         return f"event-{len(self.store.published) + len(self._events)}"
+
+    def publish_all(self, messages: Sequence[Message], *, tenant_id: str) -> list[str]:
+        return [self.publish(message, tenant_id=tenant_id) for message in messages]
 
 
 class Aborted(Exception):

@@ -12,6 +12,8 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
+from google.protobuf.message import Message
+
 from emailengine.ippool.v1 import events_pb2
 from ippool.app.unit_of_work import IpPoolUnitOfWork
 from ippool.domain.history import DecisionKind, IpDecision, history_entry
@@ -74,32 +76,31 @@ def record_change(
             listing=listing,
         )
     )
+    changes: list[Message] = []
+    quota_after = after.effective_daily_quota(schedule, day)
     if registered:
-        uow.publish(
-            events_pb2.IpRegistered(
-                address=after.address, tenant_id=after.tenant_id, helo_hostname=after.helo_hostname
-            ),
-            tenant_id=after.tenant_id,
+        changes.append(
+            events_pb2.IpRegistered(address=after.address, tenant_id=after.tenant_id, helo_hostname=after.helo_hostname)
         )
     elif before is not None and before.state != after.state:
-        uow.publish(
+        changes.append(
             events_pb2.IpStateChanged(
                 address=after.address,
                 tenant_id=after.tenant_id,
                 previous_state=state_number(before.state),  # type: ignore[arg-type]
                 state=state_number(after.state),  # type: ignore[arg-type]
                 reason=reason,
-                daily_quota=after.effective_daily_quota(schedule, day),
+                daily_quota=quota_after,
                 decision_id=str(decision.decision_id),
-            ),
-            tenant_id=after.tenant_id,
+            )
         )
     quota_before = 0 if registered or before is None else before.effective_daily_quota(schedule, day)
-    quota_after = after.effective_daily_quota(schedule, day)
     if quota_before != quota_after:
-        publish_quota_changed(
-            uow, after, day=day, previous=quota_before, current=quota_after, reason=reason, decision=decision
+        changes.append(
+            quota_changed(after, day=day, previous=quota_before, current=quota_after, reason=reason, decision=decision)
         )
+    if changes:
+        uow.publish_all(changes, tenant_id=after.tenant_id)  # a state change and its quota's: one insert
     return decision
 
 
@@ -150,18 +151,15 @@ def record_transition(
     return after
 
 
-def publish_quota_changed(
-    uow: IpPoolUnitOfWork, ip: Ip, *, day: date, previous: int, current: int, reason: str, decision: IpDecision
-) -> None:
-    uow.publish(
-        events_pb2.IpQuotaChanged(
-            address=ip.address,
-            tenant_id=ip.tenant_id,
-            day=day.isoformat(),
-            previous_daily_quota=previous,
-            daily_quota=current,
-            reason=reason,
-            decision_id=str(decision.decision_id),
-        ),
+def quota_changed(
+    ip: Ip, *, day: date, previous: int, current: int, reason: str, decision: IpDecision
+) -> events_pb2.IpQuotaChanged:
+    return events_pb2.IpQuotaChanged(
+        address=ip.address,
         tenant_id=ip.tenant_id,
+        day=day.isoformat(),
+        previous_daily_quota=previous,
+        daily_quota=current,
+        reason=reason,
+        decision_id=str(decision.decision_id),
     )
