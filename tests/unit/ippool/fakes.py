@@ -18,6 +18,7 @@ from ippool.app.ips import IpUseCases
 from ippool.app.schedules import ScheduleUseCases
 from ippool.app.signals import SignalUseCases
 from ippool.app.tenants import TenantUseCases
+from ippool.app.unit_of_work import IpFacts
 from ippool.domain.health import DayCounts
 from ippool.domain.history import DecisionKind, IpDecision
 from ippool.domain.ip import Ip
@@ -26,7 +27,7 @@ from ippool.domain.listings import ActiveListing, ListingAction, ListingSeverity
 from ippool.domain.providers import ProviderGroup
 from ippool.domain.schedule import TenantSchedule
 from ippool.domain.tenant import Tenant
-from ippool.domain.usage import Reservation
+from ippool.domain.usage import Reservation, Usage
 from libs.clock import Clock
 from libs.errors import Aborted
 from tests.fakes import FakeStore, FakeUnitOfWork
@@ -256,6 +257,26 @@ class FakeTenantDays:
         self.rows.add((tenant_id, day, kind))
 
 
+class FakeIpFacts:
+    """The facts as the repositories above hold them (the SQL reader reads the same tables in one query)."""
+
+    def __init__(self, tables: dict[str, Any]):
+        self.listings = FakeListings(tables)
+        self.delivery_stats = FakeDeliveryStats(tables)
+        self.allocations = FakeAllocations(tables)
+
+    def today(self, days: Mapping[str, date]) -> dict[str, IpFacts]:
+        sent = self.delivery_stats.sent(days)
+        committed = self.allocations.committed(days)
+        return {
+            address: IpFacts(
+                listings=tuple(self.listings.active(address)),
+                usage=Usage(sent=sent.get(address, {}), committed=committed.get(address, {})),
+            )
+            for address in days
+        }
+
+
 class FakeIpPoolUnitOfWork(FakeUnitOfWork):
     tenants: FakeTenants
     schedules: FakeSchedules
@@ -265,6 +286,7 @@ class FakeIpPoolUnitOfWork(FakeUnitOfWork):
     listings: FakeListings
     allocations: FakeAllocations
     tenant_days: FakeTenantDays
+    facts: FakeIpFacts
 
     def _bind(self, tables: dict[str, Any]) -> None:
         self.tenants = FakeTenants(tables)
@@ -275,6 +297,7 @@ class FakeIpPoolUnitOfWork(FakeUnitOfWork):
         self.listings = FakeListings(tables)
         self.allocations = FakeAllocations(tables)
         self.tenant_days = FakeTenantDays(tables)
+        self.facts = FakeIpFacts(tables)
 
 
 class FakeIpPool:

@@ -31,6 +31,7 @@ from ippool.adapters.tables import (
     tenant_day_runs,
     tenants,
 )
+from ippool.app.unit_of_work import IpFacts
 from ippool.domain.health import DayCounts, HealthPolicy
 from ippool.domain.history import DecisionKind, IpDecision
 from ippool.domain.ip import Ip
@@ -42,7 +43,7 @@ from ippool.domain.rotation import RotationPolicy
 from ippool.domain.schedule import TenantSchedule, WarmupPosition, WarmupSchedule, WarmupStep
 from ippool.domain.sending_day import SendingWindow
 from ippool.domain.tenant import Tenant, TenantPolicy
-from ippool.domain.usage import Reservation
+from ippool.domain.usage import Reservation, Usage
 from libs.errors import Aborted
 
 PolicyPart = TypeVar("PolicyPart")
@@ -665,6 +666,98 @@ class SqlAllocationRepository:
         for row in rows:
             found[row.day][ProviderGroup(row.provider)] = int(row.level)
         return dict(found)
+
+
+# -- what an IP's answer today reads, in one query -------------------------------------------------------
+
+
+def _facts_query(*, one: bool) -> sa.CompoundSelect:
+    """Listings, delivery stats and allocation levels as rows of one shape (kind, address, name, day, amount,
+    severity, action, policy_field); `one`: of one IP on one day (plain parameters, cheaper than expanding
+    ones), else of the IPs in `addresses` on any of `days` (the caller keeps each IP's own day)."""
+    stats, lines, listed = delivery_stats.c, allocation_lines.c, ip_listings.c
+
+    def of(address: sa.ColumnElement[str], day: sa.ColumnElement[date] | None = None) -> sa.ColumnElement[bool]:
+        if one:
+            match = address == sa.bindparam("address")
+            return match if day is None else match & (day == sa.bindparam("day"))
+        match = address.in_(sa.bindparam("addresses", expanding=True))
+        return match if day is None else match & day.in_(sa.bindparam("days", expanding=True))
+
+    text = sa.type_coerce(sa.null(), sa.String)
+    # The first branch's column types are the result's: its `day` is what SQLite's dates are parsed by.
+    sent = sa.select(
+        sa.literal_column("'sent'", sa.String).label("kind"),
+        stats.address,
+        stats.provider.label("name"),
+        stats.day,
+        stats.sent.label("amount"),
+        text.label("severity"),
+        text.label("action"),
+        text.label("policy_field"),
+    ).where(of(stats.address, stats.day))
+    committed = (
+        sa.select(
+            sa.literal_column("'committed'", sa.String),
+            lines.address,
+            lines.provider,
+            lines.day,
+            sa.func.max(lines.level),
+            text,
+            text,
+            text,
+        )
+        .where(of(lines.address, lines.day))
+        .group_by(lines.address, lines.day, lines.provider)
+    )
+    listings = sa.select(
+        sa.literal_column("'listing'", sa.String),
+        listed.address,
+        listed.zone,
+        sa.null(),
+        sa.null(),
+        listed.severity,
+        listed.action,
+        listed.policy_field,
+    ).where(of(listed.address))
+    return sa.union_all(sent, committed, listings)
+
+
+_FACTS_OF_ONE = _facts_query(one=True)
+_FACTS_OF_MANY = _facts_query(one=False)
+
+
+class SqlIpFactsReader:
+    def __init__(self, session: Session):
+        self._session = session
+
+    def today(self, days: Mapping[str, date]) -> dict[str, IpFacts]:
+        if not days:
+            return {}
+        if len(days) == 1:
+            ((address, day),) = days.items()
+            rows = self._session.execute(_FACTS_OF_ONE, {"address": address, "day": day})
+        else:
+            rows = self._session.execute(
+                _FACTS_OF_MANY, {"addresses": sorted(days), "days": sorted(set(days.values()))}
+            )
+        listings: dict[str, list[ActiveListing]] = defaultdict(list)
+        sent: dict[str, dict[ProviderGroup, int]] = defaultdict(dict)
+        committed: dict[str, dict[ProviderGroup, int]] = defaultdict(dict)
+        for kind, address, name, day, amount, severity, action, policy_field in rows:
+            if kind == "listing":
+                listings[address].append(
+                    ActiveListing(name, ListingSeverity(severity), ListingAction(action), policy_field)
+                )
+            elif days[address] == day:  # rows of another day than the IP's own are dropped
+                (sent if kind == "sent" else committed)[address][ProviderGroup(name)] = int(amount)
+        return {
+            address: IpFacts(
+                listings=tuple(sorted(listings[address], key=lambda item: item.zone)) if address in listings else (),
+                usage=Usage(sent=sent.get(address, {}), committed=committed.get(address, {})),
+            )
+            for address in days
+        }
 
 
 class SqlTenantDayRunRepository:

@@ -9,6 +9,7 @@ from ippool.adapters.repositories import (
     SqlAllocationRepository,
     SqlDecisionRepository,
     SqlDeliveryStatsRepository,
+    SqlIpFactsReader,
     SqlIpRepository,
     SqlListingRepository,
     SqlScheduleRepository,
@@ -29,6 +30,7 @@ class SqlIpPoolUnitOfWork(SqlUnitOfWork):
     listings: SqlListingRepository
     allocations: SqlAllocationRepository
     tenant_days: SqlTenantDayRunRepository
+    facts: SqlIpFactsReader
 
     def _bind(self, session: Session) -> None:
         self.tenants = SqlTenantRepository(session)
@@ -39,3 +41,4 @@ class SqlIpPoolUnitOfWork(SqlUnitOfWork):
         self.listings = SqlListingRepository(session)
         self.allocations = SqlAllocationRepository(session)
         self.tenant_days = SqlTenantDayRunRepository(session)
+        self.facts = SqlIpFactsReader(session)

@@ -325,11 +325,14 @@ class IpUseCases:
             tenant = uow.tenants.get(ip.tenant_id)
             assert tenant is not None
             schedule = schedule_of(uow, ip)
+            day = tenant.local_day(now)
+            # Read once for the decision and the answer: a lifecycle change moves no listing and no usage.
+            facts = uow.facts.today({normalised: day})
             transition: Transition
             if action == "PAUSE":
                 transition = pause(ip.status, now=now)
             elif action == "RESUME":
-                stopping = effect(uow.listings.active(normalised)).standby
+                stopping = effect(facts[normalised].listings).standby
                 transition = resume(ip.status, schedule, now=now, listed=bool(stopping))
             else:
                 transition = retire(ip.status, now=now)
@@ -340,13 +343,20 @@ class IpUseCases:
                     ip,
                     transition,
                     schedule=schedule,
-                    day=tenant.local_day(now),
+                    day=day,
                     action=action,
                     rule=ADMIN_RULE,
                     actor=caller.subject,
                     reason=text,
                     state_reason=text,
                 )
-            changed = ips_today(uow, [ip], now, tenants={tenant.tenant_id: tenant})[0]
+            changed = ips_today(
+                uow,
+                [ip],
+                now,
+                tenants={tenant.tenant_id: tenant},
+                schedules={(ip.tenant_id, ip.schedule_id): schedule},
+                facts=facts,
+            )[0]
             uow.commit()  # nothing to commit when the command changed nothing, but its audit line
         return changed

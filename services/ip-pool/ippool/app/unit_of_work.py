@@ -11,6 +11,7 @@ one tenant) is never interleaved with another replica's. Inserts of a row that m
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
@@ -22,7 +23,7 @@ from ippool.domain.listings import ActiveListing, ListingAction, ListingSeverity
 from ippool.domain.providers import ProviderGroup
 from ippool.domain.schedule import TenantSchedule
 from ippool.domain.tenant import Tenant
-from ippool.domain.usage import Reservation
+from ippool.domain.usage import Reservation, Usage
 from libs.unit_of_work import UnitOfWork
 
 # Per IP and provider group, for the day asked for each IP.
@@ -177,6 +178,23 @@ class AllocationRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class IpFacts:
+    """What an IP as shown today needs besides its record, tenant and schedule: the zones listing it now (by
+    zone, with the action each was given) and what it used on its tenant-local day."""
+
+    listings: tuple[ActiveListing, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+
+
+class IpFactsReader(Protocol):
+    """A read across listings, delivery stats and allocations, so an IP's answer costs one query, not three."""
+
+    def today(self, days: Mapping[str, date]) -> dict[str, IpFacts]:
+        """The facts of each IP on its day (address -> tenant-local day); every address asked is answered."""
+        ...
+
+
 class TenantDayRunRepository(Protocol):
     """Once-a-day tenant-wide work (rotation): marked in the same unit of work as the work itself."""
 
@@ -196,3 +214,4 @@ class IpPoolUnitOfWork(UnitOfWork, Protocol):
     listings: ListingRepository
     allocations: AllocationRepository
     tenant_days: TenantDayRunRepository
+    facts: IpFactsReader
