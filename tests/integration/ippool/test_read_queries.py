@@ -5,6 +5,7 @@ few statements too, and answers what GetIp reads after it. On SQLite and Postgre
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from emailengine.ippool.v1 import ippool_service_pb2 as pb
+from ippool.app.ip_today import IpToday
 from ippool.domain.lifecycle import IpState
 from libs.auth import Caller, Role
 from tests.integration.ippool.conftest import IpPoolService
@@ -66,9 +68,9 @@ def fleet(ippool: IpPoolService, size: int) -> None:
 
 # ips, tenants, schedules (none when every IP is on the built-in one), and listings, sent and committed in one
 READ_QUERIES = 4
-# the IP (locked), its tenant, listings and usage, the IP saved, its history entry, its events (one executemany),
+# the IP and its tenant (locked), listings and usage, the IP saved, its history entry, its events (one executemany),
 # the change count; SQLite takes its write lock with one statement more
-WRITE_STATEMENTS = 7
+WRITE_STATEMENTS = 6
 
 
 @pytest.mark.parametrize("size", [1, 12])
@@ -104,3 +106,23 @@ def test_pause_and_resume_answer_what_get_ip_reads_in_a_fixed_number_of_statemen
         assert resumed.quota.used_today >= 5 and resumed.active_listings == (("bl.example.org",) if listed else ())
         own_schedule = paused.ip.schedule_id != "default"  # read once; the built-in one never
         assert len(pause) == len(resume) == WRITE_STATEMENTS + sqlite + own_schedule, (pause, resume)
+
+
+def test_a_pause_that_waited_for_the_ip_while_it_changed_tenant_sees_the_new_tenant(ippool_pg: IpPoolService) -> None:
+    """The IP and its tenant are read in one locked join; PostgreSQL rechecks a row changed while the read waited
+    for its lock against the tenant row joined before, and drops it: the repository then reads the two apart."""
+    ippool_pg.register("192.0.2.10")
+    answers: list[IpToday] = []
+    with ippool_pg.db.engine.connect() as holder:
+        holder.execute(sa.text("SELECT address FROM ips WHERE address = '192.0.2.10' FOR UPDATE"))
+        waiting = threading.Thread(target=lambda: answers.append(ippool_pg.app.ips.pause(ADMIN, "192.0.2.10", "r")))
+        waiting.start()
+        deadline = time.monotonic() + 10
+        with ippool_pg.db.engine.connect() as watcher:
+            blocked = sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            while not watcher.execute(blocked).scalar_one() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        holder.execute(sa.text("UPDATE ips SET tenant_id = 'ulixai' WHERE address = '192.0.2.10'"))
+        holder.commit()
+    waiting.join(timeout=10)
+    assert [(a.ip.tenant_id, a.ip.state) for a in answers] == [("ulixai", IpState.PAUSED)]

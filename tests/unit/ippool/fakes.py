@@ -84,9 +84,14 @@ class FakeSchedules:
 class FakeIps:
     def __init__(self, tables: dict[str, Any]):
         self.rows: dict[str, Ip] = tables.setdefault("ips", {})
+        self.tenants: dict[str, Tenant] = tables.setdefault("tenants", {})
 
     def get(self, address: str, *, lock: bool = False) -> Ip | None:
         return self.rows.get(address)
+
+    def get_with_tenant(self, address: str, *, lock: bool = False) -> tuple[Ip, Tenant] | None:
+        ip = self.rows.get(address)
+        return None if ip is None else (ip, self.tenants[ip.tenant_id])
 
     def add(self, ip: Ip) -> None:
         if ip.address in self.rows:

@@ -140,24 +140,31 @@ def policy_from_json(cls: type[PolicyPart], data: Mapping[str, Any] | None) -> P
 # -- tenants ---------------------------------------------------------------------------------------------
 
 
-def _tenant(row: sa.Row) -> Tenant:
+def _tenant(row: sa.Row, prefix: str = "") -> Tenant:
+    """`prefix`: of the tenant's column labels in a row that joins it to another table."""
+    column = row._mapping
+    tenant_id = column[prefix + "tenant_id"]
     policy = TenantPolicy(
-        tenant_id=row.tenant_id,
-        window=SendingWindow(row.time_zone, row.sending_window_start_hour, row.sending_window_end_hour),
-        health=policy_from_json(HealthPolicy, row.health),
-        provider_shares=policy_from_json(ProviderShares, row.provider_shares),
-        rotation=policy_from_json(RotationPolicy, row.rotation),
-        schedule_id=row.default_schedule_id,
-        listings=policy_from_json(ListingPolicy, row.listings),
-        feedback_loops=policy_from_json(FeedbackLoops, row.feedback_loops),
-        purposes=policy_from_json(PurposePolicy, row.purposes),
+        tenant_id=tenant_id,
+        window=SendingWindow(
+            column[prefix + "time_zone"],
+            column[prefix + "sending_window_start_hour"],
+            column[prefix + "sending_window_end_hour"],
+        ),
+        health=policy_from_json(HealthPolicy, column[prefix + "health"]),
+        provider_shares=policy_from_json(ProviderShares, column[prefix + "provider_shares"]),
+        rotation=policy_from_json(RotationPolicy, column[prefix + "rotation"]),
+        schedule_id=column[prefix + "default_schedule_id"],
+        listings=policy_from_json(ListingPolicy, column[prefix + "listings"]),
+        feedback_loops=policy_from_json(FeedbackLoops, column[prefix + "feedback_loops"]),
+        purposes=policy_from_json(PurposePolicy, column[prefix + "purposes"]),
     )
     return Tenant(
-        tenant_id=row.tenant_id,
-        display_name=row.display_name,
+        tenant_id=tenant_id,
+        display_name=column[prefix + "display_name"],
         policy=policy,
-        create_time=aware(row.create_time),  # type: ignore[arg-type]
-        update_time=aware(row.update_time),
+        create_time=aware(column[prefix + "create_time"]),  # type: ignore[arg-type]
+        update_time=aware(column[prefix + "update_time"]),
     )
 
 
@@ -185,15 +192,19 @@ def _tenant_values(tenant: Tenant) -> dict[str, Any]:
 _TENANTS_IN = sa.select(tenants).where(tenants.c.tenant_id.in_(sa.bindparam("tenant_ids", expanding=True)))
 
 
+_TENANT_BY_ID = sa.select(tenants).where(tenants.c.tenant_id == sa.bindparam("tenant_id"))
+
+
 class SqlTenantRepository:
     def __init__(self, session: Session):
         self._session = session
 
     def get(self, tenant_id: str, *, lock: bool = False) -> Tenant | None:
+        if not lock:
+            row = self._session.execute(_TENANT_BY_ID, {"tenant_id": tenant_id}).first()
+            return _tenant(row) if row else None
         key = tenants.c.tenant_id == tenant_id
-        query = sa.select(tenants).where(key)
-        if lock:
-            query = _locked(self._session, query, tenants, key)
+        query = _locked(self._session, sa.select(tenants).where(key), tenants, key)
         row = self._session.execute(query).first()
         return _tenant(row) if row else None
 
@@ -314,6 +325,15 @@ def _ip_values(ip: Ip) -> dict[str, Any]:
 # The IP statements of the read and write paths, built once; their values come at execution.
 _IP_BY_ADDRESS = sa.select(ips).where(ips.c.address == sa.bindparam("address"))
 _IP_BY_ADDRESS_LOCKED = _IP_BY_ADDRESS.with_for_update()
+# The IP and its tenant in one read; the tenant's columns are labelled apart (both tables have `tenant_id`,
+# `create_time`, `update_time`). Only the IP's row is locked, as by `get(lock=True)` then a tenant read.
+_TENANT_COLUMN = "tenant__"
+_IP_WITH_TENANT = (
+    sa.select(ips, *(column.label(_TENANT_COLUMN + column.name) for column in tenants.columns))
+    .join_from(ips, tenants, tenants.c.tenant_id == ips.c.tenant_id)
+    .where(ips.c.address == sa.bindparam("address"))
+)
+_IP_WITH_TENANT_LOCKED = _IP_WITH_TENANT.with_for_update(of=ips)
 _TOUCH_IP = ips.update().where(ips.c.address == sa.bindparam("key_address")).values(update_time=ips.c.update_time)
 _SAVE_IP = ips.update().where(ips.c.address == sa.bindparam("key_address"))
 
@@ -332,6 +352,24 @@ class SqlIpRepository:
         else:
             row = self._session.execute(_IP_BY_ADDRESS_LOCKED, {"address": address}).first()
         return _ip(row) if row else None
+
+    def get_with_tenant(self, address: str, *, lock: bool = False) -> tuple[Ip, Tenant] | None:
+        statement = _IP_WITH_TENANT
+        if lock and _is_sqlite(self._session):
+            _lock_ip(self._session, address)
+        elif lock:
+            statement = _IP_WITH_TENANT_LOCKED
+        row = self._session.execute(statement, {"address": address}).first()
+        if row is not None:
+            return _ip(row), _tenant(row, _TENANT_COLUMN)
+        # None, or (PostgreSQL) the IP changed tenant while this waited for its lock: the joined row was its old
+        # tenant's, so the row was dropped. Read as two queries would have, after the lock.
+        ip = self.get(address, lock=lock)
+        if ip is None:
+            return None
+        row = self._session.execute(_TENANT_BY_ID, {"tenant_id": ip.tenant_id}).first()
+        assert row is not None  # an IP's tenant exists (foreign key)
+        return ip, _tenant(row)
 
     def add(self, ip: Ip) -> None:
         _inserted(self._session, (ips.insert(), _ip_values(ip)), f"ip {ip.address!r}")

@@ -43,6 +43,16 @@ def visible_ip(uow: IpPoolUnitOfWork, caller: Caller, address: str, *, lock: boo
     return ip
 
 
+def visible_ip_with_tenant(
+    uow: IpPoolUnitOfWork, caller: Caller, address: str, *, lock: bool = False
+) -> tuple[Ip, Tenant]:
+    """`visible_ip` and the IP's tenant, in one read."""
+    found = uow.ips.get_with_tenant(address, lock=lock)
+    if found is None or not caller.may_read(found[0].tenant_id):
+        raise NotFound("ip", address)
+    return found
+
+
 # An IP as read today depends on the database and on the tenant-local hour (the hourly quota, the day); every
 # time zone's hours begin on a UTC quarter hour, so a read stays valid within one.
 _QUARTER_HOUR = 900
@@ -319,11 +329,9 @@ class IpUseCases:
         normalised = str(parse_ip_address(address))
         now = self._clock.now()
         with self._uow() as uow:
-            ip = visible_ip(uow, caller, normalised, lock=True)
+            ip, tenant = visible_ip_with_tenant(uow, caller, normalised, lock=True)
             caller.require_write(ip.tenant_id)
             audit.note(tenant_id=ip.tenant_id)
-            tenant = uow.tenants.get(ip.tenant_id)
-            assert tenant is not None
             schedule = schedule_of(uow, ip)
             day = tenant.local_day(now)
             # Read once for the decision and the answer: a lifecycle change moves no listing and no usage.

@@ -71,6 +71,10 @@ class ScheduleRepository(Protocol):
 class IpRepository(Protocol):
     def get(self, address: str, *, lock: bool = False) -> Ip | None: ...
 
+    def get_with_tenant(self, address: str, *, lock: bool = False) -> tuple[Ip, Tenant] | None:
+        """The IP and its tenant in one read; `lock` locks the IP only, as `get` does."""
+        ...
+
     def add(self, ip: Ip) -> None:
         """Aborted when the address is registered."""
         ...
