@@ -53,6 +53,9 @@ _QUOTE, _COMMA, _CR, _LF = ord('"'), ord(","), ord("\r"), ord("\n")
 _KIND_CODE = {spelling: COLUMN_KINDS.index(kind) for spelling, kind in _FAST_TYPES.items()}
 _SEPARATOR = "\x1f"
 _TRANSIENT = COLUMN_KINDS.index(RecordType.TRANSIENT)
+_BOUNCED, _REMOTE_BOUNCE, _FEEDBACK = (
+    COLUMN_KINDS.index(kind) for kind in (RecordType.BOUNCED, RecordType.REMOTE_BOUNCE, RecordType.FEEDBACK)
+)
 
 
 class AccountingChunk(NamedTuple):
@@ -102,26 +105,23 @@ class ColumnarAccountingReader:
             yield chunk
 
     def read_file(self, path: str | Path) -> Iterator[AccountingChunk]:
-        with open_accounting_file(path, 0) as stream:
+        """A file (plain or gzip) from `resume_point` to its end, as `AccountingCsvParser.parse_file(final=True)`
+        reads it: pieces of about `chunk_bytes` to a line end, each read by `read_piece`; a record left unfinished
+        at the end of a piece is read again with the next one."""
+        with open_accounting_file(path, self._offset) as stream:
             carry = b""
             while True:
                 data = stream.read(self._chunk_bytes)
-                if not data:
-                    if carry:  # the end of a complete file: the parser reads what is left, as `final`
-                        chunk, _rest = self._parsed(carry, final=True)
-                        yield chunk
-                    return
+                if data and not data.endswith(b"\n"):
+                    data += stream.readline()  # to a line end: the whole piece is read at once
                 buffer = carry + data if carry else data
-                cut = buffer.rfind(b"\n") + 1
-                piece, carry = buffer[:cut], buffer[cut:]
-                while piece:
-                    chunk, rest = self._next(piece)
-                    if len(chunk) or chunk.problems:
-                        yield chunk
-                    if len(rest) == len(piece):
-                        break  # an unfinished record: it is read again with the next bytes
-                    piece = rest
-                carry = piece + carry
+                if not buffer:
+                    return
+                start = self._offset
+                yield from self.read_piece(buffer, final=not data)
+                if not data:
+                    return
+                carry = buffer[self._offset - start :]
 
     # ------------------------------------------------------------ pieces
 
@@ -239,18 +239,25 @@ class ColumnarAccountingReader:
         kinds = kind_of[type_codes]
         counted = kinds >= 0
         ignored = Counter({spelling: int((type_codes == code).sum()) for code, spelling in enumerate(spellings)})
-        if not counted.all():
-            table = table.filter(pa.array(counted))
+        # The rows of ignored types (tq) are dropped from the columns read, not from the whole table: a filter
+        # copies every column, most of which are never read here.
+        kept = None if counted.all() else pa.array(counted)
+        if kept is not None:
             kinds = kinds[counted]
-        size = table.num_rows
+        rows_of_table = np.flatnonzero(counted) if kept is not None else None
+        size = len(kinds)
+
+        def read_column(index: int) -> pa.Array:
+            values = table.column(index).combine_chunks()
+            return values.filter(kept) if kept is not None else values
 
         def field(name: str) -> pa.Array:
             found = _positions(columns, _COLUMNS[name])
             if not found:
                 return pa.repeat("", size)
-            value = table.column(found[0]).combine_chunks()
+            value = read_column(found[0])
             for other in found[1:]:  # a field in several columns: the first non-empty wins
-                value = pc.if_else(pc.equal(value, ""), table.column(other).combine_chunks(), value)
+                value = pc.if_else(pc.equal(value, ""), read_column(other), value)
             return value
 
         logged = _times(field("time_logged"), empty_is_none=False)
@@ -296,16 +303,6 @@ class ColumnarAccountingReader:
             digests[mask] = np.fromiter(map(xxhash.xxh3_64_intdigest, _bytes(chosen)), np.uint64, len(chosen))
             keys.append(digests)
             has_key.append(mask)
-        builder = _RecordBuilder(columns)
-
-        def records(rows: np.ndarray) -> list[AccountingRecord]:
-            """The parser's own records for these rows (the same builder, the same values)."""
-            if not len(rows):
-                return []
-            taken = table.take(pa.array(rows))
-            values = zip(*(column.to_pylist() for column in taken.columns), strict=True)
-            return [builder.build(_FAST_TYPES[row[0]], list(row)) for row in values]
-
         self.ignored.update({k: v for k, v in ignored.items() if k in _KNOWN_IGNORED and v})
         self.lines_read += lines
         return RecordColumns(
@@ -320,8 +317,39 @@ class ColumnarAccountingReader:
             diag=_codes(diag),
             keys=(keys[0], keys[1], keys[2]),
             has_key=(has_key[0], has_key[1], has_key[2]),
-            records=records,
+            records=_RowsKeptWhole(table, np.arange(size) if rows_of_table is None else rows_of_table, kinds, columns),
         )
+
+
+class _RowsKeptWhole:
+    """`RecordColumns.records`: the parser's own records for rows of the table (the same builder, the same values).
+
+    Pickled (a chunk read in another process), it keeps only the rows the aggregator may ask for whole -- b, rb
+    and f records: a hard bounce, a complaint, an rb/f waiting for its original -- so a chunk crosses small."""
+
+    def __init__(self, table: pa.Table, positions: np.ndarray, kinds: np.ndarray, columns: tuple[str, ...]) -> None:
+        self._table = table
+        self._position = positions  # row -> row of `table`, -1 for a row not kept
+        self._kinds = kinds
+        self._columns = columns
+
+    def __call__(self, rows: np.ndarray) -> list[AccountingRecord]:
+        if not len(rows):
+            return []
+        positions = self._position[rows]
+        if (positions < 0).any():
+            raise ValueError("only the rows of b, rb and f records cross to another process")
+        taken = self._table.take(pa.array(positions))
+        builder = _RecordBuilder(self._columns)
+        values = zip(*(column.to_pylist() for column in taken.columns), strict=True)
+        return [builder.build(_FAST_TYPES[row[0]], list(row)) for row in values]
+
+    def __reduce__(self) -> tuple[type[_RowsKeptWhole], tuple[pa.Table, np.ndarray, np.ndarray, tuple[str, ...]]]:
+        kinds = self._kinds
+        whole = np.flatnonzero((kinds == _BOUNCED) | (kinds == _REMOTE_BOUNCE) | (kinds == _FEEDBACK))
+        positions = np.full(len(kinds), -1, dtype=np.int64)
+        positions[whole] = np.arange(len(whole))
+        return (_RowsKeptWhole, (self._table.take(pa.array(self._position[whole])), positions, kinds, self._columns))
 
 
 _NO_TIME = np.iinfo(np.int64).min

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 import uuid
 from collections import defaultdict
@@ -37,6 +38,7 @@ from campaign_gateway.adapters.accounting_csv import (
     ResumePoint,
     parse_json_accounting,
 )
+from campaign_gateway.adapters.accounting_reader_process import ColumnarReaderInProcess, ReaderProcess
 from campaign_gateway.adapters.ippool_peer import DayTotals as PoolDayTotals
 from campaign_gateway.adapters.pmta_node import AccountingPiece, PmtaNodeError, RemoteFileCursor
 from campaign_gateway.app.delivery_views import CursorState, IngestReport, NewDelivery, ProblemView, PushReport
@@ -82,6 +84,8 @@ class AccountingSettings:
     stats_pairs_per_call: int = 500
     origins_kept: timedelta = timedelta(days=45)
     """How long an original is remembered for the rb/f records about it (a complaint comes within weeks)."""
+    reader_process: bool = True
+    """Read large backlogs in a child process (`accounting_reader_process`) while this one counts and stores."""
 
 
 class PoolDirectory:
@@ -123,6 +127,13 @@ class _Batch:
 
     def __len__(self) -> int:
         return len(self.columns) if self.columns is not None else len(self.records)
+
+
+@dataclass(frozen=True)
+class _PullFailed:
+    """A pull that failed, handed over after the batches read before it."""
+
+    message: str
 
 
 class AccountingUseCases:
@@ -199,51 +210,78 @@ class AccountingUseCases:
 
     def _pull_batches(self, record: NodeRecord, report: IngestReport) -> None:
         name = record.spec.name
-        budget = self._settings.pull_max_bytes
+        with self._uow() as uow:
+            state = uow.accounting.cursor(name) or CursorState()
         directory: PoolDirectory | None = None
+        process: list[ReaderProcess] = []  # started once a pull shows more than one pull's worth waiting
+        try:
+            with _gc_paused():
+                # The next pulls are made and read (SFTP, Arrow, numpy; the child process when there is one) on a
+                # thread of their own while this one counts and stores the batches already read.
+                for item in read_ahead(self._pulled(record, state, report, process), name="accounting-read"):
+                    if isinstance(item, _PullFailed):
+                        with self._uow() as uow:
+                            current = uow.accounting.cursor(name) or CursorState()
+                        report.error = item.message
+                        self._note_error(name, current, item.message)
+                        return
+                    directory = directory or PoolDirectory(self._ippool)  # ip-pool asked only when there is news
+                    self._apply(name, item, directory, report)
+        finally:
+            for started in process:
+                started.close()
+
+    def _pulled(
+        self, record: NodeRecord, state: CursorState, report: IngestReport, process: list[ReaderProcess]
+    ) -> Iterator[_Batch | _PullFailed]:
+        """The batches of each pull from `state` on, each pull made from the cursor of the last batch read (the
+        cursor that batch stores); a failed pull ends them with a `_PullFailed`."""
+        budget = self._settings.pull_max_bytes
         for _ in range(self._settings.max_batches_per_run):
-            with self._uow() as uow:
-                state = uow.accounting.cursor(name) or CursorState()
             remote = RemoteFileCursor(state.path, state.inode, state.offset) if state.path else None
             try:
                 pull = self._nodes.pull(record.spec, remote, max_bytes=budget)
             except PmtaNodeError as exc:
-                report.error = exc.message
-                self._note_error(name, state, exc.message)
+                yield _PullFailed(exc.message)
                 return
             report.notes += list(pull.notes)
             if not pull.pieces:
                 return
+            last = pull.pieces[-1]
+            if last.cut and not process and self._settings.reader_process:
+                process.append(ReaderProcess())  # more waiting than one pull holds: worth the other core
             applied = 0
-            with _gc_paused():
-                # The next batch is read (Arrow, numpy: mostly outside the GIL) while this one is counted and
-                # stored; each batch carries its own cursor, noted when it was read.
-                for batch in read_ahead(self._read_pieces(pull.pieces, state), name="accounting-read"):
-                    directory = directory or PoolDirectory(self._ippool)  # ip-pool asked only when there is news
-                    self._apply(name, batch, directory, report)
-                    applied += 1
+            for batch in self._read_pieces(pull.pieces, state, process[0] if process else None):
+                applied += 1
+                if batch.cursor is not None:
+                    state = batch.cursor
+                yield batch
             if not applied:
-                if pull.pieces[-1].cut and budget < (256 << 20):
+                if last.cut and budget < (256 << 20):
                     budget *= 4  # a record spanning lines was cut by the budget: read more at once
                     continue
                 return
             budget = self._settings.pull_max_bytes
-            last = pull.pieces[-1]
             if not last.cut and not last.complete:
                 return  # read to the end of the newest file
 
-    def _read_pieces(self, pieces: tuple[AccountingPiece, ...], state: CursorState) -> Iterator[_Batch]:
+    def _read_pieces(
+        self, pieces: tuple[AccountingPiece, ...], state: CursorState, process: ReaderProcess | None = None
+    ) -> Iterator[_Batch]:
         """The pulled pieces as batches, each with the cursor just after it (one transaction each, so a batch's
         cursor is stored with its counts): plain records as columns, anything else as the parser reads it (see
-        `ColumnarAccountingReader`). Then, when the cursor moved past the last batch (a header, ignored records),
-        an empty batch that stores it. Nothing at all when nothing was read."""
+        `ColumnarAccountingReader`), by `process` whenever it is ready. Then, when the cursor moved past the last
+        batch (a header, ignored records), an empty batch that stores it. Nothing at all when nothing was read."""
         now = self._clock.now()
         current = stored = state
         for piece in pieces:
             same_file = bool(current.path) and piece.start.inode == current.inode and piece.start.offset > 0
             line_base = current.line if same_file else 0
-            reader = ColumnarAccountingReader(
-                resume=ResumePoint(piece.start.offset, current.columns if same_file else None), lines_read=line_base
+            resume = ResumePoint(piece.start.offset, current.columns if same_file else None)
+            reader = (
+                ColumnarReaderInProcess(process, resume=resume, lines_read=line_base)
+                if process is not None
+                else ColumnarAccountingReader(resume=resume, lines_read=line_base)
             )
             for chunk in reader.read_piece(piece.data, final=piece.complete):
                 problems = [_problem(p, piece.start.path, 0, now) for p in chunk.problems if _reportable(p)]
@@ -301,18 +339,28 @@ class AccountingUseCases:
         if not self._acquire(name, owner):
             report.skipped = "another worker is ingesting this node"
             return report
+        # A file of several batches is read by a child process (on the other core) once it has started.
+        large = self._settings.reader_process and os.path.getsize(path) > 2 * batch_bytes
+        process = ReaderProcess() if large else None
         try:
             directory = PoolDirectory(self._ippool)
+            reader = (
+                ColumnarReaderInProcess(process, chunk_bytes=batch_bytes)
+                if process is not None
+                else ColumnarAccountingReader(chunk_bytes=batch_bytes)
+            )
             with _gc_paused():
-                for batch in read_ahead(self._file_batches(path, batch_bytes), name="accounting-read"):
+                for batch in read_ahead(self._file_batches(path, reader), name="accounting-read"):
                     self._apply(name, batch, directory, report)
         finally:
+            if process is not None:
+                process.close()
             self._release(name, owner)
         return report
 
-    def _file_batches(self, path: str, batch_bytes: int) -> Iterator[_Batch]:
+    def _file_batches(self, path: str, reader: ColumnarAccountingReader) -> Iterator[_Batch]:
         now = self._clock.now()
-        for chunk in ColumnarAccountingReader(chunk_bytes=batch_bytes).read_file(path):
+        for chunk in reader.read_file(path):
             problems = [_problem(p, path, 0, now) for p in chunk.problems if _reportable(p)]
             yield _Batch(chunk.records, problems, None, chunk.columns)
 
