@@ -427,17 +427,27 @@ class SqlAccountingRepository:
         written = [json.dumps([o.address, o.day.isoformat(), o.provider]) for o in origins]
         parts = (digests >> np.uint64(56)).astype(np.int64)
         bounds = np.flatnonzero(np.diff(parts)) + 1
+        # Each partition's origins in slot order, and each key's slot in its partition, for all partitions at once:
+        # the distinct (partition, origin) pairs, sorted, rank each origin within its partition.
+        pairs, pair_of_key = np.unique(parts * len(origins) + slots, return_inverse=True)
+        pair_parts, pair_origins = pairs // len(origins), pairs % len(origins)
+        firsts = np.searchsorted(pair_parts, pair_parts, side="left")
+        local_slot = (np.arange(len(pairs)) - firsts)[pair_of_key.reshape(-1)]
+        if len(local_slot) and local_slot.max() > 0xFFFF:
+            raise OverflowError("more origins in one partition than a 2-byte slot holds")
+        entries = np.empty(len(digests), dtype=_ORIGIN_DTYPE)
+        entries["digest"] = digests
+        entries["slot"] = local_slot
+        pair_bounds = [*np.searchsorted(pair_parts, parts[[0, *bounds.tolist()]], side="left").tolist(), len(pairs)]
+        origin_list = pair_origins.tolist()
         created_day = driver_value(self._session, accounting_origins.c.created_day, day)
         rows = []
-        for start, end in zip([0, *bounds.tolist()], [*bounds.tolist(), len(digests)], strict=True):
-            used, slot = np.unique(slots[start:end], return_inverse=True)
-            if len(used) > 0xFFFF:
-                raise OverflowError("more origins in one partition than a 2-byte slot holds")
-            entries = np.empty(end - start, dtype=_ORIGIN_DTYPE)
-            entries["digest"] = digests[start:end]
-            entries["slot"] = slot
-            slots_json = "[" + ",".join([written[index] for index in used.tolist()]) + "]"
-            rows.append((int(parts[start]), created_day, slots_json, entries.tobytes()))
+        key_bounds = [0, *bounds.tolist(), len(digests)]
+        for index in range(len(key_bounds) - 1):
+            start, end = key_bounds[index], key_bounds[index + 1]
+            used = origin_list[pair_bounds[index] : pair_bounds[index + 1]]
+            slots_json = "[" + ",".join([written[origin] for origin in used]) + "]"
+            rows.append((int(parts[start]), created_day, slots_json, entries[start:end].tobytes()))
         insert_many(self._session, accounting_origins, ("part", "created_day", "slots", "data"), rows)
 
     def find_origins(self, keys: list[str], *, since: date) -> dict[str, Origin]:
