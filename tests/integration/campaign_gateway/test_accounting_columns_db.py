@@ -18,6 +18,7 @@ from campaign_gateway.adapters.unit_of_work import SqlCampaignUnitOfWork
 from campaign_gateway.app.accounting import AccountingSettings, AccountingUseCases
 from campaign_gateway.bootstrap import DEFINITION
 from campaign_gateway.domain.accounting import AccountingAggregator, Outcome
+from campaign_gateway.domain.contacts import Suppression
 from campaign_gateway.domain.pmta_nodes import NodeRecord, NodeSpec
 from libs.clock import FakeClock
 from libs.config import Settings
@@ -142,3 +143,48 @@ def test_two_files_on_postgresql(tmp_path: Path, postgres: PostgresServer, monke
     postgres.create_database(name)
     settings = Settings(data_dir=tmp_path, database_url=postgres.url_for(name))
     _ingest_both(connect(settings, "campaign-gateway"), paths, monkeypatch)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_suppressions_added_uncounted_are_those_add_stores(
+    tmp_path: Path, request: pytest.FixtureRequest, database: str
+) -> None:
+    """`add_uncounted` (accounting's lean insert) stores what `add` stores: the first entry of a key wins (the key
+    ignores case and surrounding spaces), a recipient already suppressed keeps its row, long values are cut."""
+    url = ""
+    if database == "postgresql":
+        postgres: PostgresServer = request.getfixturevalue("postgres")
+        name = f"cg_supp_{tmp_path.name[-12:].replace('-', '_')}".lower()
+        postgres.create_database(name)
+        url = postgres.url_for(name)
+    db = connect(Settings(data_dir=tmp_path, database_url=url), "campaign-gateway")
+    migrate(db, DEFINITION.migrations)
+    long_local = "x" * 400
+    entries = [
+        Suppression("tenant-a", " Ann@Example.org ", "hard-bounce", "pmta:node-1", NOW),
+        Suppression("tenant-a", "ann@example.org", "complaint", "pmta:node-2", NOW),  # the same key: left out
+        Suppression("tenant-b", "ann@example.org", "complaint", "pmta:node-1", NOW),  # another tenant's own
+        Suppression("tenant-a", f"{long_local}@example.org", "r" * 600, "s" * 150, NOW),
+        Suppression("tenant-a", "kept@example.org", "hard-bounce", "pmta:node-1", NOW),
+    ]
+    earlier = Suppression("tenant-a", "kept@example.org", "manual", "api", datetime(2026, 1, 2, tzinfo=UTC))
+
+    def stored(tenant: str) -> list[Suppression]:
+        with SqlCampaignUnitOfWork(db, source="test", clock=FakeClock(NOW)) as uow:
+            return uow.suppressions.list(tenant=tenant, limit=100, after=None)
+
+    for method in ("add", "add_uncounted"):
+        with SqlCampaignUnitOfWork(db, source="test", clock=FakeClock(NOW)) as uow:
+            uow.suppressions.remove("tenant-a", ["ann@example.org", f"{long_local}@example.org", "kept@example.org"])
+            uow.suppressions.remove("tenant-b", ["ann@example.org"])
+            uow.suppressions.add([earlier])
+            getattr(uow.suppressions, method)(entries)
+            uow.commit()
+        if method == "add":
+            by_add = (stored("tenant-a"), stored("tenant-b"))
+    assert (stored("tenant-a"), stored("tenant-b")) == by_add
+    rows = {s.email: s for s in by_add[0]}
+    assert rows["Ann@Example.org"].source == "pmta:node-1"
+    assert rows["kept@example.org"].source == "api"
+    assert len(next(e for e in rows if e.startswith("xxx"))) == 320
+    db.dispose()

@@ -324,32 +324,48 @@ class ColumnarAccountingReader:
 class _RowsKeptWhole:
     """`RecordColumns.records`: the parser's own records for rows of the table (the same builder, the same values).
 
-    Pickled (a chunk read in another process), it keeps only the rows the aggregator may ask for whole -- b, rb
-    and f records: a hard bounce, a complaint, an rb/f waiting for its original -- so a chunk crosses small."""
+    Pickled (a chunk read in another process), it holds only the rows the aggregator may ask for whole -- b, rb
+    and f records: a hard bounce, a complaint, an rb/f waiting for its original -- already built, so the process
+    that counts does not build them."""
 
     def __init__(self, table: pa.Table, positions: np.ndarray, kinds: np.ndarray, columns: tuple[str, ...]) -> None:
         self._table = table
-        self._position = positions  # row -> row of `table`, -1 for a row not kept
+        self._position = positions  # row -> row of `table`
         self._kinds = kinds
         self._columns = columns
 
     def __call__(self, rows: np.ndarray) -> list[AccountingRecord]:
         if not len(rows):
             return []
-        positions = self._position[rows]
-        if (positions < 0).any():
-            raise ValueError("only the rows of b, rb and f records cross to another process")
-        taken = self._table.take(pa.array(positions))
+        taken = self._table.take(pa.array(self._position[rows]))
         builder = _RecordBuilder(self._columns)
         values = zip(*(column.to_pylist() for column in taken.columns), strict=True)
         return [builder.build(_FAST_TYPES[row[0]], list(row)) for row in values]
 
-    def __reduce__(self) -> tuple[type[_RowsKeptWhole], tuple[pa.Table, np.ndarray, np.ndarray, tuple[str, ...]]]:
+    def __reduce__(self) -> tuple[type[_BuiltRecords], tuple[list[AccountingRecord], np.ndarray]]:
         kinds = self._kinds
         whole = np.flatnonzero((kinds == _BOUNCED) | (kinds == _REMOTE_BOUNCE) | (kinds == _FEEDBACK))
         positions = np.full(len(kinds), -1, dtype=np.int64)
         positions[whole] = np.arange(len(whole))
-        return (_RowsKeptWhole, (self._table.take(pa.array(self._position[whole])), positions, kinds, self._columns))
+        return (_BuiltRecords, (self(whole), positions))
+
+
+class _BuiltRecords:
+    """`RecordColumns.records` of a chunk that crossed from another process: the b, rb and f records, built."""
+
+    def __init__(self, records: list[AccountingRecord], positions: np.ndarray) -> None:
+        self._records = records
+        self._position = positions  # row -> index in `records`, -1 for a row not kept whole
+
+    def __call__(self, rows: np.ndarray) -> list[AccountingRecord]:
+        positions = self._position[rows]
+        if (positions < 0).any():
+            raise ValueError("only the rows of b, rb and f records cross to another process")
+        records = self._records
+        return [records[index] for index in positions.tolist()]
+
+    def __reduce__(self) -> tuple[type[_BuiltRecords], tuple[list[AccountingRecord], np.ndarray]]:
+        return (_BuiltRecords, (self._records, self._position))
 
 
 _NO_TIME = np.iinfo(np.int64).min

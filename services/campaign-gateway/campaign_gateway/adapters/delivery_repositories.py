@@ -61,6 +61,7 @@ from libs.pagination import TimePosition
 PENDING, DELIVERED, FAILED = "PENDING", "DELIVERED", "FAILED"
 _COUNTERS = tuple(field.name for field in fields(DayTotals))
 _ORIGIN_ENTRY = 10  # 8-byte key digest + 2-byte slot index
+_IDENTITY_DTYPE = np.dtype("V16")  # a record identity, as `accounting_seen.data` packs them
 _ORIGIN_DTYPE = np.dtype([("digest", ">u8"), ("slot", ">u2")])  # the same entry, as numpy packs it
 _CHUNK = 500
 
@@ -379,8 +380,8 @@ class SqlAccountingRepository:
                 )
             ).scalars()
             for data in rows:
-                view = bytes(data)
-                seen.update(view[index : index + 16] for index in range(0, len(view), 16))
+                # 16 bytes each; numpy's void items read back as the whole 16 bytes (trailing NULs kept).
+                seen.update(np.frombuffer(data, dtype=_IDENTITY_DTYPE).tolist())
         return seen
 
     def add_seen(self, node: str, fresh: dict[int, list[bytes]]) -> None:

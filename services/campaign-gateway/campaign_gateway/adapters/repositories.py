@@ -327,19 +327,35 @@ class SqlSuppressionRepository:
 
     def add_uncounted(self, entries: Sequence[Suppression]) -> None:
         # The same insert without RETURNING, the rows handed to the driver as they are: an accounting batch
-        # suppresses thousands of recipients at once.
-        unique = {(e.tenant, e.key): e for e in reversed(entries)}  # the first entry of a key wins
+        # suppresses tens of thousands of recipients at once, so the loop is kept lean (the key is
+        # `Suppression.key`, written out; the few distinct reasons, sources and times are converted once each).
+        rows: dict[tuple[str, str], tuple[Any, ...]] = {}
+        fitted: dict[tuple[str, int], str] = {}
         stamps: dict[datetime, Any] = {}
-        rows = []
-        for (tenant, key), e in unique.items():
+        for e in entries:
+            email = e.email.strip()
+            key = email.lower()
+            if (e.tenant, key) in rows:
+                continue  # the first entry of a key wins
+            reason = fitted.get((e.reason, 500)) or fitted.setdefault((e.reason, 500), _fit(e.reason, 500))
+            source = fitted.get((e.source, 100)) or fitted.setdefault((e.source, 100), _fit(e.source, 100))
             stamp = stamps.get(e.create_time)
             if stamp is None:
                 stamp = stamps[e.create_time] = driver_value(self._session, suppressions.c.create_time, e.create_time)
-            rows.append(
-                (tenant, _fit(key, 320), _fit(e.email.strip(), 320), _fit(e.reason, 500), _fit(e.source, 100), stamp)
+            rows[(e.tenant, key)] = (
+                e.tenant,
+                key if len(key) <= 320 else _fit(key, 320),
+                email if len(email) <= 320 else _fit(email, 320),
+                reason,
+                source,
+                stamp,
             )
         insert_many(
-            self._session, suppressions, _SUPPRESSION_COLUMNS, rows, skip_conflicts_on=("tenant", "address_key")
+            self._session,
+            suppressions,
+            _SUPPRESSION_COLUMNS,
+            list(rows.values()),
+            skip_conflicts_on=("tenant", "address_key"),
         )
 
     def _insert(self) -> Any:

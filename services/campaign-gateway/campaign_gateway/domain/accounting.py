@@ -883,7 +883,8 @@ class AccountingAggregator:
         hours = columns.hour[fresh]
         for hour in np.unique(hours).tolist():
             chosen = fresh[hours == hour].tolist() if len(fresh) else []
-            self._fresh.setdefault(hour, []).extend(columns.identity[index] for index in chosen)
+            identity = columns.identity
+            self._fresh.setdefault(hour, []).extend([identity[index] for index in chosen])
         complaint = late_kinds == _F
         late_hard = np.zeros(len(late_rows), dtype=bool)
         late_hard[~complaint] = late_classes == _HARD
