@@ -33,7 +33,7 @@ import redis
 import sqlalchemy as sa
 from google.protobuf import any_pb2, symbol_database
 from google.protobuf.message import Message
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from tenacity import RetryError, Retrying, stop_after_attempt, wait_exponential
 
@@ -93,10 +93,17 @@ def event_type_of(envelope: event_pb2.EventEnvelope) -> str:
 
 
 def unpack(envelope: event_pb2.EventEnvelope) -> Message:
-    cls = symbol_database.Default().GetSymbol(event_type_of(envelope))
+    type_name = event_type_of(envelope)
+    cls = _MESSAGE_CLASSES.get(type_name)
+    if cls is None:
+        cls = _MESSAGE_CLASSES[type_name] = symbol_database.Default().GetSymbol(type_name)
     message = cls()
-    envelope.payload.Unpack(message)
+    message.ParseFromString(envelope.payload.value)  # what Any.Unpack does, once its type name is known
     return message
+
+
+# Event classes by type name: the symbol database's lookup was a visible part of each event's handling.
+_MESSAGE_CLASSES: dict[str, type[Message]] = {}
 
 
 # -- consumers ------------------------------------------------------------------------------------
@@ -104,14 +111,21 @@ def unpack(envelope: event_pb2.EventEnvelope) -> Message:
 # A handler applies one event inside the unit of work the consumer opened (which already holds the inbox row):
 # its writes and the "handled" mark commit together.
 Handler = Callable[[Any, event_pb2.EventEnvelope, Message], None]
+# True for an event its handler is known to leave alone (it would return at once, reading and writing nothing).
+NoEffect = Callable[[Message], bool]
 
 
 @dataclass(frozen=True)
 class Subscriptions:
-    """What a service consumes: a unit of work factory for its handlers, and a handler per event type."""
+    """What a service consumes: a unit of work factory for its handlers, and a handler per event type.
+
+    `no_effect` (optional, per event type) names the events a handler does nothing with: such an event is only
+    marked handled, in one statement, without a unit of work (the same inbox row, so the same exactly-once record).
+    It must be the very test the handler makes."""
 
     unit_of_work: Callable[[], SqlUnitOfWork]
     handlers: Mapping[type[Message], Handler]
+    no_effect: Mapping[type[Message], NoEffect] = field(default_factory=dict)
 
 
 @dataclass
@@ -122,6 +136,7 @@ class EventConsumer:
     db: Database
     unit_of_work: Callable[[], SqlUnitOfWork] | None = None
     handlers: dict[str, Handler] = field(default_factory=dict)
+    no_effect: dict[str, NoEffect] = field(default_factory=dict)
     # Told the type of each event applied, and of each event set aside as a dead letter (metrics).
     on_applied: Callable[[str], None] | None = None
     on_dead_lettered: Callable[[str], None] | None = None
@@ -130,6 +145,8 @@ class EventConsumer:
         self.unit_of_work = subscriptions.unit_of_work
         for event_cls, handler in subscriptions.handlers.items():
             self.on(event_cls, handler)
+        for event_cls, test in subscriptions.no_effect.items():
+            self.no_effect[event_cls.DESCRIPTOR.full_name] = test
 
     def on(self, event_cls: type[Message], handler: Handler) -> None:
         self.handlers[event_cls.DESCRIPTOR.full_name] = handler
@@ -151,31 +168,36 @@ class EventConsumer:
         handler's own writes included, is a failure that is retried and then dead-lettered.
         """
         envelope = event_pb2.EventEnvelope.FromString(raw_envelope)
-        handler = self.handlers.get(event_type_of(envelope))
+        event_type = event_type_of(envelope)
+        handler = self.handlers.get(event_type)
         if handler is None:
             return False
-        with self._new_unit_of_work() as uow:
-            if not self._mark_handled(uow.session, envelope.event_id):
-                log.info("event already handled", extra={"event_id": envelope.event_id, "group": self.group})
-                return False
-            handler(uow, envelope, unpack(envelope))
-            uow.commit()
+        event = unpack(envelope)
+        no_effect = self.no_effect.get(event_type)
+        if no_effect is not None and self.db.is_postgres and no_effect(event):
+            # Nothing to apply: the inbox row alone, one autocommitted statement (no BEGIN, no COMMIT, no session).
+            # SQLite keeps the unit of work, whose writer lock orders the process's writes.
+            with self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                marked = self._mark_handled(connection, envelope.event_id)
+        else:
+            with self._new_unit_of_work() as uow:
+                marked = self._mark_handled(uow.session, envelope.event_id)
+                if marked:
+                    handler(uow, envelope, event)
+                    uow.commit()
+        if not marked:
+            log.info("event already handled", extra={"event_id": envelope.event_id, "group": self.group})
+            return False
         if self.on_applied is not None:
-            self.on_applied(event_type_of(envelope))
+            self.on_applied(event_type)
         return True
 
-    def _mark_handled(self, session: Session, event_id: str) -> bool:
-        """Adds the inbox row; False when this group handled the event already (or is handling it now)."""
-        key = (event_inbox.c.consumer_group == self.group) & (event_inbox.c.event_id == event_id)
-        if session.execute(sa.select(event_inbox.c.event_id).where(key)).first() is not None:
-            return False
-        try:
-            session.execute(
-                event_inbox.insert().values(consumer_group=self.group, event_id=event_id, handled_at=datetime.now(UTC))
-            )
-        except IntegrityError:
-            return False  # a concurrent delivery of the same event committed first; the caller rolls back
-        return True
+    def _mark_handled(self, executor: Session | sa.Connection, event_id: str) -> bool:
+        """Adds the inbox row; False when this group handled the event already (or is handling it now: the insert
+        waits for that transaction, and adds nothing if it commits)."""
+        statement = _INBOX_ADD_PG if self.db.is_postgres else _INBOX_ADD_SQLITE
+        params = {"consumer_group": self.group, "event_id": event_id, "handled_at": datetime.now(UTC)}
+        return executor.execute(statement, params).rowcount == 1
 
     def dead_letter(self, raw_envelope: bytes, error: BaseException, attempts: int) -> None:
         """Keeps an event the handler could not apply, so it is neither lost nor blocking the group."""
@@ -224,6 +246,30 @@ class EventConsumer:
         except RetryError as failed:
             error = failed.last_attempt.exception() or RuntimeError("event handler failed")
             self.dead_letter(raw_envelope, error, max_attempts)
+
+
+# One statement and one round trip where a select then an insert were built and sent for each event: ON CONFLICT
+# DO NOTHING adds the row or, when the group has it already, nothing (rowcount 0) without failing the transaction.
+_INBOX_ADD_PG = (
+    postgresql.insert(event_inbox)
+    .values(
+        consumer_group=sa.bindparam("consumer_group"),
+        event_id=sa.bindparam("event_id"),
+        handled_at=sa.bindparam("handled_at"),
+    )
+    .on_conflict_do_nothing(index_elements=[event_inbox.c.consumer_group, event_inbox.c.event_id])
+    .execution_options(preserve_rowcount=True)  # SQLAlchemy keeps an INSERT's rowcount only when asked
+)
+_INBOX_ADD_SQLITE = (
+    sqlite.insert(event_inbox)
+    .values(
+        consumer_group=sa.bindparam("consumer_group"),
+        event_id=sa.bindparam("event_id"),
+        handled_at=sa.bindparam("handled_at"),
+    )
+    .on_conflict_do_nothing(index_elements=[event_inbox.c.consumer_group, event_inbox.c.event_id])
+    .execution_options(preserve_rowcount=True)  # SQLAlchemy keeps an INSERT's rowcount only when asked
+)
 
 
 # -- transports -----------------------------------------------------------------------------------
@@ -487,6 +533,8 @@ class RedisStreamConsumer:
     and it claims messages left pending by dead consumers of the same group.
     """
 
+    READ_COUNT = 100  # entries per read
+
     def __init__(
         self,
         client: redis.Redis,
@@ -503,33 +551,52 @@ class RedisStreamConsumer:
         self._name = name or f"{socket.gethostname()}-{os.getpid()}"
         self._claim_idle_ms = claim_idle_ms
         self._max_attempts = max_attempts
+        # Whether this consumer may hold entries it read and did not acknowledge: true at start (a previous run of
+        # this name may have died holding some), and after any poll that left some (a failing handler, an error).
+        # Reading them back at every poll was two of a poll's three Redis calls with the claim below.
+        self._may_hold_pending = True
+        # Entries of dead consumers can be claimed only once idle for claim_idle_ms: looking more often than a
+        # fraction of that finds nothing new.
+        self._claim_every = min(1.0, claim_idle_ms / 4000)
+        self._claimed_at = -float("inf")
         self._ensure_group()
 
     def _ensure_group(self) -> None:
         ensure_group(self._redis, self._stream, self._consumer.group)
 
     def _process(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
-        done = 0
-        for message_id, fields in entries:
-            if fields:  # a trimmed entry comes back empty: nothing to do but acknowledge
-                event_type = fields[b"type"].decode()
-                if self._consumer.wants(event_type) and not self._apply(message_id, fields[b"envelope"]):
-                    # Left pending: read again (after a pause) before anything newer.
-                    return done
-            self._redis.xack(self._stream, self._consumer.group, message_id)
-            done += 1
-        return done
+        """Applies the entries in order and acknowledges those done, in one XACK (an entry applied and not yet
+        acknowledged when this process dies is delivered again, and the inbox makes that a no-op). Stops at an
+        entry left pending, which is read again (after a pause) before anything newer."""
+        done: list[bytes] = []
+        pause = None
+        try:
+            for message_id, fields in entries:
+                if fields:  # a trimmed entry comes back empty: nothing to do but acknowledge
+                    event_type = fields[b"type"].decode()
+                    if self._consumer.wants(event_type):
+                        pause = self._apply(message_id, fields[b"envelope"])
+                        if pause is not None:
+                            break
+                done.append(message_id)
+        finally:
+            if done:
+                self._redis.xack(self._stream, self._consumer.group, *done)
+        if pause is not None:
+            time.sleep(pause)  # after the acknowledgement: what was done is not claimed by another replica meanwhile
+        return len(done)
 
-    def _apply(self, message_id: bytes, raw_envelope: bytes) -> bool:
-        """True when the entry may be acknowledged: applied, a redelivery, or dead-lettered."""
+    def _apply(self, message_id: bytes, raw_envelope: bytes) -> float | None:
+        """None when the entry may be acknowledged (applied, a redelivery, or dead-lettered); otherwise how long to
+        pause before it is read again."""
         try:
             self._consumer.handle(raw_envelope)
-            return True
+            return None
         except Exception as exc:
             attempts = self._deliveries(message_id)
             if attempts >= self._max_attempts:
                 self._consumer.dead_letter(raw_envelope, exc, attempts)
-                return True
+                return None
             log.warning(
                 "event handler failed; will retry",
                 exc_info=True,
@@ -537,8 +604,7 @@ class RedisStreamConsumer:
             )
             # The attempts live in Redis (they survive a restart of this process), so the pause is computed
             # from them here rather than by an in-memory retry loop.
-            time.sleep(min(0.1 * 2**attempts, 5.0))
-            return False
+            return min(0.1 * 2**attempts, 5.0)
 
     def _deliveries(self, message_id: bytes) -> int:
         """How many times the stream delivered this entry to the group (XPENDING's delivery counter)."""
@@ -561,18 +627,35 @@ class RedisStreamConsumer:
             return 0
 
     def _poll(self, block_ms: int) -> int:
+        # Until this poll has left nothing pending, this consumer may hold some (an error on the way leaves it so).
+        holding, self._may_hold_pending = self._may_hold_pending, True
         done = 0
-        # 1. Our own pending entries (we crashed after reading, before acknowledging).
-        pending = self._redis.xreadgroup(self._consumer.group, self._name, {self._stream: "0"}, count=100)
-        for _stream, entries in pending or []:
-            done += self._process(entries)
+        left = False  # whether some entry read here was left pending
+        # 1. Our own pending entries (we crashed after reading, before acknowledging, or a handler failed).
+        if holding:
+            pending = self._redis.xreadgroup(
+                self._consumer.group, self._name, {self._stream: "0"}, count=self.READ_COUNT
+            )
+            for _stream, entries in pending or []:
+                processed = self._process(entries)
+                done += processed
+                left |= processed < len(entries) or len(entries) == self.READ_COUNT  # or more not read yet
         # 2. Entries of consumers that died.
-        _next, claimed, *_ = self._redis.xautoclaim(
-            self._stream, self._consumer.group, self._name, min_idle_time=self._claim_idle_ms, count=100
-        )
-        done += self._process(claimed)
+        if time.monotonic() - self._claimed_at >= self._claim_every:
+            _next, claimed, *_ = self._redis.xautoclaim(
+                self._stream, self._consumer.group, self._name, min_idle_time=self._claim_idle_ms, count=self.READ_COUNT
+            )
+            self._claimed_at = time.monotonic()
+            processed = self._process(claimed)
+            done += processed
+            left |= processed < len(claimed)
         # 3. New entries.
-        fresh = self._redis.xreadgroup(self._consumer.group, self._name, {self._stream: ">"}, count=100, block=block_ms)
+        fresh = self._redis.xreadgroup(
+            self._consumer.group, self._name, {self._stream: ">"}, count=self.READ_COUNT, block=block_ms
+        )
         for _stream, entries in fresh or []:
-            done += self._process(entries)
+            processed = self._process(entries)
+            done += processed
+            left |= processed < len(entries)
+        self._may_hold_pending = left
         return done
