@@ -28,7 +28,7 @@ from reputation.app.metrics import ReputationCollector, ReputationMetrics
 from reputation.app.scan_settings import ScanSettingsUseCases
 from reputation.app.scanning import IpScans
 from reputation.app.tenant_domains import TenantDomainChecks
-from reputation.app.watchlist import Watchlist
+from reputation.app.watchlist import Watchlist, leaves_alone
 from reputation.app.zones import ZoneUseCases
 from reputation.config import ReputationConfig, load_config
 from reputation.server import ReputationServicer
@@ -86,6 +86,8 @@ def subscriptions(app: ReputationApp) -> Subscriptions:
             ippool_events.IpRegistered: app.watchlist.on_ip_registered,
             ippool_events.IpStateChanged: app.watchlist.on_ip_state_changed,
         },
+        # A pause or a resume changes nothing here: the event is only marked handled, without a unit of work.
+        no_effect={ippool_events.IpStateChanged: leaves_alone},
     )
 
 

@@ -33,11 +33,17 @@ class Watchlist(UseCases):
     def on_ip_state_changed(
         self, uow: ReputationUnitOfWork, envelope: event_pb2.EventEnvelope, event: ippool_events.IpStateChanged
     ) -> None:
-        if event.state != _RETIRED.number:
+        if leaves_alone(event):
             return
         address = _canonical(event.address, envelope)
         if address is not None:
             uow.ips.retire(address)
+
+
+def leaves_alone(event: ippool_events.IpStateChanged) -> bool:
+    """Whether `on_ip_state_changed` does nothing with the event (only a retirement matters here); the event
+    consumer then only marks it handled (`Subscriptions.no_effect`)."""
+    return event.state != _RETIRED.number
 
 
 def _canonical(address: str, envelope: event_pb2.EventEnvelope) -> str | None:
