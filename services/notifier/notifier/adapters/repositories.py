@@ -50,27 +50,28 @@ class SqlAlertRepository:
     def add(self, alert: StoredAlert) -> None:
         a, summary = alert.alert, alert.summary
         self._session.execute(
-            alerts.insert().values(
-                alert_id=alert.alert_id,
-                tenant_id=a.tenant,
-                severity=a.severity.name,
-                dedup_key=a.dedup_key,
-                title=a.title,
-                text=a.text,
-                source=a.source,
-                delivery_state=summary.state.value,
-                create_time=alert.create_time,
-                delivery_time=summary.delivery_time,
-                attempts=summary.attempts,
-                last_error=summary.last_error,
-                labels=json.dumps(dict(a.labels), ensure_ascii=False, sort_keys=True),
-                resolved=a.resolved,
-                url=a.url,
-                occurred_at=a.occurred_at,
-                suppressed_count=alert.suppressed_count,
-                duplicate_of=alert.duplicate_of,
-                state=a.state,
-            )
+            _ALERT_INSERT,
+            {
+                "alert_id": alert.alert_id,
+                "tenant_id": a.tenant,
+                "severity": a.severity.name,
+                "dedup_key": a.dedup_key,
+                "title": a.title,
+                "text": a.text,
+                "source": a.source,
+                "delivery_state": summary.state.value,
+                "create_time": alert.create_time,
+                "delivery_time": summary.delivery_time,
+                "attempts": summary.attempts,
+                "last_error": summary.last_error[:_MAX_SUMMARY_ERROR],
+                "labels": json.dumps(dict(a.labels), ensure_ascii=False, sort_keys=True),
+                "resolved": a.resolved,
+                "url": a.url,
+                "occurred_at": a.occurred_at,
+                "suppressed_count": alert.suppressed_count,
+                "duplicate_of": alert.duplicate_of,
+                "state": a.state,
+            },
         )
 
     def get(self, alert_id: str) -> StoredAlert | None:
@@ -102,19 +103,26 @@ class SqlAlertRepository:
     def mark_told_by(self, alert_ids: Sequence[str], told_by: str) -> None:
         if not alert_ids:
             return
-        self._session.execute(
-            alerts.update().where(alerts.c.alert_id.in_(list(alert_ids))).values(duplicate_of=told_by)
-        )
-        self._session.execute(
-            alerts.update()
-            .where(alerts.c.alert_id == told_by)
-            .values(suppressed_count=alerts.c.suppressed_count + len(set(alert_ids)))
-        )
+        self._session.execute(_MARK_TOLD_BY, {"alert_ids": list(alert_ids), "told_by": told_by})
+        self._session.execute(_COUNT_SUPPRESSED, {"key_alert_id": told_by, "added": len(set(alert_ids))})
 
     def count_suppressed(self, alert_id: str) -> None:
-        self._session.execute(
-            alerts.update().where(alerts.c.alert_id == alert_id).values(suppressed_count=alerts.c.suppressed_count + 1)
-        )
+        self._session.execute(_COUNT_SUPPRESSED, {"key_alert_id": alert_id, "added": 1})
+
+
+# Statements of the intake's path, built once and given their values at execution: built per call, SQLAlchemy's
+# statement construction and cache-key generation cost most of an event's CPU.
+_ALERT_INSERT = alerts.insert()
+_MARK_TOLD_BY = (
+    alerts.update()
+    .where(alerts.c.alert_id.in_(sa.bindparam("alert_ids", expanding=True)))
+    .values(duplicate_of=sa.bindparam("told_by"))
+)
+_COUNT_SUPPRESSED = (
+    alerts.update()
+    .where(alerts.c.alert_id == sa.bindparam("key_alert_id"))
+    .values(suppressed_count=alerts.c.suppressed_count + sa.bindparam("added", type_=sa.Integer))
+)
 
 
 def _stored_alert(row: sa.Row) -> StoredAlert:
@@ -145,6 +153,28 @@ def _stored_alert(row: sa.Row) -> StoredAlert:
 # -- dedup windows ----------------------------------------------------------------------------------
 
 
+_DEDUP_KEY = sa.and_(
+    dedup_states.c.tenant_id == sa.bindparam("key_tenant"), dedup_states.c.dedup_key == sa.bindparam("key_dedup")
+)
+# The no-op UPDATE locks and RETURNING reads in one round trip: the row returned is the latest committed version,
+# as a SELECT ... FOR UPDATE after the UPDATE read it.
+_DEDUP_LOCK = (
+    dedup_states.update()
+    .where(_DEDUP_KEY)
+    .values(last_seen_at=dedup_states.c.last_seen_at)
+    .returning(
+        dedup_states.c.window_started_at,
+        dedup_states.c.suppressed_count,
+        dedup_states.c.last_seen_at,
+        dedup_states.c.alert_id,
+        dedup_states.c.state,
+        dedup_states.c.state_at,
+    )
+)
+_DEDUP_SAVE = dedup_states.update().where(_DEDUP_KEY)
+_DEDUP_INSERT = dedup_states.insert()
+
+
 class SqlDedupRepository:
     """Lock first, then read. On SQLite a no-op UPDATE takes the database write lock (one writer at a time, so
     two duplicates cannot both be accepted); on PostgreSQL it locks the row when it exists, and when two
@@ -154,14 +184,8 @@ class SqlDedupRepository:
     def __init__(self, session: Session):
         self._session = session
 
-    @staticmethod
-    def _key(tenant: str, dedup_key: str) -> sa.ColumnElement[bool]:
-        return sa.and_(dedup_states.c.tenant_id == tenant, dedup_states.c.dedup_key == dedup_key)
-
     def lock(self, tenant: str, dedup_key: str) -> DedupState | None:
-        key = self._key(tenant, dedup_key)
-        self._session.execute(dedup_states.update().where(key).values(last_seen_at=dedup_states.c.last_seen_at))
-        row = self._session.execute(sa.select(dedup_states).where(key).with_for_update()).first()
+        row = self._session.execute(_DEDUP_LOCK, {"key_tenant": tenant, "key_dedup": dedup_key}).first()
         if row is None:
             return None
         return DedupState(
@@ -178,15 +202,15 @@ class SqlDedupRepository:
             "state_at": state.state_at,
         }
         if not new:
-            self._session.execute(dedup_states.update().where(self._key(tenant, dedup_key)).values(**values))
+            self._session.execute(_DEDUP_SAVE, {"key_tenant": tenant, "key_dedup": dedup_key, **values})
             return
-        insert = dedup_states.insert().values(tenant_id=tenant, dedup_key=dedup_key, **values)
+        row = {"tenant_id": tenant, "dedup_key": dedup_key, **values}
         if self._session.get_bind().dialect.name != "postgresql":
-            self._session.execute(insert)
+            self._session.execute(_DEDUP_INSERT, row)
             return
         try:
             with self._session.begin_nested():
-                self._session.execute(insert)
+                self._session.execute(_DEDUP_INSERT, row)
         except IntegrityError:
             raise ConcurrentInsert() from None
 
@@ -196,6 +220,9 @@ class SqlDedupRepository:
 
 
 # -- routes -----------------------------------------------------------------------------------------
+
+
+_ALL_ROUTES = sa.select(routes).order_by(routes.c.route_id)  # read by every alert accepted: built once
 
 
 class SqlRouteRepository:
@@ -225,7 +252,7 @@ class SqlRouteRepository:
         return stored_route(row) if row is not None else None
 
     def all(self) -> list[StoredRoute]:
-        return [stored_route(row) for row in self._session.execute(sa.select(routes).order_by(routes.c.route_id))]
+        return [stored_route(row) for row in self._session.execute(_ALL_ROUTES)]
 
     def list(self, *, tenant: str, limit: int, after_id: str) -> list[StoredRoute]:
         query = sa.select(routes).order_by(routes.c.route_id).limit(limit)
@@ -316,6 +343,20 @@ class SqlRouteLeaseRepository:
 # -- deliveries and dispatches (the outbox) ----------------------------------------------------------
 
 
+_HELD_ALERTS = (
+    sa.select(deliveries.c.alert_id)
+    .distinct()
+    .join(alerts, alerts.c.alert_id == deliveries.c.alert_id)
+    .where(
+        alerts.c.tenant_id == sa.bindparam("tenant_id"),
+        alerts.c.dedup_key.like(sa.bindparam("pattern"), escape="/"),
+        deliveries.c.state == PENDING,
+        deliveries.c.dispatch_id.is_(None),
+        deliveries.c.deliver_at > sa.bindparam("now"),
+    )
+)
+
+
 class SqlDeliveryRepository:
     def __init__(self, session: Session):
         self._session = session
@@ -394,19 +435,10 @@ class SqlDeliveryRepository:
         return sorted(set(touched))
 
     def held_alerts(self, tenant: str, dedup_prefix: str, now: datetime) -> list[str]:
-        query = (
-            sa.select(deliveries.c.alert_id)
-            .distinct()
-            .join(alerts, alerts.c.alert_id == deliveries.c.alert_id)
-            .where(
-                alerts.c.tenant_id == tenant,
-                alerts.c.dedup_key.startswith(dedup_prefix, autoescape=True),
-                deliveries.c.state == PENDING,
-                deliveries.c.dispatch_id.is_(None),
-                deliveries.c.deliver_at > now,
-            )
-        )
-        return sorted(self._session.execute(query).scalars())
+        # The prefix escaped as `startswith(..., autoescape=True)` would, so that the statement can be built once.
+        pattern = dedup_prefix.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+        found = self._session.execute(_HELD_ALERTS, {"tenant_id": tenant, "pattern": pattern, "now": now})
+        return sorted(found.scalars())
 
     def drop_held(self, alert_ids: Sequence[str]) -> None:
         if alert_ids:
@@ -564,14 +596,15 @@ def _dispatch(row: sa.Row) -> Dispatch:
 # -- tenant settings --------------------------------------------------------------------------------
 
 
+_TENANT_CHATS = sa.select(tenant_telegram_chats).where(tenant_telegram_chats.c.tenant_id == sa.bindparam("tenant_id"))
+
+
 class SqlTenantSettingsRepository:
     def __init__(self, session: Session):
         self._session = session
 
     def get(self, tenant: str) -> TenantSettings:
-        rows = self._session.execute(
-            sa.select(tenant_telegram_chats).where(tenant_telegram_chats.c.tenant_id == tenant)
-        ).all()
+        rows = self._session.execute(_TENANT_CHATS, {"tenant_id": tenant}).all()
         return TenantSettings(
             tenant=tenant,
             allowed_telegram_chats=frozenset(row.chat_key for row in rows),

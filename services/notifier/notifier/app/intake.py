@@ -28,7 +28,7 @@ from notifier.domain.dedup import DedupPolicy
 from notifier.domain.outbox import Delivery, StoredAlert, StoredRoute
 from notifier.domain.routing import Channel, Route, RoutedDelivery, RoutingTable, TenantSettings, parse_chat_id
 from notifier.domain.settlement import TELEGRAM_DISABLED
-from notifier.domain.status import AlertStatus, AlertSummary, DeliveryStatus
+from notifier.domain.status import AlertStatus, AlertSummary, DeliveryStatus, summarize
 
 log = logging.getLogger(__name__)
 
@@ -150,10 +150,16 @@ class AlertIntake:
     # -- the rule -------------------------------------------------------------------------------
 
     def _routing(self, uow: NotifierUnitOfWork, tenants: set[str]) -> _Routing:
-        settings: dict[str, TenantSettings] = {t: uow.tenant_settings.get(t) for t in tenants if t}
+        stored_routes = uow.routes.all()
+        # A tenant's settings only decide whether its own Telegram routes may use their chat: read for those alone
+        # (none at all when there are no routes).
+        wanted = {
+            s.tenant for s in stored_routes if s.tenant in tenants and s.route is not None and _needs_settings(s.route)
+        }
+        settings: dict[str, TenantSettings] = {t: uow.tenant_settings.get(t) for t in wanted if t}
         usable: list[Route] = []
         unusable: list[tuple[StoredRoute, str]] = []
-        for stored in uow.routes.all():
+        for stored in stored_routes:
             problem = route_problem(stored, settings.get(stored.tenant or ""))
             if problem:
                 unusable.append((stored, problem))
@@ -176,15 +182,15 @@ class AlertIntake:
             return Accepted(alert_id, accepted=False, duplicate_of=previous.alert_id)
 
         routed = routing.table.route(alert, now)
-        uow.alerts.add(StoredAlert(alert_id, alert, now, AlertSummary(AlertStatus.PENDING)))
         made = [self._delivery(alert_id, r, now, hold) for r in routed]
         made += [
             _failed_delivery(alert_id, stored, problem, now)
             for stored, problem in routing.unusable
             if stored.is_admin or stored.tenant == alert.tenant
         ]
+        # Its summary from the deliveries made here (all it has yet): stored with it, not read back and rewritten.
+        uow.alerts.add(StoredAlert(alert_id, alert, now, summarize([d.facts for d in made])))
         uow.deliveries.add(made)
-        uow.deliveries.refresh_summaries([alert_id])
         window = replace(verdict.state, alert_id=alert_id)
         uow.dedup.save(alert.tenant, alert.dedup_key, window, new=previous is None)
         return Accepted(alert_id, accepted=True, deliveries=len(routed))
@@ -207,13 +213,18 @@ class AlertIntake:
         )
 
 
+def _needs_settings(route: Route) -> bool:
+    """Whether `route_problem` asks the route's tenant settings about it (a tenant's own Telegram route)."""
+    return route.channel is Channel.TELEGRAM and not route.is_admin
+
+
 def route_problem(stored: StoredRoute, tenant_settings: TenantSettings | None) -> str:
     """Why this stored route cannot take alerts now ("" when it can)."""
     if stored.route is None:
         return f"this route cannot be used: {stored.problem}"
     route = stored.route
     chat_allowed = tenant_settings is not None and tenant_settings.allows_chat(route.target)
-    if route.channel is Channel.TELEGRAM and not route.is_admin and not chat_allowed:
+    if _needs_settings(route) and not chat_allowed:
         return CHAT_NOT_ALLOWED
     return ""
 
