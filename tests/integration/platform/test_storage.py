@@ -12,9 +12,12 @@ import sqlalchemy as sa
 
 from emailengine.ippool.v1 import events_pb2
 from libs import audit, events
+from libs.clock import SystemClock
 from libs.config import Settings
 from libs.db import Database, connect, driver_value, insert_many, migrate
 from libs.jobs import claim_once
+from libs.tables import event_inbox
+from libs.unit_of_work import SqlUnitOfWork
 from tests.harness.servers import PostgresServer
 
 MIGRATIONS = Path(__file__).parents[3] / "services" / "reputation" / "reputation" / "adapters" / "migrations"
@@ -210,3 +213,31 @@ def test_insert_many_stores_what_sqlalchemys_own_insert_stores(db: Database) -> 
     assert bytes(rows["other"].data) == b"x" and rows["other"].doc == {}
     assert raw["plain"] == raw["core"]  # stored in the same form, not only read back alike
     table.drop(db.engine)
+
+
+def test_an_event_a_handler_leaves_alone_is_still_marked_handled_once(db: Database) -> None:
+    """`Subscriptions.no_effect`: an event the handler would leave alone is only marked handled on PostgreSQL (no
+    unit of work), through the handler on SQLite; either way once, and the events it does act on are applied."""
+    applied: list[str] = []
+    consumer = events.EventConsumer(group="quiet", db=db)
+    consumer.subscribe(
+        events.Subscriptions(
+            unit_of_work=lambda: SqlUnitOfWork(db, source="quiet", clock=SystemClock()),
+            handlers={events_pb2.IpRegistered: lambda _uow, _env, ev: applied.append(ev.address)},
+            no_effect={events_pb2.IpRegistered: lambda ev: ev.address.startswith("198.51.100.")},
+        )
+    )
+    with db.transaction() as session:
+        for address in ("198.51.100.1", "192.0.2.1"):
+            events.publish(session, source="t", tenant_id="x", event=events_pb2.IpRegistered(address=address))
+        raws = session.execute(sa.select(events.event_outbox.c.envelope).order_by(events.event_outbox.c.seq)).scalars()
+        raws = list(raws)
+    assert [consumer.handle(raw) for raw in raws] == [True, True]
+    assert [consumer.handle(raw) for raw in raws] == [False, False]  # redeliveries
+    expected = ["192.0.2.1"] if db.is_postgres else ["198.51.100.1", "192.0.2.1"]
+    assert applied == expected
+    with db.transaction() as session:
+        handled = session.execute(
+            sa.select(sa.func.count()).select_from(event_inbox).where(event_inbox.c.consumer_group == "quiet")
+        ).scalar_one()
+    assert handled == 2
