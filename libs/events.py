@@ -250,26 +250,20 @@ class EventConsumer:
 
 # One statement and one round trip where a select then an insert were built and sent for each event: ON CONFLICT
 # DO NOTHING adds the row or, when the group has it already, nothing (rowcount 0) without failing the transaction.
-_INBOX_ADD_PG = (
-    postgresql.insert(event_inbox)
-    .values(
-        consumer_group=sa.bindparam("consumer_group"),
-        event_id=sa.bindparam("event_id"),
-        handled_at=sa.bindparam("handled_at"),
+def _inbox_add(insert: postgresql.Insert | sqlite.Insert) -> postgresql.Insert | sqlite.Insert:
+    return (
+        insert.values(
+            consumer_group=sa.bindparam("consumer_group"),
+            event_id=sa.bindparam("event_id"),
+            handled_at=sa.bindparam("handled_at"),
+        )
+        .on_conflict_do_nothing(index_elements=[event_inbox.c.consumer_group, event_inbox.c.event_id])
+        .execution_options(preserve_rowcount=True)  # SQLAlchemy keeps an INSERT's rowcount only when asked
     )
-    .on_conflict_do_nothing(index_elements=[event_inbox.c.consumer_group, event_inbox.c.event_id])
-    .execution_options(preserve_rowcount=True)  # SQLAlchemy keeps an INSERT's rowcount only when asked
-)
-_INBOX_ADD_SQLITE = (
-    sqlite.insert(event_inbox)
-    .values(
-        consumer_group=sa.bindparam("consumer_group"),
-        event_id=sa.bindparam("event_id"),
-        handled_at=sa.bindparam("handled_at"),
-    )
-    .on_conflict_do_nothing(index_elements=[event_inbox.c.consumer_group, event_inbox.c.event_id])
-    .execution_options(preserve_rowcount=True)  # SQLAlchemy keeps an INSERT's rowcount only when asked
-)
+
+
+_INBOX_ADD_PG = _inbox_add(postgresql.insert(event_inbox))
+_INBOX_ADD_SQLITE = _inbox_add(sqlite.insert(event_inbox))
 
 
 # -- transports -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
@@ -14,8 +15,10 @@ from emailengine.ippool.v1 import events_pb2 as ippool_events
 from emailengine.ippool.v1 import ippool_service_pb2 as ippool_pb
 from emailengine.platform.v1 import event_pb2
 from emailengine.reputation.v1 import events_pb2 as reputation_events
+from libs.db import Database
 from libs.events import EventConsumer
 from notifier import bootstrap
+from notifier.adapters.tables import routes
 from notifier.bootstrap import Notifier
 
 
@@ -89,3 +92,19 @@ def am_payload(*alerts: dict[str, Any], **extra: Any) -> bytes:
     }
     body.update(extra)
     return json.dumps(body).encode()
+
+
+def add_route_an_older_version_accepted(db: Database, *, secret: str | None = None) -> None:
+    """A webhook route stored with a URL an older version accepted (`http://h:99999/x`, a port out of range)."""
+    values: dict[str, Any] = {
+        "route_id": "old-hook",
+        "tenant_id": "sos-expat",
+        "channel": "webhook",
+        "target": "http://h:99999/x",
+        "min_severity": 1,
+        "create_time": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    if secret is not None:
+        values["secret"] = secret
+    with db.transaction() as session:
+        session.execute(sa.insert(routes).values(**values))

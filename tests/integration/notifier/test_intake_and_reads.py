@@ -7,12 +7,11 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from libs.auth import Caller, Role
 from libs.clock import FakeClock
@@ -20,7 +19,6 @@ from libs.config import Settings
 from libs.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from libs.runtime import build_runtime
 from libs.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
-from notifier.adapters.tables import routes
 from notifier.adapters.webhook import verify_signature
 from notifier.app.routes import RouteSpec
 from notifier.bootstrap import DEFINITION, Notifier, periodic_jobs
@@ -38,7 +36,14 @@ from tests.integration.notifier.conftest import (
     NotifierFactory,
     standard_routes,
 )
-from tests.integration.notifier.helpers import am_alert, am_payload, consumer_for, listing_event, state_event
+from tests.integration.notifier.helpers import (
+    add_route_an_older_version_accepted,
+    am_alert,
+    am_payload,
+    consumer_for,
+    listing_event,
+    state_event,
+)
 from tests.standins.telegram_bot_api import TelegramBotApiStandIn
 
 pytestmark = pytest.mark.integration
@@ -413,18 +418,7 @@ def test_a_stored_route_that_cannot_be_parsed_never_makes_list_routes_internal_n
     routes and its later alerts keep working; the route is shown with its problem and fails saying why."""
     notifier = make_sqlite_notifier()
     standard_routes(notifier)
-    with make_sqlite_notifier.db.transaction() as session:
-        session.execute(
-            sa.insert(routes).values(
-                route_id="old-hook",
-                tenant_id="sos-expat",
-                channel="webhook",
-                target="http://h:99999/x",
-                secret=SECRET,
-                min_severity=1,
-                create_time=datetime(2026, 1, 1, tzinfo=UTC),
-            )
-        )
+    add_route_an_older_version_accepted(make_sqlite_notifier.db, secret=SECRET)
     listed, _ = notifier.routes.list(SOS_OPERATOR, "", 50, "")
     shown = {r.route_id: route_to_proto(r) for r in listed}
     assert set(shown) == {"old-hook", "sos"} and "port" in shown["old-hook"].problem

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from notifier.adapters.tables import alerts, routes
+from notifier.adapters.tables import alerts
 from notifier.domain.alert import Alert, Severity
 from notifier.domain.outbox import Delivery, StoredAlert
 from notifier.domain.routing import Channel
 from notifier.domain.status import AlertStatus, AlertSummary, DeliveryStatus
 from tests.integration.notifier.conftest import NotifierFactory, standard_routes
-from tests.integration.notifier.helpers import consumer_for, state_event
+from tests.integration.notifier.helpers import add_route_an_older_version_accepted, consumer_for, state_event
 
 pytestmark = pytest.mark.integration
 
@@ -35,17 +35,7 @@ def test_a_new_alert_is_stored_with_the_summary_its_deliveries_give(make_notifie
     consumer = consumer_for(notifier)
     assert consumer.handle(state_event("192.0.2.1", "WARM", "PAUSED"))  # no route yet: UNROUTED
     standard_routes(notifier)
-    with make_notifier.db.transaction() as session:
-        session.execute(
-            sa.insert(routes).values(
-                route_id="old-hook",
-                tenant_id="sos-expat",
-                channel="webhook",
-                target="http://h:99999/x",
-                min_severity=1,
-                create_time=datetime(2026, 1, 1, tzinfo=UTC),
-            )
-        )
+    add_route_an_older_version_accepted(make_notifier.db)
     assert consumer.handle(state_event("192.0.2.2", "WARM", "PAUSED"))
     assert consumer_for(make_notifier(telegram=False)).handle(
         state_event("192.0.2.3", "WARM", "STANDBY", tenant="ulixai")
