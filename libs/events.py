@@ -379,8 +379,11 @@ def oldest_needed(client: redis.Redis, stream: str, expected_groups: tuple[str, 
         return None
     needed: list[bytes] = []
     for group in groups:
-        if int(group["pending"]):
-            needed.append(client.xpending(stream, group["name"])["min"])
+        # The group may acknowledge its pending entries between the two reads: no oldest pending one then, and
+        # the last entry delivered when the groups were read is done with (an older bound: it keeps more).
+        oldest_pending = client.xpending(stream, group["name"])["min"] if int(group["pending"]) else None
+        if oldest_pending is not None:
+            needed.append(oldest_pending)
         else:
             last = group["last-delivered-id"]
             # Entries up to and including the last delivered one are done: keep from the next id on.

@@ -171,6 +171,30 @@ def test_the_stream_is_never_trimmed_past_a_lagging_group(redis_server: RedisSer
     assert len(rest[0][1]) == 5  # nothing the lagging group still needs was dropped
 
 
+def test_a_group_acknowledging_while_the_stream_is_measured_is_no_failure(redis_server: RedisServer) -> None:
+    """The group counts pending entries when the groups are read and has acknowledged them all when its pending
+    entries are read (a consumer working meanwhile): the relay's measure answers, and keeps what is not done."""
+    client = redis.Redis.from_url(redis_server.url)
+    stream = f"ee:race:{uuid.uuid4().hex[:8]}"
+    transport = events.RedisStreamTransport(client, stream=stream, groups=("busy",))
+    for i in range(5):
+        transport.send("t", b"x", f"e{i}")
+    read = client.xreadgroup("busy", "c1", {stream: ">"}, count=3)
+    delivered = [entry_id for entry_id, _ in read[0][1]]
+
+    class AcknowledgingMeanwhile(redis.Redis):
+        def xinfo_groups(self, name: str) -> list[dict[str, object]]:
+            groups = client.xinfo_groups(name)
+            client.xack(stream, "busy", *delivered)  # the consumer acknowledges right after
+            return groups
+
+    racing = AcknowledgingMeanwhile.from_url(redis_server.url)
+    oldest = events.oldest_needed(racing, stream, ("busy",))
+    assert oldest is not None
+    assert events.trim_acknowledged(client, stream, ("busy",)) == 3
+    assert client.xlen(stream) == 2  # the two entries the group has not read are kept
+
+
 def test_the_redis_rate_limit_is_shared_by_replicas(redis_server: RedisServer) -> None:
     from libs.errors import ResourceExhausted
     from libs.rate_limit import Limit, RedisRateLimiter
