@@ -155,7 +155,12 @@ def test_dns_source_ports_rotate_during_a_scan(recording: RecordingNameserver) -
     outcomes = ask(recording, names(count))
     assert set(outcomes) == {DnsOutcome.NXDOMAIN}
     per_port = Counter(port for port, _qid in recording.queries)
-    assert max(per_port.values()) <= QUERIES_PER_SOCKET, "a source port carried more queries than one socket may"
+    # About 31 sockets draw random ports from ~28 000: the kernel giving one port to two sockets in turn happens
+    # (about 2 % of runs), and that port then carries two sockets' queries. More than that is a socket overused.
+    overused = [n for n in per_port.values() if n > QUERIES_PER_SOCKET]
+    assert len(overused) <= 1 and max(per_port.values()) <= 2 * QUERIES_PER_SOCKET, (
+        "a source port carried more queries than one socket may"
+    )
     assert len(per_port) >= count // QUERIES_PER_SOCKET
     ports = sorted(per_port)
     steps = Counter(b - a for a, b in pairwise(ports))
